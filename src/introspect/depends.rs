@@ -1,0 +1,53 @@
+//! Dependencies between managed objects, from `pg_depend`.
+
+use anyhow::{Context, Result};
+use tokio_postgres::Transaction;
+
+use super::{Class, OidMap};
+use crate::catalog::{Catalog, ObjectId};
+
+pub(super) async fn depends(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+    // Objects that belong to an extension stand for the extension, so that a
+    // column of type citext orders after CREATE EXTENSION citext.
+    let members = "SELECT d.classid::pg_catalog.regclass::text, d.objid, e.extname::text \
+                   FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid \
+                   WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'";
+    for row in tx.query(members, &[]).await.context("reading extension members")? {
+        if let Some(class) = Class::from_catalog_name(row.get(0)) {
+            let name: String = row.get(2);
+            oids.insert(class, row.get(1), ObjectId::Extension { name });
+        }
+    }
+    // Oids below FirstNormalObjectId (16384) belong to the system, which
+    // stratum never creates or drops, so those rows cannot order anything.
+    let sql = "SELECT classid::pg_catalog.regclass::text, objid, objsubid, \
+                      refclassid::pg_catalog.regclass::text, refobjid, refobjsubid, deptype::text \
+               FROM pg_catalog.pg_depend \
+               WHERE deptype IN ('n', 'a', 'i') AND objid >= 16384 AND refobjid >= 16384";
+    for row in tx.query(sql, &[]).await.context("reading dependencies")? {
+        let (Some(class), Some(ref_class)) = (
+            Class::from_catalog_name(row.get(0)),
+            Class::from_catalog_name(row.get(3)),
+        ) else {
+            continue;
+        };
+        let (Some(dependent), Some(referenced)) = (
+            oids.resolve(class, row.get(1), row.get(2)),
+            oids.resolve(ref_class, row.get(4), row.get(5)),
+        ) else {
+            continue;
+        };
+        if dependent == referenced {
+            continue;
+        }
+        let dependent = match (dependent, referenced, row.get::<_, &str>(6)) {
+            // OWNED BY is its own step, made once the column exists.
+            (ObjectId::Sequence { name }, ObjectId::Column { .. }, "a") => {
+                ObjectId::SequenceOwner { name: name.clone() }
+            }
+            _ => dependent.clone(),
+        };
+        cat.depends.insert((dependent, referenced.clone()));
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Objects of kinds stratum does not manage yet. They are listed so that the
+//! user is told, never left to believe a diff covered them.
+
+use anyhow::{Context, Result};
+use tokio_postgres::Transaction;
+
+use super::{not_extension_member, USER_SCHEMA};
+use crate::catalog::{Catalog, Unmanaged};
+
+pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result<()> {
+    let qual = "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident";
+    let rel_member = not_extension_member("pg_class", "c.oid");
+    let type_member = not_extension_member("pg_type", "t.oid");
+    let proc_member = not_extension_member("pg_proc", "p.oid");
+    let sql = format!(
+        "SELECT kind, name FROM ( \
+         SELECT CASE t.typtype WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type' \
+                  WHEN 'c' THEN 'composite type' ELSE 'base type' END AS kind, {qual}(t.typname) AS name \
+           FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+           LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
+           WHERE {USER_SCHEMA} AND {type_member} AND t.typtype IN ('d', 'r', 'c', 'b') \
+             AND (t.typtype <> 'c' OR c.relkind = 'c') \
+             AND NOT (t.typtype = 'b' AND t.typcategory = 'A') \
+         UNION ALL \
+         SELECT CASE WHEN c.relkind = 'p' THEN 'partitioned table' \
+                     WHEN c.relispartition THEN 'partition' \
+                     WHEN c.relkind = 'f' THEN 'foreign table' \
+                     ELSE 'inheritance' END, {qual}(c.relname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND (c.relkind IN ('p', 'f') OR c.relispartition \
+             OR (c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i \
+                                            WHERE i.inhrelid = c.oid OR i.inhparent = c.oid))) \
+         UNION ALL \
+         SELECT 'row level security', {qual}(c.relname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
+         UNION ALL \
+         SELECT 'unlogged table', {qual}(c.relname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relpersistence = 'u' \
+         UNION ALL \
+         SELECT 'storage parameters', {qual}(c.relname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'i') AND c.reloptions IS NOT NULL \
+         UNION ALL \
+         SELECT 'grants', {qual}(c.relname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relacl IS NOT NULL \
+         UNION ALL \
+         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname) \
+           FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         UNION ALL \
+         SELECT 'rule', pg_catalog.quote_ident(r.rulename) || ' on ' || {qual}(c.relname) \
+           FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {rel_member} \
+         UNION ALL \
+         SELECT CASE WHEN c.relkind = 'r' THEN 'disabled trigger' ELSE 'trigger on view' END, \
+                pg_catalog.quote_ident(tg.tgname) || ' on ' || {qual}(c.relname) \
+           FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE NOT tg.tgisinternal AND {USER_SCHEMA} AND (c.relkind <> 'r' OR tg.tgenabled <> 'O') \
+         UNION ALL \
+         SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'window function' END, \
+                {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+           WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind IN ('a', 'w') \
+         UNION ALL \
+         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+           WHERE {USER_SCHEMA} AND {proc_member} AND p.proacl IS NOT NULL \
+         UNION ALL \
+         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname) \
+           FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
+         UNION ALL \
+         SELECT 'collation', {qual}(co.collname) FROM pg_catalog.pg_collation co \
+           JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace WHERE {USER_SCHEMA} \
+         UNION ALL \
+         SELECT 'operator', {qual}(o.oprname) FROM pg_catalog.pg_operator o \
+           JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
+             AND {op_member} \
+         UNION ALL \
+         SELECT 'text search configuration', {qual}(ts.cfgname) FROM pg_catalog.pg_ts_config ts \
+           JOIN pg_catalog.pg_namespace n ON n.oid = ts.cfgnamespace WHERE {USER_SCHEMA} \
+         UNION ALL \
+         SELECT 'statistics object', {qual}(s.stxname) FROM pg_catalog.pg_statistic_ext s \
+           JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE {USER_SCHEMA} \
+         UNION ALL \
+         SELECT 'event trigger', pg_catalog.quote_ident(evtname) FROM pg_catalog.pg_event_trigger \
+         UNION ALL \
+         SELECT 'publication', pg_catalog.quote_ident(pubname) FROM pg_catalog.pg_publication \
+         UNION ALL \
+         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text FROM pg_catalog.pg_default_acl \
+         ) u ORDER BY kind, name",
+        op_member = not_extension_member("pg_operator", "o.oid"),
+    );
+    for row in tx.query(&sql, &[]).await.context("reading unmanaged objects")? {
+        cat.unmanaged.push(Unmanaged {
+            kind: row.get(0),
+            name: row.get(1),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! The scratch server that desired SQL is loaded into: a server given with
+//! `--dev-url`, or a throwaway cluster stratum starts from local PostgreSQL
+//! binaries.
+//!
+//! The embedded cluster lives in a temp dir, listens on a Unix socket only,
+//! runs without fsync, and is stopped and removed when dropped (on success,
+//! error or Ctrl-C). It starts from a copy of an initdb'ed template kept in
+//! the user's cache dir, which is much faster than running initdb each time.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio_postgres::{Client, Config};
+
+use crate::conninfo;
+
+/// PostgreSQL server binaries found on this machine.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// Directory holding `initdb` and `postgres`.
+    pub bindir: PathBuf,
+    /// Full version, e.g. `15.18`.
+    pub version: String,
+    /// Major version, e.g. 15.
+    pub major: u32,
+}
+
+const INSTALL_HINT: &str = "install PostgreSQL server binaries (Debian/Ubuntu: `apt-get install postgresql`; \
+     macOS: `brew install postgresql`), point STRATUM_PG_BIN at their bin directory, \
+     or pass --dev-url postgres://... for a server where stratum may create scratch databases";
+
+fn version_of(bindir: &Path) -> Option<Binaries> {
+    if !bindir.join("initdb").is_file() {
+        return None;
+    }
+    let out = Command::new(bindir.join("postgres")).arg("--version").output().ok()?;
+    // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(2)?.to_string();
+    let major = version.split(['.', 'b', 'r']).next()?.parse().ok()?;
+    Some(Binaries {
+        bindir: bindir.to_path_buf(),
+        version,
+        major,
+    })
+}
+
+/// Finds server binaries: `STRATUM_PG_BIN`, else `pg_config --bindir`, `PATH`
+/// and `/usr/lib/postgresql/*/bin`, preferring `major` when given, else the
+/// newest.
+pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
+    if let Some(dir) = std::env::var_os("STRATUM_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return version_of(&dir).ok_or_else(|| {
+            anyhow!("STRATUM_PG_BIN={} holds no initdb and postgres; {INSTALL_HINT}", dir.display())
+        });
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
+    }
+    let mut found: Vec<Binaries> = dirs
+        .iter()
+        .filter_map(|d| version_of(&std::fs::canonicalize(d).unwrap_or(d.clone())))
+        .collect();
+    found.sort_by_key(|b| (Some(b.major) == major, b.major));
+    found
+        .pop()
+        .ok_or_else(|| anyhow!("no PostgreSQL server binaries (initdb, postgres) found; {INSTALL_HINT}"))
+}
+
+/// The uid and gid to run the server as when stratum runs as root, which
+/// PostgreSQL refuses: the `postgres` user, else `nobody`.
+fn unprivileged_user() -> Result<Option<(u32, u32)>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for wanted in ["postgres", "nobody"] {
+        for line in passwd.lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() > 3 && fields[0] == wanted {
+                if let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse()) {
+                    return Ok(Some((uid, gid)));
+                }
+            }
+        }
+    }
+    bail!("running as root, and PostgreSQL refuses to run as root: create a `postgres` user or pass --dev-url")
+}
+
+fn chown_tree(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_as(command: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
+    if let Some((uid, gid)) = owner {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+/// The initdb'ed template for these binaries, made on first use.
+fn template(bins: &Binaries, owner: Option<(u32, u32)>) -> Result<PathBuf> {
+    let cache = dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("stratum")
+        .join(format!("template-{}", bins.version));
+    if cache.join("PG_VERSION").is_file() {
+        return Ok(cache);
+    }
+    let work = tempfile::Builder::new().prefix("stratum-initdb-").tempdir()?;
+    chown_tree(work.path(), owner)?;
+    let data = work.path().join("data");
+    let out = run_as(&mut Command::new(bins.bindir.join("initdb")), owner)
+        .args(["--no-sync", "-E", "UTF8", "--locale=C", "-U", "stratum", "-A", "trust", "-D"])
+        .arg(&data)
+        .stdin(Stdio::null())
+        .output()
+        .context("running initdb")?;
+    if !out.status.success() {
+        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    // Copy next to the cache entry and rename, so a half-written template is
+    // never seen by a concurrent run.
+    let parent = cache.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::Builder::new().prefix(".template-").tempdir_in(parent)?;
+    copy_tree(&data, staging.path())?;
+    let staged = staging.keep();
+    if std::fs::rename(&staged, &cache).is_err() {
+        // Another run won the race; use its template.
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    Ok(cache)
+}
+
+/// A throwaway PostgreSQL cluster, stopped and removed on drop.
+pub struct Cluster {
+    child: Child,
+    socket_dir: PathBuf,
+    /// Kept for its Drop, which removes the directory.
+    _dir: tempfile::TempDir,
+    /// The binaries it runs.
+    pub binaries: Binaries,
+}
+
+impl Cluster {
+    /// Starts a cluster from the cached template.
+    pub async fn start(bins: &Binaries) -> Result<Cluster> {
+        let owner = unprivileged_user()?;
+        let template = template(bins, owner)?;
+        let dir = tempfile::Builder::new().prefix("stratum-pg-").tempdir()?;
+        let data = dir.path().join("data");
+        copy_tree(&template, &data)?;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        chown_tree(dir.path(), owner)?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        chown_tree(&dir.path().join("server.log"), owner)?;
+        let mut command = Command::new(bins.bindir.join("postgres"));
+        run_as(&mut command, owner)
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(dir.path())
+            .args(["-p", "5432", "-F", "-c", "listen_addresses="])
+            .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "max_connections=20", "-c", "autovacuum=off"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group, so a terminal's Ctrl-C reaches only
+            // stratum, which then stops the server itself.
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it asks the kernel to stop the
+        // server if stratum dies without running its destructors.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+                Ok(())
+            });
+        }
+        let child = command.spawn().context("starting postgres")?;
+        let mut cluster = Cluster {
+            child,
+            socket_dir: dir.path().to_path_buf(),
+            _dir: dir,
+            binaries: bins.clone(),
+        };
+        cluster.wait_ready().await?;
+        Ok(cluster)
+    }
+
+    /// A config for database `dbname` on this cluster.
+    pub fn config(&self, dbname: &str) -> Config {
+        let mut config = Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(5432)
+            .user("stratum")
+            .dbname(dbname)
+            .application_name("stratum");
+        config
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let log = std::fs::read_to_string(self.socket_dir.join("server.log")).unwrap_or_default();
+                bail!("the scratch PostgreSQL server exited ({status}):\n{}", log.trim());
+            }
+            if self.socket_dir.join(".s.PGSQL.5432").exists()
+                && conninfo::connect(&self.config("postgres")).await.is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the scratch PostgreSQL server did not start within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SIGQUIT is an immediate shutdown: nothing here is worth keeping.
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Where scratch databases are made.
+pub enum ScratchServer {
+    /// The embedded cluster.
+    Embedded(Cluster),
+    /// A user's server given with `--dev-url`.
+    Dev(Config),
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A temporary database on the scratch server.
+pub struct ScratchDb {
+    /// Its name.
+    pub name: String,
+    /// Where to connect to it.
+    pub config: Config,
+    admin: Config,
+}
+
+impl ScratchServer {
+    /// Starts the embedded cluster, or uses `dev_url` when given.
+    pub async fn start(dev_url: Option<&str>, major: Option<u32>) -> Result<ScratchServer> {
+        match dev_url {
+            Some(url) => Ok(ScratchServer::Dev(conninfo::config(url)?)),
+            None => {
+                let bins = find_binaries(major)?;
+                Ok(ScratchServer::Embedded(Cluster::start(&bins).await?))
+            }
+        }
+    }
+
+    fn admin_config(&self) -> Config {
+        match self {
+            ScratchServer::Embedded(c) => c.config("postgres"),
+            ScratchServer::Dev(config) => config.clone(),
+        }
+    }
+
+    /// Creates an empty database (from template0).
+    pub async fn create_db(&self) -> Result<ScratchDb> {
+        let admin = self.admin_config();
+        let name = format!(
+            "stratum_scratch_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let client = conninfo::connect(&admin).await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+            .await
+            .with_context(|| format!("creating scratch database {name}"))?;
+        let mut config = admin.clone();
+        config.dbname(&name);
+        Ok(ScratchDb { name, config, admin })
+    }
+}
+
+impl ScratchDb {
+    /// Connects to the database.
+    pub async fn connect(&self) -> Result<Client> {
+        conninfo::connect(&self.config).await
+    }
+
+    /// Drops the database.
+    pub async fn drop_db(self) -> Result<()> {
+        let client = conninfo::connect(&self.admin).await?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .await
+            .with_context(|| format!("dropping scratch database {}", self.name))?;
+        Ok(())
+    }
+}

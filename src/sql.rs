@@ -1,0 +1,106 @@
+//! SQL text helpers: the only place identifiers and literals are quoted.
+//!
+//! Every name that enters emitted SQL goes through [`ident`] or a
+//! [`QualName`]'s `Display`, so quoting rules live in one place.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Quotes an identifier the way PostgreSQL's `quote_ident` does: bare when it
+/// is a lower-case identifier that is not a keyword, double-quoted otherwise.
+pub fn ident(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !is_keyword(name);
+    if bare {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// Quotes a string literal, using the `E''` form only when a backslash needs it.
+pub fn literal(value: &str) -> String {
+    let body = value.replace('\'', "''");
+    if body.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
+/// True for words that PostgreSQL's scanner treats as keywords of any kind
+/// other than unreserved; those must be quoted when used as identifiers.
+fn is_keyword(word: &str) -> bool {
+    match pg_query::scan(word) {
+        Ok(scan) => scan.tokens.iter().any(|t| {
+            use pg_query::protobuf::KeywordKind;
+            t.keyword_kind != KeywordKind::NoKeyword as i32
+                && t.keyword_kind != KeywordKind::UnreservedKeyword as i32
+        }),
+        Err(_) => true,
+    }
+}
+
+/// A schema-qualified name of a relation, type, sequence or routine.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct QualName {
+    /// The schema (namespace) the object lives in.
+    pub schema: String,
+    /// The object's own name.
+    pub name: String,
+}
+
+impl QualName {
+    /// Builds a name from its two parts.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        QualName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The unquoted `schema.name`, for human-facing summaries.
+    pub fn plain(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// Renders the quoted, qualified form ready for SQL.
+impl fmt::Display for QualName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", ident(&self.schema), ident(&self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(ident("users"), "users");
+        assert_eq!(ident("user_2"), "user_2");
+        assert_eq!(ident("Users"), "\"Users\"");
+        assert_eq!(ident("select"), "\"select\"");
+        assert_eq!(ident("order items"), "\"order items\"");
+        assert_eq!(ident("na\u{ef}ve"), "\"na\u{ef}ve\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(ident("2fa"), "\"2fa\"");
+        // Unreserved keywords stay bare, as quote_ident leaves them.
+        assert_eq!(ident("name"), "name");
+    }
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal("a\\b"), "E'a\\\\b'");
+    }
+}
