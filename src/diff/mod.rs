@@ -247,7 +247,9 @@ impl Change {
                 removes: from.iter().map(|_| default_id(table, column)).collect(),
                 frees: from.iter().map(|_| default_id(table, column)).collect(),
                 provides: to.iter().map(|_| default_id(table, column)).collect(),
-                needs: vec![column_id(table, column)],
+                // Only a new default needs the column as desired; dropping
+                // the old one comes before any change to the column.
+                needs: to.iter().map(|_| column_id(table, column)).collect(),
                 ..Effects::default()
             },
             SetNotNull { table, column, .. } | AlterIdentity { table, column, .. } => Effects {

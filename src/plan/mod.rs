@@ -51,12 +51,21 @@ impl Plan {
 /// Orders `changes` and attaches SQL and hazards to each.
 pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Result<Plan> {
     let order = order::order(current, desired, &changes)?;
+    let created: std::collections::HashSet<crate::catalog::ObjectId> = changes
+        .iter()
+        .filter(|c| matches!(c, Change::CreateFunction(_) | Change::CreateView(_)))
+        .flat_map(|c| c.effects().provides)
+        .collect();
     let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
     let steps = order
         .into_iter()
         .filter_map(|i| slots[i].take())
         .map(|change| {
             let mut hazards = hazards::hazards(&change, current, desired);
+            if recreated(&change, &created) {
+                // Dropped only to be created again from the desired schema.
+                hazards.retain(|h| h.code != HazardCode::DataLoss);
+            }
             hazards.sort_by_key(|h| h.code);
             Step {
                 kind: kind(&change),
@@ -69,6 +78,12 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
         })
         .collect();
     Ok(Plan { steps })
+}
+
+/// True for a drop of a routine or view that the plan creates again.
+fn recreated(change: &Change, created: &std::collections::HashSet<crate::catalog::ObjectId>) -> bool {
+    matches!(change, Change::DropFunction(_) | Change::DropView(_))
+        && change.effects().frees.iter().any(|id| created.contains(id))
 }
 
 /// The snake_case name of a change's variant.

@@ -39,7 +39,12 @@ pub fn statement(change: &Change) -> Option<String> {
             format!("ALTER TYPE {ty} ADD VALUE {}{at};", literal(value))
         }
         RenameEnum { ty, to, .. } => format!("ALTER TYPE {} RENAME TO {};", ty.name, ident(to)),
-        CreateSequence(s) => format!("CREATE SEQUENCE {}{};", s.name, sequence_options(None, &s.options)),
+        CreateSequence(s) => {
+            // Only what differs from PostgreSQL's defaults, AS included.
+            let mut defaults = default_options(&s.options.data_type, s.options.increment);
+            defaults.data_type = "bigint".into();
+            format!("CREATE SEQUENCE {}{};", s.name, sequence_options(Some(&defaults), &s.options))
+        }
         DropSequence { implicit: true, .. } => return None,
         DropSequence { sequence, .. } => format!("DROP SEQUENCE {};", sequence.name),
         AlterSequence { name, from, to } => {

@@ -1,0 +1,75 @@
+//! A real PostgreSQL for tests: a throwaway cluster from the local `initdb`
+//! and `postgres` binaries, on a Unix socket in a temp dir (stratum's own
+//! embedded cluster). Tests fail, never skip, when no binaries are found.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use stratum::catalog::Catalog;
+use stratum::scratch::{find_binaries, Cluster};
+use tokio_postgres::Client;
+
+/// A running test cluster.
+pub struct TestServer {
+    pub cluster: Cluster,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let bins = find_binaries(None).unwrap_or_else(|e| {
+            panic!("tests need a PostgreSQL server: {e:#}");
+        });
+        let cluster = Cluster::start(&bins)
+            .await
+            .unwrap_or_else(|e| panic!("starting the test PostgreSQL cluster: {e:#}"));
+        TestServer { cluster }
+    }
+
+    /// Creates database `name` (from template0) and connects to it.
+    pub async fn database(&self, name: &str) -> Client {
+        let admin = stratum::conninfo::connect(&self.cluster.config("postgres")).await.unwrap();
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .await
+            .unwrap();
+        stratum::conninfo::connect(&self.cluster.config(name)).await.unwrap()
+    }
+
+    /// A postgres:// URL for database `name`.
+    pub fn url(&self, name: &str) -> String {
+        let config = self.cluster.config(name);
+        let host = match &config.get_hosts()[0] {
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            other => panic!("unexpected host {other:?}"),
+        };
+        format!("postgresql://stratum@/{name}?host={host}&port=5432")
+    }
+}
+
+/// Loads the SQL file or directory at `path` with stratum's own loader.
+pub async fn load(client: &Client, path: &Path) -> anyhow::Result<()> {
+    let source = stratum::parse::read_source(path)?;
+    stratum::load::load_sql(client, &source).await
+}
+
+/// Reads a catalog.
+pub async fn read(client: &mut Client, live: bool) -> Catalog {
+    stratum::introspect::introspect(client, live).await.unwrap()
+}
+
+/// Applies a plan the way `psql -f` runs a script: each statement on its
+/// own, stopping at the first error.
+pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Result<()> {
+    client.batch_execute("SET check_function_bodies = false").await?;
+    for step in &plan.steps {
+        if let Some(sql) = &step.sql {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| anyhow::anyhow!("{sql}\n  failed: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())))?;
+        }
+    }
+    Ok(())
+}

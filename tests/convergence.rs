@@ -1,0 +1,90 @@
+//! Every fixture converges: build `before.sql` in a real database, plan to
+//! `after.sql`, apply, read the database back, and expect no differences and
+//! an empty second plan. Then the rendered SQL is compared with the snapshot
+//! stored next to the case (`plan.snap`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{apply, load, read, TestServer};
+use stratum::{diff, plan, render};
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut cases = Vec::new();
+    for kind in std::fs::read_dir(&root).unwrap() {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&kind).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("after.sql").is_file() {
+                cases.push(case);
+            }
+        }
+    }
+    cases.sort();
+    cases
+}
+
+/// Runs one case; returns the rendered first plan.
+async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<String> {
+    let mut current = server.database(&format!("case_{n}_current")).await;
+    let before = case.join("before.sql");
+    if before.is_file() {
+        current.batch_execute(&std::fs::read_to_string(&before)?).await?;
+    }
+    let mut target = server.database(&format!("case_{n}_desired")).await;
+    load(&target, &case.join("after.sql")).await?;
+    let desired = read(&mut target, false).await;
+
+    let before_cat = read(&mut current, true).await;
+    let first = plan::plan(&before_cat, &desired, diff::diff(&before_cat, &desired))?;
+    apply(&current, &first).await?;
+
+    let after_cat = read(&mut current, true).await;
+    let remaining = diff::diff(&after_cat, &desired);
+    if !remaining.is_empty() {
+        let second = plan::plan(&after_cat, &desired, remaining)?;
+        anyhow::bail!(
+            "did not converge; first plan:\n{}\nsecond plan:\n{}",
+            render::sql(&first),
+            render::sql(&second)
+        );
+    }
+    if first.is_empty() {
+        anyhow::bail!("the case holds no change: its plan is empty");
+    }
+    Ok(render::sql(&first))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_fixture_converges() {
+    let server = TestServer::start().await;
+    let mut failures = Vec::new();
+    let mut rendered = Vec::new();
+    let cases = cases();
+    assert!(cases.len() > 20, "fixtures not found");
+    for (n, case) in cases.iter().enumerate() {
+        match run_case(&server, n, case).await {
+            Ok(sql) => rendered.push((case.clone(), sql)),
+            Err(e) => failures.push(format!("{}: {e:#}", case.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+    for (case, sql) in rendered {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(&case);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| insta::assert_snapshot!("plan", sql));
+    }
+}
