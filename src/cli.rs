@@ -104,7 +104,8 @@ pub struct DiffOutput {
 
 /// Runs one diff.
 pub async fn run_diff(settings: &DiffSettings) -> Result<DiffOutput> {
-    let (current, desired) = load_pair(&settings.from, &settings.to, settings.dev_url.as_deref()).await?;
+    let (current, desired) =
+        load_pair(&settings.from, &settings.to, settings.dev_url.as_deref()).await?;
     let changes = diff::diff(&current, &desired);
     let plan = plan::plan(&current, &desired, changes)?;
     let unmanaged = render::unmanaged(&current, &desired);
@@ -130,7 +131,10 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");

@@ -21,10 +21,14 @@ pub fn config(url: &str) -> Result<Config> {
 }
 
 fn config_with(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-    let mut config = Config::from_str(url).with_context(|| format!("invalid URL {}", redact(url)))?;
+    let mut config =
+        Config::from_str(url).with_context(|| format!("invalid URL {}", redact(url)))?;
     if config.get_ports().is_empty() {
         if let Some(port) = env("PGPORT") {
-            config.port(port.parse().with_context(|| format!("PGPORT={port} is not a port"))?);
+            config.port(
+                port.parse()
+                    .with_context(|| format!("PGPORT={port} is not a port"))?,
+            );
         }
     }
     if config.get_hosts().is_empty() {
@@ -52,7 +56,8 @@ fn config_with(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config
         config.user(user);
     }
     if config.get_dbname().is_none() {
-        let db = env("PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or_default().to_string());
+        let db =
+            env("PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or_default().to_string());
         config.dbname(db);
     }
     if config.get_password().is_none() {
@@ -100,7 +105,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -148,14 +158,23 @@ mod tests {
     use super::*;
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn fills_defaults_from_environment() {
         let c = config_with(
             "postgres://",
-            &env(&[("PGHOST", "/run/pg"), ("PGPORT", "5433"), ("PGUSER", "app"), ("PGDATABASE", "appdb")]),
+            &env(&[
+                ("PGHOST", "/run/pg"),
+                ("PGPORT", "5433"),
+                ("PGUSER", "app"),
+                ("PGDATABASE", "appdb"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.get_hosts(), &[Host::Unix("/run/pg".into())]);
@@ -168,7 +187,11 @@ mod tests {
     fn url_wins_over_environment() {
         let c = config_with(
             "postgresql://u@db.example:6000/x?sslmode=disable",
-            &env(&[("PGHOST", "/run/pg"), ("PGUSER", "app"), ("PGSSLMODE", "require")]),
+            &env(&[
+                ("PGHOST", "/run/pg"),
+                ("PGUSER", "app"),
+                ("PGSSLMODE", "require"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.get_hosts(), &[Host::Tcp("db.example".into())]);

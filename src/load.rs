@@ -60,7 +60,7 @@ impl fmt::Display for Source {
 
 /// A source after its files are parsed, ready to load.
 enum Ready {
-    Url(tokio_postgres::Config),
+    Url(Box<tokio_postgres::Config>),
     Sql(SqlSource),
     Empty,
 }
@@ -68,7 +68,11 @@ enum Ready {
 /// Loads both sides. SQL is parsed before any server is started, so a syntax
 /// error costs nothing; the scratch server is started only when a side needs
 /// it, at the live database's major version when there is one.
-pub async fn load_pair(from: &Source, to: &Source, dev_url: Option<&str>) -> Result<(Catalog, Catalog)> {
+pub async fn load_pair(
+    from: &Source,
+    to: &Source,
+    dev_url: Option<&str>,
+) -> Result<(Catalog, Catalog)> {
     let ready_from = prepare(from)?;
     let ready_to = prepare(to)?;
     let mut live_major = None;
@@ -99,7 +103,7 @@ pub async fn load_pair(from: &Source, to: &Source, dev_url: Option<&str>) -> Res
 
 fn prepare(source: &Source) -> Result<Ready> {
     Ok(match source {
-        Source::Url(url) => Ready::Url(conninfo::config(url)?),
+        Source::Url(url) => Ready::Url(Box::new(conninfo::config(url)?)),
         Source::Sql(path) => Ready::Sql(parse::read_source(path)?),
         Source::Empty => Ready::Empty,
     })

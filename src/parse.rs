@@ -124,7 +124,9 @@ pub fn sql_files(path: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut dirs = vec![path.to_path_buf()];
     while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let entry = entry?;
             let p = entry.path();
             if entry.file_type()?.is_dir() {
@@ -295,7 +297,10 @@ mod tests {
         let f = file("CREATE TABLE a (x int);\n\nCREATE VIEW v AS SELECT 1;");
         let spans = split(&f).unwrap();
         assert_eq!(spans.len(), 2);
-        assert_eq!(&f.text[spans[0].0..spans[0].0 + spans[0].1], "CREATE TABLE a (x int)");
+        assert_eq!(
+            &f.text[spans[0].0..spans[0].0 + spans[0].1],
+            "CREATE TABLE a (x int)"
+        );
         assert!(f.text[spans[1].0..].starts_with("CREATE VIEW v"));
     }
 
@@ -305,8 +310,14 @@ mod tests {
         let err = split(&f).unwrap_err();
         assert_eq!((err.location.line, err.location.column), (2, 27));
         let shown = err.to_string();
-        assert!(shown.starts_with("schema/users.sql:2:27: syntax error at or near \"NOT\""), "{shown}");
-        assert!(shown.ends_with("  |                           ^"), "{shown}");
+        assert!(
+            shown.starts_with("schema/users.sql:2:27: syntax error at or near \"NOT\""),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("  |                           ^"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -23,12 +23,18 @@ pub fn sql(plan: &Plan) -> String {
         if plan.steps.len() == 1 { "" } else { "s" }
     ));
     if !hazards.is_empty() {
-        let list: Vec<String> = hazards.iter().map(|(c, n)| format!("{} ({n})", c.as_str())).collect();
+        let list: Vec<String> = hazards
+            .iter()
+            .map(|(c, n)| format!("{} ({n})", c.as_str()))
+            .collect();
         out.push_str(&format!("; hazards: {}", list.join(", ")));
     }
     out.push('\n');
     let has_routines = plan.steps.iter().any(|s| {
-        matches!(s.change, Change::CreateFunction(_) | Change::ReplaceFunction { .. })
+        matches!(
+            s.change,
+            Change::CreateFunction(_) | Change::ReplaceFunction { .. }
+        )
     });
     if has_routines {
         // As pg_dump does: function bodies may refer to objects created later.
@@ -37,14 +43,21 @@ pub fn sql(plan: &Plan) -> String {
     for step in &plan.steps {
         out.push('\n');
         for hazard in &step.hazards {
-            out.push_str(&format!("-- hazard {}: {}\n", hazard.code.as_str(), hazard.message));
+            out.push_str(&format!(
+                "-- hazard {}: {}\n",
+                hazard.code.as_str(),
+                hazard.message
+            ));
         }
         match &step.sql {
             Some(sql) => {
                 out.push_str(sql);
                 out.push('\n');
             }
-            None => out.push_str(&format!("-- {} goes with the object that owns it\n", step.object)),
+            None => out.push_str(&format!(
+                "-- {} goes with the object that owns it\n",
+                step.object
+            )),
         }
     }
     out
@@ -73,20 +86,36 @@ fn table_part(step: &Step) -> Option<(String, String)> {
         AddColumn { column, .. } => format!("+ column {}", column.name),
         DropColumn { column, .. } => format!("- column {}", column.name),
         AlterColumnType { from, to, .. } => {
-            format!("~ column {} type {} -> {}", to.name, from.data_type, to.data_type)
+            format!(
+                "~ column {} type {} -> {}",
+                to.name, from.data_type, to.data_type
+            )
         }
         SetDefault { column, to, .. } => match to {
             Some(expr) => format!("~ column {column} default {expr}"),
             None => format!("~ column {column} drop default"),
         },
-        SetNotNull { column, not_null, .. } => {
-            format!("~ column {column} {} not null", if *not_null { "set" } else { "drop" })
+        SetNotNull {
+            column, not_null, ..
+        } => {
+            format!(
+                "~ column {column} {} not null",
+                if *not_null { "set" } else { "drop" }
+            )
         }
         AlterIdentity { column, .. } => format!("~ column {column} identity"),
-        AddConstraint { constraint, new_table: false, .. } => format!("+ constraint {}", constraint.name),
+        AddConstraint {
+            constraint,
+            new_table: false,
+            ..
+        } => format!("+ constraint {}", constraint.name),
         DropConstraint { constraint, .. } => format!("- constraint {}", constraint.name),
         ValidateConstraint { name, .. } => format!("~ validate constraint {name}"),
-        CreateIndex { index, new_table: false, .. } => format!("+ index {}", index.name.name),
+        CreateIndex {
+            index,
+            new_table: false,
+            ..
+        } => format!("+ index {}", index.name.name),
         DropIndex { index, .. } => format!("- index {}", index.name.name),
         CreateTrigger { trigger, .. } => format!("+ trigger {}", trigger.name),
         DropTrigger { trigger, .. } => format!("- trigger {}", trigger.name),
@@ -132,7 +161,11 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         }
         let op = match &step.change {
             Change::Comment { .. } => continue,
-            c if crate::plan::kind(c).starts_with("create") || crate::plan::kind(c).starts_with("add") => '+',
+            c if crate::plan::kind(c).starts_with("create")
+                || crate::plan::kind(c).starts_with("add") =>
+            {
+                '+'
+            }
             c if crate::plan::kind(c).starts_with("drop") => '-',
             _ => '~',
         };
@@ -156,7 +189,10 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         .filter(|s| matches!(s.change, Change::Comment { .. }))
         .count();
     if comments > 0 {
-        lines.push(format!("~ {comments} comment{}", if comments == 1 { "" } else { "s" }));
+        lines.push(format!(
+            "~ {comments} comment{}",
+            if comments == 1 { "" } else { "s" }
+        ));
     }
     let mut out = String::new();
     for line in lines {
@@ -167,12 +203,19 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         out.push_str("No changes.\n");
     } else {
         let hazards = hazard_counts(plan);
-        let list: Vec<String> = hazards.iter().map(|(c, n)| format!("{} {n}", c.as_str())).collect();
+        let list: Vec<String> = hazards
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.as_str()))
+            .collect();
         out.push_str(&format!(
             "{} step{}; hazards: {}\n",
             plan.steps.len(),
             if plan.steps.len() == 1 { "" } else { "s" },
-            if list.is_empty() { "none".to_string() } else { list.join(", ") }
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
         ));
     }
     for u in unmanaged {

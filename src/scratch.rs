@@ -30,7 +30,8 @@ pub struct Binaries {
     pub major: u32,
 }
 
-const INSTALL_HINT: &str = "install PostgreSQL server binaries (Debian/Ubuntu: `apt-get install postgresql`; \
+const INSTALL_HINT: &str =
+    "install PostgreSQL server binaries (Debian/Ubuntu: `apt-get install postgresql`; \
      macOS: `brew install postgresql`), point STRATUM_PG_BIN at their bin directory, \
      or pass --dev-url postgres://... for a server where stratum may create scratch databases";
 
@@ -38,7 +39,10 @@ fn version_of(bindir: &Path) -> Option<Binaries> {
     if !bindir.join("initdb").is_file() {
         return None;
     }
-    let out = Command::new(bindir.join("postgres")).arg("--version").output().ok()?;
+    let out = Command::new(bindir.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
     // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
     let text = String::from_utf8_lossy(&out.stdout);
     let version = text.split_whitespace().nth(2)?.to_string();
@@ -57,7 +61,10 @@ pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
     if let Some(dir) = std::env::var_os("STRATUM_PG_BIN") {
         let dir = PathBuf::from(dir);
         return version_of(&dir).ok_or_else(|| {
-            anyhow!("STRATUM_PG_BIN={} holds no initdb and postgres; {INSTALL_HINT}", dir.display())
+            anyhow!(
+                "STRATUM_PG_BIN={} holds no initdb and postgres; {INSTALL_HINT}",
+                dir.display()
+            )
         });
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -75,9 +82,9 @@ pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
         .filter_map(|d| version_of(&std::fs::canonicalize(d).unwrap_or(d.clone())))
         .collect();
     found.sort_by_key(|b| (Some(b.major) == major, b.major));
-    found
-        .pop()
-        .ok_or_else(|| anyhow!("no PostgreSQL server binaries (initdb, postgres) found; {INSTALL_HINT}"))
+    found.pop().ok_or_else(|| {
+        anyhow!("no PostgreSQL server binaries (initdb, postgres) found; {INSTALL_HINT}")
+    })
 }
 
 /// The uid and gid to run the server as when stratum runs as root, which
@@ -144,23 +151,40 @@ fn template(bins: &Binaries, owner: Option<(u32, u32)>) -> Result<PathBuf> {
     if cache.join("PG_VERSION").is_file() {
         return Ok(cache);
     }
-    let work = tempfile::Builder::new().prefix("stratum-initdb-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("stratum-initdb-")
+        .tempdir()?;
     chown_tree(work.path(), owner)?;
     let data = work.path().join("data");
     let out = run_as(&mut Command::new(bins.bindir.join("initdb")), owner)
-        .args(["--no-sync", "-E", "UTF8", "--locale=C", "-U", "stratum", "-A", "trust", "-D"])
+        .args([
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-U",
+            "stratum",
+            "-A",
+            "trust",
+            "-D",
+        ])
         .arg(&data)
         .stdin(Stdio::null())
         .output()
         .context("running initdb")?;
     if !out.status.success() {
-        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     // Copy next to the cache entry and rename, so a half-written template is
     // never seen by a concurrent run.
     let parent = cache.parent().expect("cache path has a parent");
     std::fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new().prefix(".template-").tempdir_in(parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".template-")
+        .tempdir_in(parent)?;
     copy_tree(&data, staging.path())?;
     let staged = staging.keep();
     if std::fs::rename(&staged, &cache).is_err() {
@@ -242,8 +266,12 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                let log = std::fs::read_to_string(self.socket_dir.join("server.log")).unwrap_or_default();
-                bail!("the scratch PostgreSQL server exited ({status}):\n{}", log.trim());
+                let log =
+                    std::fs::read_to_string(self.socket_dir.join("server.log")).unwrap_or_default();
+                bail!(
+                    "the scratch PostgreSQL server exited ({status}):\n{}",
+                    log.trim()
+                );
             }
             if self.socket_dir.join(".s.PGSQL.5432").exists()
                 && conninfo::connect(&self.config("postgres")).await.is_ok()
@@ -317,12 +345,18 @@ impl ScratchServer {
         );
         let client = conninfo::connect(&admin).await?;
         client
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
             .await
             .with_context(|| format!("creating scratch database {name}"))?;
         let mut config = admin.clone();
         config.dbname(&name);
-        Ok(ScratchDb { name, config, admin })
+        Ok(ScratchDb {
+            name,
+            config,
+            admin,
+        })
     }
 }
 
@@ -336,7 +370,10 @@ impl ScratchDb {
     pub async fn drop_db(self) -> Result<()> {
         let client = conninfo::connect(&self.admin).await?;
         client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .await
             .with_context(|| format!("dropping scratch database {}", self.name))?;
         Ok(())

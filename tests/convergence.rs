@@ -34,7 +34,9 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     let mut current = server.database(&format!("case_{n}_current")).await;
     let before = case.join("before.sql");
     if before.is_file() {
-        current.batch_execute(&std::fs::read_to_string(&before)?).await?;
+        current
+            .batch_execute(&std::fs::read_to_string(&before)?)
+            .await?;
     }
     let mut target = server.database(&format!("case_{n}_desired")).await;
     load(&target, &case.join("after.sql")).await?;

@@ -39,6 +39,8 @@ pub struct CommentTarget {
 }
 
 /// One difference between the current and the desired catalog.
+// Plans hold hundreds of changes, each moved once: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// CREATE SCHEMA.
@@ -50,49 +52,109 @@ pub enum Change {
     /// DROP EXTENSION.
     DropExtension(Extension),
     /// ALTER EXTENSION ... UPDATE TO.
-    UpdateExtension { name: String, from: String, to: String },
+    UpdateExtension {
+        name: String,
+        from: String,
+        to: String,
+    },
     /// CREATE TYPE ... AS ENUM.
     CreateEnum(EnumType),
     /// DROP TYPE of an enum; `renamed_to` when it was renamed aside first.
-    DropEnum { ty: EnumType, renamed_to: Option<String> },
+    DropEnum {
+        ty: EnumType,
+        renamed_to: Option<String>,
+    },
     /// ALTER TYPE ... ADD VALUE.
-    AddEnumValue { ty: QualName, value: String, position: EnumPosition },
+    AddEnumValue {
+        ty: QualName,
+        value: String,
+        position: EnumPosition,
+    },
     /// ALTER TYPE ... RENAME TO, to make room for a rebuilt enum.
-    RenameEnum { ty: EnumType, to: String, removed: Vec<String> },
+    RenameEnum {
+        ty: EnumType,
+        to: String,
+        removed: Vec<String>,
+    },
     /// CREATE SEQUENCE.
     CreateSequence(Sequence),
     /// DROP SEQUENCE; `implicit` when a dropped table or column takes it along.
     DropSequence { sequence: Sequence, implicit: bool },
     /// ALTER SEQUENCE options.
-    AlterSequence { name: QualName, from: SequenceOptions, to: SequenceOptions },
+    AlterSequence {
+        name: QualName,
+        from: SequenceOptions,
+        to: SequenceOptions,
+    },
     /// ALTER SEQUENCE ... OWNED BY.
-    SetSequenceOwner { name: QualName, owner: Option<(QualName, String)> },
+    SetSequenceOwner {
+        name: QualName,
+        owner: Option<(QualName, String)>,
+    },
     /// CREATE TABLE with columns and inline constraints.
     CreateTable(Table),
     /// DROP TABLE.
     DropTable(Table),
     /// ALTER TABLE ... ADD COLUMN.
-    AddColumn { table: QualName, column: Column, table_rows: bool },
+    AddColumn {
+        table: QualName,
+        column: Column,
+        table_rows: bool,
+    },
     /// ALTER TABLE ... DROP COLUMN.
     DropColumn { table: QualName, column: Column },
     /// ALTER TABLE ... ALTER COLUMN ... TYPE.
-    AlterColumnType { table: QualName, from: Column, to: Column, using: Option<String> },
+    AlterColumnType {
+        table: QualName,
+        from: Column,
+        to: Column,
+        using: Option<String>,
+    },
     /// ALTER COLUMN ... SET DEFAULT / DROP DEFAULT.
-    SetDefault { table: QualName, column: String, from: Option<String>, to: Option<String> },
+    SetDefault {
+        table: QualName,
+        column: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// ALTER COLUMN ... SET NOT NULL / DROP NOT NULL.
-    SetNotNull { table: QualName, column: String, not_null: bool },
+    SetNotNull {
+        table: QualName,
+        column: String,
+        not_null: bool,
+    },
     /// Identity added, dropped or altered.
-    AlterIdentity { table: QualName, column: String, from: Option<Identity>, to: Option<Identity> },
+    AlterIdentity {
+        table: QualName,
+        column: String,
+        from: Option<Identity>,
+        to: Option<Identity>,
+    },
     /// ALTER TABLE ... ADD CONSTRAINT.
-    AddConstraint { table: QualName, constraint: Constraint, new_table: bool },
+    AddConstraint {
+        table: QualName,
+        constraint: Constraint,
+        new_table: bool,
+    },
     /// ALTER TABLE ... DROP CONSTRAINT.
-    DropConstraint { table: QualName, constraint: Constraint },
+    DropConstraint {
+        table: QualName,
+        constraint: Constraint,
+    },
     /// ALTER TABLE ... VALIDATE CONSTRAINT.
     ValidateConstraint { table: QualName, name: String },
     /// CREATE INDEX on a table or materialized view.
-    CreateIndex { table: QualName, index: Index, new_table: bool },
+    CreateIndex {
+        table: QualName,
+        index: Index,
+        new_table: bool,
+    },
     /// DROP INDEX; `implicit` when its relation's drop takes it along.
-    DropIndex { table: QualName, index: Index, implicit: bool },
+    DropIndex {
+        table: QualName,
+        index: Index,
+        implicit: bool,
+    },
     /// CREATE VIEW / CREATE MATERIALIZED VIEW.
     CreateView(View),
     /// DROP VIEW / DROP MATERIALIZED VIEW.
@@ -108,7 +170,11 @@ pub enum Change {
     /// DROP TRIGGER.
     DropTrigger { table: QualName, trigger: Trigger },
     /// COMMENT ON ... IS.
-    Comment { target: CommentTarget, from: Option<String>, to: Option<String> },
+    Comment {
+        target: CommentTarget,
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 /// What a change does to objects, for ordering and for finding dependents.
@@ -185,14 +251,26 @@ impl Change {
     pub fn effects(&self) -> Effects {
         use Change::*;
         match self {
-            CreateSchema(s) => made(vec![ObjectId::Schema { name: s.name.clone() }]),
-            DropSchema(s) => gone(vec![ObjectId::Schema { name: s.name.clone() }]),
-            CreateExtension(e) => made(vec![ObjectId::Extension { name: e.name.clone() }]),
-            DropExtension(e) => gone(vec![ObjectId::Extension { name: e.name.clone() }]),
+            CreateSchema(s) => made(vec![ObjectId::Schema {
+                name: s.name.clone(),
+            }]),
+            DropSchema(s) => gone(vec![ObjectId::Schema {
+                name: s.name.clone(),
+            }]),
+            CreateExtension(e) => made(vec![ObjectId::Extension {
+                name: e.name.clone(),
+            }]),
+            DropExtension(e) => gone(vec![ObjectId::Extension {
+                name: e.name.clone(),
+            }]),
             UpdateExtension { name, .. } => made(vec![ObjectId::Extension { name: name.clone() }]),
-            CreateEnum(t) => made(vec![ObjectId::Type { name: t.name.clone() }]),
+            CreateEnum(t) => made(vec![ObjectId::Type {
+                name: t.name.clone(),
+            }]),
             DropEnum { ty, renamed_to } => {
-                let id = ObjectId::Type { name: ty.name.clone() };
+                let id = ObjectId::Type {
+                    name: ty.name.clone(),
+                };
                 if renamed_to.is_some() {
                     // The name was freed by the rename; only dependents matter.
                     Effects {
@@ -205,13 +283,21 @@ impl Change {
             }
             AddEnumValue { ty, .. } => made(vec![ObjectId::Type { name: ty.clone() }]),
             RenameEnum { ty, .. } => Effects {
-                frees: vec![ObjectId::Type { name: ty.name.clone() }],
+                frees: vec![ObjectId::Type {
+                    name: ty.name.clone(),
+                }],
                 ..Effects::default()
             },
-            CreateSequence(s) => made(vec![ObjectId::Sequence { name: s.name.clone() }]),
+            CreateSequence(s) => made(vec![ObjectId::Sequence {
+                name: s.name.clone(),
+            }]),
             DropSequence { sequence, .. } => gone(vec![
-                ObjectId::Sequence { name: sequence.name.clone() },
-                ObjectId::SequenceOwner { name: sequence.name.clone() },
+                ObjectId::Sequence {
+                    name: sequence.name.clone(),
+                },
+                ObjectId::SequenceOwner {
+                    name: sequence.name.clone(),
+                },
             ]),
             AlterSequence { name, .. } => made(vec![ObjectId::Sequence { name: name.clone() }]),
             SetSequenceOwner { name, .. } => {
@@ -220,7 +306,9 @@ impl Change {
             CreateTable(t) => made(table_parts(t, true)),
             DropTable(t) => {
                 let mut ids = table_parts(t, false);
-                ids.extend(t.indexes.values().map(|i| ObjectId::Index { name: i.name.clone() }));
+                ids.extend(t.indexes.values().map(|i| ObjectId::Index {
+                    name: i.name.clone(),
+                }));
                 ids.extend(t.triggers.values().map(|tr| ObjectId::Trigger {
                     table: t.name.clone(),
                     name: tr.name.clone(),
@@ -234,16 +322,22 @@ impl Change {
                 }
                 made(ids)
             }
-            DropColumn { table, column } => {
-                gone(vec![column_id(table, &column.name), default_id(table, &column.name)])
-            }
+            DropColumn { table, column } => gone(vec![
+                column_id(table, &column.name),
+                default_id(table, &column.name),
+            ]),
             AlterColumnType { table, to, .. } => Effects {
                 removes: vec![column_id(table, &to.name)],
                 provides: vec![column_id(table, &to.name)],
                 retype: true,
                 ..Effects::default()
             },
-            SetDefault { table, column, from, to } => Effects {
+            SetDefault {
+                table,
+                column,
+                from,
+                to,
+            } => Effects {
                 removes: from.iter().map(|_| default_id(table, column)).collect(),
                 frees: from.iter().map(|_| default_id(table, column)).collect(),
                 provides: to.iter().map(|_| default_id(table, column)).collect(),
@@ -256,7 +350,9 @@ impl Change {
                 needs: vec![column_id(table, column)],
                 ..Effects::default()
             },
-            AddConstraint { table, constraint, .. } => made(vec![ObjectId::Constraint {
+            AddConstraint {
+                table, constraint, ..
+            } => made(vec![ObjectId::Constraint {
                 table: table.clone(),
                 name: constraint.name.clone(),
             }]),
@@ -271,12 +367,22 @@ impl Change {
                 }],
                 ..Effects::default()
             },
-            CreateIndex { index, .. } => made(vec![ObjectId::Index { name: index.name.clone() }]),
-            DropIndex { index, .. } => gone(vec![ObjectId::Index { name: index.name.clone() }]),
-            CreateView(v) => made(vec![ObjectId::View { name: v.name.clone() }]),
+            CreateIndex { index, .. } => made(vec![ObjectId::Index {
+                name: index.name.clone(),
+            }]),
+            DropIndex { index, .. } => gone(vec![ObjectId::Index {
+                name: index.name.clone(),
+            }]),
+            CreateView(v) => made(vec![ObjectId::View {
+                name: v.name.clone(),
+            }]),
             DropView(v) => {
-                let mut ids = vec![ObjectId::View { name: v.name.clone() }];
-                ids.extend(v.indexes.values().map(|i| ObjectId::Index { name: i.name.clone() }));
+                let mut ids = vec![ObjectId::View {
+                    name: v.name.clone(),
+                }];
+                ids.extend(v.indexes.values().map(|i| ObjectId::Index {
+                    name: i.name.clone(),
+                }));
                 gone(ids)
             }
             CreateFunction(f) | ReplaceFunction { to: f, .. } => {

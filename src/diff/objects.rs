@@ -104,7 +104,13 @@ pub(super) fn enums(
                 continue;
             }
         }
-        comment(changes, id, target, old.comment.as_ref(), ty.comment.as_ref());
+        comment(
+            changes,
+            id,
+            target,
+            old.comment.as_ref(),
+            ty.comment.as_ref(),
+        );
     }
     for (name, ty) in &current.enums {
         if !desired.enums.contains_key(name) {
@@ -131,7 +137,10 @@ fn added_values(old: &EnumType, new: &EnumType) -> Option<Vec<Change>> {
         }
         // Anchor on the next value that already exists, else the previous.
         let next = new.values[i + 1..].iter().find(|v| old.values.contains(v));
-        let prev = new.values[..i].iter().rev().find(|v| old.values.contains(v));
+        let prev = new.values[..i]
+            .iter()
+            .rev()
+            .find(|v| old.values.contains(v));
         let position = match (next, prev) {
             (Some(n), _) => EnumPosition::Before(n.clone()),
             (None, Some(p)) if i + 1 < new.values.len() => EnumPosition::After(p.clone()),
@@ -186,7 +195,13 @@ pub(super) fn sequences(current: &Catalog, desired: &Catalog, changes: &mut Vec<
                         owner: seq.owned_by.clone(),
                     });
                 }
-                comment(changes, id, target, old.comment.as_ref(), seq.comment.as_ref());
+                comment(
+                    changes,
+                    id,
+                    target,
+                    old.comment.as_ref(),
+                    seq.comment.as_ref(),
+                );
             }
         }
     }
@@ -203,7 +218,11 @@ pub(super) fn sequences(current: &Catalog, desired: &Catalog, changes: &mut Vec<
 pub(super) fn functions(current: &Catalog, desired: &Catalog, changes: &mut Vec<Change>) {
     for (id, func) in &desired.functions {
         let oid = ObjectId::Routine { id: id.clone() };
-        let kind = if func.is_procedure { "PROCEDURE" } else { "FUNCTION" };
+        let kind = if func.is_procedure {
+            "PROCEDURE"
+        } else {
+            "FUNCTION"
+        };
         let target = format!("{kind} {}", id.sql());
         match current.functions.get(id) {
             None => {
@@ -211,7 +230,13 @@ pub(super) fn functions(current: &Catalog, desired: &Catalog, changes: &mut Vec<
                 comment(changes, oid, target, None, func.comment.as_ref());
             }
             Some(old) if old.definition == func.definition => {
-                comment(changes, oid, target, old.comment.as_ref(), func.comment.as_ref());
+                comment(
+                    changes,
+                    oid,
+                    target,
+                    old.comment.as_ref(),
+                    func.comment.as_ref(),
+                );
             }
             Some(old)
                 if old.is_procedure == func.is_procedure
@@ -222,7 +247,13 @@ pub(super) fn functions(current: &Catalog, desired: &Catalog, changes: &mut Vec<
                     from: old.clone(),
                     to: func.clone(),
                 });
-                comment(changes, oid, target, old.comment.as_ref(), func.comment.as_ref());
+                comment(
+                    changes,
+                    oid,
+                    target,
+                    old.comment.as_ref(),
+                    func.comment.as_ref(),
+                );
             }
             Some(old) => {
                 // CREATE OR REPLACE cannot change the result type, argument

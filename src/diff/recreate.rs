@@ -160,10 +160,15 @@ fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, changes: &mut V
             }
         }
         ObjectId::Routine { id: rid } => {
-            if let (Some(old), Some(new)) = (current.functions.get(rid), desired.functions.get(rid)) {
+            if let (Some(old), Some(new)) = (current.functions.get(rid), desired.functions.get(rid))
+            {
                 changes.push(Change::DropFunction(old.clone()));
                 changes.push(Change::CreateFunction(new.clone()));
-                let kind = if new.is_procedure { "PROCEDURE" } else { "FUNCTION" };
+                let kind = if new.is_procedure {
+                    "PROCEDURE"
+                } else {
+                    "FUNCTION"
+                };
                 let target = format!("{kind} {}", rid.sql());
                 comment(changes, id.clone(), target, None, new.comment.as_ref());
             }
@@ -174,7 +179,11 @@ fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, changes: &mut V
                     .values()
                     .map(|t| (&t.name, &t.indexes))
                     .chain(cat.views.values().map(|v| (&v.name, &v.indexes)))
-                    .find_map(|(table, idx)| idx.get(&name.name).filter(|i| &i.name == name).map(|i| (table.clone(), i.clone())))
+                    .find_map(|(table, idx)| {
+                        idx.get(&name.name)
+                            .filter(|i| &i.name == name)
+                            .map(|i| (table.clone(), i.clone()))
+                    })
             };
             if let (Some((table, old)), Some((_, new))) = (find(current), find(desired)) {
                 changes.push(Change::DropIndex {
@@ -190,8 +199,14 @@ fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, changes: &mut V
             }
         }
         ObjectId::Constraint { table, name } => {
-            let old = current.tables.get(table).and_then(|t| t.constraints.get(name));
-            let new = desired.tables.get(table).and_then(|t| t.constraints.get(name));
+            let old = current
+                .tables
+                .get(table)
+                .and_then(|t| t.constraints.get(name));
+            let new = desired
+                .tables
+                .get(table)
+                .and_then(|t| t.constraints.get(name));
             if let (Some(old), Some(new)) = (old, new) {
                 changes.push(Change::DropConstraint {
                     table: table.clone(),

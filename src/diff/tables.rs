@@ -275,7 +275,10 @@ fn alter_table(
 
 /// The enum a column's type names, element type for arrays.
 fn enum_of(column: &Column, enums: &BTreeSet<QualName>) -> Option<QualName> {
-    let base = column.data_type.strip_suffix("[]").unwrap_or(&column.data_type);
+    let base = column
+        .data_type
+        .strip_suffix("[]")
+        .unwrap_or(&column.data_type);
     enums.iter().find(|e| e.to_string() == base).cloned()
 }
 
@@ -289,8 +292,9 @@ fn alter_column(
 ) {
     let col = &column.name;
     let moved_enum = enum_of(was, rebuilt_enums).filter(|_| was.data_type == column.data_type);
-    let retyped =
-        was.data_type != column.data_type || was.collation != column.collation || moved_enum.is_some();
+    let retyped = was.data_type != column.data_type
+        || was.collation != column.collation
+        || moved_enum.is_some();
     let default_changed = was.default != column.default;
     // Around a type change the old default is dropped first and the new one
     // set after, so neither has to survive the conversion.
@@ -305,7 +309,11 @@ fn alter_column(
     }
     if retyped {
         let using = if let Some(ty) = &moved_enum {
-            let array = if column.data_type.ends_with("[]") { "[]" } else { "" };
+            let array = if column.data_type.ends_with("[]") {
+                "[]"
+            } else {
+                ""
+            };
             Some(format!("{}::text{array}::{ty}{array}", ident(col)))
         } else {
             using_clause(current, was, column)

@@ -6,13 +6,21 @@ use tokio_postgres::Transaction;
 use super::{Class, OidMap};
 use crate::catalog::{Catalog, ObjectId};
 
-pub(super) async fn depends(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+pub(super) async fn depends(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    oids: &mut OidMap,
+) -> Result<()> {
     // Objects that belong to an extension stand for the extension, so that a
     // column of type citext orders after CREATE EXTENSION citext.
     let members = "SELECT d.classid::pg_catalog.regclass::text, d.objid, e.extname::text \
                    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid \
                    WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'";
-    for row in tx.query(members, &[]).await.context("reading extension members")? {
+    for row in tx
+        .query(members, &[])
+        .await
+        .context("reading extension members")?
+    {
         if let Some(class) = Class::from_catalog_name(row.get(0)) {
             let name: String = row.get(2);
             oids.insert(class, row.get(1), ObjectId::Extension { name });

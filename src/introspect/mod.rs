@@ -99,7 +99,10 @@ pub async fn introspect(client: &mut Client, live: bool) -> Result<Catalog> {
     tx.batch_execute("SELECT pg_catalog.set_config('search_path', '', true)")
         .await?;
     let version: i32 = tx
-        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
         .await?
         .get(0);
 

@@ -14,7 +14,11 @@ use crate::catalog::{
 /// Identity sequences by the (table oid, attnum) of the column they serve.
 pub(super) type Identities = HashMap<(u32, i16), SequenceOptions>;
 
-pub(super) async fn schemas(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+pub(super) async fn schemas(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    oids: &mut OidMap,
+) -> Result<()> {
     let sql = format!(
         "SELECT n.oid, n.nspname::text, pg_catalog.obj_description(n.oid, 'pg_namespace') \
          FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND {}",
@@ -22,20 +26,32 @@ pub(super) async fn schemas(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut 
     );
     for row in tx.query(&sql, &[]).await.context("reading schemas")? {
         let name: String = row.get(1);
-        oids.insert(Class::Namespace, row.get(0), ObjectId::Schema { name: name.clone() });
+        oids.insert(
+            Class::Namespace,
+            row.get(0),
+            ObjectId::Schema { name: name.clone() },
+        );
         let comment = row.get(2);
         cat.schemas.insert(name.clone(), Schema { name, comment });
     }
     Ok(())
 }
 
-pub(super) async fn extensions(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+pub(super) async fn extensions(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    oids: &mut OidMap,
+) -> Result<()> {
     let sql = "SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, \
                pg_catalog.obj_description(e.oid, 'pg_extension') \
                FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace";
     for row in tx.query(sql, &[]).await.context("reading extensions")? {
         let name: String = row.get(1);
-        oids.insert(Class::Extension, row.get(0), ObjectId::Extension { name: name.clone() });
+        oids.insert(
+            Class::Extension,
+            row.get(0),
+            ObjectId::Extension { name: name.clone() },
+        );
         cat.extensions.insert(
             name.clone(),
             Extension {
@@ -49,7 +65,11 @@ pub(super) async fn extensions(tx: &Transaction<'_>, cat: &mut Catalog, oids: &m
     Ok(())
 }
 
-pub(super) async fn enums(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+pub(super) async fn enums(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    oids: &mut OidMap,
+) -> Result<()> {
     let sql = format!(
         "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
            ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder), \
@@ -117,7 +137,11 @@ pub(super) async fn sequences(
             continue;
         }
         let name = QualName::new(row.get::<_, String>(1), row.get::<_, String>(2));
-        oids.insert(Class::Relation, row.get(0), ObjectId::Sequence { name: name.clone() });
+        oids.insert(
+            Class::Relation,
+            row.get(0),
+            ObjectId::Sequence { name: name.clone() },
+        );
         let owned_by = match (
             row.get::<_, Option<String>>(14),
             row.get::<_, Option<String>>(15),
@@ -141,7 +165,11 @@ pub(super) async fn sequences(
     Ok(identities)
 }
 
-pub(super) async fn functions(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mut OidMap) -> Result<()> {
+pub(super) async fn functions(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    oids: &mut OidMap,
+) -> Result<()> {
     let sql = format!(
         "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
            p.prokind = 'p', pg_catalog.pg_get_function_arguments(p.oid), \
@@ -156,7 +184,11 @@ pub(super) async fn functions(tx: &Transaction<'_>, cat: &mut Catalog, oids: &mu
             name: QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
             args: row.get(3),
         };
-        oids.insert(Class::Routine, row.get(0), ObjectId::Routine { id: id.clone() });
+        oids.insert(
+            Class::Routine,
+            row.get(0),
+            ObjectId::Routine { id: id.clone() },
+        );
         cat.functions.insert(
             id.clone(),
             Function {
@@ -206,7 +238,11 @@ pub(super) fn identity(kind: &str, options: Option<&SequenceOptions>) -> Option<
 /// table rewrite when the column is added.
 pub(super) async fn volatile_functions(tx: &Transaction<'_>, cat: &mut Catalog) -> Result<()> {
     let sql = "SELECT DISTINCT proname::text FROM pg_catalog.pg_proc WHERE provolatile = 'v'";
-    for row in tx.query(sql, &[]).await.context("reading function volatility")? {
+    for row in tx
+        .query(sql, &[])
+        .await
+        .context("reading function volatility")?
+    {
         cat.volatile_functions.insert(row.get(0));
     }
     Ok(())

@@ -51,7 +51,11 @@ async fn tables_and_views(
         not_extension_member("pg_class", "c.oid")
     );
     let mut owners = HashMap::new();
-    for row in tx.query(&sql, &[]).await.context("reading tables and views")? {
+    for row in tx
+        .query(&sql, &[])
+        .await
+        .context("reading tables and views")?
+    {
         let oid: u32 = row.get(0);
         let name = QualName::new(row.get::<_, String>(2), row.get::<_, String>(3));
         let kind: String = row.get(4);
@@ -256,7 +260,11 @@ async fn indexes(
             None => continue,
         };
         let name = QualName::new(schema.clone(), row.get::<_, String>(2));
-        oids.insert(Class::Relation, row.get(0), ObjectId::Index { name: name.clone() });
+        oids.insert(
+            Class::Relation,
+            row.get(0),
+            ObjectId::Index { name: name.clone() },
+        );
         indexes.insert(
             name.name.clone(),
             Index {

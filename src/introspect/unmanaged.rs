@@ -95,7 +95,11 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
          ) u ORDER BY kind, name",
         op_member = not_extension_member("pg_operator", "o.oid"),
     );
-    for row in tx.query(&sql, &[]).await.context("reading unmanaged objects")? {
+    for row in tx
+        .query(&sql, &[])
+        .await
+        .context("reading unmanaged objects")?
+    {
         cat.unmanaged.push(Unmanaged {
             kind: row.get(0),
             name: row.get(1),

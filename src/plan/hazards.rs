@@ -71,7 +71,7 @@ fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -114,9 +114,15 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 facts(current, table)
             ),
         )],
-        DropSequence { sequence, implicit: false } => vec![h(
+        DropSequence {
+            sequence,
+            implicit: false,
+        } => vec![h(
             DataLoss,
-            format!("drops sequence {} and its current value", sequence.name.plain()),
+            format!(
+                "drops sequence {} and its current value",
+                sequence.name.plain()
+            ),
         )],
         DropFunction(f) => vec![h(DataLoss, format!("drops function {}", f.id.plain()))],
         DropExtension(e) => vec![h(
@@ -131,8 +137,14 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 ty.name.plain()
             ),
         )],
-        AlterColumnType { table, from, to, .. } => column_type(current, desired, table, from, to),
-        AddColumn { table, column, table_rows } if *table_rows => {
+        AlterColumnType {
+            table, from, to, ..
+        } => column_type(current, desired, table, from, to),
+        AddColumn {
+            table,
+            column,
+            table_rows,
+        } if *table_rows => {
             if default_is_volatile(column, desired) {
                 vec![h(
                     TableRewrite,
@@ -147,7 +159,11 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 Vec::new()
             }
         }
-        SetNotNull { table, column, not_null: true } => vec![h(
+        SetNotNull {
+            table,
+            column,
+            not_null: true,
+        } => vec![h(
             FullTableScan,
             format!(
                 "SET NOT NULL on {}.{column} scans the table under an ACCESS EXCLUSIVE lock{}",
@@ -155,11 +171,23 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 facts(current, table)
             ),
         )],
-        AlterIdentity { table, column, from: None, .. } => vec![h(
+        AlterIdentity {
+            table,
+            column,
+            from: None,
+            ..
+        } => vec![h(
             AccessExclusiveLock,
-            format!("adding an identity to {}.{column} locks the table", table.plain()),
+            format!(
+                "adding an identity to {}.{column} locks the table",
+                table.plain()
+            ),
         )],
-        AddConstraint { table, constraint, new_table: false } => {
+        AddConstraint {
+            table,
+            constraint,
+            new_table: false,
+        } => {
             let f = facts(current, table);
             let name = &constraint.name;
             match constraint.kind {
@@ -189,7 +217,11 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 facts(current, table)
             ),
         )],
-        CreateIndex { table, index, new_table: false } => vec![h(
+        CreateIndex {
+            table,
+            index,
+            new_table: false,
+        } => vec![h(
             IndexBuild,
             format!(
                 "builds index {} without CONCURRENTLY, blocking writes to {}{}",
@@ -198,9 +230,16 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 facts(current, table)
             ),
         )],
-        DropIndex { index, implicit: false, .. } => vec![h(
+        DropIndex {
+            index,
+            implicit: false,
+            ..
+        } => vec![h(
             IndexDropped,
-            format!("drops index {}: queries that use it get slower", index.name.plain()),
+            format!(
+                "drops index {}: queries that use it get slower",
+                index.name.plain()
+            ),
         )],
         _ => Vec::new(),
     }

@@ -81,7 +81,10 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
 }
 
 /// True for a drop of a routine or view that the plan creates again.
-fn recreated(change: &Change, created: &std::collections::HashSet<crate::catalog::ObjectId>) -> bool {
+fn recreated(
+    change: &Change,
+    created: &std::collections::HashSet<crate::catalog::ObjectId>,
+) -> bool {
     matches!(change, Change::DropFunction(_) | Change::DropView(_))
         && change.effects().frees.iter().any(|id| created.contains(id))
 }
@@ -146,14 +149,29 @@ pub fn object(change: &Change) -> String {
             format!("sequence {}", name.plain())
         }
         CreateTable(t) | DropTable(t) => format!("table {}", t.name.plain()),
-        AddColumn { table, column: c, .. } | DropColumn { table, column: c } => {
-            column(table, &c.name)
+        AddColumn {
+            table, column: c, ..
         }
+        | DropColumn { table, column: c } => column(table, &c.name),
         AlterColumnType { table, to, .. } => column(table, &to.name),
-        SetDefault { table, column: c, .. }
-        | SetNotNull { table, column: c, .. }
-        | AlterIdentity { table, column: c, .. } => column(table, c),
-        AddConstraint { table, constraint: c, .. } | DropConstraint { table, constraint: c } => {
+        SetDefault {
+            table, column: c, ..
+        }
+        | SetNotNull {
+            table, column: c, ..
+        }
+        | AlterIdentity {
+            table, column: c, ..
+        } => column(table, c),
+        AddConstraint {
+            table,
+            constraint: c,
+            ..
+        }
+        | DropConstraint {
+            table,
+            constraint: c,
+        } => {
             format!("constraint {} on {}", c.name, table.plain())
         }
         ValidateConstraint { table, name } => format!("constraint {name} on {}", table.plain()),
@@ -162,13 +180,21 @@ pub fn object(change: &Change) -> String {
         }
         CreateView(v) | DropView(v) => format!(
             "{} {}",
-            if v.materialized { "materialized view" } else { "view" },
+            if v.materialized {
+                "materialized view"
+            } else {
+                "view"
+            },
             v.name.plain()
         ),
         CreateFunction(f) | ReplaceFunction { to: f, .. } | DropFunction(f) => {
             format!(
                 "{} {}",
-                if f.is_procedure { "procedure" } else { "function" },
+                if f.is_procedure {
+                    "procedure"
+                } else {
+                    "function"
+                },
                 f.id.plain()
             )
         }

@@ -38,7 +38,9 @@ fn sort_key(change: &Change) -> (u8, u8) {
     match change {
         DropTrigger { .. } => (0, 0),
         DropView(_) => (0, 1),
-        DropConstraint { constraint, .. } if constraint.kind == ConstraintKind::ForeignKey => (0, 2),
+        DropConstraint { constraint, .. } if constraint.kind == ConstraintKind::ForeignKey => {
+            (0, 2)
+        }
         DropIndex { .. } => (0, 3),
         DropConstraint { .. } => (0, 4),
         SetDefault { to: None, .. } => (0, 5),
@@ -47,7 +49,9 @@ fn sort_key(change: &Change) -> (u8, u8) {
         DropSequence { .. } => (0, 8),
         DropFunction(_) => (0, 9),
         RenameEnum { .. } => (0, 10),
-        DropEnum { renamed_to: None, .. } => (0, 11),
+        DropEnum {
+            renamed_to: None, ..
+        } => (0, 11),
         DropExtension(_) => (0, 12),
         DropSchema(_) => (0, 13),
         CreateSchema(_) => (1, 0),
@@ -61,7 +65,9 @@ fn sort_key(change: &Change) -> (u8, u8) {
         SetDefault { .. } => (1, 8),
         SetNotNull { .. } => (1, 9),
         AlterIdentity { .. } => (1, 10),
-        AddConstraint { constraint, .. } if constraint.kind != ConstraintKind::ForeignKey => (1, 11),
+        AddConstraint { constraint, .. } if constraint.kind != ConstraintKind::ForeignKey => {
+            (1, 11)
+        }
         ValidateConstraint { .. } => (1, 12),
         CreateIndex { .. } => (1, 13),
         AddConstraint { .. } => (1, 14),
@@ -181,7 +187,11 @@ fn kahn(graph: &DiGraph<usize, Rule>, changes: &[Change]) -> Result<Vec<usize>> 
             .filter(|n| indegree[n.index()] > 0)
             .map(|n| {
                 let i = graph[n];
-                format!("{} {}", super::kind(&changes[i]), super::object(&changes[i]))
+                format!(
+                    "{} {}",
+                    super::kind(&changes[i]),
+                    super::object(&changes[i])
+                )
             })
             .collect();
         bail!(

@@ -27,10 +27,17 @@ pub fn statement(change: &Change) -> Option<String> {
             format!("CREATE TYPE {} AS ENUM ({});", t.name, values.join(", "))
         }
         DropEnum { ty, renamed_to } => match renamed_to {
-            Some(aside) => format!("DROP TYPE {};", QualName::new(ty.name.schema.clone(), aside.clone())),
+            Some(aside) => format!(
+                "DROP TYPE {};",
+                QualName::new(ty.name.schema.clone(), aside.clone())
+            ),
             None => format!("DROP TYPE {};", ty.name),
         },
-        AddEnumValue { ty, value, position } => {
+        AddEnumValue {
+            ty,
+            value,
+            position,
+        } => {
             let at = match position {
                 EnumPosition::End => String::new(),
                 EnumPosition::Before(v) => format!(" BEFORE {}", literal(v)),
@@ -43,7 +50,11 @@ pub fn statement(change: &Change) -> Option<String> {
             // Only what differs from PostgreSQL's defaults, AS included.
             let mut defaults = default_options(&s.options.data_type, s.options.increment);
             defaults.data_type = "bigint".into();
-            format!("CREATE SEQUENCE {}{};", s.name, sequence_options(Some(&defaults), &s.options))
+            format!(
+                "CREATE SEQUENCE {}{};",
+                s.name,
+                sequence_options(Some(&defaults), &s.options)
+            )
         }
         DropSequence { implicit: true, .. } => return None,
         DropSequence { sequence, .. } => format!("DROP SEQUENCE {};", sequence.name),
@@ -59,12 +70,17 @@ pub fn statement(change: &Change) -> Option<String> {
         CreateTable(t) => create_table(t),
         DropTable(t) => format!("DROP TABLE {};", t.name),
         AddColumn { table, column, .. } => {
-            format!("ALTER TABLE {table} ADD COLUMN {};", column_definition(column))
+            format!(
+                "ALTER TABLE {table} ADD COLUMN {};",
+                column_definition(column)
+            )
         }
         DropColumn { table, column } => {
             format!("ALTER TABLE {table} DROP COLUMN {};", ident(&column.name))
         }
-        AlterColumnType { table, to, using, .. } => {
+        AlterColumnType {
+            table, to, using, ..
+        } => {
             let collate = to
                 .collation
                 .as_ref()
@@ -80,19 +96,33 @@ pub fn statement(change: &Change) -> Option<String> {
                 to.data_type
             )
         }
-        SetDefault { table, column, to, .. } => match to {
+        SetDefault {
+            table, column, to, ..
+        } => match to {
             Some(expr) => format!(
                 "ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {expr};",
                 ident(column)
             ),
-            None => format!("ALTER TABLE {table} ALTER COLUMN {} DROP DEFAULT;", ident(column)),
+            None => format!(
+                "ALTER TABLE {table} ALTER COLUMN {} DROP DEFAULT;",
+                ident(column)
+            ),
         },
-        SetNotNull { table, column, not_null } => format!(
+        SetNotNull {
+            table,
+            column,
+            not_null,
+        } => format!(
             "ALTER TABLE {table} ALTER COLUMN {} {} NOT NULL;",
             ident(column),
             if *not_null { "SET" } else { "DROP" }
         ),
-        AlterIdentity { table, column, from, to } => {
+        AlterIdentity {
+            table,
+            column,
+            from,
+            to,
+        } => {
             let prefix = format!("ALTER TABLE {table} ALTER COLUMN {}", ident(column));
             match (from, to) {
                 (_, None) => format!("{prefix} DROP IDENTITY;"),
@@ -114,13 +144,22 @@ pub fn statement(change: &Change) -> Option<String> {
                 }
             }
         }
-        AddConstraint { table, constraint, .. } => format!(
+        AddConstraint {
+            table, constraint, ..
+        } => format!(
             "ALTER TABLE {table} ADD {}{};",
             constraint_definition(constraint),
-            if constraint.validated { "" } else { " NOT VALID" }
+            if constraint.validated {
+                ""
+            } else {
+                " NOT VALID"
+            }
         ),
         DropConstraint { table, constraint } => {
-            format!("ALTER TABLE {table} DROP CONSTRAINT {};", ident(&constraint.name))
+            format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {};",
+                ident(&constraint.name)
+            )
         }
         ValidateConstraint { table, name } => {
             format!("ALTER TABLE {table} VALIDATE CONSTRAINT {};", ident(name))
@@ -151,7 +190,11 @@ pub fn statement(change: &Change) -> Option<String> {
         }
         DropFunction(f) => format!(
             "DROP {} {};",
-            if f.is_procedure { "PROCEDURE" } else { "FUNCTION" },
+            if f.is_procedure {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            },
             f.id.sql()
         ),
         CreateTrigger { trigger, .. } => format!("{};", trigger.definition),
@@ -178,7 +221,11 @@ fn create_table(table: &Table) -> String {
     if lines.is_empty() {
         return format!("CREATE TABLE {} ();", table.name);
     }
-    format!("CREATE TABLE {} (\n    {}\n);", table.name, lines.join(",\n    "))
+    format!(
+        "CREATE TABLE {} (\n    {}\n);",
+        table.name,
+        lines.join(",\n    ")
+    )
 }
 
 fn constraint_definition(c: &Constraint) -> String {
@@ -272,11 +319,20 @@ fn sequence_options(from: Option<&SequenceOptions>, to: &SequenceOptions) -> Str
 
 /// Splits ` AS integer INCREMENT BY 2 CYCLE` into its options.
 fn split_options(options: &str) -> Vec<String> {
-    const STARTS: [&str; 8] = ["AS", "INCREMENT", "MINVALUE", "MAXVALUE", "START", "CACHE", "CYCLE", "NO"];
+    const STARTS: [&str; 8] = [
+        "AS",
+        "INCREMENT",
+        "MINVALUE",
+        "MAXVALUE",
+        "START",
+        "CACHE",
+        "CYCLE",
+        "NO",
+    ];
     let mut parts: Vec<String> = Vec::new();
     for word in options.split_whitespace() {
-        let starts_option = STARTS.contains(&word)
-            && !(word == "CYCLE" && parts.last().is_some_and(|p| p == "NO"));
+        let starts_option =
+            STARTS.contains(&word) && !(word == "CYCLE" && parts.last().is_some_and(|p| p == "NO"));
         match parts.last_mut() {
             Some(last) if !starts_option => {
                 last.push(' ');

@@ -28,13 +28,20 @@ impl TestServer {
 
     /// Creates database `name` (from template0) and connects to it.
     pub async fn database(&self, name: &str) -> Client {
-        let admin = stratum::conninfo::connect(&self.cluster.config("postgres")).await.unwrap();
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        let admin = stratum::conninfo::connect(&self.cluster.config("postgres"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+            .unwrap();
         admin
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
             .await
             .unwrap();
-        stratum::conninfo::connect(&self.cluster.config(name)).await.unwrap()
+        stratum::conninfo::connect(&self.cluster.config(name))
+            .await
+            .unwrap()
     }
 
     /// A postgres:// URL for database `name`.
@@ -62,13 +69,19 @@ pub async fn read(client: &mut Client, live: bool) -> Catalog {
 /// Applies a plan the way `psql -f` runs a script: each statement on its
 /// own, stopping at the first error.
 pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Result<()> {
-    client.batch_execute("SET check_function_bodies = false").await?;
+    client
+        .batch_execute("SET check_function_bodies = false")
+        .await?;
     for step in &plan.steps {
         if let Some(sql) = &step.sql {
-            client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| anyhow::anyhow!("{sql}\n  failed: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())))?;
+            client.batch_execute(sql).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "{sql}\n  failed: {}",
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or(e.to_string())
+                )
+            })?;
         }
     }
     Ok(())
