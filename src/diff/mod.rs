@@ -291,14 +291,11 @@ impl Change {
             CreateSequence(s) => made(vec![ObjectId::Sequence {
                 name: s.name.clone(),
             }]),
-            DropSequence { sequence, .. } => gone(vec![
-                ObjectId::Sequence {
-                    name: sequence.name.clone(),
-                },
-                ObjectId::SequenceOwner {
-                    name: sequence.name.clone(),
-                },
-            ]),
+            // Not its OWNED BY link: an owned sequence goes after (or with)
+            // the column that owns it, never before.
+            DropSequence { sequence, .. } => gone(vec![ObjectId::Sequence {
+                name: sequence.name.clone(),
+            }]),
             AlterSequence { name, .. } => made(vec![ObjectId::Sequence { name: name.clone() }]),
             SetSequenceOwner { name, .. } => {
                 made(vec![ObjectId::SequenceOwner { name: name.clone() }])

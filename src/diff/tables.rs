@@ -359,8 +359,16 @@ fn using_clause(current: &Catalog, was: &Column, column: &Column) -> Option<Stri
     let cast = current
         .casts
         .get(&(was.base_type.clone(), column.base_type.clone()));
+    let direct = Some(format!("{}::{}", ident(&column.name), column.data_type));
     match cast {
         Some(c) if c.context == 'i' || c.context == 'a' => None,
-        _ => Some(format!("{}::{}", ident(&column.name), column.data_type)),
+        Some(_) => direct,
+        None if was.base_type == "text" => direct,
+        // No cast at all (enum to enum, uuid to integer, ...): through text.
+        None => Some(format!(
+            "{}::text::{}",
+            ident(&column.name),
+            column.data_type
+        )),
     }
 }

@@ -43,7 +43,7 @@ fn sort_key(change: &Change) -> (u8, u8) {
         }
         DropIndex { .. } => (0, 3),
         DropConstraint { .. } => (0, 4),
-        SetDefault { to: None, .. } => (0, 5),
+        SetDefault { to: None, .. } | AlterIdentity { to: None, .. } => (0, 5),
         DropColumn { .. } => (0, 6),
         DropTable(_) => (0, 7),
         DropSequence { .. } => (0, 8),
