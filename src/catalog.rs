@@ -201,6 +201,8 @@ pub struct Table {
     pub indexes: BTreeMap<String, Index>,
     /// Triggers by name.
     pub triggers: BTreeMap<String, Trigger>,
+    /// UNLOGGED.
+    pub unlogged: bool,
     /// COMMENT ON TABLE.
     pub comment: Option<String>,
     /// Estimated rows (`pg_class.reltuples`), negative when never analysed.

@@ -95,6 +95,8 @@ pub enum Change {
     CreateTable(Table),
     /// DROP TABLE.
     DropTable(Table),
+    /// ALTER TABLE ... SET LOGGED / SET UNLOGGED.
+    SetLogged { table: QualName, unlogged: bool },
     /// ALTER TABLE ... ADD COLUMN.
     AddColumn {
         table: QualName,
@@ -341,6 +343,12 @@ impl Change {
                 // Only a new default needs the column as desired; dropping
                 // the old one comes before any change to the column.
                 needs: to.iter().map(|_| column_id(table, column)).collect(),
+                ..Effects::default()
+            },
+            SetLogged { table, .. } => Effects {
+                needs: vec![ObjectId::Table {
+                    name: table.clone(),
+                }],
                 ..Effects::default()
             },
             SetNotNull { table, column, .. } | AlterIdentity { table, column, .. } => Effects {

@@ -150,6 +150,12 @@ fn alter_table(
     changes: &mut Vec<Change>,
 ) {
     let name = &new.name;
+    if old.unlogged != new.unlogged {
+        changes.push(Change::SetLogged {
+            table: name.clone(),
+            unlogged: new.unlogged,
+        });
+    }
     for column in &new.columns {
         match old.column(&column.name) {
             None => changes.push(Change::AddColumn {

@@ -44,7 +44,8 @@ async fn tables_and_views(
            pg_catalog.pg_total_relation_size(c.oid), \
            CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END, \
            coalesce(c.reloptions, '{{}}')::text[], \
-           (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') \
+           (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN'), \
+           c.relpersistence = 'u' \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'v', 'm') AND NOT c.relispartition AND {USER_SCHEMA} AND {} \
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid)",
@@ -72,6 +73,7 @@ async fn tables_and_views(
                     constraints: BTreeMap::new(),
                     indexes: BTreeMap::new(),
                     triggers: BTreeMap::new(),
+                    unlogged: row.get(11),
                     comment: row.get(5),
                     rows: row.get(6),
                     bytes: row.get(7),

@@ -35,10 +35,6 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
          UNION ALL \
-         SELECT 'unlogged table', {qual}(c.relname) \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND c.relpersistence = 'u' \
-         UNION ALL \
          SELECT 'storage parameters', {qual}(c.relname) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'i') AND c.reloptions IS NOT NULL \

@@ -217,6 +217,24 @@ pub fn hazards(change: &Change, current: &Catalog, desired: &Catalog) -> Vec<Haz
                 facts(current, table)
             ),
         )],
+        SetLogged { table, unlogged } => vec![
+            h(
+                AccessExclusiveLock,
+                format!(
+                    "SET {} locks {} while it runs",
+                    if *unlogged { "UNLOGGED" } else { "LOGGED" },
+                    table.plain()
+                ),
+            ),
+            h(
+                TableRewrite,
+                format!(
+                    "changing the persistence of {} rewrites it{}",
+                    table.plain(),
+                    facts(current, table)
+                ),
+            ),
+        ],
         CreateIndex {
             table,
             index,

@@ -108,6 +108,7 @@ pub fn kind(change: &Change) -> &'static str {
         SetSequenceOwner { .. } => "set_sequence_owner",
         CreateTable(_) => "create_table",
         DropTable(_) => "drop_table",
+        SetLogged { .. } => "set_logged",
         AddColumn { .. } => "add_column",
         DropColumn { .. } => "drop_column",
         AlterColumnType { .. } => "alter_column_type",
@@ -149,6 +150,7 @@ pub fn object(change: &Change) -> String {
             format!("sequence {}", name.plain())
         }
         CreateTable(t) | DropTable(t) => format!("table {}", t.name.plain()),
+        SetLogged { table, .. } => format!("table {}", table.plain()),
         AddColumn {
             table, column: c, ..
         }

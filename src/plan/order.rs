@@ -60,7 +60,7 @@ fn sort_key(change: &Change) -> (u8, u8) {
         CreateFunction(_) | ReplaceFunction { .. } => (1, 3),
         CreateSequence(_) | AlterSequence { .. } => (1, 4),
         CreateTable(_) => (1, 5),
-        AddColumn { .. } => (1, 6),
+        AddColumn { .. } | SetLogged { .. } => (1, 6),
         AlterColumnType { .. } => (1, 7),
         SetDefault { .. } => (1, 8),
         SetNotNull { .. } => (1, 9),

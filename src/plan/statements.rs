@@ -69,6 +69,10 @@ pub fn statement(change: &Change) -> Option<String> {
         },
         CreateTable(t) => create_table(t),
         DropTable(t) => format!("DROP TABLE {};", t.name),
+        SetLogged { table, unlogged } => format!(
+            "ALTER TABLE {table} SET {};",
+            if *unlogged { "UNLOGGED" } else { "LOGGED" }
+        ),
         AddColumn { table, column, .. } => {
             format!(
                 "ALTER TABLE {table} ADD COLUMN {};",
@@ -210,6 +214,7 @@ pub fn statement(change: &Change) -> Option<String> {
 }
 
 fn create_table(table: &Table) -> String {
+    let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
     let mut lines: Vec<String> = table.columns.iter().map(column_definition).collect();
     lines.extend(
         table
@@ -219,10 +224,10 @@ fn create_table(table: &Table) -> String {
             .map(constraint_definition),
     );
     if lines.is_empty() {
-        return format!("CREATE TABLE {} ();", table.name);
+        return format!("CREATE {unlogged}TABLE {} ();", table.name);
     }
     format!(
-        "CREATE TABLE {} (\n    {}\n);",
+        "CREATE {unlogged}TABLE {} (\n    {}\n);",
         table.name,
         lines.join(",\n    ")
     )
