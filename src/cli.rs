@@ -1,16 +1,46 @@
-//! The command line: clap arguments resolved into settings at the edge, then
-//! one run of load -> diff -> plan -> render.
+//! The command line: clap arguments, resolved with `stratum.yaml` into one
+//! [`Project`] at the edge, then one workflow call and its report printed as
+//! text or JSON.
 
-use std::io::Write;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Overrides, Project};
+use crate::filter::Filter;
 use crate::load::{load_pair, Source};
-use crate::{diff, plan, render};
+use crate::migrations::Layout;
+use crate::plan::HazardCode;
+use crate::workflow::{self, Report};
+use crate::{diff, plan, render, ui};
 
 const AFTER_HELP: &str = "\
+The everyday loop:
+  stratum generate                 write the next migration: migrations/ -> schema/
+  stratum migrate --db URL         apply pending migrations (history, lock, one transaction each)
+  stratum status --db URL          applied / pending / changed / missing
+  stratum check                    CI: migrations/ builds exactly schema/
+  stratum check --db URL           CI: the database equals schema/ (drift)
+
+Declarative (no migration files):
+  stratum plan --db URL            the SQL that makes the database match schema/
+  stratum apply --db URL           run it; hazards refused unless --allow-hazards
+
+Adopting, repairing, comparing:
+  stratum dump --db URL --out schema/     canonical DDL of an existing database
+  stratum down --db URL [--to VERSION]    run down files in reverse order
+  stratum resolve --db URL --applied V    mark without running (also --rolled-back V)
+  stratum diff --from A --to B            any two states: URL, .sql, dir/, empty
+
+Configuration: stratum.yaml in this directory or a parent (see README);
+flags override it. --db defaults to $DATABASE_URL (database_url_env).
+
+Exit codes: 0 ok, 1 drift / pending / changed / refused, 2 error.";
+
+const DIFF_HELP: &str = "\
 Sources (--from, --to):
   postgres://user@host/db   a live database (libpq defaults and PG* variables apply)
   schema/                   a directory of .sql files, read recursively in path order
@@ -29,44 +59,186 @@ Examples:
 
 Exit codes: 0 success (with or without changes), 2 error.";
 
-/// Declarative schema diff for PostgreSQL.
+/// Declarative schema diff and migrations for PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(name = "stratum", version, about, after_help = AFTER_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+struct Global {
+    /// Configuration file [default: stratum.yaml here or in a parent].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Desired schema directory or file [default: schema/].
+    #[arg(long, global = true, value_name = "DIR")]
+    schema: Option<PathBuf>,
+    /// Migrations directory [default: migrations/].
+    #[arg(long, global = true, value_name = "DIR")]
+    migrations: Option<PathBuf>,
+    /// Migration file layout [default: stratum].
+    #[arg(long, global = true, value_enum)]
+    layout: Option<Layout>,
+    /// A server where stratum may create and drop scratch databases, instead
+    /// of the embedded throwaway cluster.
+    #[arg(long, global = true, value_name = "URL", env = "STRATUM_DEV_URL")]
+    dev_url: Option<String>,
+    /// Output: text (SQL for diff and plan) or JSON on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write the next migration: what migrations/ builds -> schema/.
+    #[command(after_help = "\
+Examples:
+  stratum generate                   name derived from the change (add_users_phone)
+  stratum generate --name backfill --empty   a skeleton for a hand-written data migration
+
+Writes <UTC timestamp>_<name>.sql and its reverse <...>.down.sql (in the
+configured layout). Prints `No changes` and writes nothing when migrations/
+already builds schema/.")]
+    Generate {
+        /// Name of the migration [default: from the changes].
+        #[arg(long)]
+        name: Option<String>,
+        /// Write an empty migration to fill in by hand.
+        #[arg(long)]
+        empty: bool,
+    },
+    /// Apply pending migrations, in order, each in its own transaction.
+    #[command(after_help = "\
+Examples:
+  stratum migrate --db postgres://app@db/app
+  DATABASE_URL=postgres://app@db/app stratum migrate --to 20261121093000
+
+Concurrent runs wait on an advisory lock. A failed file is rolled back and
+not recorded; an applied file that was edited is an error.")]
+    Migrate {
+        #[command(flatten)]
+        db: Db,
+        /// Stop after this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+    },
+    /// Show applied, pending, changed and missing migrations (exit 1 unless all applied).
+    Status {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Run down files in reverse order: the last migration, or all after --to.
+    Down {
+        #[command(flatten)]
+        db: Db,
+        /// Keep this version and revert everything after it (0: all).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+    },
+    /// Mark a migration applied or rolled back without running it.
+    #[command(group(clap::ArgGroup::new("mark").required(true)))]
+    Resolve {
+        #[command(flatten)]
+        db: Db,
+        /// Record VERSION as applied.
+        #[arg(long, value_name = "VERSION", group = "mark")]
+        applied: Option<String>,
+        /// Forget VERSION.
+        #[arg(long, value_name = "VERSION", group = "mark")]
+        rolled_back: Option<String>,
+    },
+    /// Detect drift: exit 1 when the database (--db) or what migrations/ builds differs from schema/.
+    #[command(after_help = "\
+Examples:
+  stratum check                      does migrations/ build schema/? (no database needed)
+  stratum check --db $DATABASE_URL   does the database equal schema/?
+
+On drift, prints a unified diff of each differing object's DDL and the plan
+that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
+    Check {
+        /// Compare this database instead of what migrations/ builds.
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
+    /// Print the SQL that would make the database match schema/.
+    Plan {
+        #[command(flatten)]
+        db: Db,
+    },
+    /// Make the database match schema/ directly, in one transaction where possible.
+    #[command(after_help = "\
+Examples:
+  stratum apply --db postgres://app@localhost/app
+  stratum apply --db ... --allow-hazards data-loss,table-rewrite --yes
+
+Steps with hazards not allowed here or in stratum.yaml (allow_hazards) are
+refused: nothing runs, exit 1. Asks before applying on a terminal; without a
+terminal it never applies unless --yes.")]
+    Apply {
+        #[command(flatten)]
+        db: Db,
+        /// Hazards to accept, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<HazardCode>,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Write the canonical DDL of a database as files that load in order.
+    #[command(after_help = "\
+Examples:
+  stratum dump --db postgres://app@localhost/app --out schema/ --split object
+  stratum dump --db ... --out -      one file on stdout")]
+    Dump {
+        #[command(flatten)]
+        db: Db,
+        /// Output directory, or - for stdout [default: the schema directory].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// One file, a file per schema, or a file per object.
+        #[arg(long, value_enum, default_value = "none")]
+        split: workflow::Split,
+        /// Replace .sql files already in the output directory.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the SQL that turns --from into --to.
-    #[command(after_help = AFTER_HELP)]
-    Diff(DiffArgs),
+    #[command(after_help = DIFF_HELP)]
+    Diff {
+        /// The current state: a postgres:// URL, a .sql file, a directory, or `empty`.
+        #[arg(long, value_name = "SOURCE")]
+        from: String,
+        /// The desired state: a postgres:// URL, a .sql file, a directory, or `empty`.
+        #[arg(long, value_name = "SOURCE")]
+        to: String,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
+/// The database a command works on.
 #[derive(Debug, clap::Args)]
-struct DiffArgs {
-    /// The current state: a postgres:// URL, a .sql file, a directory, or `empty`.
-    #[arg(long, value_name = "SOURCE")]
-    from: String,
-    /// The desired state: a postgres:// URL, a .sql file, a directory, or `empty`.
-    #[arg(long, value_name = "SOURCE")]
-    to: String,
-    /// A server where stratum may create and drop scratch databases, instead
-    /// of the embedded throwaway cluster.
-    #[arg(long, value_name = "URL", env = "STRATUM_DEV_URL")]
-    dev_url: Option<String>,
-    /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Sql)]
-    format: Format,
+struct Db {
+    /// Database URL [default: $DATABASE_URL, or the variable named by database_url_env].
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
 }
 
 /// What stdout gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Migration SQL with hazard comments.
-    Sql,
-    /// Steps as JSON: kind, object, hazards, sql.
+    /// For people: SQL (diff, plan), reports, diffs.
+    #[value(alias = "sql")]
+    Text,
+    /// For programs.
     Json,
 }
 
@@ -79,58 +251,101 @@ pub struct DiffSettings {
     pub to: Source,
     /// Scratch server URL, when not embedded.
     pub dev_url: Option<String>,
-    /// Output format.
-    pub format: Format,
+    /// What is managed.
+    pub filter: Filter,
 }
 
-impl DiffArgs {
-    fn resolve(self) -> Result<DiffSettings> {
-        Ok(DiffSettings {
-            from: Source::parse(&self.from)?,
-            to: Source::parse(&self.to)?,
-            dev_url: self.dev_url,
-            format: self.format,
-        })
-    }
-}
-
-/// The output of a diff: what goes to stdout and to stderr.
-pub struct DiffOutput {
-    /// SQL or JSON.
-    pub stdout: String,
-    /// The human summary.
-    pub stderr: String,
-}
-
-/// Runs one diff.
-pub async fn run_diff(settings: &DiffSettings) -> Result<DiffOutput> {
-    let (current, desired) =
+/// Runs one diff: SQL on stdout, the summary on stderr.
+pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
+    let (mut current, mut desired) =
         load_pair(&settings.from, &settings.to, settings.dev_url.as_deref()).await?;
+    settings.filter.apply(&mut current);
+    settings.filter.apply(&mut desired);
     let changes = diff::diff(&current, &desired);
     let plan = plan::plan(&current, &desired, changes)?;
     let unmanaged = render::unmanaged(&current, &desired);
-    let stdout = match settings.format {
-        Format::Sql => render::sql(&plan),
-        Format::Json => render::json(&plan, &unmanaged),
-    };
-    Ok(DiffOutput {
-        stdout,
+    let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;
+    Ok(Report {
+        stdout: render::sql(&plan),
         stderr: render::summary(&plan, &unmanaged),
+        json,
+        exit: workflow::OK,
     })
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+async fn run(command: Command, project: Project) -> Result<Report> {
+    let url = |db: Db| project.database_url(db.db.as_deref());
+    match command {
+        Command::Generate { name, empty } => {
+            workflow::generate(&project, &workflow::GenerateOptions { name, empty }).await
+        }
+        Command::Migrate { db, to } => workflow::migrate(&project, &url(db)?, to.as_deref()).await,
+        Command::Status { db } => workflow::status(&project, &url(db)?).await,
+        Command::Down { db, to } => workflow::down(&project, &url(db)?, to.as_deref()).await,
+        Command::Resolve {
+            db,
+            applied,
+            rolled_back,
+        } => {
+            let what = match (applied, rolled_back) {
+                (Some(v), _) => workflow::Resolve::Applied(v),
+                (None, Some(v)) => workflow::Resolve::RolledBack(v),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            workflow::resolve(&project, &url(db)?, &what).await
+        }
+        Command::Check { db } => workflow::check(&project, db.as_deref()).await,
+        Command::Plan { db } => workflow::plan(&project, &url(db)?).await,
+        Command::Apply {
+            db,
+            allow_hazards,
+            yes,
+        } => {
+            let options = workflow::ApplyOptions {
+                allow: allow_hazards.into_iter().collect::<BTreeSet<_>>(),
+                yes,
+            };
+            workflow::apply(&project, &url(db)?, &options).await
+        }
+        Command::Dump {
+            db,
+            out,
+            split,
+            force,
+        } => {
+            let options = workflow::DumpOptions {
+                out: out.unwrap_or_else(|| project.schema.clone()),
+                split,
+                force,
+            };
+            workflow::dump(&project, &url(db)?, &options).await
+        }
+        Command::Diff { from, to } => {
+            run_diff(&DiffSettings {
+                from: Source::parse(&from)?,
+                to: Source::parse(&to)?,
+                dev_url: project.dev_url.clone(),
+                filter: project.filter.clone(),
+            })
+            .await
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Args::command(), "stratum", &mut out);
+            Ok(Report {
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr: String::new(),
+                json: serde_json::Value::Null,
+                exit: workflow::OK,
+            })
+        }
     }
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    let format = args.global.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,20 +353,24 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(workflow::ERROR);
         }
     };
     let result = runtime.block_on(async {
         let work = async {
-            match args.command {
-                Command::Diff(diff_args) => {
-                    let settings = diff_args.resolve()?;
-                    let output = run_diff(&settings).await?;
-                    write_stdout(&output.stdout)?;
-                    eprint!("{}", output.stderr);
-                    Ok::<_, anyhow::Error>(())
-                }
-            }
+            let cwd = std::env::current_dir()?;
+            let g = args.global;
+            let project = Project::resolve(
+                Overrides {
+                    config: g.config,
+                    schema: g.schema,
+                    migrations: g.migrations,
+                    dev_url: g.dev_url,
+                    layout: g.layout,
+                },
+                &cwd,
+            )?;
+            run(args.command, project).await
         };
         tokio::select! {
             result = work => result,
@@ -160,10 +379,32 @@ pub fn main() -> ExitCode {
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) => {
+            let written = match format {
+                Format::Json if !report.json.is_null() => {
+                    let mut text =
+                        serde_json::to_string_pretty(&report.json).expect("JSON serialises");
+                    text.push('\n');
+                    ui::print_out(&text)
+                }
+                _ => {
+                    ui::print_err(&report.stderr);
+                    ui::print_out(&report.stdout)
+                }
+            };
+            if let Err(e) = written {
+                eprintln!("error: writing output: {e}");
+                return ExitCode::from(workflow::ERROR);
+            }
+            ExitCode::from(report.exit)
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            if format == Format::Json {
+                let text = serde_json::json!({ "error": format!("{e:#}") });
+                let _ = ui::print_out(&format!("{text}\n"));
+            }
+            ui::print_err(&format!("{} {e:#}\n", ui::paint(ui::style::RED, "error:")));
+            ExitCode::from(workflow::ERROR)
         }
     }
 }

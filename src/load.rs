@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 use crate::catalog::Catalog;
 use crate::conninfo;
 use crate::introspect::introspect;
+use crate::migrations::Migration;
 use crate::parse::{self, char_to_byte, Location, SqlError, SqlSource};
 use crate::scratch::ScratchServer;
 
@@ -58,11 +59,23 @@ impl fmt::Display for Source {
     }
 }
 
-/// A source after its files are parsed, ready to load.
+/// Something to read a catalog from: a source, or a migrations directory
+/// replayed in order.
+#[derive(Debug, Clone)]
+pub enum Side {
+    /// A `--from`/`--to` style source.
+    Source(Source),
+    /// Migrations, replayed one after the other into a scratch database.
+    Migrations(Vec<Migration>),
+}
+
+/// A side after its files are parsed, ready to load.
 enum Ready {
     Url(Box<tokio_postgres::Config>),
     Sql(SqlSource),
     Empty,
+    /// One source per migration, statements in file order.
+    Replay(Vec<SqlSource>),
 }
 
 /// Loads both sides. SQL is parsed before any server is started, so a syntax
@@ -73,49 +86,70 @@ pub async fn load_pair(
     to: &Source,
     dev_url: Option<&str>,
 ) -> Result<(Catalog, Catalog)> {
-    let ready_from = prepare(from)?;
-    let ready_to = prepare(to)?;
+    let mut catalogs = load_sides(
+        &[Side::Source(from.clone()), Side::Source(to.clone())],
+        dev_url,
+    )
+    .await?;
+    let to_cat = catalogs.pop().expect("two sides");
+    Ok((catalogs.pop().expect("two sides"), to_cat))
+}
+
+/// Loads any number of sides, in order, sharing one scratch server.
+pub async fn load_sides(sides: &[Side], dev_url: Option<&str>) -> Result<Vec<Catalog>> {
+    let ready: Vec<Ready> = sides.iter().map(prepare).collect::<Result<_>>()?;
     let mut live_major = None;
-    let mut from_cat = None;
-    let mut to_cat = None;
-    for (ready, slot) in [(&ready_from, &mut from_cat), (&ready_to, &mut to_cat)] {
-        if let Ready::Url(config) = ready {
-            let mut client = conninfo::connect(config).await?;
-            let catalog = introspect(&mut client, true).await?;
-            live_major = Some((catalog.server_version / 10000) as u32);
-            *slot = Some(catalog);
-        }
+    let mut catalogs: Vec<Option<Catalog>> = Vec::new();
+    for r in &ready {
+        catalogs.push(match r {
+            Ready::Url(config) => {
+                let mut client = conninfo::connect(config).await?;
+                let catalog = introspect(&mut client, true).await?;
+                live_major = Some((catalog.server_version / 10000) as u32);
+                Some(catalog)
+            }
+            _ => None,
+        });
     }
-    if from_cat.is_none() || to_cat.is_none() {
+    if catalogs.iter().any(Option::is_none) {
         let server = ScratchServer::start(dev_url, live_major).await?;
-        for (ready, slot) in [(&ready_from, &mut from_cat), (&ready_to, &mut to_cat)] {
+        for (r, slot) in ready.iter().zip(catalogs.iter_mut()) {
             if slot.is_none() {
-                let source = match ready {
-                    Ready::Sql(source) => Some(source),
-                    _ => None,
-                };
-                *slot = Some(load_scratch(&server, source).await?);
+                *slot = Some(load_scratch(&server, r).await?);
             }
         }
     }
-    Ok((from_cat.expect("loaded"), to_cat.expect("loaded")))
+    Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
 }
 
-fn prepare(source: &Source) -> Result<Ready> {
-    Ok(match source {
-        Source::Url(url) => Ready::Url(Box::new(conninfo::config(url)?)),
-        Source::Sql(path) => Ready::Sql(parse::read_source(path)?),
-        Source::Empty => Ready::Empty,
+fn prepare(side: &Side) -> Result<Ready> {
+    Ok(match side {
+        Side::Source(Source::Url(url)) => Ready::Url(Box::new(conninfo::config(url)?)),
+        Side::Source(Source::Sql(path)) => Ready::Sql(parse::read_source(path)?),
+        Side::Source(Source::Empty) => Ready::Empty,
+        Side::Migrations(migrations) => Ready::Replay(
+            migrations
+                .iter()
+                .map(|m| {
+                    Ok(SqlSource {
+                        statements: parse::file_statements(&m.up, 0)?,
+                        files: vec![m.up.clone()],
+                    })
+                })
+                .collect::<Result<_>>()?,
+        ),
     })
 }
 
-/// Loads `source` (or nothing) into a new scratch database and reads it back.
-async fn load_scratch(server: &ScratchServer, source: Option<&SqlSource>) -> Result<Catalog> {
+/// Loads `ready` into a new scratch database and reads it back.
+async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> {
     let db = server.create_db().await?;
     let result = async {
         let mut client = db.connect().await?;
-        if let Some(source) = source {
-            load_sql(&client, source).await?;
+        match ready {
+            Ready::Sql(source) => load_sql(&client, source).await?,
+            Ready::Replay(sources) => replay(&client, sources).await?,
+            Ready::Url(_) | Ready::Empty => {}
         }
         introspect(&mut client, false).await
     }
@@ -124,6 +158,25 @@ async fn load_scratch(server: &ScratchServer, source: Option<&SqlSource>) -> Res
     let catalog = result?;
     dropped?;
     Ok(catalog)
+}
+
+/// Runs migrations as written: each file's statements in order, stopping
+/// at the first error, reported at its file, line and column.
+async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()> {
+    let progress = crate::ui::Progress::new(sources.len() as u64, "replaying migrations");
+    for source in sources {
+        for (i, stmt) in source.statements.iter().enumerate() {
+            if let Err(e) = client.batch_execute(&stmt.sql).await {
+                return Err(anyhow::Error::new(located(source, i, &e)).context(format!(
+                    "migration {} does not replay",
+                    source.files[0].path.display()
+                )));
+            }
+        }
+        progress.inc();
+    }
+    progress.finish();
+    Ok(())
 }
 
 /// SQLSTATEs that mean "something this statement refers to is not there
@@ -187,7 +240,7 @@ fn missing_role(e: &tokio_postgres::Error) -> Option<String> {
 }
 
 /// The server's error on statement `i`, at the position it names.
-fn located(source: &SqlSource, i: usize, e: &tokio_postgres::Error) -> SqlError {
+pub fn located(source: &SqlSource, i: usize, e: &tokio_postgres::Error) -> SqlError {
     let stmt = &source.statements[i];
     let file = &source.files[stmt.file];
     let (message, position) = match e.as_db_error() {

@@ -147,12 +147,7 @@ pub fn sql_files(path: &Path) -> Result<Vec<PathBuf>> {
 pub fn read_source(path: &Path) -> Result<SqlSource> {
     let mut source = SqlSource::default();
     for file_path in sql_files(path)? {
-        let text = std::fs::read_to_string(&file_path)
-            .with_context(|| format!("reading {}", file_path.display()))?;
-        let file = SqlFile {
-            path: file_path,
-            text: blank_meta_commands(&text),
-        };
+        let file = read_file(&file_path)?;
         let index = source.files.len();
         for (offset, len) in split(&file)? {
             let sql = file.text[offset..offset + len].to_string();
@@ -172,6 +167,61 @@ pub fn read_source(path: &Path) -> Result<SqlSource> {
     // Stable: statements of equal rank keep their file order.
     source.statements.sort_by_key(|s| s.rank);
     Ok(source)
+}
+
+/// The statements of one file in file order, for scripts that must run as
+/// written (migrations). `file` is the index recorded in each statement.
+pub fn file_statements(file: &SqlFile, index: usize) -> Result<Vec<Statement>, SqlError> {
+    Ok(split(file)?
+        .into_iter()
+        .map(|(offset, len)| Statement {
+            file: index,
+            offset,
+            sql: file.text[offset..offset + len].to_string(),
+            rank: 0,
+        })
+        .collect())
+}
+
+/// Reads one file with psql meta-command lines blanked out.
+pub fn read_file(path: &Path) -> Result<SqlFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(SqlFile {
+        path: path.to_path_buf(),
+        text: blank_meta_commands(&text),
+    })
+}
+
+/// Why `sql` cannot run inside a transaction block, if it cannot: such a
+/// script is run statement by statement instead.
+pub fn outside_transaction(sql: &str) -> Option<&'static str> {
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    let node = parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref()?;
+    match node.to_ref() {
+        NodeRef::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
+        NodeRef::DropStmt(s) if s.concurrent => Some("DROP INDEX CONCURRENTLY"),
+        NodeRef::ReindexStmt(s)
+            if s.params.iter().any(|p| {
+                matches!(p.node.as_ref(), Some(pg_query::NodeEnum::DefElem(d)) if d.defname == "concurrently")
+            }) =>
+        {
+            Some("REINDEX CONCURRENTLY")
+        }
+        NodeRef::AlterEnumStmt(s) if s.old_val.is_empty() => {
+            // Allowed in a transaction since PostgreSQL 12, but the new value
+            // cannot be used before the transaction commits.
+            Some("ALTER TYPE ... ADD VALUE")
+        }
+        NodeRef::VacuumStmt(_) => Some("VACUUM"),
+        NodeRef::CreatedbStmt(_) => Some("CREATE DATABASE"),
+        NodeRef::DropdbStmt(_) => Some("DROP DATABASE"),
+        NodeRef::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
+        NodeRef::CreateTableSpaceStmt(_) => Some("CREATE TABLESPACE"),
+        NodeRef::DropTableSpaceStmt(_) => Some("DROP TABLESPACE"),
+        NodeRef::TransactionStmt(_) => Some("its own BEGIN/COMMIT"),
+        _ => None,
+    }
 }
 
 /// Replaces psql meta-command lines (`\restrict`, `\connect`, ...) by spaces,

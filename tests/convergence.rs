@@ -5,29 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{apply, load, read, TestServer};
+use common::{apply, cases, load, read, TestServer};
 use stratum::{diff, plan, render};
-
-fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut cases = Vec::new();
-    for kind in std::fs::read_dir(&root).unwrap() {
-        let kind = kind.unwrap().path();
-        if !kind.is_dir() {
-            continue;
-        }
-        for case in std::fs::read_dir(&kind).unwrap() {
-            let case = case.unwrap().path();
-            if case.join("after.sql").is_file() {
-                cases.push(case);
-            }
-        }
-    }
-    cases.sort();
-    cases
-}
 
 /// Runs one case; returns the rendered first plan.
 async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<String> {

@@ -18,10 +18,65 @@ pub(super) fn tables(
             Some(old) => alter_table(current, old, table, rebuilt_enums, changes),
         }
     }
-    for (name, table) in &current.tables {
-        if !desired.tables.contains_key(name) {
-            changes.push(Change::DropTable(table.clone()));
+    let dropped: BTreeSet<&QualName> = current
+        .tables
+        .keys()
+        .filter(|name| !desired.tables.contains_key(*name))
+        .collect();
+    for name in &dropped {
+        drop_table(current, &current.tables[*name], &dropped, changes);
+    }
+}
+
+/// DROP TABLE. Foreign keys to other dropped tables are dropped first on
+/// their own, so that tables referencing each other can be dropped at all.
+fn drop_table(
+    current: &Catalog,
+    table: &Table,
+    dropped: &BTreeSet<&QualName>,
+    changes: &mut Vec<Change>,
+) {
+    let mut table = table.clone();
+    let name = table.name.clone();
+    table.constraints.retain(|_, c| {
+        let id = ObjectId::Constraint {
+            table: name.clone(),
+            name: c.name.clone(),
+        };
+        let to_dropped = current.depends.iter().any(|(a, b)| {
+            a == &id
+                && table_of(current, b)
+                    .is_some_and(|other| *other != name && dropped.contains(other))
+        });
+        if to_dropped {
+            changes.push(Change::DropConstraint {
+                table: name.clone(),
+                constraint: c.clone(),
+            });
         }
+        !to_dropped
+    });
+    changes.push(Change::DropTable(table));
+}
+
+/// The table an object belongs to, if it belongs to one.
+fn table_of<'a>(current: &'a Catalog, id: &'a ObjectId) -> Option<&'a QualName> {
+    match id {
+        ObjectId::Table { name } => Some(name),
+        ObjectId::Column { table, .. }
+        | ObjectId::Default { table, .. }
+        | ObjectId::Constraint { table, .. }
+        | ObjectId::Trigger { table, .. } => Some(table),
+        ObjectId::Index { name } => current
+            .tables
+            .values()
+            .find(|t| {
+                t.name.schema == name.schema
+                    && (t.indexes.contains_key(&name.name)
+                        || t.constraints.contains_key(&name.name))
+            })
+            .map(|t| &t.name),
+        _ => None,
     }
 }
 

@@ -10,7 +10,9 @@ use crate::catalog::{Catalog, Column, ConstraintKind, QualName};
 use crate::diff::Change;
 
 /// A stable hazard code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HazardCode {
     /// Data is removed and cannot be recovered from the database.

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use stratum::catalog::Catalog;
 use stratum::scratch::{find_binaries, Cluster};
@@ -85,4 +85,24 @@ pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// Every fixture case directory (one holding `after.sql`), sorted.
+pub fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut cases = Vec::new();
+    for kind in std::fs::read_dir(&root).unwrap() {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for case in std::fs::read_dir(&kind).unwrap() {
+            let case = case.unwrap().path();
+            if case.join("after.sql").is_file() {
+                cases.push(case);
+            }
+        }
+    }
+    cases.sort();
+    cases
 }

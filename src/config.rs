@@ -1,0 +1,268 @@
+//! `stratum.yaml`: the project's configuration file, and the settings that
+//! flags, the file and defaults resolve into (flags win over the file, the
+//! file over defaults).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::filter::Filter;
+use crate::migrations::Layout;
+use crate::plan::HazardCode;
+use crate::sql::QualName;
+
+/// The file name looked for in the current directory and its parents.
+pub const FILE_NAME: &str = "stratum.yaml";
+
+/// The configuration file as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Directory (or file) of the desired schema.
+    pub schema: Option<PathBuf>,
+    /// Directory of migrations.
+    pub migrations: Option<PathBuf>,
+    /// Server for scratch databases instead of the embedded cluster.
+    pub dev_url: Option<String>,
+    /// Environment variable holding the database URL.
+    pub database_url_env: Option<String>,
+    /// Only these schemas are managed (all when absent).
+    pub include_schemas: Option<Vec<String>>,
+    /// Schemas never managed.
+    pub exclude_schemas: Option<Vec<String>>,
+    /// Object-name patterns (`*`, `?`; `schema.name` or `name`) never managed.
+    pub exclude_objects: Option<Vec<String>>,
+    /// Hazards `apply` accepts without `--allow-hazards`.
+    pub allow_hazards: Option<Vec<HazardCode>>,
+    /// The migration history table, optionally schema-qualified.
+    pub history_table: Option<String>,
+    /// Migration file layout.
+    pub layout: Option<Layout>,
+}
+
+impl ConfigFile {
+    /// Reads and validates `path`. Errors name the file, line, column and key.
+    pub fn read(path: &Path) -> Result<ConfigFile> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_yaml_ng::from_str(&text).map_err(|e| {
+            let message = e.to_string();
+            // serde_yaml_ng appends " at line L column C"; we lead with it.
+            let message = match message.find(" at line ") {
+                Some(i) => message[..i].to_string(),
+                None => message,
+            };
+            match e.location() {
+                Some(l) => anyhow::anyhow!(
+                    "{}:{}:{}: {message}",
+                    path.display(),
+                    l.line(),
+                    l.column()
+                ),
+                None => anyhow::anyhow!("{}: {message}", path.display()),
+            }
+        })
+    }
+
+    /// Finds `stratum.yaml` in `dir` or its parents.
+    pub fn find(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .map(|d| d.join(FILE_NAME))
+            .find(|p| p.is_file())
+    }
+}
+
+/// Flags that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--schema`.
+    pub schema: Option<PathBuf>,
+    /// `--migrations`.
+    pub migrations: Option<PathBuf>,
+    /// `--dev-url`.
+    pub dev_url: Option<String>,
+    /// `--layout`.
+    pub layout: Option<Layout>,
+}
+
+/// Everything a command needs to know about the project, resolved once.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory paths are shown relative to: the configuration file's,
+    /// or the working directory.
+    pub root: PathBuf,
+    /// The configuration file used, if any.
+    pub config_file: Option<PathBuf>,
+    /// Desired schema.
+    pub schema: PathBuf,
+    /// Migrations directory.
+    pub migrations: PathBuf,
+    /// Scratch server, when not embedded.
+    pub dev_url: Option<String>,
+    /// Environment variable holding the database URL.
+    pub database_url_env: String,
+    /// What is managed.
+    pub filter: Filter,
+    /// Hazards accepted by `apply` without asking for them.
+    pub allow_hazards: BTreeSet<HazardCode>,
+    /// The history table.
+    pub history_table: QualName,
+    /// Migration file layout.
+    pub layout: Layout,
+}
+
+impl Project {
+    /// Resolves flags, the configuration file (given or found from `cwd`)
+    /// and defaults. Paths in the file are relative to the file.
+    pub fn resolve(overrides: Overrides, cwd: &Path) -> Result<Project> {
+        let config_file = match overrides.config {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("{}: no such configuration file", path.display());
+                }
+                Some(path)
+            }
+            None => ConfigFile::find(cwd),
+        };
+        let (file, base) = match &config_file {
+            Some(path) => (
+                ConfigFile::read(path)?,
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => (ConfigFile::default(), cwd.to_path_buf()),
+        };
+        let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let history = file
+            .history_table
+            .unwrap_or_else(|| "stratum_migrations".to_string());
+        let history_table = match history.split_once('.') {
+            Some((schema, name)) => QualName {
+                schema: schema.to_string(),
+                name: name.to_string(),
+            },
+            None => QualName {
+                schema: "public".to_string(),
+                name: history,
+            },
+        };
+        let filter = Filter {
+            include_schemas: file.include_schemas.unwrap_or_default(),
+            exclude_schemas: file.exclude_schemas.unwrap_or_default(),
+            exclude_objects: file.exclude_objects.unwrap_or_default(),
+            history_table: Some(history_table.clone()),
+        };
+        Ok(Project {
+            schema: overrides
+                .schema
+                .unwrap_or_else(|| relative(file.schema.unwrap_or_else(|| "schema".into()))),
+            migrations: overrides.migrations.unwrap_or_else(|| {
+                relative(file.migrations.unwrap_or_else(|| "migrations".into()))
+            }),
+            dev_url: overrides.dev_url.or(file.dev_url),
+            database_url_env: file
+                .database_url_env
+                .unwrap_or_else(|| "DATABASE_URL".to_string()),
+            filter,
+            allow_hazards: file.allow_hazards.unwrap_or_default().into_iter().collect(),
+            history_table,
+            layout: overrides.layout.or(file.layout).unwrap_or_default(),
+            config_file,
+            root: base,
+        })
+    }
+
+    /// `path` relative to the project root when it is below it, for output
+    /// that should not depend on where the project is checked out.
+    pub fn show(&self, path: &Path) -> String {
+        let shown = path
+            .strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        if path.is_dir() && !shown.ends_with('/') {
+            shown + "/"
+        } else {
+            shown
+        }
+    }
+
+    /// The database URL: `--db`, else the configured environment variable.
+    pub fn database_url(&self, flag: Option<&str>) -> Result<String> {
+        if let Some(url) = flag {
+            return Ok(url.to_string());
+        }
+        match std::env::var(&self.database_url_env) {
+            Ok(url) if !url.is_empty() => Ok(url),
+            _ => bail!(
+                "no database given: pass --db postgres://... or set {}",
+                self.database_url_env
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join(FILE_NAME);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "schema: db/\nmigrashuns: m/\n");
+        let err = ConfigFile::read(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:2:1: unknown field `migrashuns`", path.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "layout: stratum\nallow_hazards: [data-los]\n");
+        let err = ConfigFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("{}:2:", path.display())), "{err}");
+        assert!(err.contains("allow_hazards"), "{err}");
+        assert!(err.contains("data-los"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "schema: db/schema\nlayout: flyway\nhistory_table: ops.history\n",
+        );
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let project = Project::resolve(Overrides::default(), &sub).unwrap();
+        assert_eq!(project.schema, dir.path().join("db/schema"));
+        assert_eq!(project.migrations, dir.path().join("migrations"));
+        assert_eq!(project.layout, Layout::Flyway);
+        assert_eq!(project.history_table.to_string(), "ops.history");
+        let project = Project::resolve(
+            Overrides {
+                layout: Some(Layout::Dbmate),
+                schema: Some("x".into()),
+                ..Overrides::default()
+            },
+            &sub,
+        )
+        .unwrap();
+        assert_eq!(project.layout, Layout::Dbmate);
+        assert_eq!(project.schema, PathBuf::from("x"));
+    }
+}

@@ -1,0 +1,72 @@
+//! Canonical DDL of a whole catalog: the plan that builds it from nothing,
+//! grouped by the object each statement belongs to. `dump` writes it as
+//! files; `check` compares it object by object.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use crate::catalog::{Catalog, ObjectId, QualName};
+use crate::diff::{self, Change};
+use crate::plan::{self, Step};
+
+/// The steps that create everything in `catalog`, in an order that loads.
+pub fn build_steps(catalog: &Catalog) -> Result<Vec<Step>> {
+    // A new database: empty but for what template0 holds.
+    let mut empty = Catalog {
+        server_version: catalog.server_version,
+        ..Catalog::default()
+    };
+    if let Some(public) = catalog.schemas.get("public") {
+        empty.schemas.insert("public".into(), public.clone());
+    }
+    if let Some(plpgsql) = catalog.extensions.get("plpgsql") {
+        empty.extensions.insert("plpgsql".into(), plpgsql.clone());
+    }
+    let changes = diff::diff(&empty, catalog);
+    Ok(plan::plan(&empty, catalog, changes)?.steps)
+}
+
+/// The object a step belongs to, as a label: constraints, indexes, triggers
+/// and comments go with their table or view.
+pub fn owner(step: &Step, catalog: &Catalog) -> String {
+    let relation = |name: &QualName| match catalog.views.get(name) {
+        Some(v) if v.materialized => format!("materialized view {}", name.plain()),
+        Some(_) => format!("view {}", name.plain()),
+        None => format!("table {}", name.plain()),
+    };
+    match &step.change {
+        Change::AddConstraint { table, .. }
+        | Change::CreateIndex { table, .. }
+        | Change::CreateTrigger { table, .. } => relation(table),
+        Change::SetSequenceOwner { name, .. } => format!("sequence {}", name.plain()),
+        Change::Comment { target, .. } => match &target.object {
+            ObjectId::Column { table, .. }
+            | ObjectId::Constraint { table, .. }
+            | ObjectId::Trigger { table, .. } => relation(table),
+            ObjectId::Table { name } | ObjectId::View { name } => relation(name),
+            other => other.label(),
+        },
+        _ => step.object.clone(),
+    }
+}
+
+/// The text of one step as it appears in DDL files.
+pub fn step_text(step: &Step) -> Option<String> {
+    step.sql.as_ref().map(|sql| format!("{sql}\n"))
+}
+
+/// Canonical DDL of every object, by owner label.
+pub fn by_object(catalog: &Catalog) -> Result<BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for step in build_steps(catalog)? {
+        if let Some(text) = step_text(&step) {
+            let entry = out.entry(owner(&step, catalog)).or_default();
+            if !entry.is_empty() {
+                entry.push('\n');
+            }
+            entry.push_str(&text);
+        }
+    }
+    Ok(out)
+}

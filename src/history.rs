@@ -1,0 +1,145 @@
+//! The migration history table in the user's database, and the advisory
+//! lock that serialises concurrent `migrate` runs.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::sql::{ident, literal, QualName};
+
+/// One row of the history table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// Migration version.
+    pub version: String,
+    /// Migration name.
+    pub name: String,
+    /// sha256 of the up script when it was applied.
+    pub checksum: String,
+    /// When, UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub applied_at: String,
+    /// How long it ran, in milliseconds.
+    pub execution_ms: i64,
+}
+
+/// The history table of one project.
+#[derive(Debug, Clone)]
+pub struct History {
+    table: QualName,
+}
+
+impl History {
+    /// The history kept in `table`.
+    pub fn new(table: QualName) -> History {
+        History { table }
+    }
+
+    /// Creates the table (and its schema) when missing.
+    pub async fn ensure(&self, client: &Client) -> Result<()> {
+        let schema = if self.table.schema == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(&self.table.schema))
+        };
+        client
+            .batch_execute(&format!(
+                "{schema}CREATE TABLE IF NOT EXISTS {} (
+                    version text PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now(),
+                    execution_ms bigint NOT NULL
+                )",
+                self.table
+            ))
+            .await
+            .with_context(|| format!("creating the history table {}", self.table))
+    }
+
+    /// Takes the session-level advisory lock of this history table, waiting
+    /// while another run holds it. Released by [`History::unlock`] or when
+    /// the connection closes.
+    pub async fn lock(&self, client: &Client) -> Result<()> {
+        client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1)::bigint)",
+                &[&self.lock_key()],
+            )
+            .await
+            .context("taking the migration lock")?;
+        Ok(())
+    }
+
+    /// Releases the advisory lock.
+    pub async fn unlock(&self, client: &Client) -> Result<()> {
+        client
+            .execute(
+                "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1)::bigint)",
+                &[&self.lock_key()],
+            )
+            .await
+            .context("releasing the migration lock")?;
+        Ok(())
+    }
+
+    fn lock_key(&self) -> String {
+        format!("stratum migrate {}", self.table)
+    }
+
+    /// The applied migrations, oldest first; none when the table is missing.
+    pub async fn applied(&self, client: &Client) -> Result<Vec<Applied>> {
+        let exists: bool = client
+            .query_one(
+                "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                &[&self.table.to_string()],
+            )
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT version, name, checksum,
+                            pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                            execution_ms
+                     FROM {} ORDER BY applied_at, version",
+                    self.table
+                ),
+                &[],
+            )
+            .await
+            .with_context(|| format!("reading the history table {}", self.table))?;
+        Ok(rows
+            .iter()
+            .map(|r| Applied {
+                version: r.get(0),
+                name: r.get(1),
+                checksum: r.get(2),
+                applied_at: r.get(3),
+                execution_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    /// SQL that records a migration as applied.
+    pub fn record_sql(&self, version: &str, name: &str, checksum: &str, ms: i64) -> String {
+        format!(
+            "INSERT INTO {} (version, name, checksum, execution_ms) VALUES ({}, {}, {}, {ms})",
+            self.table,
+            literal(version),
+            literal(name),
+            literal(checksum)
+        )
+    }
+
+    /// SQL that forgets a migration.
+    pub fn remove_sql(&self, version: &str) -> String {
+        format!(
+            "DELETE FROM {} WHERE version = {}",
+            self.table,
+            literal(version)
+        )
+    }
+}

@@ -1,0 +1,129 @@
+//! Terminal niceties: colours (only on a terminal, never with `NO_COLOR`,
+//! through anstream), a progress bar that appears only when work takes
+//! longer than a second, and the yes/no question of `apply`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anstyle::{AnsiColor, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Styles used in reports.
+pub mod style {
+    use super::*;
+    /// Additions, success.
+    pub const GREEN: Style = AnsiColor::Green.on_default();
+    /// Removals, errors, refusals.
+    pub const RED: Style = AnsiColor::Red.on_default();
+    /// Hazards and warnings.
+    pub const YELLOW: Style = AnsiColor::Yellow.on_default();
+    /// Diff hunk headers.
+    pub const CYAN: Style = AnsiColor::Cyan.on_default();
+    /// Headings.
+    pub const BOLD: Style = Style::new().bold();
+}
+
+/// `text` in `style`. The escape codes are stripped by [`print_out`] and
+/// [`print_err`] when the stream is not a terminal or `NO_COLOR` is set.
+pub fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Writes to stdout, colours as the terminal allows; a closed pipe is fine.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes to stderr, colours as the terminal allows.
+pub fn print_err(text: &str) {
+    let mut err = anstream::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// Removes ANSI escape codes, for JSON and files.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A progress bar on stderr that shows itself only once the work has taken
+/// more than a second, and only on a terminal.
+pub struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    shown: std::cell::Cell<bool>,
+}
+
+impl Progress {
+    /// A bar for `len` units of work described by `message`.
+    pub fn new(len: u64, message: &str) -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.to_string());
+        Progress {
+            bar,
+            started: Instant::now(),
+            shown: std::cell::Cell::new(false),
+        }
+    }
+
+    /// One unit done.
+    pub fn inc(&self) {
+        self.bar.inc(1);
+        if !self.shown.get()
+            && self.started.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
+            self.shown.set(true);
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Asks `question` on the terminal; true on `y` or `yes`.
+pub fn confirm(question: &str) -> std::io::Result<bool> {
+    print_err(&format!("{question} [y/N] "));
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// True when stdin is a terminal a person can answer on.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}

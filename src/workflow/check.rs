@@ -1,0 +1,159 @@
+//! `stratum check`: drift detection for CI. With a database: does it equal
+//! `schema/`? Without: does replaying `migrations/` give `schema/`?
+
+use anyhow::Result;
+use serde::Serialize;
+use similar::TextDiff;
+
+use super::{count, load, migrations, Report, ATTENTION, OK};
+use crate::catalog::Catalog;
+use crate::config::Project;
+use crate::conninfo;
+use crate::ddl;
+use crate::diff;
+use crate::load::{Side, Source};
+use crate::plan;
+use crate::render;
+use crate::ui::{paint, style};
+
+/// One object whose canonical DDL differs between the two sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectDrift {
+    /// E.g. `table app.users`.
+    pub object: String,
+    /// Its DDL on the current side (database or migrations), if present.
+    pub current: Option<String>,
+    /// Its DDL in the schema, if present.
+    pub desired: Option<String>,
+}
+
+/// Objects whose DDL differs, by label.
+pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>> {
+    let a = ddl::by_object(current)?;
+    let b = ddl::by_object(desired)?;
+    let mut labels: Vec<&String> = a.keys().chain(b.keys()).collect();
+    labels.sort();
+    labels.dedup();
+    Ok(labels
+        .into_iter()
+        .filter(|l| a.get(*l) != b.get(*l))
+        .map(|l| ObjectDrift {
+            object: l.clone(),
+            current: a.get(l).cloned(),
+            desired: b.get(l).cloned(),
+        })
+        .collect())
+}
+
+/// A coloured unified diff of one object's DDL.
+fn unified(drift: &ObjectDrift, current_name: &str, desired_name: &str) -> String {
+    let a = drift.current.clone().unwrap_or_default();
+    let b = drift.desired.clone().unwrap_or_default();
+    let text = TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(current_name, desired_name)
+        .to_string();
+    text.lines()
+        .map(|line| {
+            let painted = if line.starts_with("+++") || line.starts_with("---") {
+                paint(style::BOLD, line)
+            } else if line.starts_with('+') {
+                paint(style::GREEN, line)
+            } else if line.starts_with('-') {
+                paint(style::RED, line)
+            } else if line.starts_with("@@") {
+                paint(style::CYAN, line)
+            } else {
+                line.to_string()
+            };
+            painted + "\n"
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct CheckJson {
+    drift: bool,
+    current: String,
+    desired: String,
+    objects: Vec<ObjectDrift>,
+    steps: Vec<plan::Step>,
+}
+
+/// Compares the database at `url` (or what `migrations/` builds) with
+/// `schema/`. Exit 0 when equal, 1 with a report when not.
+pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
+    let schema_side = Side::Source(Source::parse(&project.schema.to_string_lossy())?);
+    let schema_name = project.show(&project.schema);
+    let (current_side, current_name) = match url {
+        Some(url) => (
+            Side::Source(Source::Url(url.to_string())),
+            conninfo::redact(url),
+        ),
+        None => (
+            Side::Migrations(migrations(project)?),
+            project.show(&project.migrations),
+        ),
+    };
+    let mut catalogs = load(project, &[current_side, schema_side]).await?;
+    let desired = catalogs.pop().expect("two sides");
+    let current = catalogs.pop().expect("two sides");
+    let changes = diff::diff(&current, &desired);
+    if changes.is_empty() {
+        let stderr = match url {
+            Some(_) => format!("No drift: the database matches {schema_name}.\n"),
+            None => format!("No drift: {current_name} builds {schema_name}.\n"),
+        };
+        return Ok(Report::new(
+            OK,
+            String::new(),
+            stderr,
+            CheckJson {
+                drift: false,
+                current: current_name,
+                desired: schema_name,
+                objects: Vec::new(),
+                steps: Vec::new(),
+            },
+        ));
+    }
+    let plan = plan::plan(&current, &desired, changes)?;
+    let objects = drifted(&current, &desired)?;
+    let mut stdout = String::new();
+    for o in &objects {
+        stdout.push_str(&unified(
+            o,
+            &format!("{} ({current_name})", o.object),
+            &format!("{} ({schema_name})", o.object),
+        ));
+        stdout.push('\n');
+    }
+    stdout.push_str(&paint(
+        style::BOLD,
+        &format!("-- The plan that makes {current_name} match {schema_name}:\n"),
+    ));
+    stdout.push_str(&render::sql(&plan));
+    let hint = match url {
+        Some(_) => "run `stratum migrate` if migrations are pending, or `stratum plan` to see how to converge",
+        None => "run `stratum generate` to write the missing migration",
+    };
+    let stderr = format!(
+        "{} {} in {current_name} differ from {schema_name} ({} to converge).\n{hint}\n",
+        paint(style::RED, "Drift:"),
+        count(objects.len().max(1), "object"),
+        count(plan.steps.len(), "step"),
+    );
+    Ok(Report::new(
+        ATTENTION,
+        stdout,
+        stderr,
+        CheckJson {
+            drift: true,
+            current: current_name,
+            desired: schema_name,
+            objects,
+            steps: plan.steps,
+        },
+    ))
+}

@@ -1,0 +1,225 @@
+//! `stratum generate`: the next migration, from what `migrations/` builds to
+//! what `schema/` says.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{count, load, migrations, Report, OK};
+use crate::config::Project;
+use crate::diff;
+use crate::load::{Side, Source};
+use crate::migrations::{next_version, slug, write, NewMigration};
+use crate::plan::{self, Plan};
+use crate::render;
+use crate::ui::{paint, style};
+
+/// Options of `generate`.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateOptions {
+    /// The migration's name; derived from the changes when absent.
+    pub name: Option<String>,
+    /// Write a skeleton for a hand-written migration instead of a diff.
+    pub empty: bool,
+}
+
+#[derive(Serialize)]
+struct Generated {
+    version: Option<String>,
+    name: Option<String>,
+    files: Vec<String>,
+    steps: Vec<plan::Step>,
+    down_steps: usize,
+}
+
+/// Writes the next migration, or reports that there is nothing to write.
+pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Report> {
+    let existing = migrations(project)?;
+    let version = next_version(&existing);
+    if options.empty {
+        let name = slug(options.name.as_deref().unwrap_or("data_migration"));
+        let up = format!(
+            "-- Migration {version}_{name}: written by hand.\n\
+             -- It runs in one transaction; `stratum check` still compares the\n\
+             -- schema that migrations/ builds with schema/.\n\n"
+        );
+        let down = format!("-- Reverts {version}_{name}.\n\n");
+        let files = write(
+            &project.migrations,
+            project.layout,
+            &NewMigration {
+                version: &version,
+                name: &name,
+                up: &up,
+                down: &down,
+                no_transaction: false,
+            },
+        )?;
+        return Ok(written(project, version, name, files, &Plan::default(), 0));
+    }
+    let mut catalogs = load(
+        project,
+        &[
+            Side::Migrations(existing),
+            Side::Source(Source::parse(&project.schema.to_string_lossy())?),
+        ],
+    )
+    .await?;
+    let desired = catalogs.pop().expect("two sides");
+    let built = catalogs.pop().expect("two sides");
+    let changes = diff::diff(&built, &desired);
+    if changes.is_empty() {
+        return Ok(Report::new(
+            OK,
+            String::new(),
+            format!(
+                "No changes: {} builds {}.\n",
+                project.show(&project.migrations),
+                project.show(&project.schema)
+            ),
+            Generated {
+                version: None,
+                name: None,
+                files: Vec::new(),
+                steps: Vec::new(),
+                down_steps: 0,
+            },
+        ));
+    }
+    let up = plan::plan(&built, &desired, changes)?;
+    let down = plan::plan(&desired, &built, diff::diff(&desired, &built))?;
+    let name = match &options.name {
+        Some(n) => slug(n),
+        None => describe(&up),
+    };
+    let label = format!("{version}_{name}");
+    let up_text = script(&label, &up, project, false);
+    let down_text = script(&label, &down, project, true);
+    let files = write(
+        &project.migrations,
+        project.layout,
+        &NewMigration {
+            version: &version,
+            name: &name,
+            up: &up_text,
+            down: &down_text,
+            no_transaction: up.steps.iter().any(|s| !s.transactional),
+        },
+    )?;
+    Ok(written(project, version, name, files, &up, down.steps.len()))
+}
+
+fn written(
+    project: &Project,
+    version: String,
+    name: String,
+    files: Vec<std::path::PathBuf>,
+    up: &Plan,
+    down_steps: usize,
+) -> Report {
+    let files: Vec<String> = files.iter().map(|p| project.show(p)).collect();
+    let mut stderr = String::new();
+    for f in &files {
+        stderr.push_str(&format!("{} {f}\n", paint(style::GREEN, "wrote")));
+    }
+    if !up.is_empty() {
+        stderr.push_str(&render::summary(up, &[]));
+    }
+    Report::new(
+        OK,
+        String::new(),
+        stderr,
+        Generated {
+            version: Some(version),
+            name: Some(name),
+            files,
+            steps: up.steps.clone(),
+            down_steps,
+        },
+    )
+}
+
+/// A default name from the changes: `add_users_phone`,
+/// `create_orders_and_2_more`.
+pub fn describe(plan: &Plan) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for step in &plan.steps {
+        if matches!(step.change, crate::diff::Change::Comment { .. }) {
+            continue;
+        }
+        let verb = match step.kind.split('_').next().unwrap_or("change") {
+            "set" => "alter",
+            "validate" => "alter",
+            v => v,
+        };
+        let rest = step.object.split_once(' ').map_or("", |(_, r)| r);
+        let rest = rest.split('(').next().unwrap_or(rest);
+        let rest = rest.split(" on ").next().unwrap_or(rest);
+        let parts: Vec<&str> = rest.split('.').collect();
+        let noun = if parts.len() > 1 {
+            parts[1..].join("_")
+        } else {
+            parts.join("_")
+        };
+        let name = format!("{verb}_{noun}");
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let text = match names.len() {
+        0 => "migration".to_string(),
+        1 => names[0].clone(),
+        2 => format!("{}_and_{}", names[0], names[1]),
+        n => format!("{}_and_{}_more", names[0], n - 1),
+    };
+    slug(&text)
+}
+
+/// A migration file: a header saying what it changes and its hazards, then
+/// the statements.
+fn script(label: &str, plan: &Plan, project: &Project, reverse: bool) -> String {
+    let mut out = if reverse {
+        format!("-- Reverts migration {label}. Generated by stratum.\n")
+    } else {
+        format!(
+            "-- Migration {label}, generated by stratum from {}.\n",
+            project.show(&project.schema)
+        )
+    };
+    out.push_str("--\n-- What it changes:\n");
+    for line in render::summary(plan, &[]).lines() {
+        out.push_str(&format!("--   {line}\n"));
+    }
+    let hazards: Vec<String> = plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.hazards)
+        .map(|h| format!("--   {}: {}\n", h.code.as_str(), h.message))
+        .collect();
+    out.push_str("--\n-- Hazards:\n");
+    if hazards.is_empty() {
+        out.push_str("--   none\n");
+    } else {
+        out.extend(hazards);
+    }
+    let outside: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| !s.transactional)
+        .map(|s| s.kind)
+        .collect();
+    if !outside.is_empty() {
+        out.push_str(&format!(
+            "--\n-- Runs outside a transaction, one statement at a time ({}): \
+             a new enum value cannot be used in the transaction that adds it.\n",
+            count(outside.len(), "such statement")
+        ));
+    }
+    let body = render::sql(plan);
+    // Drop render's own one-line header: the one above says more.
+    let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+    if !body.starts_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(body);
+    out
+}

@@ -1,0 +1,434 @@
+//! `migrate`, `status`, `down` and `resolve`: migrations against a live
+//! database, with the history table and the advisory lock.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use super::{count, migrations, Report, ATTENTION, OK};
+use crate::config::Project;
+use crate::conninfo;
+use crate::history::{Applied, History};
+use crate::migrations::{compare_versions, Migration};
+use crate::parse::{self, SqlFile, SqlSource};
+use crate::ui::{paint, style, Progress};
+
+/// The state of one migration against a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Applied, and the file is unchanged.
+    Applied,
+    /// Not applied yet.
+    Pending,
+    /// Applied, but the file changed since.
+    Changed,
+    /// Applied, but no file has this version.
+    Missing,
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Version.
+    pub version: String,
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: State,
+    /// When it was applied.
+    pub applied_at: Option<String>,
+}
+
+fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
+    let by_version: BTreeMap<&str, &Applied> =
+        applied.iter().map(|a| (a.version.as_str(), a)).collect();
+    let mut out: Vec<Entry> = files
+        .iter()
+        .map(|m| {
+            let row = by_version.get(m.version.as_str());
+            Entry {
+                version: m.version.clone(),
+                name: m.name.clone(),
+                state: match row {
+                    None => State::Pending,
+                    Some(a) if a.checksum != m.checksum => State::Changed,
+                    Some(_) => State::Applied,
+                },
+                applied_at: row.map(|a| a.applied_at.clone()),
+            }
+        })
+        .collect();
+    for a in applied {
+        if !files.iter().any(|m| m.version == a.version) {
+            out.push(Entry {
+                version: a.version.clone(),
+                name: a.name.clone(),
+                state: State::Missing,
+                applied_at: Some(a.applied_at.clone()),
+            });
+        }
+    }
+    out.sort_by(|a, b| compare_versions(&a.version, &b.version));
+    out
+}
+
+async fn connect(url: &str) -> Result<Client> {
+    conninfo::connect(&conninfo::config(url)?).await
+}
+
+/// `stratum status`: every migration's state; exit 1 when anything is
+/// pending, changed or missing.
+pub async fn status(project: &Project, url: &str) -> Result<Report> {
+    let files = migrations(project)?;
+    let client = connect(url).await?;
+    let history = History::new(project.history_table.clone());
+    let applied = history.applied(&client).await?;
+    let entries = entries(&files, &applied);
+    let mut stdout = String::new();
+    for e in &entries {
+        let (word, colour) = match e.state {
+            State::Applied => ("applied", style::GREEN),
+            State::Pending => ("pending", style::YELLOW),
+            State::Changed => ("changed", style::RED),
+            State::Missing => ("missing", style::RED),
+        };
+        let note = match e.state {
+            State::Applied => e.applied_at.clone().unwrap_or_default(),
+            State::Pending => String::new(),
+            State::Changed => "the file changed after it was applied".to_string(),
+            State::Missing => "applied, but no file has this version".to_string(),
+        };
+        stdout.push_str(
+            format!(
+                "{}  {}_{}  {note}",
+                paint(colour, &format!("{word:<7}")),
+                e.version,
+                e.name
+            )
+            .trim_end(),
+        );
+        stdout.push('\n');
+    }
+    let attention = entries.iter().filter(|e| e.state != State::Applied).count();
+    let stderr = if entries.is_empty() {
+        "No migrations.\n".to_string()
+    } else if attention == 0 {
+        format!("Up to date: {}.\n", count(entries.len(), "migration"))
+    } else {
+        let n = |s: State| entries.iter().filter(|e| e.state == s).count();
+        format!(
+            "{} applied, {} pending, {} changed, {} missing.\n",
+            n(State::Applied),
+            n(State::Pending),
+            n(State::Changed),
+            n(State::Missing)
+        )
+    };
+    Ok(Report::new(
+        if attention == 0 { OK } else { ATTENTION },
+        stdout,
+        stderr,
+        serde_json::json!({ "migrations": entries }),
+    ))
+}
+
+/// One migration run by `migrate` or `down`.
+#[derive(Debug, Clone, Serialize)]
+struct Ran {
+    version: String,
+    name: String,
+    ms: i64,
+    transactional: bool,
+}
+
+/// Why a script must run outside a transaction, if it must.
+fn outside_transaction(source: &SqlSource, marker: bool) -> Option<&'static str> {
+    if marker {
+        return Some("marked transaction:false");
+    }
+    source
+        .statements
+        .iter()
+        .find_map(|s| parse::outside_transaction(&s.sql))
+}
+
+/// Runs one script and, with it, the history change `record`. In a
+/// transaction unless the script cannot run in one. On failure the error
+/// names the file, the statement and the server's message.
+async fn run_script(
+    client: &Client,
+    file: &SqlFile,
+    no_transaction_marker: bool,
+    record: &dyn Fn(i64) -> String,
+) -> Result<(i64, bool)> {
+    let source = SqlSource {
+        statements: parse::file_statements(file, 0)?,
+        files: vec![file.clone()],
+    };
+    let outside = outside_transaction(&source, no_transaction_marker);
+    let started = Instant::now();
+    if outside.is_none() {
+        client.batch_execute("BEGIN").await?;
+    }
+    let total = source.statements.len();
+    for (i, stmt) in source.statements.iter().enumerate() {
+        if let Err(e) = client.batch_execute(&stmt.sql).await {
+            let state = if outside.is_none() {
+                client.batch_execute("ROLLBACK").await?;
+                "rolled back: the database is as it was before this file, and nothing was recorded"
+                    .to_string()
+            } else {
+                format!(
+                    "this file runs outside a transaction ({}): statements 1 to {i} stay \
+                     applied, and nothing was recorded",
+                    outside.unwrap_or_default()
+                )
+            };
+            let located = crate::load::located(&source, i, &e);
+            return Err(anyhow!(
+                "{located}\nstatement {} of {total} failed; {state}",
+                i + 1
+            ));
+        }
+    }
+    let ms = started.elapsed().as_millis() as i64;
+    client.batch_execute(&record(ms)).await?;
+    if outside.is_none() {
+        client.batch_execute("COMMIT").await?;
+    }
+    Ok((ms, outside.is_none()))
+}
+
+/// Fails when an applied file changed or disappeared.
+fn verify(entries: &[Entry], files: &[Migration], project: &Project) -> Result<()> {
+    for e in entries {
+        match e.state {
+            State::Changed => {
+                let m = files.iter().find(|m| m.version == e.version).expect("file");
+                bail!(
+                    "{}: changed after it was applied (its checksum differs from the one \
+                     recorded in {}); restore it, or write a new migration",
+                    project.show(&m.up.path),
+                    project.history_table
+                );
+            }
+            State::Missing => bail!(
+                "migration {}_{} is recorded as applied but no file has version {}; restore it, \
+                 or `stratum resolve --rolled-back {}`",
+                e.version,
+                e.name,
+                e.version,
+                e.version
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `stratum migrate`: applies pending migrations (up to `to`) in order,
+/// under the advisory lock.
+pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
+    let files = migrations(project)?;
+    if let Some(to) = to {
+        if !files.iter().any(|m| m.version == to) {
+            bail!("--to {to}: no migration has this version");
+        }
+    }
+    let client = connect(url).await?;
+    let history = History::new(project.history_table.clone());
+    history.lock(&client).await?;
+    history.ensure(&client).await?;
+    let result = async {
+        // Read after the lock: a concurrent run may have applied them.
+        let applied = history.applied(&client).await?;
+        let entries = entries(&files, &applied);
+        verify(&entries, &files, project)?;
+        let pending: Vec<&Migration> = files
+            .iter()
+            .filter(|m| !applied.iter().any(|a| a.version == m.version))
+            .filter(|m| to.is_none_or(|t| compare_versions(&m.version, t).is_le()))
+            .collect();
+        let progress = Progress::new(pending.len() as u64, "migrating");
+        let mut ran = Vec::new();
+        for m in pending {
+            let record = |ms| history.record_sql(&m.version, &m.name, &m.checksum, ms);
+            let (ms, transactional) = run_script(&client, &m.up, m.no_transaction, &record)
+                .await
+                .map_err(|e| e.context(format!("migration {} failed", project.show(&m.up.path))))?;
+            ran.push(Ran {
+                version: m.version.clone(),
+                name: m.name.clone(),
+                ms,
+                transactional,
+            });
+            progress.inc();
+        }
+        Ok::<_, anyhow::Error>(ran)
+    }
+    .await;
+    history.unlock(&client).await?;
+    let ran = result?;
+    let mut stderr = String::new();
+    for r in &ran {
+        stderr.push_str(&format!(
+            "{} {}_{} ({} ms{})\n",
+            paint(style::GREEN, "applied"),
+            r.version,
+            r.name,
+            r.ms,
+            if r.transactional {
+                ""
+            } else {
+                ", outside a transaction"
+            }
+        ));
+    }
+    stderr.push_str(&if ran.is_empty() {
+        "Nothing to migrate: the database is up to date.\n".to_string()
+    } else {
+        format!("Applied {}.\n", count(ran.len(), "migration"))
+    });
+    Ok(Report::new(
+        OK,
+        String::new(),
+        stderr,
+        serde_json::json!({ "applied": ran }),
+    ))
+}
+
+/// `stratum down`: runs down files in reverse order; the last applied
+/// migration, or every one after `to`.
+pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
+    let files = migrations(project)?;
+    let client = connect(url).await?;
+    let history = History::new(project.history_table.clone());
+    history.lock(&client).await?;
+    history.ensure(&client).await?;
+    let result = async {
+        let applied = history.applied(&client).await?;
+        let entries = entries(&files, &applied);
+        verify(&entries, &files, project)?;
+        let mut targets: Vec<&Migration> = files
+            .iter()
+            .filter(|m| applied.iter().any(|a| a.version == m.version))
+            .collect();
+        targets.reverse();
+        match to {
+            Some(to) => {
+                if to != "0" && !files.iter().any(|m| m.version == to) {
+                    bail!("--to {to}: no migration has this version (0 reverts all)");
+                }
+                targets.retain(|m| compare_versions(&m.version, to).is_gt());
+            }
+            None => targets.truncate(1),
+        }
+        if let Some(m) = targets.iter().find(|m| m.down.is_none()) {
+            bail!(
+                "migration {} has no down file; nothing was reverted",
+                m.label()
+            );
+        }
+        let mut ran = Vec::new();
+        for m in targets {
+            let down = m.down.as_ref().expect("checked");
+            let (ms, transactional) =
+                run_script(&client, down, false, &|_| history.remove_sql(&m.version))
+                    .await
+                    .map_err(|e| {
+                        e.context(format!("down migration {} failed", project.show(&down.path)))
+                    })?;
+            ran.push(Ran {
+                version: m.version.clone(),
+                name: m.name.clone(),
+                ms,
+                transactional,
+            });
+        }
+        Ok::<_, anyhow::Error>(ran)
+    }
+    .await;
+    history.unlock(&client).await?;
+    let ran = result?;
+    let mut stderr = String::new();
+    for r in &ran {
+        stderr.push_str(&format!(
+            "{} {}_{} ({} ms)\n",
+            paint(style::YELLOW, "reverted"),
+            r.version,
+            r.name,
+            r.ms
+        ));
+    }
+    if ran.is_empty() {
+        stderr.push_str("Nothing to revert.\n");
+    }
+    Ok(Report::new(
+        OK,
+        String::new(),
+        stderr,
+        serde_json::json!({ "reverted": ran }),
+    ))
+}
+
+/// What `resolve` marks.
+#[derive(Debug, Clone)]
+pub enum Resolve {
+    /// Record as applied without running it.
+    Applied(String),
+    /// Forget it without running its down file.
+    RolledBack(String),
+}
+
+/// `stratum resolve`: changes the history without running anything.
+pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Report> {
+    let files = migrations(project)?;
+    let client = connect(url).await?;
+    let history = History::new(project.history_table.clone());
+    history.lock(&client).await?;
+    history.ensure(&client).await?;
+    let result = async {
+        let applied = history.applied(&client).await?;
+        match what {
+            Resolve::Applied(version) => {
+                let Some(m) = files.iter().find(|m| &m.version == version) else {
+                    bail!("--applied {version}: no migration has this version");
+                };
+                if applied.iter().any(|a| &a.version == version) {
+                    bail!("migration {} is already recorded as applied", m.label());
+                }
+                client
+                    .batch_execute(&history.record_sql(&m.version, &m.name, &m.checksum, 0))
+                    .await?;
+                Ok(format!("Marked {} as applied (not run).\n", m.label()))
+            }
+            Resolve::RolledBack(version) => {
+                let Some(a) = applied.iter().find(|a| &a.version == version) else {
+                    bail!("--rolled-back {version}: not recorded as applied");
+                };
+                client.batch_execute(&history.remove_sql(version)).await?;
+                Ok(format!(
+                    "Marked {}_{} as rolled back (its down file was not run).\n",
+                    a.version, a.name
+                ))
+            }
+        }
+    }
+    .await;
+    history.unlock(&client).await?;
+    let message = result?;
+    let (version, state) = match what {
+        Resolve::Applied(v) => (v, "applied"),
+        Resolve::RolledBack(v) => (v, "rolled_back"),
+    };
+    Ok(Report::new(
+        OK,
+        String::new(),
+        message,
+        serde_json::json!({ "version": version, "marked": state }),
+    ))
+}

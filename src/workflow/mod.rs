@@ -1,0 +1,75 @@
+//! The everyday commands (generate, migrate, status, down, resolve, check,
+//! plan, apply, dump) as library functions over a resolved [`Project`].
+//!
+//! Each returns a [`Report`]: what a person reads (stdout, stderr), what a
+//! program reads (JSON), and the exit code. The CLI only chooses which to
+//! print.
+
+mod apply;
+mod check;
+mod dump;
+mod generate;
+mod migrate;
+
+use anyhow::Result;
+use serde::Serialize;
+
+pub use apply::{apply, plan, ApplyOptions};
+pub use check::check;
+pub use dump::{dump, DumpOptions, Split};
+pub use generate::{generate, GenerateOptions};
+pub use migrate::{down, migrate, resolve, status, Resolve};
+
+use crate::catalog::Catalog;
+use crate::config::Project;
+use crate::load::{load_sides, Side};
+
+/// Exit code: all is well.
+pub const OK: u8 = 0;
+/// Exit code: drift, pending or changed migrations, refused steps.
+pub const ATTENTION: u8 = 1;
+/// Exit code: an error.
+pub const ERROR: u8 = 2;
+
+/// The result of one command.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// For stdout (may hold colour codes).
+    pub stdout: String,
+    /// For stderr (may hold colour codes).
+    pub stderr: String,
+    /// The same, for programs.
+    pub json: serde_json::Value,
+    /// 0 ok, 1 needs attention.
+    pub exit: u8,
+}
+
+impl Report {
+    fn new(exit: u8, stdout: String, stderr: String, json: impl Serialize) -> Report {
+        Report {
+            stdout,
+            stderr,
+            json: serde_json::to_value(json).expect("reports serialise"),
+            exit,
+        }
+    }
+}
+
+/// Loads sides through the project's scratch server and scope.
+async fn load(project: &Project, sides: &[Side]) -> Result<Vec<Catalog>> {
+    let mut catalogs = load_sides(sides, project.dev_url.as_deref()).await?;
+    for catalog in &mut catalogs {
+        project.filter.apply(catalog);
+    }
+    Ok(catalogs)
+}
+
+/// The migrations of the project, in order.
+fn migrations(project: &Project) -> Result<Vec<crate::migrations::Migration>> {
+    crate::migrations::read_dir(&project.migrations, project.layout)
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
