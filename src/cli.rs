@@ -360,7 +360,7 @@ pub fn main() -> ExitCode {
         let work = async {
             let cwd = std::env::current_dir()?;
             let g = args.global;
-            let project = Project::resolve(
+            let mut project = Project::resolve(
                 Overrides {
                     config: g.config,
                     schema: g.schema,
@@ -370,6 +370,7 @@ pub fn main() -> ExitCode {
                 },
                 &cwd,
             )?;
+            project.relative_to(&cwd);
             run(args.command, project).await
         };
         tokio::select! {

@@ -58,12 +58,9 @@ impl ConfigFile {
                 None => message,
             };
             match e.location() {
-                Some(l) => anyhow::anyhow!(
-                    "{}:{}:{}: {message}",
-                    path.display(),
-                    l.line(),
-                    l.column()
-                ),
+                Some(l) => {
+                    anyhow::anyhow!("{}:{}:{}: {message}", path.display(), l.line(), l.column())
+                }
                 None => anyhow::anyhow!("{}: {message}", path.display()),
             }
         })
@@ -178,6 +175,19 @@ impl Project {
         })
     }
 
+    /// Makes the schema and migrations paths relative to `cwd`, the
+    /// process's working directory, so that messages name `schema/x.sql`
+    /// rather than an absolute path.
+    pub fn relative_to(&mut self, cwd: &Path) {
+        for path in [&mut self.schema, &mut self.migrations] {
+            if let Ok(rel) = path.strip_prefix(cwd) {
+                if !rel.as_os_str().is_empty() {
+                    *path = rel.to_path_buf();
+                }
+            }
+        }
+    }
+
     /// `path` relative to the project root when it is below it, for output
     /// that should not depend on where the project is checked out.
     pub fn show(&self, path: &Path) -> String {
@@ -224,7 +234,10 @@ mod tests {
         let path = write(dir.path(), "schema: db/\nmigrashuns: m/\n");
         let err = ConfigFile::read(&path).unwrap_err().to_string();
         assert!(
-            err.starts_with(&format!("{}:2:1: unknown field `migrashuns`", path.display())),
+            err.starts_with(&format!(
+                "{}:2:1: unknown field `migrashuns`",
+                path.display()
+            )),
             "{err}"
         );
     }

@@ -39,7 +39,10 @@ impl History {
         let schema = if self.table.schema == "public" {
             String::new()
         } else {
-            format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(&self.table.schema))
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {};\n",
+                ident(&self.table.schema)
+            )
         };
         client
             .batch_execute(&format!(

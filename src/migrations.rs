@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::parse::SqlFile;
 
 /// How migration files are named and laid out.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// `<version>_<name>.sql` and `<version>_<name>.down.sql`.
@@ -251,7 +249,10 @@ fn dbmate_sections(path: &Path, text: &str) -> Result<(SqlFile, Option<SqlFile>,
         offset += line.len();
     }
     let Some(up_at) = up_at else {
-        bail!("{}: no `-- migrate:up` line (dbmate layout)", path.display());
+        bail!(
+            "{}: no `-- migrate:up` line (dbmate layout)",
+            path.display()
+        );
     };
     let down_at = down_at.filter(|&d| d > up_at);
     let up_end = down_at.unwrap_or(text.len());

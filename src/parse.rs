@@ -197,7 +197,14 @@ pub fn read_file(path: &Path) -> Result<SqlFile> {
 /// script is run statement by statement instead.
 pub fn outside_transaction(sql: &str) -> Option<&'static str> {
     let parsed = pg_query::parse(sql, 0).ok()?;
-    let node = parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref()?;
+    let node = parsed
+        .protobuf
+        .stmts
+        .first()?
+        .stmt
+        .as_ref()?
+        .node
+        .as_ref()?;
     match node.to_ref() {
         NodeRef::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
         NodeRef::DropStmt(s) if s.concurrent => Some("DROP INDEX CONCURRENTLY"),

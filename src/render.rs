@@ -160,7 +160,14 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
             continue;
         }
         let op = match &step.change {
-            Change::Comment { .. } => continue,
+            // Part of a table created in the same plan.
+            Change::Comment { .. }
+            | Change::AddConstraint {
+                new_table: true, ..
+            }
+            | Change::CreateIndex {
+                new_table: true, ..
+            } => continue,
             c if crate::plan::kind(c).starts_with("create")
                 || crate::plan::kind(c).starts_with("add") =>
             {

@@ -9,9 +9,17 @@ use std::process::{Command, Output};
 use common::TestServer;
 
 fn stratum(args: &[&str]) -> Output {
+    stratum_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, &[])
+}
+
+/// Runs stratum in `dir` with extra environment variables, stdin closed.
+fn stratum_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stratum"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("running stratum")
 }
@@ -21,27 +29,14 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn example_schema_from_empty_matches_bundled_migration() {
+fn bundled_example_migrations_build_the_schema() {
+    // The README's first command.
+    let out = stratum(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "No drift: migrations/ builds schema/.\n");
     let out = stratum(&["diff", "--from", "empty", "--to", "schema/"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let sql = text(&out.stdout);
-    assert!(sql.contains("CREATE TABLE app.users ("), "{sql}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let bundled = std::fs::read_to_string(&files[0]).unwrap();
-    assert_eq!(
-        sql, bundled,
-        "migrations/ is stale: regenerate it from schema/"
-    );
-
-    let again = stratum(&["diff", "--from", "migrations/", "--to", "schema/"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert_eq!(text(&again.stdout), "");
-    assert!(text(&again.stderr).contains("No changes."));
+    assert!(text(&out.stdout).contains("CREATE TABLE app.users ("));
 }
 
 #[test]
@@ -189,4 +184,200 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "");
     assert!(text(&out.stderr).contains("No changes."));
+}
+
+/// A project directory with `schema/schema.sql` = `sql`.
+fn project_with(sql: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("schema")).unwrap();
+    std::fs::write(dir.path().join("schema/schema.sql"), sql).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn check_exits_0_1_2_and_migrate_status_follow() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY, email text);\n");
+    let p = dir.path();
+
+    let out = stratum_in(p, &["generate"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrote migrations/") && err.contains("_create_users.sql"),
+        "{err}"
+    );
+    assert_eq!(stratum_in(p, &["check"], &env).status.code(), Some(0));
+
+    // schema/ edited without generating: exit 1, a diff and the fix.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY, email text, phone text);\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["check"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("+    phone text"), "{shown}");
+    assert!(
+        shown.contains("ALTER TABLE public.users ADD COLUMN phone text;"),
+        "{shown}"
+    );
+    assert!(text(&out.stderr).contains("stratum generate"));
+
+    // A syntax error: exit 2, located.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int,);\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["check"], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: schema/schema.sql:1:28: syntax error"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Against a database, through DATABASE_URL: pending, migrated, clean.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY, email text, phone text);\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["generate"], &env);
+    assert!(
+        text(&out.stderr).contains("_add_users_phone.sql"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.database("cli_flow").await;
+    let url = server.url("cli_flow");
+    let db_env = [
+        ("STRATUM_DEV_URL", dev.as_str()),
+        ("DATABASE_URL", url.as_str()),
+    ];
+    let out = stratum_in(p, &["status"], &db_env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout).matches("pending").count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let out = stratum_in(p, &["migrate"], &db_env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Applied 2 migrations."));
+    let out = stratum_in(p, &["status", "--format", "json"], &db_env);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["migrations"][1]["state"], "applied");
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn apply_refuses_data_loss_and_keeps_every_row() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("declarative").await;
+    db.batch_execute(
+        "CREATE TABLE users (id int PRIMARY KEY, phone text);
+         INSERT INTO users SELECT g, 'p' || g FROM generate_series(1, 50) g;",
+    )
+    .await
+    .unwrap();
+    let url = server.url("declarative");
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
+    let p = dir.path();
+
+    let out = stratum_in(p, &["plan", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("ALTER TABLE public.users DROP COLUMN phone;"));
+
+    let out = stratum_in(p, &["apply", "--db", &url, "--yes"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refused column public.users.phone (drop_column): hazard data-loss"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-hazards data-loss"), "{err}");
+    let rows: i64 = db
+        .query_one("SELECT count(phone) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 50);
+
+    // No terminal and no --yes: never applies.
+    let out = stratum_in(
+        p,
+        &["apply", "--db", &url, "--allow-hazards", "data-loss"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a terminal"));
+
+    let out = stratum_in(
+        p,
+        &[
+            "apply",
+            "--db",
+            &url,
+            "--allow-hazards",
+            "data-loss",
+            "--yes",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in one transaction"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows: i64 = db
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 50);
+    let out = stratum_in(p, &["plan", "--db", &url], &env);
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = project_with("CREATE TABLE t ();\n");
+    std::fs::write(
+        dir.path().join("stratum.yaml"),
+        "schema: schema/\nlayout: liquibase\n",
+    )
+    .unwrap();
+    let out = stratum_in(dir.path(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("stratum.yaml:2:") && err.contains("layout") && err.contains("liquibase"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = stratum(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("generate") && script.contains("migrate"),
+            "{shell}"
+        );
+    }
 }

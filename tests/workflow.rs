@@ -283,7 +283,11 @@ async fn concurrent_migrate_runs_wait_for_the_lock() {
     ];
     assert_eq!(counts.iter().sum::<usize>(), 1, "{counts:?}");
     let second = if counts[0] == 0 { &a } else { &b };
-    assert!(second.stderr.contains("Nothing to migrate"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("Nothing to migrate"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(history(&server, "locked").await, vec!["1"]);
 }
 
@@ -302,11 +306,12 @@ async fn failing_statement_leaves_database_and_history_unchanged() {
     );
     let mut client = server.database("failing").await;
     let url = server.url("failing");
-    let err = workflow::migrate(&project, &url, None)
-        .await
-        .unwrap_err();
+    let err = workflow::migrate(&project, &url, None).await.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("2_second.sql:3:1: relation \"nope\" does not exist"), "{text}");
+    assert!(
+        text.contains("2_second.sql:3:1: relation \"nope\" does not exist"),
+        "{text}"
+    );
     assert!(text.contains("statement 3 of 3 failed"), "{text}");
     assert!(text.contains("rolled back"), "{text}");
     assert_eq!(history(&server, "failing").await, vec!["1"]);
@@ -332,7 +337,10 @@ async fn edited_applied_migration_is_detected() {
     assert!(status.stdout.contains("changed"), "{}", status.stdout);
     let err = workflow::migrate(&project, &url, None).await.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("1_a.sql: changed after it was applied"), "{text}");
+    assert!(
+        text.contains("1_a.sql: changed after it was applied"),
+        "{text}"
+    );
     // A pending one shows as pending, exit 1; resolve marks it without running.
     std::fs::write(
         project.migrations.join("1_a.sql"),
@@ -375,9 +383,7 @@ async fn generate_reports_a_migration_that_does_not_replay() {
 /// Loads every `.sql` file of `dir` in path order, each as a whole, the way
 /// `psql -f` would: no reordering, no retries.
 async fn load_in_file_order(client: &tokio_postgres::Client, dir: &Path) -> anyhow::Result<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.unwrap().path()).collect();
     files.sort();
     for file in files {
         let sql = std::fs::read_to_string(&file)?;
@@ -414,8 +420,16 @@ async fn dump_round_trips_every_fixture() {
             .await?;
             let target = server.database(&format!("dump_dst_{n}")).await;
             load_in_file_order(&target, &out).await?;
-            let left = differences(&server, &format!("dump_dst_{n}"), Some(&case.join("after.sql"))).await;
-            anyhow::ensure!(left.is_empty(), "the dump does not rebuild the database:\n{left}");
+            let left = differences(
+                &server,
+                &format!("dump_dst_{n}"),
+                Some(&case.join("after.sql")),
+            )
+            .await;
+            anyhow::ensure!(
+                left.is_empty(),
+                "the dump does not rebuild the database:\n{left}"
+            );
             Ok::<_, anyhow::Error>(())
         }
         .await;

@@ -163,7 +163,10 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         ui::print_err(&sql);
         ui::print_err(&render::summary(&plan, &[]));
         let target = conninfo::redact(url);
-        if !ui::confirm(&format!("Apply {} to {target}?", count(plan.steps.len(), "step")))? {
+        if !ui::confirm(&format!(
+            "Apply {} to {target}?",
+            count(plan.steps.len(), "step")
+        ))? {
             return Ok(Report::new(
                 ATTENTION,
                 String::new(),

@@ -68,7 +68,9 @@ fn chunk(steps: &[Step], key: impl Fn(&Step) -> String) -> Vec<(String, Vec<&Ste
 /// The text of one dump file.
 fn file_text(header: &str, steps: &[&Step]) -> String {
     let mut out = header.to_string();
-    let routines = steps.iter().any(|s| matches!(s.change, Change::CreateFunction(_)));
+    let routines = steps
+        .iter()
+        .any(|s| matches!(s.change, Change::CreateFunction(_)));
     if routines {
         // As pg_dump does: bodies may name objects of later files.
         out.push_str("SET check_function_bodies = false;\n");
@@ -94,10 +96,7 @@ pub async fn dump(project: &Project, url: &str, options: &DumpOptions) -> Result
     let steps = ddl::build_steps(&catalog)?;
     let header = format!(
         "-- Dumped by stratum from {}.\n",
-        conninfo::redact(url)
-            .split('?')
-            .next()
-            .unwrap_or_default()
+        conninfo::redact(url).split('?').next().unwrap_or_default()
     );
     let chunks: Vec<(String, String)> = match options.split {
         Split::None => vec![("schema.sql".to_string(), {
@@ -115,11 +114,7 @@ pub async fn dump(project: &Project, url: &str, options: &DumpOptions) -> Result
                 .into_iter()
                 .enumerate()
                 .map(|(i, (k, list))| {
-                    let name = format!(
-                        "{:0width$}_{}.sql",
-                        i + 1,
-                        crate::migrations::slug(&k)
-                    );
+                    let name = format!("{:0width$}_{}.sql", i + 1, crate::migrations::slug(&k));
                     (name, file_text(&header, &list))
                 })
                 .collect()

@@ -105,7 +105,14 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
             no_transaction: up.steps.iter().any(|s| !s.transactional),
         },
     )?;
-    Ok(written(project, version, name, files, &up, down.steps.len()))
+    Ok(written(
+        project,
+        version,
+        name,
+        files,
+        &up,
+        down.steps.len(),
+    ))
 }
 
 fn written(

@@ -340,7 +340,10 @@ pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Repo
                 run_script(&client, down, false, &|_| history.remove_sql(&m.version))
                     .await
                     .map_err(|e| {
-                        e.context(format!("down migration {} failed", project.show(&down.path)))
+                        e.context(format!(
+                            "down migration {} failed",
+                            project.show(&down.path)
+                        ))
                     })?;
             ran.push(Ran {
                 version: m.version.clone(),
