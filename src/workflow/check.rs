@@ -29,7 +29,21 @@ pub struct ObjectDrift {
 
 /// Objects whose DDL differs, by label.
 pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>> {
-    let a = ddl::by_object(current)?;
+    // Column order is not a difference stratum acts on (it would take a
+    // table rebuild): show current columns in the schema's order.
+    let mut current = current.clone();
+    for (name, table) in current.tables.iter_mut() {
+        if let Some(want) = desired.tables.get(name) {
+            let rank = |c: &crate::catalog::Column| {
+                want.columns
+                    .iter()
+                    .position(|w| w.name == c.name)
+                    .unwrap_or(usize::MAX)
+            };
+            table.columns.sort_by_key(rank);
+        }
+    }
+    let a = ddl::by_object(&current)?;
     let b = ddl::by_object(desired)?;
     let mut labels: Vec<&String> = a.keys().chain(b.keys()).collect();
     labels.sort();
@@ -139,9 +153,14 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         None => "run `stratum generate` to write the missing migration",
     };
     let stderr = format!(
-        "{} {} in {current_name} differ from {schema_name} ({} to converge).\n{hint}\n",
+        "{} {} in {current_name} {} from {schema_name} ({} to converge).\n{hint}\n",
         paint(style::RED, "Drift:"),
         count(objects.len().max(1), "object"),
+        if objects.len() <= 1 {
+            "differs"
+        } else {
+            "differ"
+        },
         count(plan.steps.len(), "step"),
     );
     Ok(Report::new(
