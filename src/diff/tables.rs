@@ -43,11 +43,17 @@ fn drop_table(
             table: name.clone(),
             name: c.name.clone(),
         };
-        let to_dropped = current.depends.iter().any(|(a, b)| {
-            a == &id
-                && table_of(current, b)
-                    .is_some_and(|other| *other != name && dropped.contains(other))
-        });
+        // `depends` is ordered by dependent: the smallest id starts its run.
+        let first = ObjectId::Schema {
+            name: String::new(),
+        };
+        let to_dropped = current
+            .depends
+            .range((id.clone(), first)..)
+            .take_while(|(a, _)| a == &id)
+            .any(|(_, b)| {
+                table_of(current, b).is_some_and(|other| *other != name && dropped.contains(other))
+            });
         if to_dropped {
             changes.push(Change::DropConstraint {
                 table: name.clone(),
