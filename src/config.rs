@@ -130,7 +130,12 @@ impl Project {
         };
         let (file, base) = match &config_file {
             Some(path) => (
-                ConfigFile::read(path)?,
+                ConfigFile::read(path).map_err(|e| {
+                    // Name the file as the user would: relative to here.
+                    let full = path.display().to_string();
+                    let shown = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
+                    anyhow::anyhow!("{}", e.to_string().replacen(&full, &shown, 1))
+                })?,
                 path.parent().map(Path::to_path_buf).unwrap_or_default(),
             ),
             None => (ConfigFile::default(), cwd.to_path_buf()),

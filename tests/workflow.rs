@@ -454,3 +454,33 @@ async fn dump_round_trips_every_fixture() {
         failures.join("\n\n")
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_index_migration_runs_outside_a_transaction() {
+    let server = TestServer::start().await;
+    let (_dir, project) = hand_written(
+        &server,
+        &[
+            ("1_t.sql", "CREATE TABLE t (id int, email text);\n"),
+            (
+                "2_idx.sql",
+                "-- Runs outside a transaction: CREATE INDEX CONCURRENTLY.\nCREATE INDEX CONCURRENTLY t_email ON t (email);\n",
+            ),
+        ],
+    );
+    let mut client = server.database("concurrent_idx").await;
+    let url = server.url("concurrent_idx");
+    let report = workflow::migrate(&project, &url, None).await.unwrap();
+    assert!(
+        report.stderr.contains("2_idx (") && report.stderr.contains("outside a transaction"),
+        "{}",
+        report.stderr
+    );
+    let catalog = read(&mut client, true).await;
+    let t = &catalog.tables[&stratum::sql::QualName {
+        schema: "public".into(),
+        name: "t".into(),
+    }];
+    assert!(t.indexes.contains_key("t_email"));
+    assert_eq!(history(&server, "concurrent_idx").await, vec!["1", "2"]);
+}
