@@ -113,12 +113,17 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let mut catalogs = load(project, &[current_side, schema_side]).await?;
     let desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
+    let warnings: String = render::unmanaged(&current, &desired)
+        .iter()
+        .map(|u| format!("not managed yet: {} {} (not compared)\n", u.kind, u.name))
+        .collect();
     let changes = diff::diff(&current, &desired);
     if changes.is_empty() {
-        let stderr = match url {
-            Some(_) => format!("No drift: the database matches {schema_name}.\n"),
-            None => format!("No drift: {current_name} builds {schema_name}.\n"),
-        };
+        let stderr = warnings
+            + &match url {
+                Some(_) => format!("No drift: the database matches {schema_name}.\n"),
+                None => format!("No drift: {current_name} builds {schema_name}.\n"),
+            };
         return Ok(Report::new(
             OK,
             String::new(),
@@ -152,17 +157,18 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         Some(_) => "run `stratum migrate` if migrations are pending, or `stratum plan` to see how to converge",
         None => "run `stratum generate` to write the missing migration",
     };
-    let stderr = format!(
-        "{} {} in {current_name} {} from {schema_name} ({} to converge).\n{hint}\n",
-        paint(style::RED, "Drift:"),
-        count(objects.len().max(1), "object"),
-        if objects.len() <= 1 {
-            "differs"
-        } else {
-            "differ"
-        },
-        count(plan.steps.len(), "step"),
-    );
+    let stderr = warnings
+        + &format!(
+            "{} {} in {current_name} {} from {schema_name} ({} to converge).\n{hint}\n",
+            paint(style::RED, "Drift:"),
+            count(objects.len().max(1), "object"),
+            if objects.len() <= 1 {
+                "differs"
+            } else {
+                "differ"
+            },
+            count(plan.steps.len(), "step"),
+        );
     Ok(Report::new(
         ATTENTION,
         stdout,

@@ -66,9 +66,19 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     .await?;
     let desired = catalogs.pop().expect("two sides");
     let built = catalogs.pop().expect("two sides");
+    // Never skipped silently: kinds stratum does not manage yet are named.
+    let warnings: String = render::unmanaged(&built, &desired)
+        .iter()
+        .map(|u| {
+            format!(
+                "not managed yet: {} {} (not in the migration)\n",
+                u.kind, u.name
+            )
+        })
+        .collect();
     let changes = diff::diff(&built, &desired);
     if changes.is_empty() {
-        return Ok(Report::new(
+        let mut report = Report::new(
             OK,
             String::new(),
             format!(
@@ -83,7 +93,9 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
                 steps: Vec::new(),
                 down_steps: 0,
             },
-        ));
+        );
+        report.stderr.push_str(&warnings);
+        return Ok(report);
     }
     let up = plan::plan(&built, &desired, changes)?;
     let down = plan::plan(&desired, &built, diff::diff(&desired, &built))?;
@@ -105,14 +117,9 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
             no_transaction: up.steps.iter().any(|s| !s.transactional),
         },
     )?;
-    Ok(written(
-        project,
-        version,
-        name,
-        files,
-        &up,
-        down.steps.len(),
-    ))
+    let mut report = written(project, version, name, files, &up, down.steps.len());
+    report.stderr.push_str(&warnings);
+    Ok(report)
 }
 
 fn written(
