@@ -208,6 +208,11 @@ impl Project {
         }
     }
 
+    /// The desired schema as a diff source.
+    pub fn schema_source(&self) -> Result<crate::load::Source> {
+        crate::load::Source::parse(&self.schema.to_string_lossy())
+    }
+
     /// The database URL: `--db`, else the configured environment variable.
     pub fn database_url(&self, flag: Option<&str>) -> Result<String> {
         if let Some(url) = flag {

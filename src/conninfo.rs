@@ -134,6 +134,11 @@ pub fn describe(config: &Config) -> String {
     )
 }
 
+/// Connects to a URL (completed as [`config`] does).
+pub async fn connect_url(url: &str) -> Result<Client> {
+    connect(&config(url)?).await
+}
+
 /// Connects and drives the connection in the background.
 pub async fn connect(config: &Config) -> Result<Client> {
     if config.get_ssl_mode() == SslMode::Require {

@@ -225,10 +225,17 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
             }
         ));
     }
-    for u in unmanaged {
-        out.push_str(&format!("not managed yet: {} {}\n", u.kind, u.name));
-    }
+    out.push_str(&not_managed(unmanaged, ""));
     out
+}
+
+/// One `not managed yet: <kind> <name><note>` line per object, so that no
+/// command skips them silently.
+pub fn not_managed(unmanaged: &[Unmanaged], note: &str) -> String {
+    unmanaged
+        .iter()
+        .map(|u| format!("not managed yet: {} {}{note}\n", u.kind, u.name))
+        .collect()
 }
 
 /// The plan as JSON: steps with kind, object, hazards and SQL, and the

@@ -33,7 +33,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
         project,
         &[
             Side::Source(Source::Url(url.to_string())),
-            Side::Source(Source::parse(&project.schema.to_string_lossy())?),
+            Side::Source(project.schema_source()?),
         ],
     )
     .await?;
@@ -179,7 +179,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
     let transactions = execute(url, &plan).await?;
     let ms = started.elapsed().as_millis() as i64;
     // Convergence: the database must now read back as the schema.
-    let mut client = conninfo::connect(&conninfo::config(url)?).await?;
+    let mut client = conninfo::connect_url(url).await?;
     let mut after = introspect(&mut client, true).await?;
     project.filter.apply(&mut after);
     let left = diff::diff(&after, &desired);
@@ -211,7 +211,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
 /// Runs the steps: consecutive transactional steps in one transaction,
 /// others on their own. Returns how many batches ran.
 async fn execute(url: &str, plan: &Plan) -> Result<usize> {
-    let client = conninfo::connect(&conninfo::config(url)?).await?;
+    let client = conninfo::connect_url(url).await?;
     client
         .batch_execute("SET check_function_bodies = false")
         .await?;

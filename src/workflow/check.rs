@@ -98,7 +98,7 @@ struct CheckJson {
 /// Compares the database at `url` (or what `migrations/` builds) with
 /// `schema/`. Exit 0 when equal, 1 with a report when not.
 pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
-    let schema_side = Side::Source(Source::parse(&project.schema.to_string_lossy())?);
+    let schema_side = Side::Source(project.schema_source()?);
     let schema_name = project.show(&project.schema);
     let (current_side, current_name) = match url {
         Some(url) => (
@@ -113,10 +113,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let mut catalogs = load(project, &[current_side, schema_side]).await?;
     let desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
-    let warnings: String = render::unmanaged(&current, &desired)
-        .iter()
-        .map(|u| format!("not managed yet: {} {} (not compared)\n", u.kind, u.name))
-        .collect();
+    let warnings = render::not_managed(&render::unmanaged(&current, &desired), " (not compared)");
     let changes = diff::diff(&current, &desired);
     if changes.is_empty() {
         let stderr = warnings

@@ -121,15 +121,7 @@ pub async fn dump(project: &Project, url: &str, options: &DumpOptions) -> Result
         }
     };
     let unmanaged = catalog.unmanaged.clone();
-    let mut stderr = String::new();
-    for u in &unmanaged {
-        stderr.push_str(&format!(
-            "{} {} {} (not dumped)\n",
-            paint(style::YELLOW, "not managed yet:"),
-            u.kind,
-            u.name
-        ));
-    }
+    let mut stderr = crate::render::not_managed(&unmanaged, " (not dumped)");
     let objects = steps.len();
     if options.out == Path::new("-") {
         if chunks.len() != 1 {

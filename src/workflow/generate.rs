@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{count, load, migrations, Report, OK};
 use crate::config::Project;
 use crate::diff;
-use crate::load::{Side, Source};
+use crate::load::Side;
 use crate::migrations::{next_version, slug, write, NewMigration};
 use crate::plan::{self, Plan};
 use crate::render;
@@ -60,22 +60,17 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         project,
         &[
             Side::Migrations(existing),
-            Side::Source(Source::parse(&project.schema.to_string_lossy())?),
+            Side::Source(project.schema_source()?),
         ],
     )
     .await?;
     let desired = catalogs.pop().expect("two sides");
     let built = catalogs.pop().expect("two sides");
     // Never skipped silently: kinds stratum does not manage yet are named.
-    let warnings: String = render::unmanaged(&built, &desired)
-        .iter()
-        .map(|u| {
-            format!(
-                "not managed yet: {} {} (not in the migration)\n",
-                u.kind, u.name
-            )
-        })
-        .collect();
+    let warnings = render::not_managed(
+        &render::unmanaged(&built, &desired),
+        " (not in the migration)",
+    );
     let changes = diff::diff(&built, &desired);
     if changes.is_empty() {
         let mut report = Report::new(

@@ -76,15 +76,22 @@ fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
     out
 }
 
-async fn connect(url: &str) -> Result<Client> {
-    conninfo::connect(&conninfo::config(url)?).await
+/// A connection that holds the migration lock, its history table made.
+/// The lock goes with [`History::unlock`] or with the connection.
+async fn locked(project: &Project, url: &str) -> Result<(Client, History)> {
+    let client = conninfo::connect_url(url).await?;
+    let history = History::new(project.history_table.clone());
+    // Lock first: concurrent runs must not race to create the table.
+    history.lock(&client).await?;
+    history.ensure(&client).await?;
+    Ok((client, history))
 }
 
 /// `stratum status`: every migration's state; exit 1 when anything is
 /// pending, changed or missing.
 pub async fn status(project: &Project, url: &str) -> Result<Report> {
     let files = migrations(project)?;
-    let client = connect(url).await?;
+    let client = conninfo::connect_url(url).await?;
     let history = History::new(project.history_table.clone());
     let applied = history.applied(&client).await?;
     let entries = entries(&files, &applied);
@@ -143,6 +150,16 @@ struct Ran {
     name: String,
     ms: i64,
     transactional: bool,
+}
+
+impl Ran {
+    /// `applied 2026..._name (12 ms<note>)`.
+    fn line(&self, verb: String, note: &str) -> String {
+        format!(
+            "{verb} {}_{} ({} ms{note})\n",
+            self.version, self.name, self.ms
+        )
+    }
 }
 
 /// Why a script must run outside a transaction, if it must.
@@ -204,8 +221,8 @@ async fn run_script(
 }
 
 /// Fails when an applied file changed or disappeared.
-fn verify(entries: &[Entry], files: &[Migration], project: &Project) -> Result<()> {
-    for e in entries {
+fn verify(files: &[Migration], applied: &[Applied], project: &Project) -> Result<()> {
+    for e in entries(files, applied) {
         match e.state {
             State::Changed => {
                 let m = files.iter().find(|m| m.version == e.version).expect("file");
@@ -239,15 +256,11 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
             bail!("--to {to}: no migration has this version");
         }
     }
-    let client = connect(url).await?;
-    let history = History::new(project.history_table.clone());
-    history.lock(&client).await?;
-    history.ensure(&client).await?;
+    let (client, history) = locked(project, url).await?;
     let result = async {
         // Read after the lock: a concurrent run may have applied them.
         let applied = history.applied(&client).await?;
-        let entries = entries(&files, &applied);
-        verify(&entries, &files, project)?;
+        verify(&files, &applied, project)?;
         let pending: Vec<&Migration> = files
             .iter()
             .filter(|m| !applied.iter().any(|a| a.version == m.version))
@@ -273,21 +286,17 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
     .await;
     history.unlock(&client).await?;
     let ran = result?;
-    let mut stderr = String::new();
-    for r in &ran {
-        stderr.push_str(&format!(
-            "{} {}_{} ({} ms{})\n",
-            paint(style::GREEN, "applied"),
-            r.version,
-            r.name,
-            r.ms,
-            if r.transactional {
+    let mut stderr: String = ran
+        .iter()
+        .map(|r| {
+            let note = if r.transactional {
                 ""
             } else {
                 ", outside a transaction"
-            }
-        ));
-    }
+            };
+            r.line(paint(style::GREEN, "applied"), note)
+        })
+        .collect();
     stderr.push_str(&if ran.is_empty() {
         "Nothing to migrate: the database is up to date.\n".to_string()
     } else {
@@ -305,14 +314,10 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
 /// migration, or every one after `to`.
 pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
     let files = migrations(project)?;
-    let client = connect(url).await?;
-    let history = History::new(project.history_table.clone());
-    history.lock(&client).await?;
-    history.ensure(&client).await?;
+    let (client, history) = locked(project, url).await?;
     let result = async {
         let applied = history.applied(&client).await?;
-        let entries = entries(&files, &applied);
-        verify(&entries, &files, project)?;
+        verify(&files, &applied, project)?;
         let mut targets: Vec<&Migration> = files
             .iter()
             .filter(|m| applied.iter().any(|a| a.version == m.version))
@@ -357,16 +362,10 @@ pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Repo
     .await;
     history.unlock(&client).await?;
     let ran = result?;
-    let mut stderr = String::new();
-    for r in &ran {
-        stderr.push_str(&format!(
-            "{} {}_{} ({} ms)\n",
-            paint(style::YELLOW, "reverted"),
-            r.version,
-            r.name,
-            r.ms
-        ));
-    }
+    let mut stderr: String = ran
+        .iter()
+        .map(|r| r.line(paint(style::YELLOW, "reverted"), ""))
+        .collect();
     if ran.is_empty() {
         stderr.push_str("Nothing to revert.\n");
     }
@@ -390,10 +389,7 @@ pub enum Resolve {
 /// `stratum resolve`: changes the history without running anything.
 pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Report> {
     let files = migrations(project)?;
-    let client = connect(url).await?;
-    let history = History::new(project.history_table.clone());
-    history.lock(&client).await?;
-    history.ensure(&client).await?;
+    let (client, history) = locked(project, url).await?;
     let result = async {
         let applied = history.applied(&client).await?;
         match what {
