@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use crate::catalog::{Catalog, ObjectId, QualName};
-use crate::diff::{self, Change};
+use crate::diff;
+use crate::kinds::{Catalog, ObjectId};
 use crate::plan::{self, Step};
 
 /// The steps that create everything in `catalog`, in an order that loads.
@@ -30,24 +30,15 @@ pub fn build_steps(catalog: &Catalog) -> Result<Vec<Step>> {
 /// The object a step belongs to, as a label: constraints, indexes, triggers
 /// and comments go with their table or view.
 pub fn owner(step: &Step, catalog: &Catalog) -> String {
-    let relation = |name: &QualName| match catalog.views.get(name) {
-        Some(v) if v.materialized => format!("materialized view {}", name.plain()),
-        Some(_) => format!("view {}", name.plain()),
-        None => format!("table {}", name.plain()),
-    };
-    match &step.change {
-        Change::AddConstraint { table, .. }
-        | Change::CreateIndex { table, .. }
-        | Change::CreateTrigger { table, .. } => relation(table),
-        Change::SetSequenceOwner { name, .. } => format!("sequence {}", name.plain()),
-        Change::Comment { target, .. } => match &target.object {
-            ObjectId::Column { table, .. }
-            | ObjectId::Constraint { table, .. }
-            | ObjectId::Trigger { table, .. } => relation(table),
-            ObjectId::Table { name } | ObjectId::View { name } => relation(name),
-            other => other.label(),
+    let kind = step.change.kind();
+    match kind.owner() {
+        ObjectId::Table { name } | ObjectId::View { name } => match catalog.views.get(&name) {
+            Some(v) if v.materialized => format!("materialized view {}", name.plain()),
+            Some(_) => format!("view {}", name.plain()),
+            None => format!("table {}", name.plain()),
         },
-        _ => step.object.clone(),
+        id if id == kind.id() => kind.label(),
+        id => id.label(),
     }
 }
 

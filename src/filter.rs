@@ -2,7 +2,7 @@
 //! patterns, and always the migration history table. Applied to a catalog
 //! right after introspection, so both sides of a diff see the same scope.
 
-use crate::catalog::{Catalog, ObjectId};
+use crate::kinds::{Catalog, ObjectId};
 use crate::sql::QualName;
 
 /// The scope of a project.

@@ -2,18 +2,20 @@
 //!
 //! Data flows one way: `cli` (with `config`) -> `workflow` -> `load` (via
 //! `parse`, `migrations`, `scratch`, `introspect`, `filter`) -> `diff` ->
-//! `plan` -> `render` / `ddl`, or applied through `history`. See
+//! `plan` -> `render` / `ddl`, or applied through `history`. Everything
+//! about one object kind lives in its module under `kinds`. See
 //! ARCHITECTURE.md.
 
-pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod conninfo;
 pub mod ddl;
 pub mod diff;
 pub mod filter;
+pub mod hazard;
 pub mod history;
 pub mod introspect;
+pub mod kinds;
 pub mod load;
 pub mod migrations;
 pub mod parse;

@@ -11,9 +11,9 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use crate::catalog::Catalog;
 use crate::conninfo;
 use crate::introspect::introspect;
+use crate::kinds::Catalog;
 use crate::migrations::Migration;
 use crate::parse::{self, char_to_byte, Location, SqlError, SqlSource};
 use crate::scratch::ScratchServer;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Unmanaged};
 use crate::diff::Change;
+use crate::kinds::{Catalog, ObjectId, Shown, Unmanaged};
 use crate::plan::{HazardCode, Plan, Step};
 
 /// The migration script: hazard comments right above each statement. Empty
@@ -30,13 +30,7 @@ pub fn sql(plan: &Plan) -> String {
         out.push_str(&format!("; hazards: {}", list.join(", ")));
     }
     out.push('\n');
-    let has_routines = plan.steps.iter().any(|s| {
-        matches!(
-            s.change,
-            Change::CreateFunction(_) | Change::ReplaceFunction { .. }
-        )
-    });
-    if has_routines {
+    if writes_bodies(plan.steps.iter().map(|s| &s.change)) {
         // As pg_dump does: function bodies may refer to objects created later.
         out.push_str("SET check_function_bodies = false;\n");
     }
@@ -79,104 +73,45 @@ pub fn unmanaged(current: &Catalog, desired: &Catalog) -> Vec<Unmanaged> {
     all.into_iter().cloned().collect()
 }
 
-/// What a step does to a part of a table, for the summary.
-fn table_part(step: &Step) -> Option<(String, String)> {
-    use Change::*;
-    let detail = match &step.change {
-        AddColumn { column, .. } => format!("+ column {}", column.name),
-        DropColumn { column, .. } => format!("- column {}", column.name),
-        AlterColumnType { from, to, .. } => {
-            format!(
-                "~ column {} type {} -> {}",
-                to.name, from.data_type, to.data_type
-            )
-        }
-        SetDefault { column, to, .. } => match to {
-            Some(expr) => format!("~ column {column} default {expr}"),
-            None => format!("~ column {column} drop default"),
-        },
-        SetNotNull {
-            column, not_null, ..
-        } => {
-            format!(
-                "~ column {column} {} not null",
-                if *not_null { "set" } else { "drop" }
-            )
-        }
-        AlterIdentity { column, .. } => format!("~ column {column} identity"),
-        AddConstraint {
-            constraint,
-            new_table: false,
-            ..
-        } => format!("+ constraint {}", constraint.name),
-        DropConstraint { constraint, .. } => format!("- constraint {}", constraint.name),
-        ValidateConstraint { name, .. } => format!("~ validate constraint {name}"),
-        CreateIndex {
-            index,
-            new_table: false,
-            ..
-        } => format!("+ index {}", index.name.name),
-        DropIndex { index, .. } => format!("- index {}", index.name.name),
-        CreateTrigger { trigger, .. } => format!("+ trigger {}", trigger.name),
-        DropTrigger { trigger, .. } => format!("- trigger {}", trigger.name),
-        _ => return None,
-    };
-    let table = match &step.change {
-        AddColumn { table, .. }
-        | DropColumn { table, .. }
-        | AlterColumnType { table, .. }
-        | SetDefault { table, .. }
-        | SetNotNull { table, .. }
-        | AlterIdentity { table, .. }
-        | AddConstraint { table, .. }
-        | DropConstraint { table, .. }
-        | ValidateConstraint { table, .. }
-        | CreateIndex { table, .. }
-        | DropIndex { table, .. }
-        | CreateTrigger { table, .. }
-        | DropTrigger { table, .. } => table.plain(),
-        _ => return None,
-    };
-    Some((table, detail))
+/// True when some change writes a routine body, which may name objects
+/// created later: such scripts turn `check_function_bodies` off.
+pub fn writes_bodies<'a>(mut changes: impl Iterator<Item = &'a Change>) -> bool {
+    changes.any(|c| matches!(c, Change::Function(f) if f.writes_body()))
 }
 
 /// The human summary: one line per object, then the hazard count. Says so
 /// when there is nothing to do.
 pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
     let mut lines: Vec<String> = Vec::new();
-    let created: BTreeSet<String> = plan
+    let created: BTreeSet<ObjectId> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.change, Change::CreateTable(_)))
-        .map(|s| s.object.clone())
+        .filter(|s| matches!(s.change, Change::Table(_)) && s.kind.starts_with("create"))
+        .map(|s| s.change.kind().id())
         .collect();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut objects: BTreeMap<String, BTreeSet<char>> = BTreeMap::new();
+    let mut comments = 0;
     for step in &plan.steps {
-        if let Some((table, detail)) = table_part(step) {
-            if !created.contains(&format!("table {table}")) {
-                tables.entry(table).or_default().push(detail);
+        match step.change.kind().shown() {
+            Shown::Part { table, detail } => {
+                if !created.contains(&ObjectId::Table {
+                    name: table.clone(),
+                }) {
+                    tables.entry(table.plain()).or_default().push(detail);
+                }
             }
-            continue;
+            Shown::WithOwner => {}
+            Shown::Comment => comments += 1,
+            Shown::Object => {
+                let op = match step.kind {
+                    k if k.starts_with("create") || k.starts_with("add") => '+',
+                    k if k.starts_with("drop") => '-',
+                    _ => '~',
+                };
+                objects.entry(step.object.clone()).or_default().insert(op);
+            }
         }
-        let op = match &step.change {
-            // Part of a table created in the same plan.
-            Change::Comment { .. }
-            | Change::AddConstraint {
-                new_table: true, ..
-            }
-            | Change::CreateIndex {
-                new_table: true, ..
-            } => continue,
-            c if crate::plan::kind(c).starts_with("create")
-                || crate::plan::kind(c).starts_with("add") =>
-            {
-                '+'
-            }
-            c if crate::plan::kind(c).starts_with("drop") => '-',
-            _ => '~',
-        };
-        objects.entry(step.object.clone()).or_default().insert(op);
     }
     for (object, ops) in &objects {
         let line = match (ops.contains(&'+'), ops.contains(&'-')) {
@@ -190,11 +125,6 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
     for (table, details) in &tables {
         lines.push(format!("~ table {table}: {}", details.join(", ")));
     }
-    let comments = plan
-        .steps
-        .iter()
-        .filter(|s| matches!(s.change, Change::Comment { .. }))
-        .count();
     if comments > 0 {
         lines.push(format!(
             "~ {comments} comment{}",

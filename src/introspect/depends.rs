@@ -3,13 +3,13 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Transaction;
 
-use super::{Class, OidMap};
-use crate::catalog::{Catalog, ObjectId};
+use crate::kinds::reader::{Class, Reader};
+use crate::kinds::{Catalog, ObjectId};
 
 pub(super) async fn depends(
     tx: &Transaction<'_>,
     cat: &mut Catalog,
-    oids: &mut OidMap,
+    oids: &mut Reader,
 ) -> Result<()> {
     // Objects that belong to an extension stand for the extension, so that a
     // column of type citext orders after CREATE EXTENSION citext.

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Transaction;
 
-use super::{not_extension_member, USER_SCHEMA};
-use crate::catalog::{Catalog, Unmanaged};
+use crate::kinds::reader::{not_extension_member, USER_SCHEMA};
+use crate::kinds::{Catalog, Unmanaged};
 
 pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result<()> {
     let qual = "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident";

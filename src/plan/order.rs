@@ -1,7 +1,7 @@
 //! Orders changes through one dependency graph.
 //!
 //! Every change is a node. Edges come from named rules over each change's
-//! [`Effects`](crate::diff::Effects) and the two catalogs' dependencies. The
+//! [`Effects`](crate::kinds::Effects) and the two catalogs' dependencies. The
 //! sort is Kahn's algorithm with ties broken by (phase, rank, object), so the
 //! same inputs always give the same order.
 
@@ -12,8 +12,8 @@ use anyhow::{bail, Result};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
-use crate::catalog::{Catalog, ConstraintKind, ObjectId};
 use crate::diff::Change;
+use crate::kinds::{Catalog, ObjectId};
 
 /// Why one change must run before another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,54 +31,6 @@ enum Rule {
     DropBeforeCreate,
 }
 
-/// The tie-break key of a change: drops first (dependants before what they
-/// use), then creates and alters in the usual dependency order.
-fn sort_key(change: &Change) -> (u8, u8) {
-    use Change::*;
-    match change {
-        DropTrigger { .. } => (0, 0),
-        DropView(_) => (0, 1),
-        DropConstraint { constraint, .. } if constraint.kind == ConstraintKind::ForeignKey => {
-            (0, 2)
-        }
-        DropIndex { .. } => (0, 3),
-        DropConstraint { .. } => (0, 4),
-        SetDefault { to: None, .. } | AlterIdentity { to: None, .. } => (0, 5),
-        DropColumn { .. } => (0, 6),
-        DropTable(_) => (0, 7),
-        DropSequence { .. } => (0, 8),
-        DropFunction(_) => (0, 9),
-        RenameEnum { .. } => (0, 10),
-        DropEnum {
-            renamed_to: None, ..
-        } => (0, 11),
-        DropExtension(_) => (0, 12),
-        DropSchema(_) => (0, 13),
-        CreateSchema(_) => (1, 0),
-        CreateExtension(_) | UpdateExtension { .. } => (1, 1),
-        CreateEnum(_) | AddEnumValue { .. } => (1, 2),
-        CreateFunction(_) | ReplaceFunction { .. } => (1, 3),
-        CreateSequence(_) | AlterSequence { .. } => (1, 4),
-        CreateTable(_) => (1, 5),
-        AddColumn { .. } | SetLogged { .. } => (1, 6),
-        AlterColumnType { .. } => (1, 7),
-        SetDefault { .. } => (1, 8),
-        SetNotNull { .. } => (1, 9),
-        AlterIdentity { .. } => (1, 10),
-        AddConstraint { constraint, .. } if constraint.kind != ConstraintKind::ForeignKey => {
-            (1, 11)
-        }
-        ValidateConstraint { .. } => (1, 12),
-        CreateIndex { .. } => (1, 13),
-        AddConstraint { .. } => (1, 14),
-        CreateView(_) => (1, 15),
-        CreateTrigger { .. } => (1, 16),
-        SetSequenceOwner { .. } => (1, 17),
-        DropEnum { .. } => (1, 18),
-        Comment { .. } => (1, 19),
-    }
-}
-
 /// Returns the indexes of `changes` in the order they must run.
 pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result<Vec<usize>> {
     let mut graph: DiGraph<usize, Rule> = DiGraph::with_capacity(changes.len(), changes.len());
@@ -88,7 +40,7 @@ pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result
     let mut freers: HashMap<&ObjectId, Vec<usize>> = HashMap::new();
     let mut providers: HashMap<&ObjectId, Vec<usize>> = HashMap::new();
     let mut users: HashMap<&ObjectId, Vec<usize>> = HashMap::new();
-    let effects: Vec<_> = changes.iter().map(Change::effects).collect();
+    let effects: Vec<_> = changes.iter().map(|c| c.kind().effects()).collect();
     for (i, e) in effects.iter().enumerate() {
         for id in &e.removes {
             removers.entry(id).or_default().push(i);
@@ -155,12 +107,14 @@ pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result
 }
 
 /// Kahn's algorithm, always taking the ready change with the smallest
-/// (phase, rank, object, input position).
+/// (phase, rank, object, input position); phase and rank come from the
+/// change's kind.
 fn kahn(graph: &DiGraph<usize, Rule>, changes: &[Change]) -> Result<Vec<usize>> {
     let key = |n: NodeIndex| {
         let i = graph[n];
-        let (phase, rank) = sort_key(&changes[i]);
-        Reverse((phase, rank, super::object(&changes[i]), i, n))
+        let kind = changes[i].kind();
+        let (phase, rank) = kind.rank();
+        Reverse((phase, rank, kind.label(), i, n))
     };
     let mut indegree: Vec<usize> = graph
         .node_indices()
@@ -186,12 +140,8 @@ fn kahn(graph: &DiGraph<usize, Rule>, changes: &[Change]) -> Result<Vec<usize>> 
             .node_indices()
             .filter(|n| indegree[n.index()] > 0)
             .map(|n| {
-                let i = graph[n];
-                format!(
-                    "{} {}",
-                    super::kind(&changes[i]),
-                    super::object(&changes[i])
-                )
+                let kind = changes[graph[n]].kind();
+                format!("{} {}", kind.verb(), kind.label())
             })
             .collect();
         bail!(

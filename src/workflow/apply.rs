@@ -8,11 +8,11 @@ use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use super::{count, load, Report, ATTENTION, OK};
-use crate::catalog::Catalog;
 use crate::config::Project;
 use crate::conninfo;
 use crate::diff;
 use crate::introspect::introspect;
+use crate::kinds::Catalog;
 use crate::load::{Side, Source};
 use crate::plan::{self, HazardCode, Plan, Step};
 use crate::render;
@@ -47,7 +47,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
 #[derive(Serialize)]
 struct PlanJson<'a> {
     steps: &'a [Step],
-    unmanaged: Vec<crate::catalog::Unmanaged>,
+    unmanaged: Vec<crate::kinds::Unmanaged>,
 }
 
 /// `stratum plan`: the SQL `apply` would run.

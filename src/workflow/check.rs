@@ -6,11 +6,11 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use super::{count, load, migrations, Report, ATTENTION, OK};
-use crate::catalog::Catalog;
 use crate::config::Project;
 use crate::conninfo;
 use crate::ddl;
 use crate::diff;
+use crate::kinds::Catalog;
 use crate::load::{Side, Source};
 use crate::plan;
 use crate::render;
@@ -34,7 +34,7 @@ pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>>
     let mut current = current.clone();
     for (name, table) in current.tables.iter_mut() {
         if let Some(want) = desired.tables.get(name) {
-            let rank = |c: &crate::catalog::Column| {
+            let rank = |c: &crate::kinds::Column| {
                 want.columns
                     .iter()
                     .position(|w| w.name == c.name)

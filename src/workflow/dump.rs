@@ -10,9 +10,9 @@ use super::{count, load, Report, OK};
 use crate::config::Project;
 use crate::conninfo;
 use crate::ddl;
-use crate::diff::Change;
 use crate::load::{Side, Source};
 use crate::plan::Step;
+use crate::render;
 use crate::ui::{paint, style};
 
 /// How a dump is split into files.
@@ -38,17 +38,11 @@ pub struct DumpOptions {
     pub force: bool,
 }
 
-/// The schema a step's object lives in, for `--split schema`.
+/// The schema a step's object lives in, for `--split schema`; extensions,
+/// which span schemas, have a file of their own.
 fn schema_of(step: &Step) -> String {
-    let label = step.object.split_once(' ').map_or("", |(_, r)| r);
-    match &step.change {
-        Change::CreateSchema(s) => s.name.clone(),
-        Change::CreateExtension(_) => "extensions".to_string(),
-        _ => {
-            let name = label.rsplit(" on ").next().unwrap_or(label);
-            name.split('.').next().unwrap_or("public").to_string()
-        }
-    }
+    let owner = step.change.kind().owner();
+    owner.schema().unwrap_or("extensions").to_string()
 }
 
 /// Files in load order: consecutive steps with the same key share a file,
@@ -68,10 +62,7 @@ fn chunk(steps: &[Step], key: impl Fn(&Step) -> String) -> Vec<(String, Vec<&Ste
 /// The text of one dump file.
 fn file_text(header: &str, steps: &[&Step]) -> String {
     let mut out = header.to_string();
-    let routines = steps
-        .iter()
-        .any(|s| matches!(s.change, Change::CreateFunction(_)));
-    if routines {
+    if render::writes_bodies(steps.iter().map(|s| &s.change)) {
         // As pg_dump does: bodies may name objects of later files.
         out.push_str("SET check_function_bodies = false;\n");
     }
@@ -86,7 +77,7 @@ fn file_text(header: &str, steps: &[&Step]) -> String {
 struct DumpJson {
     files: Vec<String>,
     objects: usize,
-    unmanaged: Vec<crate::catalog::Unmanaged>,
+    unmanaged: Vec<crate::kinds::Unmanaged>,
 }
 
 /// Writes the DDL of the database at `url`.

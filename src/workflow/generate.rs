@@ -152,7 +152,7 @@ fn written(
 pub fn describe(plan: &Plan) -> String {
     let mut names: Vec<String> = Vec::new();
     for step in &plan.steps {
-        if matches!(step.change, crate::diff::Change::Comment { .. }) {
+        if matches!(step.change, crate::diff::Change::Comment(_)) {
             continue;
         }
         let verb = match step.kind.split('_').next().unwrap_or("change") {

@@ -20,8 +20,8 @@ pub use dump::{dump, DumpOptions, Split};
 pub use generate::{generate, GenerateOptions};
 pub use migrate::{down, migrate, resolve, status, Resolve};
 
-use crate::catalog::Catalog;
 use crate::config::Project;
+use crate::kinds::Catalog;
 use crate::load::{load_sides, Side};
 
 /// Exit code: all is well.

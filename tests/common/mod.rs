@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use stratum::catalog::Catalog;
+use stratum::kinds::Catalog;
 use stratum::scratch::{find_binaries, Cluster};
 use tokio_postgres::Client;
 

@@ -1,0 +1,720 @@
+//! Columns of tables: add, drop, type (with USING when no cast does it),
+//! default, NOT NULL, identity, generated expressions, collation.
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::Row;
+
+use super::reader::{Class, Owner, Reader};
+use super::sequence::{default_options, options_sql, split_options};
+use super::table::facts;
+use super::{comment, enum_type, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{SequenceOptions, Table};
+use crate::hazard::{Hazard, HazardCode};
+use crate::sql::ident;
+
+/// A table column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// Type with typmod, as `format_type` prints it.
+    pub data_type: String,
+    /// Type without typmod, to look up casts.
+    pub base_type: String,
+    /// Collation when it differs from the type's default, quoted and qualified.
+    pub collation: Option<String>,
+    /// Default expression (`pg_get_expr`), not for generated columns.
+    pub default: Option<String>,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// GENERATED ... AS IDENTITY.
+    pub identity: Option<Identity>,
+    /// GENERATED ALWAYS AS (expr) STORED.
+    pub generated: Option<String>,
+    /// COMMENT ON COLUMN.
+    pub comment: Option<String>,
+}
+
+/// An identity column's kind and sequence options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// ALWAYS (true) or BY DEFAULT (false).
+    pub always: bool,
+    /// The options of its internal sequence.
+    pub options: SequenceOptions,
+}
+
+/// A column as CREATE TABLE and ADD COLUMN write it.
+pub fn definition(column: &Column) -> String {
+    let mut sql = format!("{} {}", ident(&column.name), column.data_type);
+    if let Some(collation) = &column.collation {
+        sql.push_str(&format!(" COLLATE {collation}"));
+    }
+    if let Some(expr) = &column.generated {
+        sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+    }
+    if let Some(id) = &column.identity {
+        sql.push(' ');
+        sql.push_str(&identity(id));
+    }
+    if let Some(default) = &column.default {
+        sql.push_str(&format!(" DEFAULT {default}"));
+    }
+    if column.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    sql
+}
+
+fn identity(id: &Identity) -> String {
+    let kind = if id.always { "ALWAYS" } else { "BY DEFAULT" };
+    let defaults = default_options(&id.options.data_type, id.options.increment);
+    let options = options_sql(Some(&defaults), &id.options);
+    if options.is_empty() {
+        format!("GENERATED {kind} AS IDENTITY")
+    } else {
+        format!("GENERATED {kind} AS IDENTITY ({})", options.trim_start())
+    }
+}
+
+/// A change to a column.
+// Plans hold thousands of changes, each moved once: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnChange {
+    /// ALTER TABLE ... ADD COLUMN; `table_rows` when the table may hold rows.
+    Add {
+        table: QualName,
+        column: Column,
+        table_rows: bool,
+    },
+    /// ALTER TABLE ... DROP COLUMN.
+    Drop { table: QualName, column: Column },
+    /// ALTER TABLE ... ALTER COLUMN ... TYPE.
+    AlterType {
+        table: QualName,
+        from: Column,
+        to: Column,
+        using: Option<String>,
+    },
+    /// ALTER COLUMN ... SET DEFAULT / DROP DEFAULT.
+    SetDefault {
+        table: QualName,
+        column: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// ALTER COLUMN ... SET NOT NULL / DROP NOT NULL.
+    SetNotNull {
+        table: QualName,
+        column: String,
+        not_null: bool,
+    },
+    /// Identity added, dropped or altered.
+    AlterIdentity {
+        table: QualName,
+        column: String,
+        from: Option<Identity>,
+        to: Option<Identity>,
+    },
+}
+
+impl ColumnChange {
+    fn table(&self) -> &QualName {
+        match self {
+            ColumnChange::Add { table, .. }
+            | ColumnChange::Drop { table, .. }
+            | ColumnChange::AlterType { table, .. }
+            | ColumnChange::SetDefault { table, .. }
+            | ColumnChange::SetNotNull { table, .. }
+            | ColumnChange::AlterIdentity { table, .. } => table,
+        }
+    }
+
+    fn column(&self) -> &str {
+        match self {
+            ColumnChange::Add { column, .. } | ColumnChange::Drop { column, .. } => &column.name,
+            ColumnChange::AlterType { to, .. } => &to.name,
+            ColumnChange::SetDefault { column, .. }
+            | ColumnChange::SetNotNull { column, .. }
+            | ColumnChange::AlterIdentity { column, .. } => column,
+        }
+    }
+}
+
+impl Kind for ColumnChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::column(self.table(), self.column())
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            ColumnChange::Add { .. } => "add_column",
+            ColumnChange::Drop { .. } => "drop_column",
+            ColumnChange::AlterType { .. } => "alter_column_type",
+            ColumnChange::SetDefault { .. } => "set_default",
+            ColumnChange::SetNotNull { .. } => "set_not_null",
+            ColumnChange::AlterIdentity { .. } => "alter_identity",
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        let (table, name) = (self.table(), self.column());
+        let column = ObjectId::column(table, name);
+        let default = ObjectId::default_of(table, name);
+        match self {
+            ColumnChange::Add { column: c, .. } => {
+                let mut ids = vec![column];
+                if c.default.is_some() {
+                    ids.push(default);
+                }
+                super::made(ids)
+            }
+            ColumnChange::Drop { .. } => super::gone(vec![column, default]),
+            ColumnChange::AlterType { .. } => Effects {
+                removes: vec![column.clone()],
+                provides: vec![column],
+                retype: true,
+                ..Effects::default()
+            },
+            ColumnChange::SetDefault { from, to, .. } => Effects {
+                removes: from.iter().map(|_| default.clone()).collect(),
+                frees: from.iter().map(|_| default.clone()).collect(),
+                provides: to.iter().map(|_| default.clone()).collect(),
+                // Only a new default needs the column as desired; dropping
+                // the old one comes before any change to the column.
+                needs: to.iter().map(|_| column.clone()).collect(),
+                ..Effects::default()
+            },
+            ColumnChange::SetNotNull { .. } | ColumnChange::AlterIdentity { .. } => {
+                super::needs(vec![column])
+            }
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        let table = self.table();
+        let prefix = format!("ALTER TABLE {table} ALTER COLUMN {}", ident(self.column()));
+        Some(match self {
+            ColumnChange::Add { column, .. } => {
+                format!("ALTER TABLE {table} ADD COLUMN {};", definition(column))
+            }
+            ColumnChange::Drop { column, .. } => {
+                format!("ALTER TABLE {table} DROP COLUMN {};", ident(&column.name))
+            }
+            ColumnChange::AlterType { to, using, .. } => {
+                let collate = to
+                    .collation
+                    .as_ref()
+                    .map(|c| format!(" COLLATE {c}"))
+                    .unwrap_or_default();
+                let using = using
+                    .as_ref()
+                    .map(|u| format!(" USING {u}"))
+                    .unwrap_or_default();
+                format!("{prefix} TYPE {}{collate}{using};", to.data_type)
+            }
+            ColumnChange::SetDefault { to, .. } => match to {
+                Some(expr) => format!("{prefix} SET DEFAULT {expr};"),
+                None => format!("{prefix} DROP DEFAULT;"),
+            },
+            ColumnChange::SetNotNull { not_null, .. } => format!(
+                "{prefix} {} NOT NULL;",
+                if *not_null { "SET" } else { "DROP" }
+            ),
+            ColumnChange::AlterIdentity { from, to, .. } => match (from, to) {
+                (_, None) => format!("{prefix} DROP IDENTITY;"),
+                (None, Some(to)) => format!("{prefix} ADD {};", identity(to)),
+                (Some(from), Some(to)) => {
+                    let mut parts = Vec::new();
+                    if from.always != to.always {
+                        parts.push(format!(
+                            " SET GENERATED {}",
+                            if to.always { "ALWAYS" } else { "BY DEFAULT" }
+                        ));
+                    }
+                    let options = options_sql(Some(&from.options), &to.options);
+                    // Each option of ALTER COLUMN is introduced by SET.
+                    for option in split_options(&options) {
+                        parts.push(format!(" SET {option}"));
+                    }
+                    format!("{prefix}{};", parts.join(""))
+                }
+            },
+        })
+    }
+
+    fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
+        let table = self.table();
+        let column = self.column();
+        let f = || facts(current, table);
+        match self {
+            ColumnChange::Drop { .. } => vec![Hazard::new(
+                HazardCode::DataLoss,
+                format!("drops column {}.{column}{}", table.plain(), f()),
+            )],
+            ColumnChange::AlterType { from, to, .. } => {
+                type_hazards(current, desired, table, from, to)
+            }
+            ColumnChange::Add {
+                column: c,
+                table_rows: true,
+                ..
+            } if default_is_volatile(c, desired) => vec![Hazard::new(
+                HazardCode::TableRewrite,
+                format!(
+                    "adds column {}.{column} with a volatile default: every row is rewritten{}",
+                    table.plain(),
+                    f()
+                ),
+            )],
+            ColumnChange::SetNotNull { not_null: true, .. } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "SET NOT NULL on {}.{column} scans the table under an ACCESS EXCLUSIVE lock{}",
+                    table.plain(),
+                    f()
+                ),
+            )],
+            ColumnChange::AlterIdentity { from: None, .. } => vec![Hazard::new(
+                HazardCode::AccessExclusiveLock,
+                format!(
+                    "adding an identity to {}.{column} locks the table",
+                    table.plain()
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            ColumnChange::SetDefault { to: None, .. }
+            | ColumnChange::AlterIdentity { to: None, .. } => (0, 5),
+            ColumnChange::Drop { .. } => (0, 6),
+            ColumnChange::Add { .. } => (1, 6),
+            ColumnChange::AlterType { .. } => (1, 7),
+            ColumnChange::SetDefault { .. } => (1, 8),
+            ColumnChange::SetNotNull { .. } => (1, 9),
+            ColumnChange::AlterIdentity { .. } => (1, 10),
+        }
+    }
+
+    fn shown(&self) -> Shown {
+        let column = self.column();
+        let detail = match self {
+            ColumnChange::Add { .. } => format!("+ column {column}"),
+            ColumnChange::Drop { .. } => format!("- column {column}"),
+            ColumnChange::AlterType { from, to, .. } => format!(
+                "~ column {column} type {} -> {}",
+                from.data_type, to.data_type
+            ),
+            ColumnChange::SetDefault { to: Some(expr), .. } => {
+                format!("~ column {column} default {expr}")
+            }
+            ColumnChange::SetDefault { to: None, .. } => format!("~ column {column} drop default"),
+            ColumnChange::SetNotNull { not_null, .. } => format!(
+                "~ column {column} {} not null",
+                if *not_null { "set" } else { "drop" }
+            ),
+            ColumnChange::AlterIdentity { .. } => format!("~ column {column} identity"),
+        };
+        Shown::Part {
+            table: self.table().clone(),
+            detail,
+        }
+    }
+
+    fn owner(&self) -> ObjectId {
+        ObjectId::Table {
+            name: self.table().clone(),
+        }
+    }
+
+    fn query(_version: i32) -> Option<String> {
+        Some(
+            "SELECT a.attrelid, a.attnum, a.attname::text, \
+               pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(a.atttypid, NULL), \
+               CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN \
+                 (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname) \
+                         ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END \
+                  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+                  WHERE co.oid = a.attcollation) END, \
+               pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, a.attnotnull, a.attidentity::text, \
+               a.attgenerated::text, pg_catalog.col_description(a.attrelid, a.attnum) \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+             WHERE c.relkind IN ('r', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attrelid, a.attnum"
+                .to_string(),
+        )
+    }
+
+    /// Columns of tables; a view's columns are read for its comments and
+    /// stand for the view in dependencies.
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let relid: u32 = row.get(0);
+            let attnum: i16 = row.get(1);
+            let name: String = row.get(2);
+            match reader.owners.get(&relid).cloned() {
+                Some(Owner::Table(table_name)) => {
+                    reader.insert_column(relid, attnum, ObjectId::column(&table_name, &name));
+                    if let Some(default_oid) = row.get::<_, Option<u32>>(7) {
+                        let id = ObjectId::default_of(&table_name, &name);
+                        reader.insert(Class::AttrDefault, default_oid, id);
+                    }
+                    let expr: Option<String> = row.get(6);
+                    let generated = row.get::<_, String>(10) == "s";
+                    let identity = identity_of(
+                        &row.get::<_, String>(9),
+                        reader.identities.get(&(relid, attnum)),
+                    );
+                    let column = Column {
+                        name,
+                        data_type: row.get(3),
+                        base_type: row.get(4),
+                        collation: row.get(5),
+                        default: if generated { None } else { expr.clone() },
+                        not_null: row.get(8),
+                        identity,
+                        generated: if generated { expr } else { None },
+                        comment: row.get(11),
+                    };
+                    if let Some(table) = cat.tables.get_mut(&table_name) {
+                        table.columns.push(column);
+                    }
+                }
+                Some(Owner::View(view_name)) => {
+                    let id = ObjectId::View {
+                        name: view_name.clone(),
+                    };
+                    reader.insert_column(relid, attnum, id);
+                    if let Some(view) = cat.views.get_mut(&view_name) {
+                        if let Some(comment) = row.get::<_, Option<String>>(11) {
+                            view.column_comments.insert(name.clone(), comment);
+                        }
+                        view.columns.push(name);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        let rebuilt = enum_type::rebuilt(current, desired);
+        for (name, table) in &desired.tables {
+            let Some(old) = current.tables.get(name) else {
+                // CREATE TABLE holds the columns; only comments remain.
+                for column in &table.columns {
+                    column_comment(out, name, None, column);
+                }
+                continue;
+            };
+            diff_table(current, old, table, &rebuilt, out);
+        }
+    }
+
+    fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, out: &mut Vec<Change>) {
+        let ObjectId::Default { table, column } = id else {
+            return;
+        };
+        let old = current.tables.get(table).and_then(|t| t.column(column));
+        let new = desired.tables.get(table).and_then(|t| t.column(column));
+        if let (Some(old), Some(new)) = (old, new) {
+            // Two steps, so that the old default goes before what it calls
+            // is dropped and the new one comes after it is made.
+            out.push(set_default(table, column, old.default.clone(), None));
+            if new.default.is_some() {
+                out.push(set_default(table, column, None, new.default.clone()));
+            }
+        }
+    }
+}
+
+/// Builds an identity from `pg_attribute.attidentity` and its sequence.
+fn identity_of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity> {
+    let always = match kind {
+        "a" => true,
+        "d" => false,
+        _ => return None,
+    };
+    Some(Identity {
+        always,
+        options: options.cloned()?,
+    })
+}
+
+fn set_default(table: &QualName, column: &str, from: Option<String>, to: Option<String>) -> Change {
+    ColumnChange::SetDefault {
+        table: table.clone(),
+        column: column.to_string(),
+        from,
+        to,
+    }
+    .into()
+}
+
+fn column_comment(out: &mut Vec<Change>, table: &QualName, old: Option<&Column>, new: &Column) {
+    comment::changed(
+        out,
+        ObjectId::column(table, &new.name),
+        format!("COLUMN {table}.{}", ident(&new.name)),
+        old.and_then(|c| c.comment.as_ref()),
+        new.comment.as_ref(),
+    );
+}
+
+/// A generated column's expression cannot be altered before PostgreSQL 17,
+/// and a column cannot become or stop being generated: drop and add.
+fn needs_recreate(old: &Column, new: &Column) -> bool {
+    old.generated != new.generated
+}
+
+/// The column changes of a table on both sides.
+fn diff_table(
+    current: &Catalog,
+    old: &Table,
+    new: &Table,
+    rebuilt_enums: &BTreeSet<QualName>,
+    out: &mut Vec<Change>,
+) {
+    let name = &new.name;
+    let add = |column: &Column| -> Change {
+        ColumnChange::Add {
+            table: name.clone(),
+            column: column.clone(),
+            table_rows: old.rows != 0.0,
+        }
+        .into()
+    };
+    let drop = |column: &Column| -> Change {
+        ColumnChange::Drop {
+            table: name.clone(),
+            column: column.clone(),
+        }
+        .into()
+    };
+    for column in &new.columns {
+        let was = old.column(&column.name);
+        match was {
+            None => out.push(add(column)),
+            Some(was) if needs_recreate(was, column) => {
+                out.push(drop(was));
+                out.push(add(column));
+            }
+            Some(was) => alter_column(current, name, was, column, rebuilt_enums, out),
+        }
+        // A column that is dropped and added again starts without a comment.
+        let before = was.filter(|c| !needs_recreate(c, column));
+        column_comment(out, name, before, column);
+    }
+    for column in &old.columns {
+        if new.column(&column.name).is_none() {
+            out.push(drop(column));
+        }
+    }
+}
+
+/// The enum a column's type names, element type for arrays.
+fn enum_of(column: &Column, enums: &BTreeSet<QualName>) -> Option<QualName> {
+    let base = column
+        .data_type
+        .strip_suffix("[]")
+        .unwrap_or(&column.data_type);
+    enums.iter().find(|e| e.to_string() == base).cloned()
+}
+
+fn alter_column(
+    current: &Catalog,
+    table: &QualName,
+    was: &Column,
+    column: &Column,
+    rebuilt_enums: &BTreeSet<QualName>,
+    out: &mut Vec<Change>,
+) {
+    let col = &column.name;
+    let moved_enum = enum_of(was, rebuilt_enums).filter(|_| was.data_type == column.data_type);
+    let retyped = was.data_type != column.data_type
+        || was.collation != column.collation
+        || moved_enum.is_some();
+    let default_changed = was.default != column.default;
+    // Around a type change the old default is dropped first and the new one
+    // set after, so neither has to survive the conversion.
+    let reset = was.default.is_some() && retyped && (moved_enum.is_some() || default_changed);
+    if was.default.is_some() && (reset || (default_changed && column.default.is_none())) {
+        out.push(set_default(table, col, was.default.clone(), None));
+    }
+    if retyped {
+        let using = match &moved_enum {
+            Some(ty) => {
+                let array = if column.data_type.ends_with("[]") {
+                    "[]"
+                } else {
+                    ""
+                };
+                Some(format!("{}::text{array}::{ty}{array}", ident(col)))
+            }
+            None => using_clause(current, was, column),
+        };
+        out.push(
+            ColumnChange::AlterType {
+                table: table.clone(),
+                from: was.clone(),
+                to: column.clone(),
+                using,
+            }
+            .into(),
+        );
+    }
+    if column.default.is_some() && (default_changed || reset) {
+        let from = if reset { None } else { was.default.clone() };
+        out.push(set_default(table, col, from, column.default.clone()));
+    }
+    if was.not_null != column.not_null && !(column.identity.is_some() && was.identity.is_some()) {
+        out.push(
+            ColumnChange::SetNotNull {
+                table: table.clone(),
+                column: col.clone(),
+                not_null: column.not_null,
+            }
+            .into(),
+        );
+    }
+    if was.identity != column.identity {
+        out.push(
+            ColumnChange::AlterIdentity {
+                table: table.clone(),
+                column: col.clone(),
+                from: was.identity.clone(),
+                to: column.identity.clone(),
+            }
+            .into(),
+        );
+    }
+}
+
+/// `USING col::type` when PostgreSQL has no implicit or assignment cast
+/// between the two base types.
+fn using_clause(current: &Catalog, was: &Column, column: &Column) -> Option<String> {
+    if was.base_type == column.base_type {
+        return None;
+    }
+    let cast = current
+        .casts
+        .get(&(was.base_type.clone(), column.base_type.clone()));
+    let direct = Some(format!("{}::{}", ident(&column.name), column.data_type));
+    match cast {
+        Some(c) if c.context == 'i' || c.context == 'a' => None,
+        Some(_) => direct,
+        None if was.base_type == "text" => direct,
+        // No cast at all (enum to enum, uuid to integer, ...): through text.
+        None => Some(format!(
+            "{}::text::{}",
+            ident(&column.name),
+            column.data_type
+        )),
+    }
+}
+
+fn default_is_volatile(column: &Column, desired: &Catalog) -> bool {
+    let Some(default) = &column.default else {
+        return false;
+    };
+    let Ok(parsed) = pg_query::parse(&format!("SELECT {default}"), 0) else {
+        return true;
+    };
+    parsed.functions().iter().any(|name| {
+        let short = name.rsplit('.').next().unwrap_or(name);
+        desired.volatile_functions.contains(short)
+    })
+}
+
+/// The typmod of a formatted type, e.g. `[100]` for `character varying(100)`.
+fn typmod(data_type: &str) -> Option<Vec<i64>> {
+    let open = data_type.find('(')?;
+    let close = data_type[open..].find(')')? + open;
+    data_type[open + 1..close]
+        .split(',')
+        .map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Hazards of a type change: always the lock, a rewrite unless the types
+/// are binary coercible and the typmod only widens, data loss unless the
+/// conversion is implicit and widening.
+fn type_hazards(
+    current: &Catalog,
+    desired: &Catalog,
+    table: &QualName,
+    from: &Column,
+    to: &Column,
+) -> Vec<Hazard> {
+    let f = facts(current, table);
+    let what = format!(
+        "{}.{} from {} to {}",
+        table.plain(),
+        to.name,
+        from.data_type,
+        to.data_type
+    );
+    let cast = desired
+        .casts
+        .get(&(from.base_type.clone(), to.base_type.clone()));
+    let same_base = from.base_type == to.base_type;
+    let (old_mod, new_mod) = (typmod(&from.data_type), typmod(&to.data_type));
+    let widened = match (&old_mod, &new_mod) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(a), Some(b)) => {
+            a.len() == b.len() && a[0] <= b[0] && a.get(1).unwrap_or(&0) == b.get(1).unwrap_or(&0)
+        }
+    };
+    let rewrite_free = from.collation == to.collation
+        && widened
+        && (same_base || cast.is_some_and(|c| c.method == 'b'));
+    let lossless = widened && (same_base || cast.is_some_and(|c| c.context == 'i'));
+    let mut hazards = vec![Hazard::new(
+        HazardCode::AccessExclusiveLock,
+        format!("changing the type of {what} locks the table{f}"),
+    )];
+    if !rewrite_free {
+        hazards.push(Hazard::new(
+            HazardCode::TableRewrite,
+            format!("changing the type of {what} rewrites the table and its indexes{f}"),
+        ));
+    }
+    if !lossless {
+        hazards.push(Hazard::new(
+            HazardCode::DataLoss,
+            format!("narrows {what}: values that do not fit fail or are cut"),
+        ));
+    }
+    hazards
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_typmods() {
+        assert_eq!(typmod("character varying(100)"), Some(vec![100]));
+        assert_eq!(typmod("numeric(10,2)"), Some(vec![10, 2]));
+        assert_eq!(typmod("text"), None);
+    }
+
+    #[test]
+    fn identity_omits_default_options() {
+        let id = Identity {
+            always: true,
+            options: default_options("bigint", 1),
+        };
+        assert_eq!(identity(&id), "GENERATED ALWAYS AS IDENTITY");
+    }
+}

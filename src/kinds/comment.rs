@@ -1,0 +1,76 @@
+//! Comments on any object. Each kind diffs the comments of its own objects
+//! through [`changed`]; this module only holds the step.
+
+use super::{Change, Effects, Kind, ObjectId, Shown};
+use crate::sql::literal;
+
+/// COMMENT ON ... IS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentChange {
+    /// The object commented on.
+    pub object: ObjectId,
+    /// The SQL after `COMMENT ON`, e.g. `TABLE app.users`.
+    pub target: String,
+    /// The comment now.
+    pub from: Option<String>,
+    /// The comment wanted.
+    pub to: Option<String>,
+}
+
+/// Pushes a comment change when the two comments differ.
+pub(crate) fn changed(
+    out: &mut Vec<Change>,
+    object: ObjectId,
+    target: String,
+    from: Option<&String>,
+    to: Option<&String>,
+) {
+    if from != to {
+        out.push(Change::Comment(CommentChange {
+            object,
+            target,
+            from: from.cloned(),
+            to: to.cloned(),
+        }));
+    }
+}
+
+impl Kind for CommentChange {
+    fn id(&self) -> ObjectId {
+        self.object.clone()
+    }
+
+    fn verb(&self) -> &'static str {
+        "comment"
+    }
+
+    fn effects(&self) -> Effects {
+        super::needs(vec![self.object.clone()])
+    }
+
+    fn sql(&self) -> Option<String> {
+        Some(format!(
+            "COMMENT ON {} IS {};",
+            self.target,
+            self.to.as_deref().map(literal).unwrap_or_else(|| "NULL".into())
+        ))
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        (1, 19)
+    }
+
+    fn shown(&self) -> Shown {
+        Shown::Comment
+    }
+
+    /// A column's, constraint's or trigger's comment belongs to its table.
+    fn owner(&self) -> ObjectId {
+        match self.object.relation() {
+            Some(table) => ObjectId::Table {
+                name: table.clone(),
+            },
+            None => self.object.clone(),
+        }
+    }
+}

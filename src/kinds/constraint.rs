@@ -1,0 +1,362 @@
+//! Table constraints: PRIMARY KEY, UNIQUE, CHECK, EXCLUDE and FOREIGN KEY.
+//! Inline in CREATE TABLE where possible; foreign keys and NOT VALID ones are
+//! separate steps, so reference cycles need nothing special.
+
+use serde::Serialize;
+use tokio_postgres::Row;
+
+use super::reader::{Class, Owner, Reader};
+use super::table::facts;
+use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use crate::hazard::{Hazard, HazardCode};
+use crate::sql::ident;
+
+/// What kind of constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    /// PRIMARY KEY.
+    PrimaryKey,
+    /// UNIQUE.
+    Unique,
+    /// CHECK.
+    Check,
+    /// EXCLUDE.
+    Exclusion,
+    /// FOREIGN KEY.
+    ForeignKey,
+}
+
+/// A table constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: ConstraintKind,
+    /// `pg_get_constraintdef` without a trailing `NOT VALID`.
+    pub definition: String,
+    /// False for a constraint added NOT VALID and not validated since.
+    pub validated: bool,
+    /// Columns of the table the constraint covers.
+    pub columns: Vec<String>,
+    /// COMMENT ON CONSTRAINT.
+    pub comment: Option<String>,
+}
+
+impl Constraint {
+    /// True when CREATE TABLE can hold it: foreign keys (which may form
+    /// cycles) and NOT VALID constraints are added by ALTER TABLE afterwards.
+    pub fn inline(&self) -> bool {
+        self.kind != ConstraintKind::ForeignKey && self.validated
+    }
+}
+
+/// `CONSTRAINT name definition`, as CREATE TABLE and ADD write it.
+pub(crate) fn definition(c: &Constraint) -> String {
+    format!("CONSTRAINT {} {}", ident(&c.name), c.definition)
+}
+
+/// A change to a table constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConstraintChange {
+    /// ALTER TABLE ... ADD CONSTRAINT; `new_table` when the table is created
+    /// in the same plan.
+    Add {
+        table: QualName,
+        constraint: Constraint,
+        new_table: bool,
+    },
+    /// ALTER TABLE ... DROP CONSTRAINT.
+    Drop {
+        table: QualName,
+        constraint: Constraint,
+    },
+    /// ALTER TABLE ... VALIDATE CONSTRAINT.
+    Validate { table: QualName, name: String },
+}
+
+impl ConstraintChange {
+    fn table(&self) -> &QualName {
+        match self {
+            ConstraintChange::Add { table, .. }
+            | ConstraintChange::Drop { table, .. }
+            | ConstraintChange::Validate { table, .. } => table,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            ConstraintChange::Add { constraint, .. } | ConstraintChange::Drop { constraint, .. } => {
+                &constraint.name
+            }
+            ConstraintChange::Validate { name, .. } => name,
+        }
+    }
+}
+
+impl Kind for ConstraintChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::constraint(self.table(), self.name())
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            ConstraintChange::Add { .. } => "add_constraint",
+            ConstraintChange::Drop { .. } => "drop_constraint",
+            ConstraintChange::Validate { .. } => "validate_constraint",
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        match self {
+            ConstraintChange::Add { .. } => super::made(vec![self.id()]),
+            ConstraintChange::Drop { .. } => super::gone(vec![self.id()]),
+            ConstraintChange::Validate { .. } => super::needs(vec![self.id()]),
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        let table = self.table();
+        Some(match self {
+            ConstraintChange::Add { constraint, .. } => format!(
+                "ALTER TABLE {table} ADD {}{};",
+                definition(constraint),
+                if constraint.validated {
+                    ""
+                } else {
+                    " NOT VALID"
+                }
+            ),
+            ConstraintChange::Drop { constraint, .. } => format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {};",
+                ident(&constraint.name)
+            ),
+            ConstraintChange::Validate { name, .. } => {
+                format!("ALTER TABLE {table} VALIDATE CONSTRAINT {};", ident(name))
+            }
+        })
+    }
+
+    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
+        let table = self.table();
+        let f = facts(current, table);
+        let name = self.name();
+        match self {
+            ConstraintChange::Add {
+                constraint,
+                new_table: false,
+                ..
+            } => match constraint.kind {
+                ConstraintKind::ForeignKey | ConstraintKind::Check if constraint.validated => {
+                    vec![Hazard::new(
+                        HazardCode::FullTableScan,
+                        format!("validating {name} reads every row of {}{f}", table.plain()),
+                    )]
+                }
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
+                    vec![Hazard::new(
+                        HazardCode::IndexBuild,
+                        format!(
+                            "{name} builds its index on {} while blocking writes{f}",
+                            table.plain()
+                        ),
+                    )]
+                }
+                _ => Vec::new(),
+            },
+            ConstraintChange::Validate { .. } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "validating {name} reads every row of {} (writes go on){f}",
+                    table.plain()
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        let foreign = |c: &Constraint| c.kind == ConstraintKind::ForeignKey;
+        match self {
+            ConstraintChange::Drop { constraint, .. } if foreign(constraint) => (0, 2),
+            ConstraintChange::Drop { .. } => (0, 4),
+            ConstraintChange::Add { constraint, .. } if !foreign(constraint) => (1, 11),
+            ConstraintChange::Validate { .. } => (1, 12),
+            ConstraintChange::Add { .. } => (1, 14),
+        }
+    }
+
+    fn shown(&self) -> Shown {
+        let detail = match self {
+            ConstraintChange::Add {
+                new_table: true, ..
+            } => return Shown::WithOwner,
+            ConstraintChange::Add { constraint, .. } => format!("+ constraint {}", constraint.name),
+            ConstraintChange::Drop { constraint, .. } => {
+                format!("- constraint {}", constraint.name)
+            }
+            ConstraintChange::Validate { name, .. } => format!("~ validate constraint {name}"),
+        };
+        Shown::Part {
+            table: self.table().clone(),
+            detail,
+        }
+    }
+
+    fn owner(&self) -> ObjectId {
+        ObjectId::Table {
+            name: self.table().clone(),
+        }
+    }
+
+    // NOT NULL constraints (contype 'n', PostgreSQL 18) are read from
+    // attnotnull; constraint triggers ('t') are triggers.
+    fn query(_version: i32) -> Option<String> {
+        Some(
+            "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text, \
+               pg_catalog.pg_get_constraintdef(co.oid), co.convalidated, co.conindid, \
+               ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(co.conkey) k(n) \
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n), \
+               pg_catalog.obj_description(co.oid, 'pg_constraint') \
+             FROM pg_catalog.pg_constraint co \
+             WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x')"
+                .to_string(),
+        )
+    }
+
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let Some(Owner::Table(table_name)) = reader.owners.get(&row.get::<_, u32>(1)) else {
+                continue;
+            };
+            let table_name = table_name.clone();
+            let name: String = row.get(2);
+            let kind = match row.get::<_, String>(3).as_str() {
+                "p" => ConstraintKind::PrimaryKey,
+                "u" => ConstraintKind::Unique,
+                "c" => ConstraintKind::Check,
+                "f" => ConstraintKind::ForeignKey,
+                _ => ConstraintKind::Exclusion,
+            };
+            let id = ObjectId::constraint(&table_name, &name);
+            reader.insert(Class::Constraint, row.get(0), id.clone());
+            if kind != ConstraintKind::ForeignKey && kind != ConstraintKind::Check {
+                // The index that implements the constraint stands for it.
+                reader.insert(Class::Relation, row.get(6), id);
+            }
+            let definition: String = row.get(4);
+            let definition = definition
+                .strip_suffix(" NOT VALID")
+                .map(str::to_string)
+                .unwrap_or(definition);
+            if let Some(table) = cat.tables.get_mut(&table_name) {
+                table.constraints.insert(
+                    name.clone(),
+                    Constraint {
+                        name,
+                        kind,
+                        definition,
+                        validated: row.get(5),
+                        columns: row.get(7),
+                        comment: row.get(8),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        for (name, table) in &desired.tables {
+            let Some(old) = current.tables.get(name) else {
+                // CREATE TABLE holds the inline ones.
+                for c in table.constraints.values() {
+                    if !c.inline() {
+                        out.push(add(name, c, true));
+                    }
+                    constraint_comment(out, name, None, c);
+                }
+                continue;
+            };
+            for c in table.constraints.values() {
+                let same = old
+                    .constraints
+                    .get(&c.name)
+                    .filter(|o| o.kind == c.kind && o.definition == c.definition);
+                match same {
+                    // A constraint cannot be made NOT VALID again; a
+                    // validated one satisfies a desired NOT VALID one.
+                    Some(o) if !o.validated && c.validated => out.push(
+                        ConstraintChange::Validate {
+                            table: name.clone(),
+                            name: c.name.clone(),
+                        }
+                        .into(),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        if let Some(o) = old.constraints.get(&c.name) {
+                            out.push(drop(name, o));
+                        }
+                        out.push(add(name, c, false));
+                    }
+                }
+                constraint_comment(out, name, same, c);
+            }
+            for (cname, c) in &old.constraints {
+                if !table.constraints.contains_key(cname) {
+                    out.push(drop(name, c));
+                }
+            }
+        }
+    }
+
+    fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, out: &mut Vec<Change>) {
+        let ObjectId::Constraint { table, name } = id else {
+            return;
+        };
+        let find = |cat: &Catalog| {
+            cat.tables
+                .get(table)
+                .and_then(|t| t.constraints.get(name))
+                .cloned()
+        };
+        if let (Some(old), Some(new)) = (find(current), find(desired)) {
+            out.push(drop(table, &old));
+            out.push(add(table, &new, false));
+        }
+    }
+}
+
+fn add(table: &QualName, constraint: &Constraint, new_table: bool) -> Change {
+    ConstraintChange::Add {
+        table: table.clone(),
+        constraint: constraint.clone(),
+        new_table,
+    }
+    .into()
+}
+
+fn drop(table: &QualName, constraint: &Constraint) -> Change {
+    ConstraintChange::Drop {
+        table: table.clone(),
+        constraint: constraint.clone(),
+    }
+    .into()
+}
+
+fn constraint_comment(
+    out: &mut Vec<Change>,
+    table: &QualName,
+    old: Option<&Constraint>,
+    new: &Constraint,
+) {
+    comment::changed(
+        out,
+        ObjectId::constraint(table, &new.name),
+        format!("CONSTRAINT {} ON {table}", ident(&new.name)),
+        old.and_then(|o| o.comment.as_ref()),
+        new.comment.as_ref(),
+    );
+}

@@ -1,0 +1,220 @@
+//! Functions and procedures in any language. A new body or attribute is
+//! CREATE OR REPLACE; a new result type, argument names or defaults is drop
+//! and create.
+
+use tokio_postgres::Row;
+
+use super::comment;
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
+use crate::hazard::{Hazard, HazardCode};
+
+/// A function or procedure in any language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Name and identity arguments.
+    pub id: RoutineId,
+    /// Procedure rather than function.
+    pub is_procedure: bool,
+    /// Full argument list with names and defaults.
+    pub arguments: String,
+    /// Result type (`pg_get_function_result`), empty for procedures.
+    pub result: String,
+    /// `pg_get_functiondef`, a complete CREATE OR REPLACE statement.
+    pub definition: String,
+    /// COMMENT ON FUNCTION.
+    pub comment: Option<String>,
+}
+
+impl Function {
+    /// `FUNCTION` or `PROCEDURE`.
+    fn keyword(&self) -> &'static str {
+        if self.is_procedure {
+            "PROCEDURE"
+        } else {
+            "FUNCTION"
+        }
+    }
+
+    /// What COMMENT ON names it by.
+    fn target(&self) -> String {
+        format!("{} {}", self.keyword(), self.id.sql())
+    }
+}
+
+/// A change to a function or procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionChange {
+    /// CREATE FUNCTION / PROCEDURE.
+    Create(Function),
+    /// CREATE OR REPLACE with a new body or attributes.
+    Replace { from: Function, to: Function },
+    /// DROP FUNCTION / PROCEDURE.
+    Drop(Function),
+}
+
+impl FunctionChange {
+    fn function(&self) -> &Function {
+        match self {
+            FunctionChange::Create(f)
+            | FunctionChange::Replace { to: f, .. }
+            | FunctionChange::Drop(f) => f,
+        }
+    }
+
+    /// True when the step writes a routine's body, which may name objects
+    /// created later (scripts then turn `check_function_bodies` off).
+    pub fn writes_body(&self) -> bool {
+        !matches!(self, FunctionChange::Drop(_))
+    }
+}
+
+impl Kind for FunctionChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::Routine {
+            id: self.function().id.clone(),
+        }
+    }
+
+    fn label(&self) -> String {
+        let f = self.function();
+        format!("{} {}", f.keyword().to_lowercase(), f.id.plain())
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            FunctionChange::Create(_) => "create_function",
+            FunctionChange::Replace { .. } => "replace_function",
+            FunctionChange::Drop(_) => "drop_function",
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        match self {
+            FunctionChange::Drop(_) => super::gone(vec![self.id()]),
+            _ => super::made(vec![self.id()]),
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        Some(match self {
+            FunctionChange::Create(f) | FunctionChange::Replace { to: f, .. } => {
+                format!("{};", f.definition.trim_end())
+            }
+            FunctionChange::Drop(f) => format!("DROP {} {};", f.keyword(), f.id.sql()),
+        })
+    }
+
+    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
+        match self {
+            FunctionChange::Drop(f) => vec![Hazard::new(
+                HazardCode::DataLoss,
+                format!("drops function {}", f.id.plain()),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            FunctionChange::Drop(_) => (0, 9),
+            _ => (1, 3),
+        }
+    }
+
+    fn stateless(&self) -> bool {
+        true
+    }
+
+    fn query(_version: i32) -> Option<String> {
+        Some(format!(
+            "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
+               p.prokind = 'p', pg_catalog.pg_get_function_arguments(p.oid), \
+               coalesce(pg_catalog.pg_get_function_result(p.oid), ''), pg_catalog.pg_get_functiondef(p.oid), \
+               pg_catalog.obj_description(p.oid, 'pg_proc') \
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {}",
+            not_extension_member("pg_proc", "p.oid")
+        ))
+    }
+
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let id = RoutineId {
+                name: QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
+                args: row.get(3),
+            };
+            reader.insert(
+                Class::Routine,
+                row.get(0),
+                ObjectId::Routine { id: id.clone() },
+            );
+            cat.functions.insert(
+                id.clone(),
+                Function {
+                    id,
+                    is_procedure: row.get(4),
+                    arguments: row.get(5),
+                    result: row.get(6),
+                    definition: row.get(7),
+                    comment: row.get(8),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        for (id, func) in &desired.functions {
+            let oid = ObjectId::Routine { id: id.clone() };
+            let mut before = None;
+            match current.functions.get(id) {
+                None => out.push(FunctionChange::Create(func.clone()).into()),
+                Some(old) if old.definition == func.definition => before = Some(old),
+                Some(old)
+                    if old.is_procedure == func.is_procedure
+                        && old.result == func.result
+                        && old.arguments == func.arguments =>
+                {
+                    out.push(
+                        FunctionChange::Replace {
+                            from: old.clone(),
+                            to: func.clone(),
+                        }
+                        .into(),
+                    );
+                    before = Some(old);
+                }
+                Some(old) => {
+                    // CREATE OR REPLACE cannot change the result type,
+                    // argument names or defaults: drop and create.
+                    out.push(FunctionChange::Drop(old.clone()).into());
+                    out.push(FunctionChange::Create(func.clone()).into());
+                }
+            }
+            comment::changed(
+                out,
+                oid,
+                func.target(),
+                before.and_then(|o| o.comment.as_ref()),
+                func.comment.as_ref(),
+            );
+        }
+        for (id, func) in &current.functions {
+            if !desired.functions.contains_key(id) {
+                out.push(FunctionChange::Drop(func.clone()).into());
+            }
+        }
+    }
+
+    fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, out: &mut Vec<Change>) {
+        let ObjectId::Routine { id: rid } = id else {
+            return;
+        };
+        if let (Some(old), Some(new)) = (current.functions.get(rid), desired.functions.get(rid)) {
+            out.push(FunctionChange::Drop(old.clone()).into());
+            out.push(FunctionChange::Create(new.clone()).into());
+            comment::changed(out, id.clone(), new.target(), None, new.comment.as_ref());
+        }
+    }
+}

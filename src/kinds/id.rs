@@ -1,0 +1,149 @@
+//! [`ObjectId`]: the identity of every managed object, used for
+//! dependencies, ordering, grouping and filtering. Labels are made from it
+//! for people and never parsed back.
+
+use serde::Serialize;
+
+use crate::sql::QualName;
+
+/// Identity of any managed object, used for dependencies and ordering.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectId {
+    /// A schema.
+    Schema { name: String },
+    /// An extension.
+    Extension { name: String },
+    /// A type: enum or domain.
+    Type { name: QualName },
+    /// A sequence.
+    Sequence { name: QualName },
+    /// The OWNED BY link of a sequence (made after its column exists).
+    SequenceOwner { name: QualName },
+    /// A table.
+    Table { name: QualName },
+    /// A table column.
+    Column { table: QualName, column: String },
+    /// The default expression of a column.
+    Default { table: QualName, column: String },
+    /// A table constraint.
+    Constraint { table: QualName, name: String },
+    /// An index (its schema is its table's).
+    Index { name: QualName },
+    /// A view or materialized view.
+    View { name: QualName },
+    /// A function or procedure.
+    Routine { id: RoutineId },
+    /// A trigger.
+    Trigger { table: QualName, name: String },
+}
+
+impl ObjectId {
+    /// The id of column `column` of `table`.
+    pub fn column(table: &QualName, column: &str) -> ObjectId {
+        ObjectId::Column {
+            table: table.clone(),
+            column: column.to_string(),
+        }
+    }
+
+    /// The id of the default expression of `table`.`column`.
+    pub fn default_of(table: &QualName, column: &str) -> ObjectId {
+        ObjectId::Default {
+            table: table.clone(),
+            column: column.to_string(),
+        }
+    }
+
+    /// The id of constraint `name` on `table`.
+    pub fn constraint(table: &QualName, name: &str) -> ObjectId {
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The id of trigger `name` on `table`.
+    pub fn trigger(table: &QualName, name: &str) -> ObjectId {
+        ObjectId::Trigger {
+            table: table.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A short human-readable label, e.g. `column app.users.email`.
+    pub fn label(&self) -> String {
+        match self {
+            ObjectId::Schema { name } => format!("schema {name}"),
+            ObjectId::Extension { name } => format!("extension {name}"),
+            ObjectId::Type { name } => format!("type {}", name.plain()),
+            ObjectId::Sequence { name } => format!("sequence {}", name.plain()),
+            ObjectId::SequenceOwner { name } => format!("owner of sequence {}", name.plain()),
+            ObjectId::Table { name } => format!("table {}", name.plain()),
+            ObjectId::Column { table, column } => format!("column {}.{column}", table.plain()),
+            ObjectId::Default { table, column } => {
+                format!("default of {}.{column}", table.plain())
+            }
+            ObjectId::Constraint { table, name } => {
+                format!("constraint {name} on {}", table.plain())
+            }
+            ObjectId::Index { name } => format!("index {}", name.plain()),
+            ObjectId::View { name } => format!("view {}", name.plain()),
+            ObjectId::Routine { id } => format!("function {}", id.plain()),
+            ObjectId::Trigger { table, name } => format!("trigger {name} on {}", table.plain()),
+        }
+    }
+
+    /// The schema the object lives in; None for extensions, which span
+    /// schemas.
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            ObjectId::Schema { name } => Some(name),
+            ObjectId::Extension { .. } => None,
+            ObjectId::Routine { id } => Some(&id.name.schema),
+            ObjectId::Type { name }
+            | ObjectId::Sequence { name }
+            | ObjectId::SequenceOwner { name }
+            | ObjectId::Table { name }
+            | ObjectId::Index { name }
+            | ObjectId::View { name } => Some(&name.schema),
+            ObjectId::Column { table, .. }
+            | ObjectId::Default { table, .. }
+            | ObjectId::Constraint { table, .. }
+            | ObjectId::Trigger { table, .. } => Some(&table.schema),
+        }
+    }
+
+    /// The table (or view) this object is a part of, if it is one.
+    pub fn relation(&self) -> Option<&QualName> {
+        match self {
+            ObjectId::Column { table, .. }
+            | ObjectId::Default { table, .. }
+            | ObjectId::Constraint { table, .. }
+            | ObjectId::Trigger { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+}
+
+/// A function's identity: its name and its identity argument types, as
+/// `pg_get_function_identity_arguments` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RoutineId {
+    /// Qualified name.
+    pub name: QualName,
+    /// Identity arguments, e.g. `integer, text`.
+    pub args: String,
+}
+
+impl RoutineId {
+    /// `schema.name(args)` unquoted, for summaries.
+    pub fn plain(&self) -> String {
+        format!("{}({})", self.name.plain(), self.args)
+    }
+
+    /// `schema.name(args)` quoted, for SQL.
+    pub fn sql(&self) -> String {
+        format!("{}({})", self.name, self.args)
+    }
+}

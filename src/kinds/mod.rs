@@ -1,0 +1,334 @@
+//! Everything stratum knows about each object kind, one module per kind: its
+//! model, its catalog query, its comparison, its SQL (create / alter / drop),
+//! its hazards and its tie-break rank. The shared machinery (`diff`'s
+//! recreation of dependants, `plan`'s graph, `render`, `ddl`, `dump`) reaches
+//! every kind through the one [`Kind`] trait and identifies objects by
+//! [`ObjectId`].
+//!
+//! Adding a kind is a new module here, one line in the [`kinds!`] registry
+//! below (and its map in [`Catalog`]), and its fixtures.
+//!
+//! A `Catalog` is built only by `introspect`, for the current and the desired
+//! side alike, so every text field holds PostgreSQL's canonical rendering
+//! (`format_type`, `pg_get_expr`, `pg_get_indexdef`, ...). Maps are ordered so
+//! that everything derived from a catalog is deterministic.
+
+mod id;
+pub mod reader;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tokio_postgres::{Row, Transaction};
+
+use crate::hazard::Hazard;
+pub use crate::sql::QualName;
+pub use id::{ObjectId, RoutineId};
+use reader::Reader;
+
+pub use column::{Column, Identity};
+pub use constraint::{Constraint, ConstraintKind};
+pub use enum_type::EnumType;
+pub use extension::Extension;
+pub use function::Function;
+pub use index::Index;
+pub use schema::Schema;
+pub use sequence::{Sequence, SequenceOptions};
+pub use table::Table;
+pub use trigger::Trigger;
+pub use view::View;
+
+/// Everything stratum knows about one database.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    /// Schemas other than the system ones, by name.
+    pub schemas: BTreeMap<String, Schema>,
+    /// Installed extensions, by name.
+    pub extensions: BTreeMap<String, Extension>,
+    /// Enum types.
+    pub enums: BTreeMap<QualName, EnumType>,
+    /// Free-standing sequences (identity sequences belong to their column).
+    pub sequences: BTreeMap<QualName, Sequence>,
+    /// Ordinary tables with their columns, constraints, indexes and triggers.
+    pub tables: BTreeMap<QualName, Table>,
+    /// Views and materialized views.
+    pub views: BTreeMap<QualName, View>,
+    /// Functions and procedures, keyed by name and identity arguments.
+    pub functions: BTreeMap<RoutineId, Function>,
+    /// Dependencies between managed objects: (dependent, referenced).
+    pub depends: BTreeSet<(ObjectId, ObjectId)>,
+    /// Casts known to the server, used to judge type changes.
+    pub casts: BTreeMap<(String, String), Cast>,
+    /// Names of volatile functions (any schema).
+    pub volatile_functions: BTreeSet<String>,
+    /// Objects found that stratum does not manage yet; reported, never ignored.
+    pub unmanaged: Vec<Unmanaged>,
+    /// True when this catalog was read from a live database (not a scratch
+    /// load), so row counts and sizes mean something.
+    pub live: bool,
+    /// `server_version_num` of the server the catalog was read from.
+    pub server_version: i32,
+}
+
+/// A cast between two types, as `pg_cast` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cast {
+    /// `i` implicit, `a` assignment, `e` explicit only.
+    pub context: char,
+    /// `b` when the types are binary coercible (no rewrite needed).
+    pub method: char,
+}
+
+/// An object of a kind stratum does not manage yet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unmanaged {
+    /// Its kind, e.g. `domain` or `policy`.
+    pub kind: String,
+    /// Its name as a reader would write it.
+    pub name: String,
+}
+
+/// What a change does to objects, for ordering and for finding dependents.
+#[derive(Debug, Default, Clone)]
+pub struct Effects {
+    /// Current objects it destroys or invalidates: whatever depends on them in
+    /// the current catalog must be gone first.
+    pub removes: Vec<ObjectId>,
+    /// Names it releases: a create of the same object must come after.
+    pub frees: Vec<ObjectId>,
+    /// Desired objects it makes exist: what depends on them in the desired
+    /// catalog comes after.
+    pub provides: Vec<ObjectId>,
+    /// Desired objects that must exist before it runs.
+    pub needs: Vec<ObjectId>,
+    /// True when the removal is a type change that PostgreSQL carries
+    /// indexes and constraints through by itself.
+    pub retype: bool,
+}
+
+/// Effects of a change that removes the objects `ids` and frees their names.
+pub(crate) fn gone(ids: Vec<ObjectId>) -> Effects {
+    Effects {
+        removes: ids.clone(),
+        frees: ids,
+        ..Effects::default()
+    }
+}
+
+/// Effects of a change that makes the objects `ids`.
+pub(crate) fn made(ids: Vec<ObjectId>) -> Effects {
+    Effects {
+        provides: ids,
+        ..Effects::default()
+    }
+}
+
+/// Effects of a change that alters objects that must exist first.
+pub(crate) fn needs(ids: Vec<ObjectId>) -> Effects {
+    Effects {
+        needs: ids,
+        ..Effects::default()
+    }
+}
+
+/// How a step shows in the human summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// On a line of its own: `+ label`, `- label` or `~ label`.
+    Object,
+    /// As a detail of its table's line, e.g. `+ column phone`.
+    Part {
+        /// The table it changes.
+        table: QualName,
+        /// What it does there.
+        detail: String,
+    },
+    /// Not at all: it completes an object created in the same plan.
+    WithOwner,
+    /// In the count of comments.
+    Comment,
+}
+
+/// The one interface between a kind and the shared machinery. Implemented by
+/// each kind's change type; the functions without `self` read and compare
+/// the kind as a whole.
+pub trait Kind: Debug {
+    /// The object the step acts on.
+    fn id(&self) -> ObjectId;
+
+    /// That object as people read it, e.g. `materialized view app.v`.
+    fn label(&self) -> String {
+        self.id().label()
+    }
+
+    /// What the step does, in snake_case, e.g. `add_column`.
+    fn verb(&self) -> &'static str;
+
+    /// The objects it makes, releases or invalidates.
+    fn effects(&self) -> Effects;
+
+    /// Its statement without a trailing newline, or None when another step
+    /// does the work (an index dropped with its table).
+    fn sql(&self) -> Option<String>;
+
+    /// Its hazards, judged against the current catalog.
+    fn hazards(&self, _current: &Catalog, _desired: &Catalog) -> Vec<Hazard> {
+        Vec::new()
+    }
+
+    /// Tie-break key among steps the graph leaves unordered: (0, n) for
+    /// drops, dependants first; (1, n) for creates and alters.
+    fn rank(&self) -> (u8, u8);
+
+    /// False for statements that cannot run inside a transaction block.
+    fn transactional(&self) -> bool {
+        true
+    }
+
+    /// True when the object holds no data, so that dropping it to create it
+    /// again in the same plan loses nothing (views, routines).
+    fn stateless(&self) -> bool {
+        false
+    }
+
+    /// How the step shows in the summary.
+    fn shown(&self) -> Shown {
+        Shown::Object
+    }
+
+    /// The object whose DDL this step belongs to in dumps and drift reports
+    /// (a column's comment belongs to its table).
+    fn owner(&self) -> ObjectId {
+        self.id()
+    }
+
+    /// The kind's catalog query for a server of this `server_version_num`;
+    /// None when the kind is read by another kind's query.
+    fn query(_version: i32) -> Option<String>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// Reads the rows of [`Kind::query`] into the catalog.
+    fn read(_rows: &[Row], _cat: &mut Catalog, _reader: &mut Reader) -> Result<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
+
+    /// Pushes every change of this kind that turns `current` into `desired`.
+    fn diff(_current: &Catalog, _desired: &Catalog, _out: &mut Vec<Change>)
+    where
+        Self: Sized,
+    {
+    }
+
+    /// When `id` is an object of this kind that exists on both sides, pushes
+    /// the changes that drop and create it again (it is in the way of
+    /// another change).
+    fn recreate(_current: &Catalog, _desired: &Catalog, _id: &ObjectId, _out: &mut Vec<Change>)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// The registry: one line per kind, in the order kinds are read and diffed
+/// (a kind is read after the kinds its rows refer to).
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident::$ty:ident,)*) => {
+        $(pub mod $module;)*
+
+        /// One difference between the current and the desired catalog, as a
+        /// change of one kind.
+        // Plans hold thousands of changes, each moved once: boxing would
+        // only add noise.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Change {
+            $($(#[$doc])* $variant($module::$ty),)*
+        }
+
+        impl Change {
+            /// The change as its kind's [`Kind`] implementation.
+            pub fn kind(&self) -> &dyn Kind {
+                match self {
+                    $(Change::$variant(c) => c,)*
+                }
+            }
+        }
+
+        $(impl From<$module::$ty> for Change {
+            fn from(change: $module::$ty) -> Change {
+                Change::$variant(change)
+            }
+        })*
+
+        /// Runs every kind's catalog query in `tx`, in registry order.
+        pub(crate) async fn read_all(
+            tx: &Transaction<'_>,
+            cat: &mut Catalog,
+            reader: &mut Reader,
+        ) -> Result<()> {
+            $(
+                if let Some(sql) = <$module::$ty as Kind>::query(cat.server_version) {
+                    let rows = tx
+                        .query(&sql, &[])
+                        .await
+                        .context(concat!("reading ", stringify!($module), " objects"))?;
+                    <$module::$ty as Kind>::read(&rows, cat, reader)?;
+                }
+            )*
+            Ok(())
+        }
+
+        /// Every kind's changes from `current` to `desired`.
+        pub(crate) fn diff_all(current: &Catalog, desired: &Catalog) -> Vec<Change> {
+            let mut out = Vec::new();
+            $(<$module::$ty as Kind>::diff(current, desired, &mut out);)*
+            out
+        }
+
+        /// Drops and creates `id` again, whatever its kind.
+        pub(crate) fn recreate(
+            current: &Catalog,
+            desired: &Catalog,
+            id: &ObjectId,
+            out: &mut Vec<Change>,
+        ) {
+            $(<$module::$ty as Kind>::recreate(current, desired, id, out);)*
+        }
+    };
+}
+
+kinds! {
+    /// Schemas.
+    Schema => schema::SchemaChange,
+    /// Extensions.
+    Extension => extension::ExtensionChange,
+    /// Enum types.
+    Enum => enum_type::EnumChange,
+    /// Free-standing sequences.
+    Sequence => sequence::SequenceChange,
+    /// Functions and procedures.
+    Function => function::FunctionChange,
+    /// Tables.
+    Table => table::TableChange,
+    /// Views and materialized views.
+    View => view::ViewChange,
+    /// Columns of tables.
+    Column => column::ColumnChange,
+    /// Table constraints.
+    Constraint => constraint::ConstraintChange,
+    /// Indexes on tables and materialized views.
+    Index => index::IndexChange,
+    /// Triggers on tables.
+    Trigger => trigger::TriggerChange,
+    /// Comments on any object.
+    Comment => comment::CommentChange,
+}

@@ -1,0 +1,99 @@
+//! What reading one database keeps between the kinds' catalog queries: the
+//! map from catalog oids to [`ObjectId`]s (for `pg_depend`), the identity
+//! sequences that belong to columns, and which relation oid is which table or
+//! view. Also the filters every kind's query shares.
+//!
+//! The kinds fill a `Reader`; `introspect` owns the transaction and reads
+//! dependencies through it at the end.
+
+use std::collections::HashMap;
+
+use super::{ObjectId, QualName, SequenceOptions};
+
+/// Schemas that belong to PostgreSQL itself; `n` is the pg_namespace alias.
+pub(crate) const USER_SCHEMA: &str = "n.nspname !~ '^pg_' and n.nspname <> 'information_schema'";
+
+/// The "not a member of an extension" filter for rows of `class` whose oid
+/// is `oid`.
+pub(crate) fn not_extension_member(class: &str, oid: &str) -> String {
+    format!(
+        "not exists (select 1 from pg_catalog.pg_depend x where x.classid = '{class}'::pg_catalog.regclass \
+         and x.objid = {oid} and x.deptype = 'e')"
+    )
+}
+
+/// Which system catalog an oid in `pg_depend` refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Class {
+    Relation,
+    Type,
+    Routine,
+    Constraint,
+    Trigger,
+    AttrDefault,
+    Rewrite,
+    Namespace,
+    Extension,
+}
+
+impl Class {
+    /// The class of a `regclass` name as `pg_depend` rows print it.
+    pub(crate) fn from_catalog_name(name: &str) -> Option<Class> {
+        Some(match name {
+            "pg_class" => Class::Relation,
+            "pg_type" => Class::Type,
+            "pg_proc" => Class::Routine,
+            "pg_constraint" => Class::Constraint,
+            "pg_trigger" => Class::Trigger,
+            "pg_attrdef" => Class::AttrDefault,
+            "pg_rewrite" => Class::Rewrite,
+            "pg_namespace" => Class::Namespace,
+            "pg_extension" => Class::Extension,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a relation oid landed in the catalog.
+#[derive(Debug, Clone)]
+pub(crate) enum Owner {
+    /// An ordinary table.
+    Table(QualName),
+    /// A view or materialized view.
+    View(QualName),
+}
+
+/// State shared by the kinds while one catalog is read (opaque outside the
+/// crate).
+#[derive(Default)]
+pub struct Reader {
+    objects: HashMap<(Class, u32), ObjectId>,
+    /// Columns of managed tables: (table oid, attnum) -> column id.
+    columns: HashMap<(u32, i16), ObjectId>,
+    /// Options of identity sequences by the (table oid, attnum) they serve.
+    pub(crate) identities: HashMap<(u32, i16), SequenceOptions>,
+    /// Managed tables and views by relation oid.
+    pub(crate) owners: HashMap<u32, Owner>,
+}
+
+impl Reader {
+    /// Records that the row `oid` of `class` is the managed object `id`.
+    pub(crate) fn insert(&mut self, class: Class, oid: u32, id: ObjectId) {
+        self.objects.insert((class, oid), id);
+    }
+
+    /// Records a column (or a view's column, standing for its view).
+    pub(crate) fn insert_column(&mut self, relid: u32, attnum: i16, id: ObjectId) {
+        self.columns.insert((relid, attnum), id);
+    }
+
+    /// The managed object a `pg_depend` reference names, if any.
+    pub(crate) fn resolve(&self, class: Class, oid: u32, sub: i32) -> Option<&ObjectId> {
+        if class == Class::Relation && sub > 0 {
+            if let Some(column) = self.columns.get(&(oid, sub as i16)) {
+                return Some(column);
+            }
+        }
+        self.objects.get(&(class, oid))
+    }
+}

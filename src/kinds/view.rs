@@ -1,0 +1,260 @@
+//! Views and materialized views. Any change to the query, options or columns
+//! drops and creates the view; a materialized view's indexes and the
+//! comments go with it.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::Row;
+
+use super::index::IndexChange;
+use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
+use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName};
+use crate::sql::ident;
+
+/// A view or materialized view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Qualified name.
+    pub name: QualName,
+    /// Materialized view rather than view.
+    pub materialized: bool,
+    /// `pg_get_viewdef`: the query, ending in `;`.
+    pub query: String,
+    /// WITH (...) options, e.g. `security_barrier=true`.
+    pub options: Vec<String>,
+    /// Column names in order (for column comments and CREATE OR REPLACE).
+    pub columns: Vec<String>,
+    /// Indexes (materialized views only).
+    pub indexes: BTreeMap<String, Index>,
+    /// COMMENT ON VIEW / MATERIALIZED VIEW.
+    pub comment: Option<String>,
+    /// Comments on the view's columns, by column name.
+    pub column_comments: BTreeMap<String, String>,
+}
+
+impl View {
+    /// `VIEW` or `MATERIALIZED VIEW`.
+    fn keyword(&self) -> &'static str {
+        if self.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        }
+    }
+}
+
+/// A change to a view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewChange {
+    /// CREATE VIEW / CREATE MATERIALIZED VIEW.
+    Create(View),
+    /// DROP VIEW / DROP MATERIALIZED VIEW.
+    Drop(View),
+}
+
+impl ViewChange {
+    fn view(&self) -> &View {
+        match self {
+            ViewChange::Create(v) | ViewChange::Drop(v) => v,
+        }
+    }
+}
+
+impl Kind for ViewChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::View {
+            name: self.view().name.clone(),
+        }
+    }
+
+    fn label(&self) -> String {
+        let v = self.view();
+        format!("{} {}", v.keyword().to_lowercase(), v.name.plain())
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            ViewChange::Create(_) => "create_view",
+            ViewChange::Drop(_) => "drop_view",
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        match self {
+            ViewChange::Create(_) => super::made(vec![self.id()]),
+            ViewChange::Drop(v) => {
+                let mut ids = vec![self.id()];
+                ids.extend(v.indexes.values().map(|i| ObjectId::Index {
+                    name: i.name.clone(),
+                }));
+                super::gone(ids)
+            }
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        Some(match self {
+            ViewChange::Create(v) => {
+                let query = v.query.trim_end().trim_end_matches(';');
+                let options = if v.options.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WITH ({})", v.options.join(", "))
+                };
+                format!("CREATE {} {}{options} AS\n{query};", v.keyword(), v.name)
+            }
+            ViewChange::Drop(v) => format!("DROP {} {};", v.keyword(), v.name),
+        })
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            ViewChange::Drop(_) => (0, 1),
+            ViewChange::Create(_) => (1, 15),
+        }
+    }
+
+    fn stateless(&self) -> bool {
+        true
+    }
+
+    fn query(_version: i32) -> Option<String> {
+        Some(format!(
+            "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \
+               pg_catalog.obj_description(c.oid, 'pg_class'), pg_catalog.pg_get_viewdef(c.oid), \
+               coalesce(c.reloptions, '{{}}')::text[], \
+               (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMA} AND {}",
+            not_extension_member("pg_class", "c.oid")
+        ))
+    }
+
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let oid: u32 = row.get(0);
+            let name = QualName::new(row.get::<_, String>(2), row.get::<_, String>(3));
+            let id = ObjectId::View { name: name.clone() };
+            reader.insert(Class::Relation, oid, id.clone());
+            reader.insert(Class::Type, row.get(1), id.clone());
+            if let Some(rule) = row.get::<_, Option<u32>>(8) {
+                reader.insert(Class::Rewrite, rule, id);
+            }
+            reader.owners.insert(oid, Owner::View(name.clone()));
+            cat.views.insert(
+                name.clone(),
+                View {
+                    name,
+                    materialized: row.get(4),
+                    query: row.get(6),
+                    options: row.get(7),
+                    columns: Vec::new(),
+                    indexes: BTreeMap::new(),
+                    comment: row.get(5),
+                    column_comments: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        for (name, view) in &desired.views {
+            match current.views.get(name) {
+                None => create_view(view, out),
+                Some(old)
+                    if old.query != view.query
+                        || old.options != view.options
+                        || old.materialized != view.materialized
+                        || old.columns != view.columns =>
+                {
+                    out.push(ViewChange::Drop(old.clone()).into());
+                    create_view(view, out);
+                }
+                Some(old) => view_parts(old, view, out),
+            }
+        }
+        for (name, view) in &current.views {
+            if !desired.views.contains_key(name) {
+                out.push(ViewChange::Drop(view.clone()).into());
+            }
+        }
+    }
+
+    fn recreate(current: &Catalog, desired: &Catalog, id: &ObjectId, out: &mut Vec<Change>) {
+        let ObjectId::View { name } = id else {
+            return;
+        };
+        if let (Some(old), Some(new)) = (current.views.get(name), desired.views.get(name)) {
+            out.push(ViewChange::Drop(old.clone()).into());
+            create_view(new, out);
+        }
+    }
+}
+
+/// Creates `view` with its indexes and comments.
+fn create_view(view: &View, out: &mut Vec<Change>) {
+    out.push(ViewChange::Create(view.clone()).into());
+    let empty = View {
+        indexes: BTreeMap::new(),
+        comment: None,
+        column_comments: BTreeMap::new(),
+        ..view.clone()
+    };
+    view_parts(&empty, view, out);
+}
+
+/// Index and comment changes of a view that stays.
+fn view_parts(old: &View, view: &View, out: &mut Vec<Change>) {
+    let name = &view.name;
+    let id = ObjectId::View { name: name.clone() };
+    for index in view.indexes.values() {
+        let same = old
+            .indexes
+            .get(&index.name.name)
+            .filter(|o| o.definition == index.definition);
+        if same.is_none() {
+            if let Some(o) = old.indexes.get(&index.name.name) {
+                out.push(IndexChange::drop(name, o).into());
+            }
+            out.push(
+                IndexChange::Create {
+                    table: name.clone(),
+                    index: index.clone(),
+                    new_table: true,
+                }
+                .into(),
+            );
+        }
+        comment::changed(
+            out,
+            ObjectId::Index {
+                name: index.name.clone(),
+            },
+            format!("INDEX {}", index.name),
+            same.and_then(|o| o.comment.as_ref()),
+            index.comment.as_ref(),
+        );
+    }
+    for (iname, index) in &old.indexes {
+        if !view.indexes.contains_key(iname) {
+            out.push(IndexChange::drop(name, index).into());
+        }
+    }
+    comment::changed(
+        out,
+        id.clone(),
+        format!("{} {name}", view.keyword()),
+        old.comment.as_ref(),
+        view.comment.as_ref(),
+    );
+    for column in &view.columns {
+        comment::changed(
+            out,
+            id.clone(),
+            format!("COLUMN {name}.{}", ident(column)),
+            old.column_comments.get(column),
+            view.column_comments.get(column),
+        );
+    }
+}
