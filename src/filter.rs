@@ -69,6 +69,7 @@ impl Filter {
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
             | ObjectId::Trigger { table, .. } => self.name(table),
+            ObjectId::DomainConstraint { domain, .. } => self.name(domain),
             ObjectId::Routine { id } => self.name(&id.name),
         }
     }
@@ -77,6 +78,7 @@ impl Filter {
     pub fn apply(&self, catalog: &mut Catalog) {
         catalog.schemas.retain(|name, _| self.schema(name));
         catalog.enums.retain(|name, _| self.name(name));
+        catalog.domains.retain(|name, _| self.name(name));
         catalog.sequences.retain(|name, _| self.name(name));
         catalog.tables.retain(|name, _| self.name(name));
         catalog.views.retain(|name, _| self.name(name));

@@ -1,7 +1,8 @@
 //! Every fixture converges: build `before.sql` in a real database, plan to
 //! `after.sql`, apply, read the database back, and expect no differences and
 //! an empty second plan. Then the rendered SQL is compared with the snapshot
-//! stored next to the case (`plan.snap`).
+//! stored next to the case (`plan.snap`). No fixture may hold an object of a
+//! kind stratum does not manage.
 
 mod common;
 
@@ -24,6 +25,12 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     let desired = read(&mut target, false).await;
 
     let before_cat = read(&mut current, true).await;
+    // A fixture of a kind stratum does not manage would pass by being ignored.
+    for (side, catalog) in [("before", &before_cat), ("after", &desired)] {
+        if let Some(u) = catalog.unmanaged.first() {
+            anyhow::bail!("{side}.sql holds an unmanaged {} {}", u.kind, u.name);
+        }
+    }
     let first = plan::plan(&before_cat, &desired, diff::diff(&before_cat, &desired))?;
     apply(&current, &first).await?;
 

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use super::reader::{Class, Owner, Reader};
 use super::sequence::{default_options, options_sql, split_options};
 use super::table::facts;
-use super::{comment, enum_type, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, domain, enum_type, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use super::{SequenceOptions, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -407,7 +407,9 @@ impl Kind for ColumnChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        let rebuilt = enum_type::rebuilt(current, desired);
+        // Columns of enums and domains built anew move over to the new type.
+        let mut rebuilt = enum_type::rebuilt(current, desired);
+        rebuilt.extend(domain::rebuilt(current, desired));
         for (name, table) in &desired.tables {
             let Some(old) = current.tables.get(name) else {
                 // CREATE TABLE holds the columns; only comments remain.
@@ -481,7 +483,7 @@ fn diff_table(
     current: &Catalog,
     old: &Table,
     new: &Table,
-    rebuilt_enums: &BTreeSet<QualName>,
+    rebuilt_types: &BTreeSet<QualName>,
     out: &mut Vec<Change>,
 ) {
     let name = &new.name;
@@ -508,7 +510,7 @@ fn diff_table(
                 out.push(drop(was));
                 out.push(add(column));
             }
-            Some(was) => alter_column(current, name, was, column, rebuilt_enums, out),
+            Some(was) => alter_column(current, name, was, column, rebuilt_types, out),
         }
         // A column that is dropped and added again starts without a comment.
         let before = was.filter(|c| !needs_recreate(c, column));
@@ -521,8 +523,8 @@ fn diff_table(
     }
 }
 
-/// The enum a column's type names, element type for arrays.
-fn enum_of(column: &Column, enums: &BTreeSet<QualName>) -> Option<QualName> {
+/// The rebuilt type a column's type names, element type for arrays.
+fn moved_type(column: &Column, enums: &BTreeSet<QualName>) -> Option<QualName> {
     let base = column
         .data_type
         .strip_suffix("[]")
@@ -535,23 +537,23 @@ fn alter_column(
     table: &QualName,
     was: &Column,
     column: &Column,
-    rebuilt_enums: &BTreeSet<QualName>,
+    rebuilt_types: &BTreeSet<QualName>,
     out: &mut Vec<Change>,
 ) {
     let col = &column.name;
-    let moved_enum = enum_of(was, rebuilt_enums).filter(|_| was.data_type == column.data_type);
+    let moved = moved_type(was, rebuilt_types).filter(|_| was.data_type == column.data_type);
     let retyped = was.data_type != column.data_type
         || was.collation != column.collation
-        || moved_enum.is_some();
+        || moved.is_some();
     let default_changed = was.default != column.default;
     // Around a type change the old default is dropped first and the new one
     // set after, so neither has to survive the conversion.
-    let reset = was.default.is_some() && retyped && (moved_enum.is_some() || default_changed);
+    let reset = was.default.is_some() && retyped && (moved.is_some() || default_changed);
     if was.default.is_some() && (reset || (default_changed && column.default.is_none())) {
         out.push(set_default(table, col, was.default.clone(), None));
     }
     if retyped {
-        let using = match &moved_enum {
+        let using = match &moved {
             Some(ty) => {
                 let array = if column.data_type.ends_with("[]") {
                     "[]"

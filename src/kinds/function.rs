@@ -126,6 +126,8 @@ impl Kind for FunctionChange {
         true
     }
 
+    // Routines that are internal parts of another object (the constructors
+    // of a range type) come and go with it.
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
@@ -133,7 +135,9 @@ impl Kind for FunctionChange {
                coalesce(pg_catalog.pg_get_function_result(p.oid), ''), pg_catalog.pg_get_functiondef(p.oid), \
                pg_catalog.obj_description(p.oid, 'pg_proc') \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-             WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {}",
+             WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {} \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                 WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'i')",
             not_extension_member("pg_proc", "p.oid")
         ))
     }

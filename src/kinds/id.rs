@@ -36,6 +36,8 @@ pub enum ObjectId {
     Routine { id: RoutineId },
     /// A trigger.
     Trigger { table: QualName, name: String },
+    /// A CHECK constraint of a domain.
+    DomainConstraint { domain: QualName, name: String },
 }
 
 impl ObjectId {
@@ -91,6 +93,9 @@ impl ObjectId {
             ObjectId::View { name } => format!("view {}", name.plain()),
             ObjectId::Routine { id } => format!("function {}", id.plain()),
             ObjectId::Trigger { table, name } => format!("trigger {name} on {}", table.plain()),
+            ObjectId::DomainConstraint { domain, name } => {
+                format!("constraint {name} on domain {}", domain.plain())
+            }
         }
     }
 
@@ -111,6 +116,7 @@ impl ObjectId {
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
             | ObjectId::Trigger { table, .. } => Some(&table.schema),
+            ObjectId::DomainConstraint { domain, .. } => Some(&domain.schema),
         }
     }
 

@@ -30,6 +30,7 @@ use reader::Reader;
 
 pub use column::{Column, Identity};
 pub use constraint::{Constraint, ConstraintKind};
+pub use domain::{Domain, DomainCheck};
 pub use enum_type::EnumType;
 pub use extension::Extension;
 pub use function::Function;
@@ -49,6 +50,8 @@ pub struct Catalog {
     pub extensions: BTreeMap<String, Extension>,
     /// Enum types.
     pub enums: BTreeMap<QualName, EnumType>,
+    /// Domains.
+    pub domains: BTreeMap<QualName, Domain>,
     /// Free-standing sequences (identity sequences belong to their column).
     pub sequences: BTreeMap<QualName, Sequence>,
     /// Ordinary tables with their columns, constraints, indexes and triggers.
@@ -313,6 +316,8 @@ kinds! {
     Extension => extension::ExtensionChange,
     /// Enum types.
     Enum => enum_type::EnumChange,
+    /// Domains.
+    Domain => domain::DomainChange,
     /// Free-standing sequences.
     Sequence => sequence::SequenceChange,
     /// Functions and procedures.
