@@ -79,6 +79,8 @@ impl Filter {
         catalog.schemas.retain(|name, _| self.schema(name));
         catalog.enums.retain(|name, _| self.name(name));
         catalog.domains.retain(|name, _| self.name(name));
+        catalog.composites.retain(|name, _| self.name(name));
+        catalog.ranges.retain(|name, _| self.name(name));
         catalog.sequences.retain(|name, _| self.name(name));
         catalog.tables.retain(|name, _| self.name(name));
         catalog.views.retain(|name, _| self.name(name));

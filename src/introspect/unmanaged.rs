@@ -14,11 +14,10 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
     let proc_member = not_extension_member("pg_proc", "p.oid");
     let sql = format!(
         "SELECT kind, name FROM ( \
-         SELECT CASE t.typtype WHEN 'r' THEN 'range type' \
-                  WHEN 'c' THEN 'composite type' ELSE 'base type' END AS kind, {qual}(t.typname) AS name \
+         SELECT 'base type' AS kind, {qual}(t.typname) AS name \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
-           WHERE {USER_SCHEMA} AND {type_member} AND t.typtype IN ('r', 'c', 'b') \
+           WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' \
              AND (t.typtype <> 'c' OR c.relkind = 'c') \
              AND NOT (t.typtype = 'b' AND t.typcategory = 'A') \
          UNION ALL \

@@ -1,15 +1,15 @@
 //! Columns of tables: add, drop, type (with USING when no cast does it),
 //! default, NOT NULL, identity, generated expressions, collation.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, Reader};
 use super::sequence::{default_options, options_sql, split_options};
 use super::table::facts;
-use super::{comment, domain, enum_type, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
-use super::{SequenceOptions, Table};
+use super::{comment, composite, domain, enum_type, range, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{Conversion, SequenceOptions, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -407,9 +407,11 @@ impl Kind for ColumnChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        // Columns of enums and domains built anew move over to the new type.
+        // Columns of types built anew move over to the new type.
         let mut rebuilt = enum_type::rebuilt(current, desired);
         rebuilt.extend(domain::rebuilt(current, desired));
+        rebuilt.extend(composite::rebuilt(current, desired));
+        rebuilt.extend(range::rebuilt(current, desired));
         for (name, table) in &desired.tables {
             let Some(old) = current.tables.get(name) else {
                 // CREATE TABLE holds the columns; only comments remain.
@@ -483,7 +485,7 @@ fn diff_table(
     current: &Catalog,
     old: &Table,
     new: &Table,
-    rebuilt_types: &BTreeSet<QualName>,
+    rebuilt_types: &BTreeMap<QualName, Conversion>,
     out: &mut Vec<Change>,
 ) {
     let name = &new.name;
@@ -523,13 +525,39 @@ fn diff_table(
     }
 }
 
-/// The rebuilt type a column's type names, element type for arrays.
-fn moved_type(column: &Column, enums: &BTreeSet<QualName>) -> Option<QualName> {
+/// The rebuilt type a column's type names (element type for arrays), with
+/// how its values move over.
+fn moved_type<'a>(
+    column: &Column,
+    rebuilt: &'a BTreeMap<QualName, Conversion>,
+) -> Option<(&'a QualName, &'a Conversion)> {
     let base = column
         .data_type
         .strip_suffix("[]")
         .unwrap_or(&column.data_type);
-    enums.iter().find(|e| e.to_string() == base).cloned()
+    rebuilt.iter().find(|(ty, _)| ty.to_string() == base)
+}
+
+/// The USING expression that moves `column` over to the rebuilt `ty`.
+fn conversion(column: &Column, ty: &QualName, how: &Conversion) -> String {
+    let col = ident(&column.name);
+    let array = column.data_type.ends_with("[]");
+    match how {
+        Conversion::Text if array => format!("{col}::text[]::{ty}[]"),
+        Conversion::Text => format!("{col}::text::{ty}"),
+        // USING allows no subquery to rebuild elements one by one.
+        Conversion::Attributes(_) if array => format!("{col}::text::{ty}[]"),
+        Conversion::Attributes(attributes) => {
+            let fields: Vec<String> = attributes
+                .iter()
+                .map(|(name, data_type, kept)| match kept {
+                    true => format!("({col}).{}::{data_type}", ident(name)),
+                    false => format!("NULL::{data_type}"),
+                })
+                .collect();
+            format!("ROW({})::{ty}", fields.join(", "))
+        }
+    }
 }
 
 fn alter_column(
@@ -537,7 +565,7 @@ fn alter_column(
     table: &QualName,
     was: &Column,
     column: &Column,
-    rebuilt_types: &BTreeSet<QualName>,
+    rebuilt_types: &BTreeMap<QualName, Conversion>,
     out: &mut Vec<Change>,
 ) {
     let col = &column.name;
@@ -553,15 +581,8 @@ fn alter_column(
         out.push(set_default(table, col, was.default.clone(), None));
     }
     if retyped {
-        let using = match &moved {
-            Some(ty) => {
-                let array = if column.data_type.ends_with("[]") {
-                    "[]"
-                } else {
-                    ""
-                };
-                Some(format!("{}::text{array}::{ty}{array}", ident(col)))
-            }
+        let using = match moved {
+            Some((ty, how)) => Some(conversion(column, ty, how)),
             None => using_clause(current, was, column),
         };
         out.push(

@@ -5,12 +5,12 @@
 //! the new one created, the columns moved over through text, the old one
 //! dropped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -209,7 +209,7 @@ impl Kind for DomainChange {
 
     fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
         let name = self.name();
-        let users = || columns_using(current, name);
+        let users = || current.columns_using(name);
         match self {
             DomainChange::Rename { domain, .. } if users() > 0 => {
                 let to = desired.domains.get(name).map_or("", |d| &d.base);
@@ -375,17 +375,6 @@ fn scan(name: &QualName, columns: usize, what: &str) -> Hazard {
     )
 }
 
-/// How many table columns use the domain (directly or as an array).
-fn columns_using(current: &Catalog, name: &QualName) -> usize {
-    let (plain, array) = (name.to_string(), format!("{name}[]"));
-    current
-        .tables
-        .values()
-        .flat_map(|t| &t.columns)
-        .filter(|c| c.base_type == plain || c.base_type == array)
-        .count()
-}
-
 /// A new base type or collation cannot be altered in place.
 fn needs_rebuild(old: &Domain, new: &Domain) -> bool {
     old.base != new.base || old.collation != new.collation
@@ -393,7 +382,7 @@ fn needs_rebuild(old: &Domain, new: &Domain) -> bool {
 
 /// Names of the domains that `diff` rebuilds, whose columns move over to
 /// the new domain.
-pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeSet<QualName> {
+pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeMap<QualName, Conversion> {
     desired
         .domains
         .iter()
@@ -403,7 +392,7 @@ pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeSet<QualName
                 .get(*name)
                 .is_some_and(|old| needs_rebuild(old, new))
         })
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| (name.clone(), Conversion::Text))
         .collect()
 }
 

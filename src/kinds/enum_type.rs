@@ -2,14 +2,14 @@
 //! renames the old type aside, creates the new one, moves the columns over
 //! through text (see `column`) and drops the old type.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio_postgres::Row;
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
-use super::{Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
 
@@ -256,7 +256,7 @@ fn rebuild(old: &EnumType, new: &EnumType, out: &mut Vec<Change>) {
 
 /// Names of the enums that `diff` rebuilds from scratch, whose columns move
 /// over to the new type.
-pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeSet<QualName> {
+pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeMap<QualName, Conversion> {
     desired
         .enums
         .iter()
@@ -266,7 +266,7 @@ pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeSet<QualName
                 .get(*name)
                 .is_some_and(|old| added_values(old, ty).is_none())
         })
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| (name.clone(), Conversion::Text))
         .collect()
 }
 

@@ -29,12 +29,14 @@ pub use id::{ObjectId, RoutineId};
 use reader::Reader;
 
 pub use column::{Column, Identity};
+pub use composite::{Attribute, Composite};
 pub use constraint::{Constraint, ConstraintKind};
 pub use domain::{Domain, DomainCheck};
 pub use enum_type::EnumType;
 pub use extension::Extension;
 pub use function::Function;
 pub use index::Index;
+pub use range::Range;
 pub use schema::Schema;
 pub use sequence::{Sequence, SequenceOptions};
 pub use table::Table;
@@ -50,6 +52,10 @@ pub struct Catalog {
     pub extensions: BTreeMap<String, Extension>,
     /// Enum types.
     pub enums: BTreeMap<QualName, EnumType>,
+    /// Composite types.
+    pub composites: BTreeMap<QualName, Composite>,
+    /// Range types.
+    pub ranges: BTreeMap<QualName, Range>,
     /// Domains.
     pub domains: BTreeMap<QualName, Domain>,
     /// Free-standing sequences (identity sequences belong to their column).
@@ -75,6 +81,18 @@ pub struct Catalog {
     pub server_version: i32,
 }
 
+impl Catalog {
+    /// How many table columns use the type `ty`, directly or as an array.
+    pub fn columns_using(&self, ty: &QualName) -> usize {
+        let (plain, array) = (ty.to_string(), format!("{ty}[]"));
+        self.tables
+            .values()
+            .flat_map(|t| &t.columns)
+            .filter(|c| c.base_type == plain || c.base_type == array)
+            .count()
+    }
+}
+
 /// A cast between two types, as `pg_cast` records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cast {
@@ -91,6 +109,19 @@ pub struct Unmanaged {
     pub kind: String,
     /// Its name as a reader would write it.
     pub name: String,
+}
+
+/// How a column's values move over to a type that the plan builds anew (an
+/// enum that loses a value, a domain with a new base type, ...): the old type
+/// is renamed aside, the new one created, the column converted with USING.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conversion {
+    /// Through the values' text form (enums, domains, ranges).
+    Text,
+    /// Attribute by attribute (composite types): each new attribute, with
+    /// its type, taken from the old attribute of the same name when there
+    /// is one, else NULL.
+    Attributes(Vec<(String, String, bool)>),
 }
 
 /// What a change does to objects, for ordering and for finding dependents.
@@ -316,6 +347,10 @@ kinds! {
     Extension => extension::ExtensionChange,
     /// Enum types.
     Enum => enum_type::EnumChange,
+    /// Composite types.
+    Composite => composite::CompositeChange,
+    /// Range types.
+    Range => range::RangeChange,
     /// Domains.
     Domain => domain::DomainChange,
     /// Free-standing sequences.
