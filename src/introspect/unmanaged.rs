@@ -21,14 +21,9 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
              AND (t.typtype <> 'c' OR c.relkind = 'c') \
              AND NOT (t.typtype = 'b' AND t.typcategory = 'A') \
          UNION ALL \
-         SELECT CASE WHEN c.relkind = 'p' THEN 'partitioned table' \
-                     WHEN c.relispartition THEN 'partition' \
-                     WHEN c.relkind = 'f' THEN 'foreign table' \
-                     ELSE 'inheritance' END, {qual}(c.relname) \
+         SELECT 'foreign table', {qual}(c.relname) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND (c.relkind IN ('p', 'f') OR c.relispartition \
-             OR (c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i \
-                                            WHERE i.inhrelid = c.oid OR i.inhparent = c.oid))) \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind = 'f' \
          UNION ALL \
          SELECT 'row level security', {qual}(c.relname) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

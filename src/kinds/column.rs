@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use super::reader::{Class, Owner, Reader};
 use super::sequence::{default_options, options_sql, split_options};
 use super::table::facts;
-use super::{comment, composite, domain, enum_type, range, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use super::{Conversion, SequenceOptions, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -34,6 +34,10 @@ pub struct Column {
     pub generated: Option<String>,
     /// COMMENT ON COLUMN.
     pub comment: Option<String>,
+    /// Inherited from a parent table (a partition's columns all are).
+    pub inherited: bool,
+    /// Declared by the table itself (false for purely inherited columns).
+    pub local: bool,
 }
 
 /// An identity column's kind and sequence options.
@@ -98,12 +102,15 @@ pub enum ColumnChange {
         to: Column,
         using: Option<String>,
     },
-    /// ALTER COLUMN ... SET DEFAULT / DROP DEFAULT.
+    /// ALTER COLUMN ... SET DEFAULT / DROP DEFAULT; `parent` when the
+    /// column is inherited and a change of the parent's default (which
+    /// recurses) must come first.
     SetDefault {
         table: QualName,
         column: String,
         from: Option<String>,
         to: Option<String>,
+        parent: Option<QualName>,
     },
     /// ALTER COLUMN ... SET NOT NULL / DROP NOT NULL.
     SetNotNull {
@@ -178,13 +185,19 @@ impl Kind for ColumnChange {
                 retype: true,
                 ..Effects::default()
             },
-            ColumnChange::SetDefault { from, to, .. } => Effects {
+            ColumnChange::SetDefault {
+                from, to, parent, ..
+            } => Effects {
                 removes: from.iter().map(|_| default.clone()).collect(),
                 frees: from.iter().map(|_| default.clone()).collect(),
                 provides: to.iter().map(|_| default.clone()).collect(),
                 // Only a new default needs the column as desired; dropping
                 // the old one comes before any change to the column.
-                needs: to.iter().map(|_| column.clone()).collect(),
+                needs: (to.is_some() || parent.is_some())
+                    .then(|| column.clone())
+                    .into_iter()
+                    .chain(parent.iter().map(|p| ObjectId::default_of(p, name)))
+                    .collect(),
                 ..Effects::default()
             },
             ColumnChange::SetNotNull { .. } | ColumnChange::AlterIdentity { .. } => {
@@ -342,12 +355,13 @@ impl Kind for ColumnChange {
                   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
                   WHERE co.oid = a.attcollation) END, \
                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, a.attnotnull, a.attidentity::text, \
-               a.attgenerated::text, pg_catalog.col_description(a.attrelid, a.attnum) \
+               a.attgenerated::text, pg_catalog.col_description(a.attrelid, a.attnum), \
+               a.attinhcount > 0, a.attislocal \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-             WHERE c.relkind IN ('r', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum"
                 .to_string(),
         )
@@ -383,6 +397,8 @@ impl Kind for ColumnChange {
                         identity,
                         generated: if generated { expr } else { None },
                         comment: row.get(11),
+                        inherited: row.get(12),
+                        local: row.get(13),
                     };
                     if let Some(table) = cat.tables.get_mut(&table_name) {
                         table.columns.push(column);
@@ -413,14 +429,19 @@ impl Kind for ColumnChange {
         rebuilt.extend(composite::rebuilt(current, desired));
         rebuilt.extend(range::rebuilt(current, desired));
         for (name, table) in &desired.tables {
-            let Some(old) = current.tables.get(name) else {
-                // CREATE TABLE holds the columns; only comments remain.
+            let Some(old) = table::kept(current, desired, name) else {
+                // CREATE TABLE holds the columns; only comments and what a
+                // partition or child does not take from its parent remain.
                 for column in &table.columns {
+                    if column.inherited && !column.local {
+                        let from = parent_column(desired, table, column);
+                        inherited(table, from, column, Inherit::Created, out);
+                    }
                     column_comment(out, name, None, column);
                 }
                 continue;
             };
-            diff_table(current, old, table, &rebuilt, out);
+            diff_table(current, desired, old, table, &rebuilt, out);
         }
     }
 
@@ -460,8 +481,66 @@ fn set_default(table: &QualName, column: &str, from: Option<String>, to: Option<
         column: column.to_string(),
         from,
         to,
+        parent: None,
     }
     .into()
+}
+
+/// The desired column of `table`'s parent that `column` inherits.
+fn parent_column<'a>(desired: &'a Catalog, table: &Table, column: &Column) -> Option<&'a Column> {
+    let parent = desired.tables.get(table.parent()?)?;
+    parent.column(&column.name)
+}
+
+/// How an inherited column gets its parent's default and NOT NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inherit {
+    /// The table is created by the plan and copies them.
+    Created,
+    /// The parent changes its default in the plan, which recurses.
+    ParentMoves,
+    /// The parent keeps them.
+    Kept,
+}
+
+/// Default and NOT NULL of an inherited column: the parent's changes recurse
+/// to it (and a new partition copies them), so only where the column is to
+/// differ from what that gives does it get a change of its own. `expected`
+/// is the column as the parent leaves it.
+fn inherited(
+    table: &Table,
+    expected: Option<&Column>,
+    column: &Column,
+    how: Inherit,
+    out: &mut Vec<Change>,
+) {
+    let Some(expected) = expected else {
+        return;
+    };
+    if expected.default != column.default {
+        out.push(
+            ColumnChange::SetDefault {
+                table: table.name.clone(),
+                column: column.name.clone(),
+                // A new table's default comes with its CREATE: nothing to
+                // free before.
+                from: expected.default.clone().filter(|_| how != Inherit::Created),
+                to: column.default.clone(),
+                parent: table.parent().filter(|_| how != Inherit::Kept).cloned(),
+            }
+            .into(),
+        );
+    }
+    if expected.not_null != column.not_null {
+        out.push(
+            ColumnChange::SetNotNull {
+                table: table.name.clone(),
+                column: column.name.clone(),
+                not_null: column.not_null,
+            }
+            .into(),
+        );
+    }
 }
 
 fn column_comment(out: &mut Vec<Change>, table: &QualName, old: Option<&Column>, new: &Column) {
@@ -483,6 +562,7 @@ fn needs_recreate(old: &Column, new: &Column) -> bool {
 /// The column changes of a table on both sides.
 fn diff_table(
     current: &Catalog,
+    desired: &Catalog,
     old: &Table,
     new: &Table,
     rebuilt_types: &BTreeMap<QualName, Conversion>,
@@ -506,7 +586,37 @@ fn diff_table(
     };
     for column in &new.columns {
         let was = old.column(&column.name);
+        if let (Some(was), true) = (was, column.inherited) {
+            // Type, identity and generation come from the parent.
+            let parent_now = old.parent().and_then(|p| current.tables.get(p));
+            let parent_then = parent_column(desired, new, column);
+            let parent_was = parent_now.and_then(|p| p.column(&column.name));
+            let moved = |f: fn(&Column) -> (Option<&String>, bool)| {
+                parent_then.is_some() && parent_was.map(f) != parent_then.map(f)
+            };
+            let default_moves = moved(|c| (c.default.as_ref(), false));
+            let not_null_moves = moved(|c| (None, c.not_null));
+            let expected = Column {
+                default: match parent_then {
+                    Some(p) if default_moves => p.default.clone(),
+                    _ => was.default.clone(),
+                },
+                not_null: match parent_then {
+                    Some(p) if not_null_moves => p.not_null,
+                    _ => was.not_null,
+                },
+                ..was.clone()
+            };
+            let how = match default_moves {
+                true => Inherit::ParentMoves,
+                false => Inherit::Kept,
+            };
+            inherited(new, Some(&expected), column, how, out);
+            column_comment(out, name, Some(was), column);
+            continue;
+        }
         match was {
+            None if column.inherited && !column.local => {}
             None => out.push(add(column)),
             Some(was) if needs_recreate(was, column) => {
                 out.push(drop(was));
@@ -519,7 +629,8 @@ fn diff_table(
         column_comment(out, name, before, column);
     }
     for column in &old.columns {
-        if new.column(&column.name).is_none() {
+        // A purely inherited column goes with its parent's.
+        if new.column(&column.name).is_none() && column.local {
             out.push(drop(column));
         }
     }

@@ -211,7 +211,8 @@ impl Kind for ConstraintChange {
     }
 
     // NOT NULL constraints (contype 'n', PostgreSQL 18) are read from
-    // attnotnull; constraint triggers ('t') are triggers.
+    // attnotnull; constraint triggers ('t') are triggers. Constraints a
+    // partition or child inherits belong to the parent.
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text, \
@@ -220,7 +221,8 @@ impl Kind for ConstraintChange {
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n), \
                pg_catalog.obj_description(co.oid, 'pg_constraint') \
              FROM pg_catalog.pg_constraint co \
-             WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x')"
+             WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x') \
+               AND co.conislocal AND co.conparentid = 0"
                 .to_string(),
         )
     }
@@ -269,7 +271,7 @@ impl Kind for ConstraintChange {
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
-            let Some(old) = current.tables.get(name) else {
+            let Some(old) = super::table::kept(current, desired, name) else {
                 // CREATE TABLE holds the inline ones.
                 for c in table.constraints.values() {
                     if !c.inline() {

@@ -80,7 +80,12 @@ impl Kind for IndexChange {
 
     fn sql(&self) -> Option<String> {
         match self {
-            IndexChange::Create { index, .. } => Some(format!("{};", index.definition)),
+            // An index on a partitioned table prints as ON ONLY; created
+            // without ONLY it is built on every partition too.
+            IndexChange::Create { index, .. } => Some(format!(
+                "{};",
+                index.definition.replacen(" ON ONLY ", " ON ", 1)
+            )),
             IndexChange::Drop { implicit: true, .. } => None,
             IndexChange::Drop { index, .. } => Some(format!("DROP INDEX {};", index.name)),
         }
@@ -144,13 +149,16 @@ impl Kind for IndexChange {
         }
     }
 
+    // A partition's index that is attached to its parent's belongs to the
+    // parent's.
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
                pg_catalog.obj_description(i.indexrelid, 'pg_class') \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
-                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
+                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
                 .to_string(),
         )
     }
@@ -189,7 +197,7 @@ impl Kind for IndexChange {
     /// Indexes of tables; a materialized view's indexes go with the view.
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
-            let old = current.tables.get(name);
+            let old = super::table::kept(current, desired, name);
             for index in table.indexes.values() {
                 let was = old.and_then(|t| t.indexes.get(&index.name.name));
                 let same = was.filter(|o| o.definition == index.definition);

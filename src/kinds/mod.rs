@@ -82,14 +82,31 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// How many table columns use the type `ty`, directly or as an array.
+    /// How many table columns use the type `ty`, directly or as an array
+    /// (a column that partitions or children inherit counts once).
     pub fn columns_using(&self, ty: &QualName) -> usize {
         let (plain, array) = (ty.to_string(), format!("{ty}[]"));
         self.tables
             .values()
             .flat_map(|t| &t.columns)
-            .filter(|c| c.base_type == plain || c.base_type == array)
+            .filter(|c| !c.inherited && (c.base_type == plain || c.base_type == array))
             .count()
+    }
+
+    /// Estimated rows and bytes of a table, its partitions' included (a
+    /// partitioned table holds none itself).
+    pub fn table_size(&self, name: &QualName) -> (f64, i64) {
+        let Some(table) = self.tables.get(name) else {
+            return (0.0, 0);
+        };
+        if table.partition_by.is_none() {
+            return (table.rows, table.bytes);
+        }
+        self.tables
+            .values()
+            .filter(|t| t.partition_of.as_ref().is_some_and(|p| &p.parent == name))
+            .map(|t| self.table_size(&t.name))
+            .fold((0.0, 0), |(r, b), (tr, tb)| (r + tr.max(0.0), b + tb))
     }
 }
 

@@ -1,6 +1,9 @@
 //! Tables themselves: CREATE TABLE with its columns and inline constraints,
-//! DROP TABLE, persistence. Columns, constraints, indexes and triggers have
-//! modules of their own.
+//! DROP TABLE, persistence, partitioning (PARTITION BY, partitions with their
+//! bounds, ATTACH / DETACH) and inheritance (INHERITS, INHERIT / NO
+//! INHERIT). Columns, constraints, indexes and triggers have modules of
+//! their own; what a partition or child inherits is its parent's and is
+//! changed there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +29,12 @@ pub struct Table {
     pub triggers: BTreeMap<String, Trigger>,
     /// UNLOGGED.
     pub unlogged: bool,
+    /// PARTITION BY key (`pg_get_partkeydef`), for a partitioned table.
+    pub partition_by: Option<String>,
+    /// The table this one is a partition of, with its bound.
+    pub partition_of: Option<PartitionOf>,
+    /// INHERITS parents, in order (not for partitions).
+    pub inherits: Vec<QualName>,
     /// COMMENT ON TABLE.
     pub comment: Option<String>,
     /// Estimated rows (`pg_class.reltuples`), negative when never analysed.
@@ -34,7 +43,25 @@ pub struct Table {
     pub bytes: i64,
 }
 
+/// Where a partition sits in its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOf {
+    /// The partitioned table.
+    pub parent: QualName,
+    /// `FOR VALUES ...` or `DEFAULT`, as `pg_get_expr` prints it.
+    pub bound: String,
+}
+
 impl Table {
+    /// The table this one inherits its columns from, if any: the partition's
+    /// parent, else the first INHERITS parent.
+    pub fn parent(&self) -> Option<&QualName> {
+        match &self.partition_of {
+            Some(p) => Some(&p.parent),
+            None => self.inherits.first(),
+        }
+    }
+
     /// The column with this name, if any.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
@@ -66,15 +93,16 @@ pub(crate) fn facts(current: &Catalog, table: &QualName) -> String {
     if !current.live {
         return String::new();
     }
-    let Some(t) = current.tables.get(table) else {
+    if !current.tables.contains_key(table) {
         return String::new();
-    };
-    let rows = if t.rows < 0.0 {
+    }
+    let (rows, bytes) = current.table_size(table);
+    let rows = if rows < 0.0 {
         "rows not yet counted by ANALYZE".to_string()
     } else {
-        format!("about {} rows", group_digits(t.rows.round() as u64))
+        format!("about {} rows", group_digits(rows.round() as u64))
     };
-    format!(" ({rows}, {})", human_size(t.bytes))
+    format!(" ({rows}, {})", human_size(bytes))
 }
 
 /// A change to a table as a whole.
@@ -86,13 +114,31 @@ pub enum TableChange {
     Drop(Table),
     /// ALTER TABLE ... SET LOGGED / SET UNLOGGED.
     SetLogged { table: QualName, unlogged: bool },
+    /// ALTER TABLE parent ATTACH PARTITION table FOR VALUES ...
+    Attach {
+        table: QualName,
+        partition_of: PartitionOf,
+    },
+    /// ALTER TABLE parent DETACH PARTITION table.
+    Detach {
+        table: QualName,
+        partition_of: PartitionOf,
+    },
+    /// ALTER TABLE ... INHERIT parent.
+    Inherit { table: QualName, parent: QualName },
+    /// ALTER TABLE ... NO INHERIT parent.
+    NoInherit { table: QualName, parent: QualName },
 }
 
 impl Kind for TableChange {
     fn id(&self) -> ObjectId {
         let name = match self {
             TableChange::Create(t) | TableChange::Drop(t) => &t.name,
-            TableChange::SetLogged { table, .. } => table,
+            TableChange::SetLogged { table, .. }
+            | TableChange::Attach { table, .. }
+            | TableChange::Detach { table, .. }
+            | TableChange::Inherit { table, .. }
+            | TableChange::NoInherit { table, .. } => table,
         };
         ObjectId::Table { name: name.clone() }
     }
@@ -102,6 +148,10 @@ impl Kind for TableChange {
             TableChange::Create(_) => "create_table",
             TableChange::Drop(_) => "drop_table",
             TableChange::SetLogged { .. } => "set_logged",
+            TableChange::Attach { .. } => "attach_partition",
+            TableChange::Detach { .. } => "detach_partition",
+            TableChange::Inherit { .. } => "inherit",
+            TableChange::NoInherit { .. } => "no_inherit",
         }
     }
 
@@ -121,6 +171,29 @@ impl Kind for TableChange {
                 super::gone(ids)
             }
             TableChange::SetLogged { .. } => super::needs(vec![self.id()]),
+            // A link to a parent is let go before another one is made.
+            TableChange::Detach { partition_of, .. } => Effects {
+                frees: vec![link(&partition_of.parent)],
+                ..Effects::default()
+            },
+            TableChange::NoInherit { parent, .. } => Effects {
+                frees: vec![link(parent)],
+                ..Effects::default()
+            },
+            TableChange::Attach { partition_of, .. } => super::needs(vec![
+                self.id(),
+                ObjectId::Table {
+                    name: partition_of.parent.clone(),
+                },
+                link(&partition_of.parent),
+            ]),
+            TableChange::Inherit { parent, .. } => super::needs(vec![
+                self.id(),
+                ObjectId::Table {
+                    name: parent.clone(),
+                },
+                link(parent),
+            ]),
         }
     }
 
@@ -132,6 +205,23 @@ impl Kind for TableChange {
                 "ALTER TABLE {table} SET {};",
                 if *unlogged { "UNLOGGED" } else { "LOGGED" }
             ),
+            TableChange::Attach {
+                table,
+                partition_of: PartitionOf { parent, bound },
+            } => format!("ALTER TABLE {parent} ATTACH PARTITION {table} {bound};"),
+            TableChange::Detach {
+                table,
+                partition_of,
+            } => format!(
+                "ALTER TABLE {} DETACH PARTITION {table};",
+                partition_of.parent
+            ),
+            TableChange::Inherit { table, parent } => {
+                format!("ALTER TABLE {table} INHERIT {parent};")
+            }
+            TableChange::NoInherit { table, parent } => {
+                format!("ALTER TABLE {table} NO INHERIT {parent};")
+            }
         })
     }
 
@@ -159,7 +249,31 @@ impl Kind for TableChange {
                     ),
                 ),
             ],
-            TableChange::Create(_) => Vec::new(),
+            TableChange::Attach {
+                table,
+                partition_of,
+            } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "attaching {} to {} reads every row to check the bound, and locks both{}",
+                    table.plain(),
+                    partition_of.parent.plain(),
+                    facts(current, table)
+                ),
+            )],
+            TableChange::Detach {
+                table,
+                partition_of,
+            } => vec![Hazard::new(
+                HazardCode::AccessExclusiveLock,
+                format!(
+                    "detaching {} from {} locks both; its rows leave {}",
+                    table.plain(),
+                    partition_of.parent.plain(),
+                    partition_of.parent.plain()
+                ),
+            )],
+            _ => Vec::new(),
         }
     }
 
@@ -167,20 +281,32 @@ impl Kind for TableChange {
         match self {
             TableChange::Drop(_) => (0, 7),
             TableChange::Create(_) => (1, 5),
+            TableChange::Detach { .. } | TableChange::NoInherit { .. } => (0, 6),
             TableChange::SetLogged { .. } => (1, 6),
+            TableChange::Attach { .. } | TableChange::Inherit { .. } => (1, 10),
         }
     }
 
-    // Partitioned tables, partitions and inheritance are not managed yet;
-    // they are reported as unmanaged and left out here.
     fn query(_version: i32) -> Option<String> {
+        let parents = |what: &str| {
+            format!(
+                "ARRAY(SELECT {what} FROM pg_catalog.pg_inherits i \
+                 JOIN pg_catalog.pg_class p ON p.oid = i.inhparent \
+                 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
+                 WHERE i.inhrelid = c.oid ORDER BY i.inhseqno)"
+            )
+        };
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, \
                pg_catalog.obj_description(c.oid, 'pg_class'), c.reltuples::float8, \
-               pg_catalog.pg_total_relation_size(c.oid), c.relpersistence = 'u' \
+               pg_catalog.pg_total_relation_size(c.oid), c.relpersistence = 'u', \
+               CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
+               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
+               {}, {} \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind = 'r' AND NOT c.relispartition AND {USER_SCHEMA} AND {} \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid)",
+             WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}",
+            parents("pn.nspname::text"),
+            parents("p.relname::text"),
             not_extension_member("pg_class", "c.oid")
         ))
     }
@@ -193,6 +319,17 @@ impl Kind for TableChange {
             reader.insert(Class::Relation, oid, id.clone());
             reader.insert(Class::Type, row.get(1), id);
             reader.owners.insert(oid, Owner::Table(name.clone()));
+            let parent_schemas: Vec<String> = row.get(10);
+            let parent_names: Vec<String> = row.get(11);
+            let mut parents: Vec<QualName> = parent_schemas
+                .into_iter()
+                .zip(parent_names)
+                .map(|(s, n)| QualName::new(s, n))
+                .collect();
+            let partition_of = row.get::<_, Option<String>>(9).map(|bound| PartitionOf {
+                parent: parents.remove(0),
+                bound,
+            });
             cat.tables.insert(
                 name.clone(),
                 Table {
@@ -202,6 +339,9 @@ impl Kind for TableChange {
                     indexes: BTreeMap::new(),
                     triggers: BTreeMap::new(),
                     unlogged: row.get(7),
+                    partition_by: row.get(8),
+                    partition_of,
+                    inherits: parents,
                     comment: row.get(4),
                     rows: row.get(5),
                     bytes: row.get(6),
@@ -216,15 +356,13 @@ impl Kind for TableChange {
             let old = current.tables.get(name);
             match old {
                 None => out.push(TableChange::Create(table.clone()).into()),
-                Some(old) if old.unlogged != table.unlogged => out.push(
-                    TableChange::SetLogged {
-                        table: name.clone(),
-                        unlogged: table.unlogged,
-                    }
-                    .into(),
-                ),
-                Some(_) => {}
+                Some(old) if recreated(current, desired, name) => {
+                    out.push(TableChange::Drop(old.clone()).into());
+                    out.push(TableChange::Create(table.clone()).into());
+                }
+                Some(old) => alter(old, table, out),
             }
+            let old = kept(current, desired, name);
             comment::changed(
                 out,
                 ObjectId::Table { name: name.clone() },
@@ -240,6 +378,90 @@ impl Kind for TableChange {
             .collect();
         for name in &dropped {
             drop_table(current, &current.tables[*name], &dropped, out);
+        }
+    }
+}
+
+/// True when a table on both sides cannot change in place: it becomes
+/// partitioned, stops being so or changes its partition key, or its parent
+/// is recreated (dropping a parent takes its partitions and children along).
+fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
+    let (Some(old), Some(new)) = (current.tables.get(name), desired.tables.get(name)) else {
+        return false;
+    };
+    old.partition_by != new.partition_by
+        || old
+            .parent()
+            .is_some_and(|parent| parent != name && recreated(current, desired, parent))
+}
+
+/// The table `name` as it is now when the plan changes it in place; None
+/// when the plan creates it (anew or again): its parts then come with it.
+pub(crate) fn kept<'a>(current: &'a Catalog, desired: &Catalog, name: &QualName) -> Option<&'a Table> {
+    let old = current.tables.get(name)?;
+    (!recreated(current, desired, name)).then_some(old)
+}
+
+/// The id standing for a table's link to its parent `parent`, so that a
+/// DETACH or NO INHERIT comes before the next ATTACH or INHERIT.
+fn link(parent: &QualName) -> ObjectId {
+    ObjectId::Table {
+        name: QualName::new(parent.schema.clone(), format!("{}#child", parent.name)),
+    }
+}
+
+/// Persistence, partition bound and inheritance of a table that stays.
+fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
+    let name = &new.name;
+    if old.unlogged != new.unlogged {
+        out.push(
+            TableChange::SetLogged {
+                table: name.clone(),
+                unlogged: new.unlogged,
+            }
+            .into(),
+        );
+    }
+    if old.partition_of != new.partition_of {
+        if let Some(p) = &old.partition_of {
+            out.push(
+                TableChange::Detach {
+                    table: name.clone(),
+                    partition_of: p.clone(),
+                }
+                .into(),
+            );
+        }
+        if let Some(p) = &new.partition_of {
+            out.push(
+                TableChange::Attach {
+                    table: name.clone(),
+                    partition_of: p.clone(),
+                }
+                .into(),
+            );
+        }
+    }
+    for parent in &old.inherits {
+        if !new.inherits.contains(parent) {
+            out.push(
+                TableChange::NoInherit {
+                    table: name.clone(),
+                    parent: parent.clone(),
+                }
+                .into(),
+            );
+        }
+    }
+    for parent in &new.inherits {
+        if !old.inherits.contains(parent) {
+            out.push(
+                TableChange::Inherit {
+                    table: name.clone(),
+                    parent: parent.clone(),
+                }
+                .into(),
+            );
         }
     }
 }
@@ -296,9 +518,16 @@ fn table_of<'a>(current: &'a Catalog, id: &'a ObjectId) -> Option<&'a QualName> 
     }
 }
 
+/// CREATE TABLE: columns (a partition's and inherited ones come from the
+/// parent), inline constraints, then PARTITION OF / INHERITS / PARTITION BY.
 fn create_table(table: &Table) -> String {
     let unlogged = if table.unlogged { "UNLOGGED " } else { "" };
-    let mut lines: Vec<String> = table.columns.iter().map(column::definition).collect();
+    let mut lines: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| table.partition_of.is_none() && c.local)
+        .map(column::definition)
+        .collect();
     lines.extend(
         table
             .constraints
@@ -306,12 +535,33 @@ fn create_table(table: &Table) -> String {
             .filter(|c| c.inline())
             .map(constraint::definition),
     );
-    if lines.is_empty() {
-        return format!("CREATE {unlogged}TABLE {} ();", table.name);
+    let body = if lines.is_empty() {
+        String::new()
+    } else {
+        format!("(\n    {}\n)", lines.join(",\n    "))
+    };
+    let mut sql = format!("CREATE {unlogged}TABLE {}", table.name);
+    match &table.partition_of {
+        Some(p) => {
+            sql.push_str(&format!(" PARTITION OF {}", p.parent));
+            if !body.is_empty() {
+                sql.push(' ');
+                sql.push_str(&body);
+            }
+            sql.push_str(&format!(" {}", p.bound));
+        }
+        None => {
+            sql.push(' ');
+            sql.push_str(if body.is_empty() { "()" } else { &body });
+            if !table.inherits.is_empty() {
+                let parents: Vec<String> = table.inherits.iter().map(|p| p.to_string()).collect();
+                sql.push_str(&format!(" INHERITS ({})", parents.join(", ")));
+            }
+        }
     }
-    format!(
-        "CREATE {unlogged}TABLE {} (\n    {}\n);",
-        table.name,
-        lines.join(",\n    ")
-    )
+    if let Some(key) = &table.partition_by {
+        sql.push_str(&format!(" PARTITION BY {key}"));
+    }
+    sql.push(';');
+    sql
 }

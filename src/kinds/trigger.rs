@@ -90,11 +90,12 @@ impl Kind for TriggerChange {
         }
     }
 
+    // Triggers cloned onto partitions belong to the parent's.
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid), \
                pg_catalog.obj_description(t.oid, 'pg_trigger') \
-             FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal"
+             FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgparentid = 0"
                 .to_string(),
         )
     }
@@ -127,7 +128,7 @@ impl Kind for TriggerChange {
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
-            let old = current.tables.get(name);
+            let old = super::table::kept(current, desired, name);
             for trigger in table.triggers.values() {
                 let was = old.and_then(|t| t.triggers.get(&trigger.name));
                 let same = was.filter(|o| o.definition == trigger.definition);
