@@ -68,7 +68,8 @@ impl Filter {
             ObjectId::Column { table, .. }
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
-            | ObjectId::Trigger { table, .. } => self.name(table),
+            | ObjectId::Trigger { table, .. }
+            | ObjectId::Rule { table, .. } => self.name(table),
             ObjectId::DomainConstraint { domain, .. } => self.name(domain),
             ObjectId::Routine { id } => self.name(&id.name),
         }
@@ -85,6 +86,7 @@ impl Filter {
         catalog.tables.retain(|name, _| self.name(name));
         catalog.views.retain(|name, _| self.name(name));
         catalog.functions.retain(|id, _| self.name(&id.name));
+        catalog.rules.retain(|(table, _), _| self.name(table));
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));

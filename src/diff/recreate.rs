@@ -30,10 +30,14 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
                 continue;
             }
             // PostgreSQL carries indexes, constraints and defaults through a
-            // column type change itself; views, triggers and routines block it.
+            // column type change itself; views, rules, triggers and routines
+            // block it.
             let blocks_retype = matches!(
                 dependent,
-                ObjectId::View { .. } | ObjectId::Trigger { .. } | ObjectId::Routine { .. }
+                ObjectId::View { .. }
+                    | ObjectId::Rule { .. }
+                    | ObjectId::Trigger { .. }
+                    | ObjectId::Routine { .. }
             );
             if !retype || blocks_retype {
                 invalid.insert(dependent.clone());

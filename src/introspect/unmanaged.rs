@@ -41,17 +41,6 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
            FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          UNION ALL \
-         SELECT 'rule', pg_catalog.quote_ident(r.rulename) || ' on ' || {qual}(c.relname) \
-           FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {rel_member} \
-         UNION ALL \
-         SELECT CASE WHEN c.relkind = 'r' THEN 'disabled trigger' ELSE 'trigger on view' END, \
-                pg_catalog.quote_ident(tg.tgname) || ' on ' || {qual}(c.relname) \
-           FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid \
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE NOT tg.tgisinternal AND {USER_SCHEMA} AND (c.relkind <> 'r' OR tg.tgenabled <> 'O') \
-         UNION ALL \
          SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'window function' END, \
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \

@@ -38,6 +38,8 @@ pub enum ObjectId {
     Trigger { table: QualName, name: String },
     /// A CHECK constraint of a domain.
     DomainConstraint { domain: QualName, name: String },
+    /// A rule on a table or view.
+    Rule { table: QualName, name: String },
 }
 
 impl ObjectId {
@@ -96,6 +98,7 @@ impl ObjectId {
             ObjectId::DomainConstraint { domain, name } => {
                 format!("constraint {name} on domain {}", domain.plain())
             }
+            ObjectId::Rule { table, name } => format!("rule {name} on {}", table.plain()),
         }
     }
 
@@ -115,7 +118,8 @@ impl ObjectId {
             ObjectId::Column { table, .. }
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
-            | ObjectId::Trigger { table, .. } => Some(&table.schema),
+            | ObjectId::Trigger { table, .. }
+            | ObjectId::Rule { table, .. } => Some(&table.schema),
             ObjectId::DomainConstraint { domain, .. } => Some(&domain.schema),
         }
     }
@@ -126,7 +130,8 @@ impl ObjectId {
             ObjectId::Column { table, .. }
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
-            | ObjectId::Trigger { table, .. } => Some(table),
+            | ObjectId::Trigger { table, .. }
+            | ObjectId::Rule { table, .. } => Some(table),
             _ => None,
         }
     }

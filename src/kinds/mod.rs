@@ -37,6 +37,7 @@ pub use extension::Extension;
 pub use function::Function;
 pub use index::Index;
 pub use range::Range;
+pub use rule::Rule;
 pub use schema::Schema;
 pub use sequence::{Sequence, SequenceOptions};
 pub use table::Table;
@@ -64,6 +65,8 @@ pub struct Catalog {
     pub tables: BTreeMap<QualName, Table>,
     /// Views and materialized views.
     pub views: BTreeMap<QualName, View>,
+    /// Rules other than views' own, by relation and name.
+    pub rules: BTreeMap<(QualName, String), Rule>,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
     /// Dependencies between managed objects: (dependent, referenced).
@@ -384,8 +387,10 @@ kinds! {
     Constraint => constraint::ConstraintChange,
     /// Indexes on tables and materialized views.
     Index => index::IndexChange,
-    /// Triggers on tables.
+    /// Triggers on tables and views.
     Trigger => trigger::TriggerChange,
+    /// Rules on tables and views.
+    Rule => rule::RuleChange,
     /// Comments on any object.
     Comment => comment::CommentChange,
 }

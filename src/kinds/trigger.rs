@@ -1,4 +1,8 @@
-//! Triggers on tables. A changed definition is drop and create.
+//! Triggers on tables and views (INSTEAD OF). A changed definition is drop
+//! and create; the firing state (ENABLE, DISABLE, ENABLE REPLICA / ALWAYS)
+//! changes in place.
+
+use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
@@ -13,8 +17,21 @@ pub struct Trigger {
     pub name: String,
     /// `pg_get_triggerdef`, a complete CREATE TRIGGER statement.
     pub definition: String,
+    /// Firing state, `pg_trigger.tgenabled`: `O` enabled (the default),
+    /// `D` disabled, `R` replica only, `A` always.
+    pub enabled: char,
     /// COMMENT ON TRIGGER.
     pub comment: Option<String>,
+}
+
+/// The ALTER TABLE action that gives a trigger the firing state `enabled`.
+fn enable_sql(enabled: char) -> &'static str {
+    match enabled {
+        'D' => "DISABLE",
+        'R' => "ENABLE REPLICA",
+        'A' => "ENABLE ALWAYS",
+        _ => "ENABLE",
+    }
 }
 
 /// A change to a trigger.
@@ -24,14 +41,16 @@ pub enum TriggerChange {
     Create { table: QualName, trigger: Trigger },
     /// DROP TRIGGER.
     Drop { table: QualName, trigger: Trigger },
+    /// ALTER TABLE ... ENABLE / DISABLE TRIGGER.
+    SetEnabled { table: QualName, trigger: Trigger },
 }
 
 impl TriggerChange {
     fn parts(&self) -> (&QualName, &Trigger) {
         match self {
-            TriggerChange::Create { table, trigger } | TriggerChange::Drop { table, trigger } => {
-                (table, trigger)
-            }
+            TriggerChange::Create { table, trigger }
+            | TriggerChange::Drop { table, trigger }
+            | TriggerChange::SetEnabled { table, trigger } => (table, trigger),
         }
     }
 }
@@ -46,6 +65,7 @@ impl Kind for TriggerChange {
         match self {
             TriggerChange::Create { .. } => "create_trigger",
             TriggerChange::Drop { .. } => "drop_trigger",
+            TriggerChange::SetEnabled { .. } => "enable_trigger",
         }
     }
 
@@ -53,6 +73,7 @@ impl Kind for TriggerChange {
         match self {
             TriggerChange::Create { .. } => super::made(vec![self.id()]),
             TriggerChange::Drop { .. } => super::gone(vec![self.id()]),
+            TriggerChange::SetEnabled { .. } => super::needs(vec![self.id()]),
         }
     }
 
@@ -62,6 +83,11 @@ impl Kind for TriggerChange {
             TriggerChange::Drop { table, trigger } => {
                 format!("DROP TRIGGER {} ON {table};", ident(&trigger.name))
             }
+            TriggerChange::SetEnabled { table, trigger } => format!(
+                "ALTER TABLE {table} {} TRIGGER {};",
+                enable_sql(trigger.enabled),
+                ident(&trigger.name)
+            ),
         })
     }
 
@@ -69,18 +95,24 @@ impl Kind for TriggerChange {
         match self {
             TriggerChange::Drop { .. } => (0, 0),
             TriggerChange::Create { .. } => (1, 16),
+            TriggerChange::SetEnabled { .. } => (1, 17),
         }
     }
 
     fn shown(&self) -> Shown {
         let (table, trigger) = self.parts();
-        let sign = match self {
-            TriggerChange::Create { .. } => '+',
-            TriggerChange::Drop { .. } => '-',
+        let detail = match self {
+            TriggerChange::Create { .. } => format!("+ trigger {}", trigger.name),
+            TriggerChange::Drop { .. } => format!("- trigger {}", trigger.name),
+            TriggerChange::SetEnabled { .. } => format!(
+                "~ trigger {} {}",
+                trigger.name,
+                enable_sql(trigger.enabled).to_lowercase()
+            ),
         };
         Shown::Part {
             table: table.clone(),
-            detail: format!("{sign} trigger {}", trigger.name),
+            detail,
         }
     }
 
@@ -94,7 +126,7 @@ impl Kind for TriggerChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid), \
-               pg_catalog.obj_description(t.oid, 'pg_trigger') \
+               pg_catalog.obj_description(t.oid, 'pg_trigger'), t.tgenabled::text \
              FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgparentid = 0"
                 .to_string(),
         )
@@ -102,49 +134,44 @@ impl Kind for TriggerChange {
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
-            let Some(Owner::Table(table_name)) = reader.owners.get(&row.get::<_, u32>(1)) else {
-                continue;
+            let (relation, triggers) = match reader.owners.get(&row.get::<_, u32>(1)) {
+                Some(Owner::Table(name)) => match cat.tables.get_mut(name) {
+                    Some(table) => (name, &mut table.triggers),
+                    None => continue,
+                },
+                Some(Owner::View(name)) => match cat.views.get_mut(name) {
+                    Some(view) => (name, &mut view.triggers),
+                    None => continue,
+                },
+                None => continue,
             };
-            let table_name = table_name.clone();
             let name: String = row.get(2);
-            reader.insert(
-                Class::Trigger,
-                row.get(0),
-                ObjectId::trigger(&table_name, &name),
+            reader.insert(Class::Trigger, row.get(0), ObjectId::trigger(relation, &name));
+            let enabled: String = row.get(5);
+            triggers.insert(
+                name.clone(),
+                Trigger {
+                    name,
+                    definition: row.get(3),
+                    enabled: enabled.chars().next().unwrap_or('O'),
+                    comment: row.get(4),
+                },
             );
-            if let Some(table) = cat.tables.get_mut(&table_name) {
-                table.triggers.insert(
-                    name.clone(),
-                    Trigger {
-                        name,
-                        definition: row.get(3),
-                        comment: row.get(4),
-                    },
-                );
-            }
         }
         Ok(())
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        for (name, table) in &desired.tables {
-            let old = super::table::kept(current, desired, name);
-            for trigger in table.triggers.values() {
-                let was = old.and_then(|t| t.triggers.get(&trigger.name));
-                let same = was.filter(|o| o.definition == trigger.definition);
-                if same.is_none() {
-                    if let Some(o) = was {
-                        out.push(drop(name, o));
-                    }
-                    out.push(create(name, trigger));
-                }
-                trigger_comment(out, name, same, trigger);
-            }
-            for (tname, trigger) in old.iter().flat_map(|t| &t.triggers) {
-                if !table.triggers.contains_key(tname) {
-                    out.push(drop(name, trigger));
-                }
-            }
+        let tables = desired.tables.iter().map(|(name, t)| {
+            let old = super::table::kept(current, desired, name).map(|o| &o.triggers);
+            (name, old, &t.triggers)
+        });
+        let views = desired.views.iter().map(|(name, v)| {
+            let old = current.views.get(name).map(|o| &o.triggers);
+            (name, old, &v.triggers)
+        });
+        for (name, old, new) in tables.chain(views) {
+            diff_triggers(name, old, new, out);
         }
     }
 
@@ -152,12 +179,69 @@ impl Kind for TriggerChange {
         let ObjectId::Trigger { table, name } = id else {
             return;
         };
-        let find = |cat: &Catalog| cat.tables.get(table).and_then(|t| t.triggers.get(name)).cloned();
+        let find = |cat: &Catalog| {
+            cat.tables
+                .get(table)
+                .map(|t| &t.triggers)
+                .or_else(|| cat.views.get(table).map(|v| &v.triggers))
+                .and_then(|triggers| triggers.get(name))
+                .cloned()
+        };
         if let (Some(old), Some(new)) = (find(current), find(desired)) {
             out.push(drop(table, &old));
-            out.push(create(table, &new));
+            create_with_state(table, &new, out);
             trigger_comment(out, table, None, &new);
         }
+    }
+}
+
+/// The trigger changes of one table or view; `old` is None when the
+/// relation is created by the plan.
+fn diff_triggers(
+    name: &QualName,
+    old: Option<&BTreeMap<String, Trigger>>,
+    new: &BTreeMap<String, Trigger>,
+    out: &mut Vec<Change>,
+) {
+    for trigger in new.values() {
+        let was = old.and_then(|t| t.get(&trigger.name));
+        let same = was.filter(|o| o.definition == trigger.definition);
+        match same {
+            None => {
+                if let Some(o) = was {
+                    out.push(drop(name, o));
+                }
+                create_with_state(name, trigger, out);
+            }
+            Some(o) if o.enabled != trigger.enabled => out.push(
+                TriggerChange::SetEnabled {
+                    table: name.clone(),
+                    trigger: trigger.clone(),
+                }
+                .into(),
+            ),
+            Some(_) => {}
+        }
+        trigger_comment(out, name, same, trigger);
+    }
+    for (tname, trigger) in old.into_iter().flatten() {
+        if !new.contains_key(tname) {
+            out.push(drop(name, trigger));
+        }
+    }
+}
+
+/// CREATE TRIGGER, then its firing state when it is not the default.
+fn create_with_state(table: &QualName, trigger: &Trigger, out: &mut Vec<Change>) {
+    out.push(create(table, trigger));
+    if trigger.enabled != 'O' {
+        out.push(
+            TriggerChange::SetEnabled {
+                table: table.clone(),
+                trigger: trigger.clone(),
+            }
+            .into(),
+        );
     }
 }
 

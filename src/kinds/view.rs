@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::index::IndexChange;
 use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
-use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
 use crate::sql::ident;
 
 /// A view or materialized view.
@@ -26,6 +26,8 @@ pub struct View {
     pub columns: Vec<String>,
     /// Indexes (materialized views only).
     pub indexes: BTreeMap<String, Index>,
+    /// Triggers (INSTEAD OF on views), by name.
+    pub triggers: BTreeMap<String, Trigger>,
     /// COMMENT ON VIEW / MATERIALIZED VIEW.
     pub comment: Option<String>,
     /// Comments on the view's columns, by column name.
@@ -150,6 +152,7 @@ impl Kind for ViewChange {
                     options: row.get(7),
                     columns: Vec::new(),
                     indexes: BTreeMap::new(),
+                    triggers: BTreeMap::new(),
                     comment: row.get(5),
                     column_comments: BTreeMap::new(),
                 },
@@ -197,6 +200,7 @@ fn create_view(view: &View, out: &mut Vec<Change>) {
     out.push(ViewChange::Create(view.clone()).into());
     let empty = View {
         indexes: BTreeMap::new(),
+        triggers: BTreeMap::new(),
         comment: None,
         column_comments: BTreeMap::new(),
         ..view.clone()
