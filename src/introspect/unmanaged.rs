@@ -29,9 +29,15 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
          UNION ALL \
-         SELECT 'storage parameters', {qual}(c.relname) \
+         SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'i') AND c.reloptions IS NOT NULL \
+           JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
+         UNION ALL \
+         SELECT 'table access method', {qual}(c.relname) || ' using ' || pg_catalog.quote_ident(am.amname) \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'm') AND am.amname <> 'heap' \
          UNION ALL \
          SELECT 'grants', {qual}(c.relname) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

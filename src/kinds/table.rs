@@ -13,6 +13,7 @@ use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
 use super::{column, comment, constraint};
 use super::{Catalog, Change, Column, Constraint, Effects, Index, Kind, ObjectId, QualName, Trigger};
 use crate::hazard::{group_digits, human_size, Hazard, HazardCode};
+use crate::sql::ident;
 
 /// An ordinary table.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +36,40 @@ pub struct Table {
     pub partition_of: Option<PartitionOf>,
     /// INHERITS parents, in order (not for partitions).
     pub inherits: Vec<QualName>,
+    /// Storage parameters (`fillfactor=70`, `autovacuum_enabled=false`, ...).
+    pub options: Vec<String>,
+    /// REPLICA IDENTITY.
+    pub replica_identity: ReplicaIdentity,
     /// COMMENT ON TABLE.
     pub comment: Option<String>,
     /// Estimated rows (`pg_class.reltuples`), negative when never analysed.
     pub rows: f64,
     /// Total size on disk in bytes, indexes and TOAST included.
     pub bytes: i64,
+}
+
+/// Which old row values logical replication writes for updates and deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaIdentity {
+    /// The primary key (the default).
+    Default,
+    /// Nothing.
+    Nothing,
+    /// The whole row.
+    Full,
+    /// The columns of this unique index (or unique constraint's index).
+    Index(String),
+}
+
+impl ReplicaIdentity {
+    fn sql(&self) -> String {
+        match self {
+            ReplicaIdentity::Default => "DEFAULT".into(),
+            ReplicaIdentity::Nothing => "NOTHING".into(),
+            ReplicaIdentity::Full => "FULL".into(),
+            ReplicaIdentity::Index(name) => format!("USING INDEX {}", ident(name)),
+        }
+    }
 }
 
 /// Where a partition sits in its parent.
@@ -128,6 +157,19 @@ pub enum TableChange {
     Inherit { table: QualName, parent: QualName },
     /// ALTER TABLE ... NO INHERIT parent.
     NoInherit { table: QualName, parent: QualName },
+    /// ALTER TABLE ... SET (...), RESET (...): storage parameters.
+    SetOptions {
+        table: QualName,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// ALTER TABLE ... REPLICA IDENTITY; `index` is the id of the index or
+    /// constraint it names, which must exist first.
+    SetReplicaIdentity {
+        table: QualName,
+        identity: ReplicaIdentity,
+        index: Option<ObjectId>,
+    },
 }
 
 impl Kind for TableChange {
@@ -138,7 +180,9 @@ impl Kind for TableChange {
             | TableChange::Attach { table, .. }
             | TableChange::Detach { table, .. }
             | TableChange::Inherit { table, .. }
-            | TableChange::NoInherit { table, .. } => table,
+            | TableChange::NoInherit { table, .. }
+            | TableChange::SetOptions { table, .. }
+            | TableChange::SetReplicaIdentity { table, .. } => table,
         };
         ObjectId::Table { name: name.clone() }
     }
@@ -152,6 +196,8 @@ impl Kind for TableChange {
             TableChange::Detach { .. } => "detach_partition",
             TableChange::Inherit { .. } => "inherit",
             TableChange::NoInherit { .. } => "no_inherit",
+            TableChange::SetOptions { .. } => "set_storage_parameters",
+            TableChange::SetReplicaIdentity { .. } => "set_replica_identity",
         }
     }
 
@@ -170,7 +216,12 @@ impl Kind for TableChange {
                 );
                 super::gone(ids)
             }
-            TableChange::SetLogged { .. } => super::needs(vec![self.id()]),
+            TableChange::SetLogged { .. } | TableChange::SetOptions { .. } => {
+                super::needs(vec![self.id()])
+            }
+            TableChange::SetReplicaIdentity { index, .. } => {
+                super::needs(std::iter::once(self.id()).chain(index.clone()).collect())
+            }
             // A link to a parent is let go before another one is made.
             TableChange::Detach { partition_of, .. } => Effects {
                 frees: vec![link(&partition_of.parent)],
@@ -222,6 +273,12 @@ impl Kind for TableChange {
             TableChange::NoInherit { table, parent } => {
                 format!("ALTER TABLE {table} NO INHERIT {parent};")
             }
+            TableChange::SetOptions { table, from, to } => {
+                format!("ALTER TABLE {table} {};", options_sql(from, to))
+            }
+            TableChange::SetReplicaIdentity {
+                table, identity, ..
+            } => format!("ALTER TABLE {table} REPLICA IDENTITY {};", identity.sql()),
         })
     }
 
@@ -284,6 +341,8 @@ impl Kind for TableChange {
             TableChange::Detach { .. } | TableChange::NoInherit { .. } => (0, 6),
             TableChange::SetLogged { .. } => (1, 6),
             TableChange::Attach { .. } | TableChange::Inherit { .. } => (1, 10),
+            TableChange::SetOptions { .. } => (1, 6),
+            TableChange::SetReplicaIdentity { .. } => (1, 14),
         }
     }
 
@@ -302,7 +361,9 @@ impl Kind for TableChange {
                pg_catalog.pg_total_relation_size(c.oid), c.relpersistence = 'u', \
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
-               {}, {} \
+               {}, {}, coalesce(c.reloptions, '{{}}')::text[], c.relreplident::text, \
+               (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+                WHERE i.indrelid = c.oid AND i.indisreplident) \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}",
             parents("pn.nspname::text"),
@@ -342,6 +403,13 @@ impl Kind for TableChange {
                     partition_by: row.get(8),
                     partition_of,
                     inherits: parents,
+                    options: row.get(12),
+                    replica_identity: match (row.get::<_, String>(13).as_str(), row.get(14)) {
+                        ("n", _) => ReplicaIdentity::Nothing,
+                        ("f", _) => ReplicaIdentity::Full,
+                        ("i", Some(index)) => ReplicaIdentity::Index(index),
+                        _ => ReplicaIdentity::Default,
+                    },
                     comment: row.get(4),
                     rows: row.get(5),
                     bytes: row.get(6),
@@ -355,14 +423,34 @@ impl Kind for TableChange {
         for (name, table) in &desired.tables {
             let old = current.tables.get(name);
             match old {
-                None => out.push(TableChange::Create(table.clone()).into()),
                 Some(old) if recreated(current, desired, name) => {
                     out.push(TableChange::Drop(old.clone()).into());
                     out.push(TableChange::Create(table.clone()).into());
                 }
                 Some(old) => alter(old, table, out),
+                None => out.push(TableChange::Create(table.clone()).into()),
             }
             let old = kept(current, desired, name);
+            let identity_now = old.map_or(&ReplicaIdentity::Default, |o| &o.replica_identity);
+            if *identity_now != table.replica_identity {
+                let index = match &table.replica_identity {
+                    ReplicaIdentity::Index(i) if table.constraints.contains_key(i) => {
+                        Some(ObjectId::constraint(name, i))
+                    }
+                    ReplicaIdentity::Index(i) => Some(ObjectId::Index {
+                        name: QualName::new(name.schema.clone(), i.clone()),
+                    }),
+                    _ => None,
+                };
+                out.push(
+                    TableChange::SetReplicaIdentity {
+                        table: name.clone(),
+                        identity: table.replica_identity.clone(),
+                        index,
+                    }
+                    .into(),
+                );
+            }
             comment::changed(
                 out,
                 ObjectId::Table { name: name.clone() },
@@ -418,6 +506,16 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
             TableChange::SetLogged {
                 table: name.clone(),
                 unlogged: new.unlogged,
+            }
+            .into(),
+        );
+    }
+    if old.options != new.options {
+        out.push(
+            TableChange::SetOptions {
+                table: name.clone(),
+                from: old.options.clone(),
+                to: new.options.clone(),
             }
             .into(),
         );
@@ -562,6 +660,29 @@ fn create_table(table: &Table) -> String {
     if let Some(key) = &table.partition_by {
         sql.push_str(&format!(" PARTITION BY {key}"));
     }
+    if !table.options.is_empty() {
+        sql.push_str(&format!(" WITH ({})", table.options.join(", ")));
+    }
     sql.push(';');
     sql
+}
+
+/// `SET (a=1), RESET (b)`: the storage parameters that turn `from` into `to`.
+fn options_sql(from: &[String], to: &[String]) -> String {
+    let key = |o: &String| o.split('=').next().unwrap_or_default().to_string();
+    let set: Vec<&String> = to.iter().filter(|o| !from.contains(o)).collect();
+    let reset: Vec<String> = from
+        .iter()
+        .map(key)
+        .filter(|k| !to.iter().any(|o| key(o) == *k))
+        .collect();
+    let mut parts = Vec::new();
+    if !set.is_empty() {
+        let set: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
+        parts.push(format!("SET ({})", set.join(", ")));
+    }
+    if !reset.is_empty() {
+        parts.push(format!("RESET ({})", reset.join(", ")));
+    }
+    parts.join(", ")
 }

@@ -5,11 +5,17 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, Reader};
-use super::sequence::{default_options, options_sql, split_options};
-use super::table::facts;
-use super::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
-use super::{Conversion, SequenceOptions, Table};
+mod options;
+mod retype;
+
+pub use options::ColumnOptions;
+use retype::{conversion, moved_type, type_hazards, using_clause};
+
+use crate::kinds::reader::{Class, Owner, Reader};
+use crate::kinds::sequence::{default_options, options_sql, split_options};
+use crate::kinds::table::facts;
+use crate::kinds::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use crate::kinds::{Conversion, SequenceOptions, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -38,6 +44,10 @@ pub struct Column {
     pub inherited: bool,
     /// Declared by the table itself (false for purely inherited columns).
     pub local: bool,
+    /// STORAGE, COMPRESSION and STATISTICS when not the defaults.
+    pub options: ColumnOptions,
+    /// The storage mode of the column's type, to reset STORAGE to.
+    pub type_storage: char,
 }
 
 /// An identity column's kind and sequence options.
@@ -118,6 +128,14 @@ pub enum ColumnChange {
         column: String,
         not_null: bool,
     },
+    /// ALTER COLUMN ... SET STORAGE / COMPRESSION / STATISTICS.
+    SetOptions {
+        table: QualName,
+        column: String,
+        from: ColumnOptions,
+        to: ColumnOptions,
+        type_storage: char,
+    },
     /// Identity added, dropped or altered.
     AlterIdentity {
         table: QualName,
@@ -135,6 +153,7 @@ impl ColumnChange {
             | ColumnChange::AlterType { table, .. }
             | ColumnChange::SetDefault { table, .. }
             | ColumnChange::SetNotNull { table, .. }
+            | ColumnChange::SetOptions { table, .. }
             | ColumnChange::AlterIdentity { table, .. } => table,
         }
     }
@@ -145,6 +164,7 @@ impl ColumnChange {
             ColumnChange::AlterType { to, .. } => &to.name,
             ColumnChange::SetDefault { column, .. }
             | ColumnChange::SetNotNull { column, .. }
+            | ColumnChange::SetOptions { column, .. }
             | ColumnChange::AlterIdentity { column, .. } => column,
         }
     }
@@ -162,6 +182,7 @@ impl Kind for ColumnChange {
             ColumnChange::AlterType { .. } => "alter_column_type",
             ColumnChange::SetDefault { .. } => "set_default",
             ColumnChange::SetNotNull { .. } => "set_not_null",
+            ColumnChange::SetOptions { .. } => "set_column_options",
             ColumnChange::AlterIdentity { .. } => "alter_identity",
         }
     }
@@ -200,9 +221,9 @@ impl Kind for ColumnChange {
                     .collect(),
                 ..Effects::default()
             },
-            ColumnChange::SetNotNull { .. } | ColumnChange::AlterIdentity { .. } => {
-                super::needs(vec![column])
-            }
+            ColumnChange::SetNotNull { .. }
+            | ColumnChange::SetOptions { .. }
+            | ColumnChange::AlterIdentity { .. } => super::needs(vec![column]),
         }
     }
 
@@ -235,6 +256,15 @@ impl Kind for ColumnChange {
             ColumnChange::SetNotNull { not_null, .. } => format!(
                 "{prefix} {} NOT NULL;",
                 if *not_null { "SET" } else { "DROP" }
+            ),
+            ColumnChange::SetOptions {
+                from,
+                to,
+                type_storage,
+                ..
+            } => format!(
+                "ALTER TABLE {table} {};",
+                options::actions(self.column(), from, to, *type_storage).join(", ")
             ),
             ColumnChange::AlterIdentity { from, to, .. } => match (from, to) {
                 (_, None) => format!("{prefix} DROP IDENTITY;"),
@@ -310,6 +340,7 @@ impl Kind for ColumnChange {
             ColumnChange::AlterType { .. } => (1, 7),
             ColumnChange::SetDefault { .. } => (1, 8),
             ColumnChange::SetNotNull { .. } => (1, 9),
+            ColumnChange::SetOptions { .. } => (1, 10),
             ColumnChange::AlterIdentity { .. } => (1, 10),
         }
     }
@@ -331,6 +362,7 @@ impl Kind for ColumnChange {
                 "~ column {column} {} not null",
                 if *not_null { "set" } else { "drop" }
             ),
+            ColumnChange::SetOptions { .. } => format!("~ column {column} storage settings"),
             ColumnChange::AlterIdentity { .. } => format!("~ column {column} identity"),
         };
         Shown::Part {
@@ -356,7 +388,10 @@ impl Kind for ColumnChange {
                   WHERE co.oid = a.attcollation) END, \
                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, a.attnotnull, a.attidentity::text, \
                a.attgenerated::text, pg_catalog.col_description(a.attrelid, a.attnum), \
-               a.attinhcount > 0, a.attislocal \
+               a.attinhcount > 0, a.attislocal, \
+               CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
+               NULLIF(a.attcompression::text, ''), \
+               CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int2 END, t.typstorage::text \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
@@ -399,6 +434,12 @@ impl Kind for ColumnChange {
                         comment: row.get(11),
                         inherited: row.get(12),
                         local: row.get(13),
+                        options: ColumnOptions {
+                            storage: first_char(row.get(14)),
+                            compression: first_char(row.get(15)),
+                            statistics: row.get(16),
+                        },
+                        type_storage: first_char(row.get(17)).unwrap_or('x'),
                     };
                     if let Some(table) = cat.tables.get_mut(&table_name) {
                         table.columns.push(column);
@@ -433,6 +474,9 @@ impl Kind for ColumnChange {
                 // CREATE TABLE holds the columns; only comments and what a
                 // partition or child does not take from its parent remain.
                 for column in &table.columns {
+                    if !column.inherited {
+                        set_options(name, &ColumnOptions::default(), column, out);
+                    }
                     if column.inherited && !column.local {
                         let from = parent_column(desired, table, column);
                         inherited(table, from, column, Inherit::Created, out);
@@ -459,6 +503,27 @@ impl Kind for ColumnChange {
                 out.push(set_default(table, column, None, new.default.clone()));
             }
         }
+    }
+}
+
+fn first_char(text: Option<String>) -> Option<char> {
+    text.and_then(|t| t.chars().next())
+}
+
+/// Pushes the STORAGE / COMPRESSION / STATISTICS change from `from` to the
+/// column's own settings, if they differ.
+fn set_options(table: &QualName, from: &ColumnOptions, column: &Column, out: &mut Vec<Change>) {
+    if *from != column.options {
+        out.push(
+            ColumnChange::SetOptions {
+                table: table.clone(),
+                column: column.name.clone(),
+                from: from.clone(),
+                to: column.options.clone(),
+                type_storage: column.type_storage,
+            }
+            .into(),
+        );
     }
 }
 
@@ -617,12 +682,19 @@ fn diff_table(
         }
         match was {
             None if column.inherited && !column.local => {}
-            None => out.push(add(column)),
+            None => {
+                out.push(add(column));
+                set_options(name, &ColumnOptions::default(), column, out);
+            }
             Some(was) if needs_recreate(was, column) => {
                 out.push(drop(was));
                 out.push(add(column));
+                set_options(name, &ColumnOptions::default(), column, out);
             }
-            Some(was) => alter_column(current, name, was, column, rebuilt_types, out),
+            Some(was) => {
+                alter_column(current, name, was, column, rebuilt_types, out);
+                set_options(name, &was.options, column, out);
+            }
         }
         // A column that is dropped and added again starts without a comment.
         let before = was.filter(|c| !needs_recreate(c, column));
@@ -632,41 +704,6 @@ fn diff_table(
         // A purely inherited column goes with its parent's.
         if new.column(&column.name).is_none() && column.local {
             out.push(drop(column));
-        }
-    }
-}
-
-/// The rebuilt type a column's type names (element type for arrays), with
-/// how its values move over.
-fn moved_type<'a>(
-    column: &Column,
-    rebuilt: &'a BTreeMap<QualName, Conversion>,
-) -> Option<(&'a QualName, &'a Conversion)> {
-    let base = column
-        .data_type
-        .strip_suffix("[]")
-        .unwrap_or(&column.data_type);
-    rebuilt.iter().find(|(ty, _)| ty.to_string() == base)
-}
-
-/// The USING expression that moves `column` over to the rebuilt `ty`.
-fn conversion(column: &Column, ty: &QualName, how: &Conversion) -> String {
-    let col = ident(&column.name);
-    let array = column.data_type.ends_with("[]");
-    match how {
-        Conversion::Text if array => format!("{col}::text[]::{ty}[]"),
-        Conversion::Text => format!("{col}::text::{ty}"),
-        // USING allows no subquery to rebuild elements one by one.
-        Conversion::Attributes(_) if array => format!("{col}::text::{ty}[]"),
-        Conversion::Attributes(attributes) => {
-            let fields: Vec<String> = attributes
-                .iter()
-                .map(|(name, data_type, kept)| match kept {
-                    true => format!("({col}).{}::{data_type}", ident(name)),
-                    false => format!("NULL::{data_type}"),
-                })
-                .collect();
-            format!("ROW({})::{ty}", fields.join(", "))
         }
     }
 }
@@ -733,29 +770,6 @@ fn alter_column(
     }
 }
 
-/// `USING col::type` when PostgreSQL has no implicit or assignment cast
-/// between the two base types.
-fn using_clause(current: &Catalog, was: &Column, column: &Column) -> Option<String> {
-    if was.base_type == column.base_type {
-        return None;
-    }
-    let cast = current
-        .casts
-        .get(&(was.base_type.clone(), column.base_type.clone()));
-    let direct = Some(format!("{}::{}", ident(&column.name), column.data_type));
-    match cast {
-        Some(c) if c.context == 'i' || c.context == 'a' => None,
-        Some(_) => direct,
-        None if was.base_type == "text" => direct,
-        // No cast at all (enum to enum, uuid to integer, ...): through text.
-        None => Some(format!(
-            "{}::text::{}",
-            ident(&column.name),
-            column.data_type
-        )),
-    }
-}
-
 fn default_is_volatile(column: &Column, desired: &Catalog) -> bool {
     let Some(default) = &column.default else {
         return false;
@@ -769,79 +783,9 @@ fn default_is_volatile(column: &Column, desired: &Catalog) -> bool {
     })
 }
 
-/// The typmod of a formatted type, e.g. `[100]` for `character varying(100)`.
-fn typmod(data_type: &str) -> Option<Vec<i64>> {
-    let open = data_type.find('(')?;
-    let close = data_type[open..].find(')')? + open;
-    data_type[open + 1..close]
-        .split(',')
-        .map(|p| p.trim().parse().ok())
-        .collect()
-}
-
-/// Hazards of a type change: always the lock, a rewrite unless the types
-/// are binary coercible and the typmod only widens, data loss unless the
-/// conversion is implicit and widening.
-fn type_hazards(
-    current: &Catalog,
-    desired: &Catalog,
-    table: &QualName,
-    from: &Column,
-    to: &Column,
-) -> Vec<Hazard> {
-    let f = facts(current, table);
-    let what = format!(
-        "{}.{} from {} to {}",
-        table.plain(),
-        to.name,
-        from.data_type,
-        to.data_type
-    );
-    let cast = desired
-        .casts
-        .get(&(from.base_type.clone(), to.base_type.clone()));
-    let same_base = from.base_type == to.base_type;
-    let (old_mod, new_mod) = (typmod(&from.data_type), typmod(&to.data_type));
-    let widened = match (&old_mod, &new_mod) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(a), Some(b)) => {
-            a.len() == b.len() && a[0] <= b[0] && a.get(1).unwrap_or(&0) == b.get(1).unwrap_or(&0)
-        }
-    };
-    let rewrite_free = from.collation == to.collation
-        && widened
-        && (same_base || cast.is_some_and(|c| c.method == 'b'));
-    let lossless = widened && (same_base || cast.is_some_and(|c| c.context == 'i'));
-    let mut hazards = vec![Hazard::new(
-        HazardCode::AccessExclusiveLock,
-        format!("changing the type of {what} locks the table{f}"),
-    )];
-    if !rewrite_free {
-        hazards.push(Hazard::new(
-            HazardCode::TableRewrite,
-            format!("changing the type of {what} rewrites the table and its indexes{f}"),
-        ));
-    }
-    if !lossless {
-        hazards.push(Hazard::new(
-            HazardCode::DataLoss,
-            format!("narrows {what}: values that do not fit fail or are cut"),
-        ));
-    }
-    hazards
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_typmods() {
-        assert_eq!(typmod("character varying(100)"), Some(vec![100]));
-        assert_eq!(typmod("numeric(10,2)"), Some(vec![10, 2]));
-        assert_eq!(typmod("text"), None);
-    }
 
     #[test]
     fn identity_omits_default_options() {

@@ -1,0 +1,79 @@
+//! Per-column settings that CREATE TABLE cannot carry on every supported
+//! server: STORAGE, COMPRESSION and STATISTICS. They are set with ALTER
+//! COLUMN after the column exists.
+
+use crate::sql::ident;
+
+/// A column's storage settings, each None when it is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnOptions {
+    /// `pg_attribute.attstorage` when it differs from the type's default.
+    pub storage: Option<char>,
+    /// `pg_attribute.attcompression` (`p` pglz, `l` lz4) when set.
+    pub compression: Option<char>,
+    /// `pg_attribute.attstattarget` when set.
+    pub statistics: Option<i16>,
+}
+
+/// The SQL name of a storage mode.
+fn storage(mode: char) -> &'static str {
+    match mode {
+        'p' => "PLAIN",
+        'e' => "EXTERNAL",
+        'm' => "MAIN",
+        _ => "EXTENDED",
+    }
+}
+
+/// The ALTER COLUMN actions that turn `from` into `to`; `type_storage` is
+/// the storage mode the column's type has by default.
+pub(super) fn actions(
+    column: &str,
+    from: &ColumnOptions,
+    to: &ColumnOptions,
+    type_storage: char,
+) -> Vec<String> {
+    let prefix = format!("ALTER COLUMN {}", ident(column));
+    let mut out = Vec::new();
+    if from.storage != to.storage {
+        let mode = to.storage.unwrap_or(type_storage);
+        out.push(format!("{prefix} SET STORAGE {}", storage(mode)));
+    }
+    if from.compression != to.compression {
+        let method = match to.compression {
+            Some('l') => "lz4",
+            Some(_) => "pglz",
+            None => "default",
+        };
+        out.push(format!("{prefix} SET COMPRESSION {method}"));
+    }
+    if from.statistics != to.statistics {
+        out.push(format!(
+            "{prefix} SET STATISTICS {}",
+            to.statistics.unwrap_or(-1)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_to_defaults() {
+        let set = ColumnOptions {
+            storage: Some('e'),
+            compression: Some('l'),
+            statistics: Some(500),
+        };
+        assert_eq!(
+            actions("c", &set, &ColumnOptions::default(), 'x'),
+            vec![
+                "ALTER COLUMN c SET STORAGE EXTENDED",
+                "ALTER COLUMN c SET COMPRESSION default",
+                "ALTER COLUMN c SET STATISTICS -1"
+            ]
+        );
+    }
+}
