@@ -88,6 +88,10 @@ struct Global {
     /// of the embedded throwaway cluster.
     #[arg(long, global = true, value_name = "URL", env = "STRATUM_DEV_URL")]
     dev_url: Option<String>,
+    /// Fail (exit 2) when either side holds an object of a kind stratum
+    /// does not manage, instead of listing it [stratum.yaml: strict].
+    #[arg(long, global = true)]
+    strict: bool,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -253,6 +257,8 @@ pub struct DiffSettings {
     pub dev_url: Option<String>,
     /// What is managed.
     pub filter: Filter,
+    /// Unmanaged objects are errors.
+    pub strict: bool,
 }
 
 /// Runs one diff: SQL on stdout, the summary on stderr.
@@ -262,8 +268,9 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     settings.filter.apply(&mut current);
     settings.filter.apply(&mut desired);
     let changes = diff::diff(&current, &desired);
+    crate::coverage::check(&current, &desired, &changes, settings.strict)?;
     let plan = plan::plan(&current, &desired, changes)?;
-    let unmanaged = render::unmanaged(&current, &desired);
+    let unmanaged = crate::coverage::unmanaged(&current, &desired);
     let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;
     Ok(Report {
         stdout: render::sql(&plan),
@@ -326,6 +333,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 to: Source::parse(&to)?,
                 dev_url: project.dev_url.clone(),
                 filter: project.filter.clone(),
+                strict: project.strict,
             })
             .await
         }
@@ -367,6 +375,7 @@ pub fn main() -> ExitCode {
                     migrations: g.migrations,
                     dev_url: g.dev_url,
                     layout: g.layout,
+                    strict: g.strict,
                 },
                 &cwd,
             )?;

@@ -40,6 +40,8 @@ pub struct ConfigFile {
     pub history_table: Option<String>,
     /// Migration file layout.
     pub layout: Option<Layout>,
+    /// Any object of a kind stratum does not manage is an error.
+    pub strict: Option<bool>,
 }
 
 impl ConfigFile {
@@ -87,6 +89,8 @@ pub struct Overrides {
     pub dev_url: Option<String>,
     /// `--layout`.
     pub layout: Option<Layout>,
+    /// `--strict`.
+    pub strict: bool,
 }
 
 /// Everything a command needs to know about the project, resolved once.
@@ -113,6 +117,8 @@ pub struct Project {
     pub history_table: QualName,
     /// Migration file layout.
     pub layout: Layout,
+    /// Any object of a kind stratum does not manage is an error.
+    pub strict: bool,
 }
 
 impl Project {
@@ -175,6 +181,7 @@ impl Project {
             allow_hazards: file.allow_hazards.unwrap_or_default().into_iter().collect(),
             history_table,
             layout: overrides.layout.or(file.layout).unwrap_or_default(),
+            strict: overrides.strict || file.strict.unwrap_or(false),
             config_file,
             root: base,
         })

@@ -56,7 +56,7 @@ impl Filter {
     pub fn object(&self, id: &ObjectId) -> bool {
         match id {
             ObjectId::Schema { name } => self.schema(name),
-            ObjectId::Extension { .. } => true,
+            ObjectId::Extension { .. } | ObjectId::Unmanaged { .. } => true,
             ObjectId::Type { name }
             | ObjectId::Sequence { name }
             | ObjectId::SequenceOwner { name }

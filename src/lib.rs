@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod conninfo;
+pub mod coverage;
 pub mod ddl;
 pub mod diff;
 pub mod filter;

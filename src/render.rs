@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diff::Change;
-use crate::kinds::{Catalog, ObjectId, Shown, Unmanaged};
+use crate::kinds::{ObjectId, Shown, Unmanaged};
 use crate::plan::{HazardCode, Plan, Step};
 
 /// The migration script: hazard comments right above each statement. Empty
@@ -65,12 +65,6 @@ fn hazard_counts(plan: &Plan) -> BTreeMap<HazardCode, usize> {
         }
     }
     counts
-}
-
-/// Objects neither side's kinds cover yet, once each.
-pub fn unmanaged(current: &Catalog, desired: &Catalog) -> Vec<Unmanaged> {
-    let all: BTreeSet<&Unmanaged> = current.unmanaged.iter().chain(&desired.unmanaged).collect();
-    all.into_iter().cloned().collect()
 }
 
 /// True when some change writes a routine body, which may name objects

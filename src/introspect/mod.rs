@@ -46,8 +46,9 @@ pub async fn introspect(client: &mut Client, live: bool) -> Result<Catalog> {
     kinds::read_all(&tx, &mut catalog, &mut reader).await?;
     casts(&tx, &mut catalog).await?;
     volatile_functions(&tx, &mut catalog).await?;
+    // Unmanaged objects first, so that dependencies on them are read too.
+    unmanaged::unmanaged(&tx, &mut catalog, &mut reader).await?;
     depends::depends(&tx, &mut catalog, &mut reader).await?;
-    unmanaged::unmanaged(&tx, &mut catalog).await?;
     tx.commit().await?;
     Ok(catalog)
 }

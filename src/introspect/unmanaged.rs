@@ -1,82 +1,87 @@
 //! Objects of kinds stratum does not manage yet. They are listed so that the
-//! user is told, never left to believe a diff covered them.
+//! user is told, never left to believe a diff covered them, and registered
+//! with the reader so that dependencies on them are known (a plan must not
+//! rely on them).
 
 use anyhow::{Context, Result};
 use tokio_postgres::Transaction;
 
-use crate::kinds::reader::{not_extension_member, USER_SCHEMA};
-use crate::kinds::{Catalog, Unmanaged};
+use crate::kinds::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use crate::kinds::{Catalog, ObjectId, Unmanaged};
 
-pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn unmanaged(
+    tx: &Transaction<'_>,
+    cat: &mut Catalog,
+    reader: &mut Reader,
+) -> Result<()> {
     let qual = "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident";
     let rel_member = not_extension_member("pg_class", "c.oid");
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
+    // Each branch: kind, name, and the catalog and oid of the object when it
+    // is one (NULL for properties of managed objects, such as grants).
     let sql = format!(
-        "SELECT kind, name FROM ( \
-         SELECT 'base type' AS kind, {qual}(t.typname) AS name \
+        "SELECT kind, name, class, oid FROM ( \
+         SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-           LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
-           WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' \
-             AND (t.typtype <> 'c' OR c.relkind = 'c') \
-             AND NOT (t.typtype = 'b' AND t.typcategory = 'A') \
+           WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' AND t.typcategory <> 'A' \
          UNION ALL \
-         SELECT 'foreign table', {qual}(c.relname) \
+         SELECT 'foreign table', {qual}(c.relname), 'pg_class', c.oid \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind = 'f' \
          UNION ALL \
-         SELECT 'row level security', {qual}(c.relname) \
+         SELECT 'row level security', {qual}(c.relname), NULL, NULL \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
          UNION ALL \
-         SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname) \
+         SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname), NULL, NULL \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
          UNION ALL \
-         SELECT 'table access method', {qual}(c.relname) || ' using ' || pg_catalog.quote_ident(am.amname) \
+         SELECT 'table access method', {qual}(c.relname) || ' using ' || pg_catalog.quote_ident(am.amname), NULL, NULL \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_am am ON am.oid = c.relam \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'm') AND am.amname <> 'heap' \
          UNION ALL \
-         SELECT 'grants', {qual}(c.relname) \
+         SELECT 'grants', {qual}(c.relname), NULL, NULL \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relacl IS NOT NULL \
          UNION ALL \
-         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname) \
+         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname), 'pg_policy', pol.oid \
            FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          UNION ALL \
          SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'window function' END, \
-                {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
+                {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind IN ('a', 'w') \
          UNION ALL \
-         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' \
+         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.proacl IS NOT NULL \
          UNION ALL \
-         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname) \
+         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
          UNION ALL \
-         SELECT 'collation', {qual}(co.collname) FROM pg_catalog.pg_collation co \
+         SELECT 'collation', {qual}(co.collname), 'pg_collation', co.oid FROM pg_catalog.pg_collation co \
            JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace WHERE {USER_SCHEMA} \
          UNION ALL \
-         SELECT 'operator', {qual}(o.oprname) FROM pg_catalog.pg_operator o \
+         SELECT 'operator', {qual}(o.oprname), 'pg_operator', o.oid FROM pg_catalog.pg_operator o \
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
              AND {op_member} \
          UNION ALL \
-         SELECT 'text search configuration', {qual}(ts.cfgname) FROM pg_catalog.pg_ts_config ts \
+         SELECT 'text search configuration', {qual}(ts.cfgname), 'pg_ts_config', ts.oid FROM pg_catalog.pg_ts_config ts \
            JOIN pg_catalog.pg_namespace n ON n.oid = ts.cfgnamespace WHERE {USER_SCHEMA} \
          UNION ALL \
-         SELECT 'statistics object', {qual}(s.stxname) FROM pg_catalog.pg_statistic_ext s \
+         SELECT 'statistics object', {qual}(s.stxname), 'pg_statistic_ext', s.oid FROM pg_catalog.pg_statistic_ext s \
            JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE {USER_SCHEMA} \
          UNION ALL \
-         SELECT 'event trigger', pg_catalog.quote_ident(evtname) FROM pg_catalog.pg_event_trigger \
+         SELECT 'event trigger', pg_catalog.quote_ident(evtname), 'pg_event_trigger', oid FROM pg_catalog.pg_event_trigger \
          UNION ALL \
-         SELECT 'publication', pg_catalog.quote_ident(pubname) FROM pg_catalog.pg_publication \
+         SELECT 'publication', pg_catalog.quote_ident(pubname), NULL, NULL FROM pg_catalog.pg_publication \
          UNION ALL \
-         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text FROM pg_catalog.pg_default_acl \
+         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",
         op_member = not_extension_member("pg_operator", "o.oid"),
     );
@@ -85,10 +90,23 @@ pub(super) async fn unmanaged(tx: &Transaction<'_>, cat: &mut Catalog) -> Result
         .await
         .context("reading unmanaged objects")?
     {
-        cat.unmanaged.push(Unmanaged {
+        let object = Unmanaged {
             kind: row.get(0),
             name: row.get(1),
-        });
+        };
+        let class = row
+            .get::<_, Option<&str>>(2)
+            .and_then(Class::from_catalog_name);
+        if let (Some(class), Some(oid)) = (class, row.get::<_, Option<u32>>(3)) {
+            reader.insert(
+                class,
+                oid,
+                ObjectId::Unmanaged {
+                    object: object.clone(),
+                },
+            );
+        }
+        cat.unmanaged.push(object);
     }
     Ok(())
 }

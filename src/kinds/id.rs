@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::Unmanaged;
 use crate::sql::QualName;
 
 /// Identity of any managed object, used for dependencies and ordering.
@@ -40,6 +41,9 @@ pub enum ObjectId {
     DomainConstraint { domain: QualName, name: String },
     /// A rule on a table or view.
     Rule { table: QualName, name: String },
+    /// An object of a kind stratum does not manage: known only so that
+    /// dependencies on it are seen.
+    Unmanaged { object: Unmanaged },
 }
 
 impl ObjectId {
@@ -99,6 +103,7 @@ impl ObjectId {
                 format!("constraint {name} on domain {}", domain.plain())
             }
             ObjectId::Rule { table, name } => format!("rule {name} on {}", table.plain()),
+            ObjectId::Unmanaged { object } => format!("{} {}", object.kind, object.name),
         }
     }
 
@@ -107,7 +112,7 @@ impl ObjectId {
     pub fn schema(&self) -> Option<&str> {
         match self {
             ObjectId::Schema { name } => Some(name),
-            ObjectId::Extension { .. } => None,
+            ObjectId::Extension { .. } | ObjectId::Unmanaged { .. } => None,
             ObjectId::Routine { id } => Some(&id.name.schema),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }

@@ -123,7 +123,7 @@ pub struct Cast {
 }
 
 /// An object of a kind stratum does not manage yet.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Unmanaged {
     /// Its kind, e.g. `domain` or `policy`.
     pub kind: String,

@@ -34,6 +34,12 @@ pub(crate) enum Class {
     Rewrite,
     Namespace,
     Extension,
+    Collation,
+    Operator,
+    TsConfig,
+    Statistic,
+    EventTrigger,
+    Policy,
 }
 
 impl Class {
@@ -49,6 +55,12 @@ impl Class {
             "pg_rewrite" => Class::Rewrite,
             "pg_namespace" => Class::Namespace,
             "pg_extension" => Class::Extension,
+            "pg_collation" => Class::Collation,
+            "pg_operator" => Class::Operator,
+            "pg_ts_config" => Class::TsConfig,
+            "pg_statistic_ext" => Class::Statistic,
+            "pg_event_trigger" => Class::EventTrigger,
+            "pg_policy" => Class::Policy,
             _ => return None,
         })
     }

@@ -40,6 +40,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     let desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
     let changes = diff::diff(&current, &desired);
+    crate::coverage::check(&current, &desired, &changes, project.strict)?;
     let plan = plan::plan(&current, &desired, changes)?;
     Ok((current, desired, plan))
 }
@@ -53,7 +54,7 @@ struct PlanJson<'a> {
 /// `stratum plan`: the SQL `apply` would run.
 pub async fn plan(project: &Project, url: &str) -> Result<Report> {
     let (current, desired, plan) = planned(project, url).await?;
-    let unmanaged = render::unmanaged(&current, &desired);
+    let unmanaged = crate::coverage::unmanaged(&current, &desired);
     Ok(Report::new(
         OK,
         render::sql(&plan),

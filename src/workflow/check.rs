@@ -113,8 +113,16 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let mut catalogs = load(project, &[current_side, schema_side]).await?;
     let desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
-    let warnings = render::not_managed(&render::unmanaged(&current, &desired), " (not compared)");
+    let warnings = render::not_managed(
+        &crate::coverage::unmanaged(&current, &desired),
+        " (not compared)",
+    );
     let changes = diff::diff(&current, &desired);
+    // Drift is reported whatever a plan would rely on; strict mode still
+    // refuses unmanaged objects.
+    if project.strict {
+        crate::coverage::check(&current, &desired, &[], true)?;
+    }
     if changes.is_empty() {
         let stderr = warnings
             + &match url {

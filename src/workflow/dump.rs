@@ -112,6 +112,9 @@ pub async fn dump(project: &Project, url: &str, options: &DumpOptions) -> Result
         }
     };
     let unmanaged = catalog.unmanaged.clone();
+    if project.strict {
+        crate::coverage::check(&catalog, &catalog, &[], true)?;
+    }
     let mut stderr = crate::render::not_managed(&unmanaged, " (not dumped)");
     let objects = steps.len();
     if options.out == Path::new("-") {

@@ -68,10 +68,11 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     let built = catalogs.pop().expect("two sides");
     // Never skipped silently: kinds stratum does not manage yet are named.
     let warnings = render::not_managed(
-        &render::unmanaged(&built, &desired),
+        &crate::coverage::unmanaged(&built, &desired),
         " (not in the migration)",
     );
     let changes = diff::diff(&built, &desired);
+    crate::coverage::check(&built, &desired, &changes, project.strict)?;
     if changes.is_empty() {
         let mut report = Report::new(
             OK,

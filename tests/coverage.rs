@@ -1,0 +1,141 @@
+//! What stratum does not manage never makes a plan that fails or silently
+//! drops something: a desired object that needs an unmanaged one the target
+//! lacks, or an unmanaged object in the way of a change, is an error naming
+//! both; strict mode refuses any unmanaged object.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::TestServer;
+
+fn stratum(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running stratum")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const COLLATED: &str = "CREATE COLLATION plain (provider = libc, locale = 'C');\n\
+                        CREATE TABLE t (id int, name text COLLATE plain);\n";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(&desired, COLLATED).unwrap();
+    let to = desired.to_str().unwrap();
+
+    let out = stratum(dir.path(), &["diff", "--from", "empty", "--to", to]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "column public.t.name needs collation public.plain, which stratum does not manage \
+             and the target lacks"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "");
+
+    // Where the target has it, the plan goes ahead and names it as unmanaged.
+    let db = server.database("has_collation").await;
+    db.batch_execute("CREATE COLLATION plain (provider = libc, locale = 'C');")
+        .await
+        .unwrap();
+    let url = server.url("has_collation");
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("name text COLLATE public.plain"));
+    assert!(text(&out.stderr).contains("not managed yet: collation public.plain"));
+
+    // Strict mode refuses it, by flag and by stratum.yaml.
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", &url, "--to", to, "--strict"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("collation public.plain is of a kind stratum does not manage (strict mode)"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(dir.path().join("stratum.yaml"), "strict: true\n").unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    std::fs::create_dir(dir.path().join("schema")).unwrap();
+    std::fs::create_dir(dir.path().join("migrations")).unwrap();
+    std::fs::write(dir.path().join("schema/schema.sql"), COLLATED).unwrap();
+    let out = stratum(dir.path(), &["check", "--db", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("(strict mode)"));
+
+    // Without unmanaged objects strict mode changes nothing.
+    let plain = dir.path().join("plain.sql");
+    std::fs::write(&plain, "CREATE TABLE u (id int);\n").unwrap();
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", "empty", "--to", plain.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
+    let server = TestServer::start().await;
+    let db = server.database("policy_in_the_way").await;
+    let policy = "CREATE POLICY only_x ON t USING (a = 'x');";
+    db.batch_execute(&format!(
+        "CREATE TABLE t (id int, a varchar(10));\n{policy}\nINSERT INTO t VALUES (1, 'x');"
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        format!("CREATE TABLE t (id int, a text);\n{policy}\n"),
+    )
+    .unwrap();
+    let url = server.url("policy_in_the_way");
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "policy only_x on public.t depends on column public.t.a, which the plan drops or changes"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without the policy in the desired schema, PostgreSQL would still
+    // refuse the retype: the same error.
+    std::fs::write(&desired, "CREATE TABLE t (id int, a text);\n").unwrap();
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // A table dropped with its policy goes ahead: the policy goes with it.
+    std::fs::write(&desired, "CREATE TABLE other (id int);\n").unwrap();
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("DROP TABLE public.t;"));
+}
