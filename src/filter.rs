@@ -56,7 +56,11 @@ impl Filter {
     pub fn object(&self, id: &ObjectId) -> bool {
         match id {
             ObjectId::Schema { name } => self.schema(name),
-            ObjectId::Extension { .. } | ObjectId::Unmanaged { .. } => true,
+            ObjectId::Extension { .. }
+            | ObjectId::EventTrigger { .. }
+            | ObjectId::Publication { .. }
+            | ObjectId::Unmanaged { .. } => true,
+            ObjectId::Collation { name } | ObjectId::Statistics { name } => self.name(name),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }
             | ObjectId::SequenceOwner { name }
@@ -87,6 +91,8 @@ impl Filter {
         catalog.views.retain(|name, _| self.name(name));
         catalog.functions.retain(|id, _| self.name(&id.name));
         catalog.rules.retain(|(table, _), _| self.name(table));
+        catalog.collations.retain(|name, _| self.name(name));
+        catalog.statistics.retain(|name, _| self.name(name));
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));

@@ -64,22 +64,12 @@ pub(super) async fn unmanaged(
          SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
          UNION ALL \
-         SELECT 'collation', {qual}(co.collname), 'pg_collation', co.oid FROM pg_catalog.pg_collation co \
-           JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace WHERE {USER_SCHEMA} \
-         UNION ALL \
          SELECT 'operator', {qual}(o.oprname), 'pg_operator', o.oid FROM pg_catalog.pg_operator o \
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
              AND {op_member} \
          UNION ALL \
          SELECT 'text search configuration', {qual}(ts.cfgname), 'pg_ts_config', ts.oid FROM pg_catalog.pg_ts_config ts \
            JOIN pg_catalog.pg_namespace n ON n.oid = ts.cfgnamespace WHERE {USER_SCHEMA} \
-         UNION ALL \
-         SELECT 'statistics object', {qual}(s.stxname), 'pg_statistic_ext', s.oid FROM pg_catalog.pg_statistic_ext s \
-           JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE {USER_SCHEMA} \
-         UNION ALL \
-         SELECT 'event trigger', pg_catalog.quote_ident(evtname), 'pg_event_trigger', oid FROM pg_catalog.pg_event_trigger \
-         UNION ALL \
-         SELECT 'publication', pg_catalog.quote_ident(pubname), NULL, NULL FROM pg_catalog.pg_publication \
          UNION ALL \
          SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",

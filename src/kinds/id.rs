@@ -41,6 +41,14 @@ pub enum ObjectId {
     DomainConstraint { domain: QualName, name: String },
     /// A rule on a table or view.
     Rule { table: QualName, name: String },
+    /// A collation.
+    Collation { name: QualName },
+    /// An extended statistics object.
+    Statistics { name: QualName },
+    /// An event trigger.
+    EventTrigger { name: String },
+    /// A publication.
+    Publication { name: String },
     /// An object of a kind stratum does not manage: known only so that
     /// dependencies on it are seen.
     Unmanaged { object: Unmanaged },
@@ -103,6 +111,10 @@ impl ObjectId {
                 format!("constraint {name} on domain {}", domain.plain())
             }
             ObjectId::Rule { table, name } => format!("rule {name} on {}", table.plain()),
+            ObjectId::Collation { name } => format!("collation {}", name.plain()),
+            ObjectId::Statistics { name } => format!("statistics {}", name.plain()),
+            ObjectId::EventTrigger { name } => format!("event trigger {name}"),
+            ObjectId::Publication { name } => format!("publication {name}"),
             ObjectId::Unmanaged { object } => format!("{} {}", object.kind, object.name),
         }
     }
@@ -112,7 +124,11 @@ impl ObjectId {
     pub fn schema(&self) -> Option<&str> {
         match self {
             ObjectId::Schema { name } => Some(name),
-            ObjectId::Extension { .. } | ObjectId::Unmanaged { .. } => None,
+            ObjectId::Extension { .. }
+            | ObjectId::EventTrigger { .. }
+            | ObjectId::Publication { .. }
+            | ObjectId::Unmanaged { .. } => None,
+            ObjectId::Collation { name } | ObjectId::Statistics { name } => Some(&name.schema),
             ObjectId::Routine { id } => Some(&id.name.schema),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }

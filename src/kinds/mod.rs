@@ -28,18 +28,22 @@ pub use crate::sql::QualName;
 pub use id::{ObjectId, RoutineId};
 use reader::Reader;
 
-pub use column::{Column, Identity};
+pub use collation::Collation;
+pub use column::{Column, ColumnOptions, Identity};
 pub use composite::{Attribute, Composite};
 pub use constraint::{Constraint, ConstraintKind};
 pub use domain::{Domain, DomainCheck};
 pub use enum_type::EnumType;
+pub use event_trigger::EventTrigger;
 pub use extension::Extension;
 pub use function::Function;
 pub use index::Index;
+pub use publication::Publication;
 pub use range::Range;
 pub use rule::Rule;
 pub use schema::Schema;
 pub use sequence::{Sequence, SequenceOptions};
+pub use statistics::Statistics;
 pub use table::Table;
 pub use trigger::Trigger;
 pub use view::View;
@@ -53,6 +57,8 @@ pub struct Catalog {
     pub extensions: BTreeMap<String, Extension>,
     /// Enum types.
     pub enums: BTreeMap<QualName, EnumType>,
+    /// Collations.
+    pub collations: BTreeMap<QualName, Collation>,
     /// Composite types.
     pub composites: BTreeMap<QualName, Composite>,
     /// Range types.
@@ -69,6 +75,12 @@ pub struct Catalog {
     pub rules: BTreeMap<(QualName, String), Rule>,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
+    /// Extended statistics objects.
+    pub statistics: BTreeMap<QualName, Statistics>,
+    /// Event triggers, by name.
+    pub event_triggers: BTreeMap<String, EventTrigger>,
+    /// Publications, by name.
+    pub publications: BTreeMap<String, Publication>,
     /// Dependencies between managed objects: (dependent, referenced).
     pub depends: BTreeSet<(ObjectId, ObjectId)>,
     /// Casts known to the server, used to judge type changes.
@@ -365,6 +377,8 @@ kinds! {
     Schema => schema::SchemaChange,
     /// Extensions.
     Extension => extension::ExtensionChange,
+    /// Collations.
+    Collation => collation::CollationChange,
     /// Enum types.
     Enum => enum_type::EnumChange,
     /// Composite types.
@@ -391,6 +405,12 @@ kinds! {
     Trigger => trigger::TriggerChange,
     /// Rules on tables and views.
     Rule => rule::RuleChange,
+    /// Extended statistics objects.
+    Statistics => statistics::StatisticsChange,
+    /// Event triggers.
+    EventTrigger => event_trigger::EventTriggerChange,
+    /// Publications.
+    Publication => publication::PublicationChange,
     /// Comments on any object.
     Comment => comment::CommentChange,
 }

@@ -126,11 +126,10 @@ impl Kind for RuleChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        // A rule on a table or view that the plan drops and creates again
+        // is recreated with it (`recreate`, through its dependency).
         for (key, rule) in &desired.rules {
-            // A table created again by the plan takes its rules along.
-            let table_kept = current.views.contains_key(&rule.table)
-                || super::table::kept(current, desired, &rule.table).is_some();
-            let old = current.rules.get(key).filter(|_| table_kept);
+            let old = current.rules.get(key);
             let same = old.filter(|o| o.definition == rule.definition);
             if same.is_none() {
                 if let Some(o) = old {
