@@ -103,8 +103,13 @@ pub enum ColumnChange {
         column: Column,
         table_rows: bool,
     },
-    /// ALTER TABLE ... DROP COLUMN.
-    Drop { table: QualName, column: Column },
+    /// ALTER TABLE ... DROP COLUMN; `only` when children that inherit the
+    /// column keep it as their own (ALTER TABLE ONLY leaves it to them).
+    Drop {
+        table: QualName,
+        column: Column,
+        only: bool,
+    },
     /// ALTER TABLE ... ALTER COLUMN ... TYPE.
     AlterType {
         table: QualName,
@@ -234,9 +239,11 @@ impl Kind for ColumnChange {
             ColumnChange::Add { column, .. } => {
                 format!("ALTER TABLE {table} ADD COLUMN {};", definition(column))
             }
-            ColumnChange::Drop { column, .. } => {
-                format!("ALTER TABLE {table} DROP COLUMN {};", ident(&column.name))
-            }
+            ColumnChange::Drop { column, only, .. } => format!(
+                "ALTER TABLE {}{table} DROP COLUMN {};",
+                if *only { "ONLY " } else { "" },
+                ident(&column.name)
+            ),
             ColumnChange::AlterType { to, using, .. } => {
                 let collate = to
                     .collation
@@ -643,9 +650,16 @@ fn diff_table(
         .into()
     };
     let drop = |column: &Column| -> Change {
+        // A child that keeps the column as its own.
+        let kept = desired.tables.values().any(|child| {
+            child.inherits.contains(name)
+                && child.column(&column.name).is_some_and(|c| c.local)
+                && current.tables.contains_key(&child.name)
+        });
         ColumnChange::Drop {
             table: name.clone(),
             column: column.clone(),
+            only: kept,
         }
         .into()
     };
