@@ -141,3 +141,30 @@ async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("DROP TABLE public.t;"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn owners_and_column_grants_are_reported() {
+    let server = TestServer::start().await;
+    let db = server.database("owned").await;
+    db.batch_execute(
+        "DO $$ BEGIN CREATE ROLE stratum_test_owner; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         CREATE TABLE owned (id int, secret text);
+         ALTER TABLE owned OWNER TO stratum_test_owner;
+         GRANT SELECT (id) ON owned TO PUBLIC;",
+    )
+    .await
+    .unwrap();
+    let url = server.url("owned");
+    let dir = tempfile::tempdir().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("not managed yet: owner public.owned owned by stratum_test_owner"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not managed yet: grants column public.owned.id"),
+        "{stderr}"
+    );
+}

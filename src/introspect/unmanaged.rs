@@ -19,7 +19,8 @@ pub(super) async fn unmanaged(
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
     // Each branch: kind, name, and the catalog and oid of the object when it
-    // is one (NULL for properties of managed objects, such as grants).
+    // is one (NULL for properties of managed objects, such as grants). Owners
+    // are reported where they are not the role stratum connects as.
     let sql = format!(
         "SELECT kind, name, class, oid FROM ( \
          SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid \
@@ -63,6 +64,31 @@ pub(super) async fn unmanaged(
          UNION ALL \
          SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
+         UNION ALL \
+         SELECT 'grants', 'column ' || {qual}(c.relname) || '.' || pg_catalog.quote_ident(a.attname), NULL, NULL \
+           FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND a.attacl IS NOT NULL AND NOT a.attisdropped \
+         UNION ALL \
+         SELECT 'grants', 'type ' || {qual}(t.typname), NULL, NULL \
+           FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+           WHERE {USER_SCHEMA} AND {type_member} AND t.typacl IS NOT NULL \
+         UNION ALL \
+         SELECT 'owner', {qual}(c.relname) || ' owned by ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), NULL, NULL \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+             AND c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
+         UNION ALL \
+         SELECT 'owner', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ') owned by ' \
+                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(p.proowner)), NULL, NULL \
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+           WHERE {USER_SCHEMA} AND {proc_member} \
+             AND p.proowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
+         UNION ALL \
+         SELECT 'owner', 'schema ' || pg_catalog.quote_ident(n.nspname) || ' owned by ' \
+                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(n.nspowner)), NULL, NULL \
+           FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
+             AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
          SELECT 'operator', {qual}(o.oprname), 'pg_operator', o.oid FROM pg_catalog.pg_operator o \
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
