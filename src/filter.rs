@@ -59,6 +59,7 @@ impl Filter {
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
             | ObjectId::Publication { .. }
+            | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => true,
             ObjectId::Collation { name } | ObjectId::Statistics { name } => self.name(name),
             ObjectId::Type { name }
@@ -90,6 +91,7 @@ impl Filter {
         catalog.tables.retain(|name, _| self.name(name));
         catalog.views.retain(|name, _| self.name(name));
         catalog.functions.retain(|id, _| self.name(&id.name));
+        catalog.aggregates.retain(|id, _| self.name(&id.name));
         catalog.rules.retain(|(table, _), _| self.name(table));
         catalog.collations.retain(|name, _| self.name(name));
         catalog.statistics.retain(|name, _| self.name(name));

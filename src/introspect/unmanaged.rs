@@ -53,10 +53,10 @@ pub(super) async fn unmanaged(
            FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          UNION ALL \
-         SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'window function' END, \
+         SELECT 'window function', \
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-           WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind IN ('a', 'w') \
+           WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
          UNION ALL \
          SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \

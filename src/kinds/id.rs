@@ -49,6 +49,8 @@ pub enum ObjectId {
     EventTrigger { name: String },
     /// A publication.
     Publication { name: String },
+    /// A cast between two types.
+    Cast { source: String, target: String },
     /// An object of a kind stratum does not manage: known only so that
     /// dependencies on it are seen.
     Unmanaged { object: Unmanaged },
@@ -115,6 +117,7 @@ impl ObjectId {
             ObjectId::Statistics { name } => format!("statistics {}", name.plain()),
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
             ObjectId::Publication { name } => format!("publication {name}"),
+            ObjectId::Cast { source, target } => format!("cast from {source} to {target}"),
             ObjectId::Unmanaged { object } => format!("{} {}", object.kind, object.name),
         }
     }
@@ -127,6 +130,7 @@ impl ObjectId {
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
             | ObjectId::Publication { .. }
+            | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => None,
             ObjectId::Collation { name } | ObjectId::Statistics { name } => Some(&name.schema),
             ObjectId::Routine { id } => Some(&id.name.schema),

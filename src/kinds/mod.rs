@@ -28,6 +28,8 @@ pub use crate::sql::QualName;
 pub use id::{ObjectId, RoutineId};
 use reader::Reader;
 
+pub use aggregate::Aggregate;
+pub use cast::UserCast;
 pub use collation::Collation;
 pub use column::{Column, ColumnOptions, Identity};
 pub use composite::{Attribute, Composite};
@@ -75,6 +77,10 @@ pub struct Catalog {
     pub rules: BTreeMap<(QualName, String), Rule>,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
+    /// Aggregates, keyed by name and identity arguments.
+    pub aggregates: BTreeMap<RoutineId, Aggregate>,
+    /// Casts the user created, by (source, target) type.
+    pub user_casts: BTreeMap<(String, String), UserCast>,
     /// Extended statistics objects.
     pub statistics: BTreeMap<QualName, Statistics>,
     /// Event triggers, by name.
@@ -83,7 +89,7 @@ pub struct Catalog {
     pub publications: BTreeMap<String, Publication>,
     /// Dependencies between managed objects: (dependent, referenced).
     pub depends: BTreeSet<(ObjectId, ObjectId)>,
-    /// Casts known to the server, used to judge type changes.
+    /// Every cast known to the server, used to judge type changes.
     pub casts: BTreeMap<(String, String), Cast>,
     /// Names of volatile functions (any schema).
     pub volatile_functions: BTreeSet<String>,
@@ -391,6 +397,10 @@ kinds! {
     Sequence => sequence::SequenceChange,
     /// Functions and procedures.
     Function => function::FunctionChange,
+    /// Aggregates (after the functions they call).
+    Aggregate => aggregate::AggregateChange,
+    /// Casts.
+    Cast => cast::CastChange,
     /// Tables.
     Table => table::TableChange,
     /// Views and materialized views.

@@ -40,6 +40,7 @@ pub(crate) enum Class {
     Statistic,
     EventTrigger,
     Policy,
+    Cast,
 }
 
 impl Class {
@@ -61,6 +62,7 @@ impl Class {
             "pg_statistic_ext" => Class::Statistic,
             "pg_event_trigger" => Class::EventTrigger,
             "pg_policy" => Class::Policy,
+            "pg_cast" => Class::Cast,
             _ => return None,
         })
     }
