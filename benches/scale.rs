@@ -3,7 +3,8 @@
 //! measured in the same run on the same database, is `pg_dump --schema-only`
 //! (the standard way to read a schema), so the ratios hold across machines.
 //!
-//! Run with `cargo bench --bench scale` (`STRATUM_BENCH_TABLES=N` to resize).
+//! Run with `cargo bench --bench scale` (10 000 tables; `STRATUM_BENCH_TABLES=N`
+//! to resize), with nothing else running.
 
 use std::fmt::Write;
 use std::process::Command;
@@ -98,7 +99,7 @@ async fn main() {
     let tables: usize = std::env::var("STRATUM_BENCH_TABLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(10_000);
     let bins = find_binaries(None).expect("the benchmark needs PostgreSQL server binaries");
     let cluster = Cluster::start(&bins).await.expect("starting PostgreSQL");
     let admin = conninfo::connect(&cluster.config("postgres"))
