@@ -61,7 +61,10 @@ impl Filter {
             | ObjectId::Publication { .. }
             | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => true,
-            ObjectId::Collation { name } | ObjectId::Statistics { name } => self.name(name),
+            ObjectId::Collation { name }
+            | ObjectId::Statistics { name }
+            | ObjectId::TsDictionary { name }
+            | ObjectId::TsConfig { name } => self.name(name),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }
             | ObjectId::SequenceOwner { name }
@@ -95,6 +98,8 @@ impl Filter {
         catalog.rules.retain(|(table, _), _| self.name(table));
         catalog.collations.retain(|name, _| self.name(name));
         catalog.statistics.retain(|name, _| self.name(name));
+        catalog.ts_dictionaries.retain(|name, _| self.name(name));
+        catalog.ts_configs.retain(|name, _| self.name(name));
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));

@@ -24,25 +24,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const CONFIG: &str = "CREATE TEXT SEARCH CONFIGURATION plain (COPY = simple);\n";
-const SEARCHED: &str = "CREATE TEXT SEARCH CONFIGURATION plain (COPY = simple);\n\
-     CREATE TABLE t (id int, body text,\n\
-         words tsvector GENERATED ALWAYS AS (to_tsvector('public.plain', body)) STORED);\n";
+const OPERATOR: &str = "CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq);\n";
+const USED: &str = "CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq);\n\
+     CREATE TABLE t (id int, twin int);\n\
+     CREATE VIEW twins AS SELECT id FROM t WHERE id === twin;\n";
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let desired = dir.path().join("schema.sql");
-    std::fs::write(&desired, SEARCHED).unwrap();
+    std::fs::write(&desired, USED).unwrap();
     let to = desired.to_str().unwrap();
 
     let out = stratum(dir.path(), &["diff", "--from", "empty", "--to", to]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "default of public.t.words needs text search configuration public.plain, which stratum \
-             does not manage and the target lacks"
+            "view public.twins needs operator public.\"===\", which stratum does not manage and the \
+             target lacks"
         ),
         "{}",
         text(&out.stderr)
@@ -51,12 +51,12 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
 
     // Where the target has it, the plan goes ahead and names it as unmanaged.
     let db = server.database("has_config").await;
-    db.batch_execute(CONFIG).await.unwrap();
+    db.batch_execute(OPERATOR).await.unwrap();
     let url = server.url("has_config");
     let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("to_tsvector('public.plain'::regconfig, body)"));
-    assert!(text(&out.stderr).contains("not managed yet: text search configuration public.plain"));
+    assert!(text(&out.stdout).contains("WHERE (t.id OPERATOR(public.===) t.twin)"));
+    assert!(text(&out.stderr).contains("not managed yet: operator public.\"===\""));
 
     // Strict mode refuses it, by flag and by stratum.yaml.
     let out = stratum(
@@ -65,10 +65,8 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains(
-            "text search configuration public.plain is of a kind stratum does not manage \
-             (strict mode)"
-        ),
+        text(&out.stderr)
+            .contains("operator public.\"===\" is of a kind stratum does not manage (strict mode)"),
         "{}",
         text(&out.stderr)
     );
@@ -77,7 +75,7 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     std::fs::create_dir(dir.path().join("schema")).unwrap();
     std::fs::create_dir(dir.path().join("migrations")).unwrap();
-    std::fs::write(dir.path().join("schema/schema.sql"), SEARCHED).unwrap();
+    std::fs::write(dir.path().join("schema/schema.sql"), USED).unwrap();
     let out = stratum(dir.path(), &["check", "--db", &url]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("(strict mode)"));

@@ -94,9 +94,6 @@ pub(super) async fn unmanaged(
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
              AND {op_member} \
          UNION ALL \
-         SELECT 'text search configuration', {qual}(ts.cfgname), 'pg_ts_config', ts.oid FROM pg_catalog.pg_ts_config ts \
-           JOIN pg_catalog.pg_namespace n ON n.oid = ts.cfgnamespace WHERE {USER_SCHEMA} \
-         UNION ALL \
          SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",
         op_member = not_extension_member("pg_operator", "o.oid"),

@@ -51,6 +51,10 @@ pub enum ObjectId {
     Publication { name: String },
     /// A cast between two types.
     Cast { source: String, target: String },
+    /// A text search dictionary.
+    TsDictionary { name: QualName },
+    /// A text search configuration.
+    TsConfig { name: QualName },
     /// An object of a kind stratum does not manage: known only so that
     /// dependencies on it are seen.
     Unmanaged { object: Unmanaged },
@@ -118,6 +122,10 @@ impl ObjectId {
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
             ObjectId::Publication { name } => format!("publication {name}"),
             ObjectId::Cast { source, target } => format!("cast from {source} to {target}"),
+            ObjectId::TsDictionary { name } => {
+                format!("text search dictionary {}", name.plain())
+            }
+            ObjectId::TsConfig { name } => format!("text search configuration {}", name.plain()),
             ObjectId::Unmanaged { object } => format!("{} {}", object.kind, object.name),
         }
     }
@@ -132,7 +140,10 @@ impl ObjectId {
             | ObjectId::Publication { .. }
             | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => None,
-            ObjectId::Collation { name } | ObjectId::Statistics { name } => Some(&name.schema),
+            ObjectId::Collation { name }
+            | ObjectId::Statistics { name }
+            | ObjectId::TsDictionary { name }
+            | ObjectId::TsConfig { name } => Some(&name.schema),
             ObjectId::Routine { id } => Some(&id.name.schema),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }

@@ -48,6 +48,8 @@ pub use sequence::{Sequence, SequenceOptions};
 pub use statistics::Statistics;
 pub use table::Table;
 pub use trigger::Trigger;
+pub use ts_config::TsConfig;
+pub use ts_dictionary::TsDictionary;
 pub use view::View;
 
 /// Everything stratum knows about one database.
@@ -81,6 +83,10 @@ pub struct Catalog {
     pub aggregates: BTreeMap<RoutineId, Aggregate>,
     /// Casts the user created, by (source, target) type.
     pub user_casts: BTreeMap<(String, String), UserCast>,
+    /// Text search dictionaries.
+    pub ts_dictionaries: BTreeMap<QualName, TsDictionary>,
+    /// Text search configurations.
+    pub ts_configs: BTreeMap<QualName, TsConfig>,
     /// Extended statistics objects.
     pub statistics: BTreeMap<QualName, Statistics>,
     /// Event triggers, by name.
@@ -397,6 +403,10 @@ kinds! {
     Sequence => sequence::SequenceChange,
     /// Functions and procedures.
     Function => function::FunctionChange,
+    /// Text search dictionaries.
+    TsDictionary => ts_dictionary::TsDictionaryChange,
+    /// Text search configurations (after their dictionaries).
+    TsConfig => ts_config::TsConfigChange,
     /// Aggregates (after the functions they call).
     Aggregate => aggregate::AggregateChange,
     /// Casts.

@@ -41,6 +41,7 @@ pub(crate) enum Class {
     EventTrigger,
     Policy,
     Cast,
+    TsDict,
 }
 
 impl Class {
@@ -63,6 +64,7 @@ impl Class {
             "pg_event_trigger" => Class::EventTrigger,
             "pg_policy" => Class::Policy,
             "pg_cast" => Class::Cast,
+            "pg_ts_dict" => Class::TsDict,
             _ => return None,
         })
     }

@@ -631,6 +631,44 @@ fn needs_recreate(old: &Column, new: &Column) -> bool {
     old.generated != new.generated
 }
 
+/// Default and NOT NULL of a column that `new` inherits on both sides:
+/// what its parent's changes leave, then its own where it differs.
+fn inherited_kept(
+    current: &Catalog,
+    desired: &Catalog,
+    old: &Table,
+    new: &Table,
+    was: &Column,
+    column: &Column,
+    out: &mut Vec<Change>,
+) {
+    // Type, identity and generation come from the parent.
+    let parent_now = old.parent().and_then(|p| current.tables.get(p));
+    let parent_then = parent_column(desired, new, column);
+    let parent_was = parent_now.and_then(|p| p.column(&column.name));
+    let moved = |f: fn(&Column) -> (Option<&String>, bool)| {
+        parent_then.is_some() && parent_was.map(f) != parent_then.map(f)
+    };
+    let default_moves = moved(|c| (c.default.as_ref(), false));
+    let not_null_moves = moved(|c| (None, c.not_null));
+    let expected = Column {
+        default: match parent_then {
+            Some(p) if default_moves => p.default.clone(),
+            _ => was.default.clone(),
+        },
+        not_null: match parent_then {
+            Some(p) if not_null_moves => p.not_null,
+            _ => was.not_null,
+        },
+        ..was.clone()
+    };
+    let how = match default_moves {
+        true => Inherit::ParentMoves,
+        false => Inherit::Kept,
+    };
+    inherited(new, Some(&expected), column, how, out);
+}
+
 /// The column changes of a table on both sides.
 fn diff_table(
     current: &Catalog,
@@ -666,31 +704,7 @@ fn diff_table(
     for column in &new.columns {
         let was = old.column(&column.name);
         if let (Some(was), true) = (was, column.inherited) {
-            // Type, identity and generation come from the parent.
-            let parent_now = old.parent().and_then(|p| current.tables.get(p));
-            let parent_then = parent_column(desired, new, column);
-            let parent_was = parent_now.and_then(|p| p.column(&column.name));
-            let moved = |f: fn(&Column) -> (Option<&String>, bool)| {
-                parent_then.is_some() && parent_was.map(f) != parent_then.map(f)
-            };
-            let default_moves = moved(|c| (c.default.as_ref(), false));
-            let not_null_moves = moved(|c| (None, c.not_null));
-            let expected = Column {
-                default: match parent_then {
-                    Some(p) if default_moves => p.default.clone(),
-                    _ => was.default.clone(),
-                },
-                not_null: match parent_then {
-                    Some(p) if not_null_moves => p.not_null,
-                    _ => was.not_null,
-                },
-                ..was.clone()
-            };
-            let how = match default_moves {
-                true => Inherit::ParentMoves,
-                false => Inherit::Kept,
-            };
-            inherited(new, Some(&expected), column, how, out);
+            inherited_kept(current, desired, old, new, was, column, out);
             column_comment(out, name, Some(was), column);
             continue;
         }
