@@ -232,6 +232,9 @@ impl Cluster {
             .args(["-p", "5432", "-F", "-c", "listen_addresses="])
             .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
             .args(["-c", "max_connections=20", "-c", "autovacuum=off"])
+            // Room to lock every table of a large schema in one transaction
+            // (a load, or pg_dump in the benchmark): 4096 x 20 slots.
+            .args(["-c", "max_locks_per_transaction=4096"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
