@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -223,11 +223,7 @@ impl Kind for CompositeChange {
                  WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)"
             )
         };
-        let collation = "CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation THEN \
-             (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname) \
-                     ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END \
-              FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-              WHERE co.oid = a.attcollation) END";
+        let collation = collation_sql("a.attcollation", "at.typcollation");
         Some(format!(
             "SELECT t.oid, t.typarray, t.typrelid, n.nspname::text, t.typname::text, \
                pg_catalog.obj_description(t.oid, 'pg_type'), {}, {}, {}, {} \
@@ -236,7 +232,7 @@ impl Kind for CompositeChange {
              WHERE t.typtype = 'c' AND c.relkind = 'c' AND {USER_SCHEMA} AND {}",
             attributes("a.attname::text"),
             attributes("pg_catalog.format_type(a.atttypid, a.atttypmod)"),
-            attributes(collation),
+            attributes(&collation),
             attributes("pg_catalog.col_description(a.attrelid, a.attnum)"),
             not_extension_member("pg_type", "t.oid")
         ))

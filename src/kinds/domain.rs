@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -263,11 +263,7 @@ impl Kind for DomainChange {
         Some(format!(
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
                pg_catalog.format_type(t.typbasetype, t.typtypmod), \
-               CASE WHEN t.typcollation <> 0 AND t.typcollation <> b.typcollation THEN \
-                 (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(cl.collname) \
-                         ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(cl.collname) END \
-                  FROM pg_catalog.pg_collation cl JOIN pg_catalog.pg_namespace cn ON cn.oid = cl.collnamespace \
-                  WHERE cl.oid = t.typcollation) END, \
+               {collation}, \
                t.typdefault, t.typnotnull, pg_catalog.obj_description(t.oid, 'pg_type'), \
                {}, {}, {}, {}, {} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
@@ -278,7 +274,8 @@ impl Kind for DomainChange {
             checks("pg_catalog.pg_get_constraintdef(co.oid)"),
             checks("co.convalidated"),
             checks("pg_catalog.obj_description(co.oid, 'pg_constraint')"),
-            not_extension_member("pg_type", "t.oid")
+            not_extension_member("pg_type", "t.oid"),
+            collation = collation_sql("t.typcollation", "b.typcollation"),
         ))
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -133,11 +133,7 @@ impl Kind for RangeChange {
             "SELECT t.oid, t.typarray, r.rngmultitypid, m.typarray, n.nspname::text, t.typname::text, \
                pg_catalog.format_type(r.rngsubtype, NULL), \
                CASE WHEN NOT opc.opcdefault THEN pg_catalog.quote_ident(opn.nspname) || '.' || pg_catalog.quote_ident(opc.opcname) END, \
-               CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation THEN \
-                 (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname) \
-                         ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END \
-                  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-                  WHERE co.oid = r.rngcollation) END, \
+               {collation}, \
                CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END, \
                CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END, \
                mn.nspname::text, m.typname::text, pg_catalog.obj_description(t.oid, 'pg_type') \
@@ -149,7 +145,8 @@ impl Kind for RangeChange {
              JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc \
              JOIN pg_catalog.pg_namespace opn ON opn.oid = opc.opcnamespace \
              WHERE t.typtype = 'r' AND {USER_SCHEMA} AND {}",
-            not_extension_member("pg_type", "t.oid")
+            not_extension_member("pg_type", "t.oid"),
+            collation = collation_sql("r.rngcollation", "st.typcollation"),
         ))
     }
 

@@ -22,6 +22,18 @@ pub(crate) fn not_extension_member(class: &str, oid: &str) -> String {
     )
 }
 
+/// The name of collation `oid` (qualified unless in pg_catalog) when it is
+/// not `default`, the collation the type has anyway; NULL otherwise.
+pub(crate) fn collation_sql(oid: &str, default: &str) -> String {
+    format!(
+        "CASE WHEN {oid} <> 0 AND {oid} <> {default} THEN \
+           (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname) \
+                   ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END \
+            FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+            WHERE co.oid = {oid}) END"
+    )
+}
+
 /// Which system catalog an oid in `pg_depend` refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Class {

@@ -11,7 +11,7 @@ mod retype;
 pub use options::ColumnOptions;
 use retype::{conversion, moved_type, type_hazards, using_clause};
 
-use crate::kinds::reader::{Class, Owner, Reader};
+use crate::kinds::reader::{collation_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{default_options, options_sql, split_options};
 use crate::kinds::table::facts;
 use crate::kinds::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -385,14 +385,10 @@ impl Kind for ColumnChange {
     }
 
     fn query(_version: i32) -> Option<String> {
-        Some(
+        Some(format!(
             "SELECT a.attrelid, a.attnum, a.attname::text, \
                pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(a.atttypid, NULL), \
-               CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN \
-                 (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname) \
-                         ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END \
-                  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-                  WHERE co.oid = a.attcollation) END, \
+               {}, \
                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ad.oid, a.attnotnull, a.attidentity::text, \
                a.attgenerated::text, pg_catalog.col_description(a.attrelid, a.attnum), \
                a.attinhcount > 0, a.attislocal, \
@@ -404,9 +400,9 @@ impl Kind for ColumnChange {
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attrelid, a.attnum"
-                .to_string(),
-        )
+             ORDER BY a.attrelid, a.attnum",
+            collation_sql("a.attcollation", "t.typcollation")
+        ))
     }
 
     /// Columns of tables; a view's columns are read for its comments and
