@@ -32,8 +32,6 @@ pub enum EnumPosition {
     End,
     /// BEFORE the named value.
     Before(String),
-    /// AFTER the named value.
-    After(String),
 }
 
 /// A change to an enum type.
@@ -120,7 +118,6 @@ impl Kind for EnumChange {
                 let at = match position {
                     EnumPosition::End => String::new(),
                     EnumPosition::Before(v) => format!(" BEFORE {}", literal(v)),
-                    EnumPosition::After(v) => format!(" AFTER {}", literal(v)),
                 };
                 format!("ALTER TYPE {ty} ADD VALUE {}{at};", literal(value))
             }
@@ -282,16 +279,14 @@ fn added_values(old: &EnumType, new: &EnumType) -> Option<Vec<Change>> {
         if old.values.contains(value) {
             continue;
         }
-        // Anchor on the next value that already exists, else the previous.
+        // Anchor on the next value that already exists; past the last one,
+        // append: values are added in order, so each lands after the one
+        // added before it (anchoring them all AFTER the last old value
+        // would reverse them).
         let next = new.values[i + 1..].iter().find(|v| old.values.contains(v));
-        let prev = new.values[..i]
-            .iter()
-            .rev()
-            .find(|v| old.values.contains(v));
-        let position = match (next, prev) {
-            (Some(n), _) => EnumPosition::Before(n.clone()),
-            (None, Some(p)) if i + 1 < new.values.len() => EnumPosition::After(p.clone()),
-            _ => EnumPosition::End,
+        let position = match next {
+            Some(n) => EnumPosition::Before(n.clone()),
+            None => EnumPosition::End,
         };
         changes.push(
             EnumChange::AddValue {
