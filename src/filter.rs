@@ -64,7 +64,8 @@ impl Filter {
             ObjectId::Collation { name }
             | ObjectId::Statistics { name }
             | ObjectId::TsDictionary { name }
-            | ObjectId::TsConfig { name } => self.name(name),
+            | ObjectId::TsConfig { name }
+            | ObjectId::Operator { name, .. } => self.name(name),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }
             | ObjectId::SequenceOwner { name }
@@ -100,6 +101,7 @@ impl Filter {
         catalog.statistics.retain(|name, _| self.name(name));
         catalog.ts_dictionaries.retain(|name, _| self.name(name));
         catalog.ts_configs.retain(|name, _| self.name(name));
+        catalog.operators.retain(|(name, _, _), _| self.name(name));
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));

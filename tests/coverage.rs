@@ -24,10 +24,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const OPERATOR: &str = "CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq);\n";
-const USED: &str = "CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq);\n\
-     CREATE TABLE t (id int, twin int);\n\
-     CREATE VIEW twins AS SELECT id FROM t WHERE id === twin;\n";
+const REMOTE: &str = "CREATE FOREIGN DATA WRAPPER nowhere;\n\
+     CREATE SERVER far FOREIGN DATA WRAPPER nowhere;\n\
+     CREATE FOREIGN TABLE remote (id int) SERVER far;\n";
+const USED: &str = "CREATE FOREIGN DATA WRAPPER nowhere;\n\
+     CREATE SERVER far FOREIGN DATA WRAPPER nowhere;\n\
+     CREATE FOREIGN TABLE remote (id int) SERVER far;\n\
+     CREATE VIEW remote_ids AS SELECT id FROM remote;\n";
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
@@ -41,8 +44,8 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "view public.twins needs operator public.\"===\", which stratum does not manage and the \
-             target lacks"
+            "view public.remote_ids needs foreign table public.remote, which stratum does not manage \
+             and the target lacks"
         ),
         "{}",
         text(&out.stderr)
@@ -51,12 +54,12 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
 
     // Where the target has it, the plan goes ahead and names it as unmanaged.
     let db = server.database("has_config").await;
-    db.batch_execute(OPERATOR).await.unwrap();
+    db.batch_execute(REMOTE).await.unwrap();
     let url = server.url("has_config");
     let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("WHERE (t.id OPERATOR(public.===) t.twin)"));
-    assert!(text(&out.stderr).contains("not managed yet: operator public.\"===\""));
+    assert!(text(&out.stdout).contains("CREATE VIEW public.remote_ids AS"));
+    assert!(text(&out.stderr).contains("not managed yet: foreign table public.remote"));
 
     // Strict mode refuses it, by flag and by stratum.yaml.
     let out = stratum(
@@ -65,8 +68,9 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr)
-            .contains("operator public.\"===\" is of a kind stratum does not manage (strict mode)"),
+        text(&out.stderr).contains(
+            "foreign table public.remote is of a kind stratum does not manage (strict mode)"
+        ),
         "{}",
         text(&out.stderr)
     );

@@ -90,13 +90,18 @@ pub(super) async fn unmanaged(
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
              AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
-         SELECT 'operator', {qual}(o.oprname), 'pg_operator', o.oid FROM pg_catalog.pg_operator o \
-           JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_SCHEMA} \
-             AND {op_member} \
+         SELECT 'foreign data wrapper', pg_catalog.quote_ident(w.fdwname), NULL, NULL \
+           FROM pg_catalog.pg_foreign_data_wrapper w \
+           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_foreign_data_wrapper'::pg_catalog.regclass \
+             AND x.objid = w.oid AND x.deptype = 'e') \
+         UNION ALL \
+         SELECT 'foreign server', pg_catalog.quote_ident(s.srvname), NULL, NULL FROM pg_catalog.pg_foreign_server s \
+         UNION ALL \
+         SELECT 'user mapping', pg_catalog.quote_ident(m.usename) || ' on ' || pg_catalog.quote_ident(m.srvname), NULL, NULL \
+           FROM pg_catalog.pg_user_mappings m \
          UNION ALL \
          SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",
-        op_member = not_extension_member("pg_operator", "o.oid"),
     );
     for row in tx
         .query(&sql, &[])

@@ -51,6 +51,12 @@ pub enum ObjectId {
     Publication { name: String },
     /// A cast between two types.
     Cast { source: String, target: String },
+    /// An operator with its argument types.
+    Operator {
+        name: QualName,
+        left: String,
+        right: String,
+    },
     /// A text search dictionary.
     TsDictionary { name: QualName },
     /// A text search configuration.
@@ -122,6 +128,9 @@ impl ObjectId {
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
             ObjectId::Publication { name } => format!("publication {name}"),
             ObjectId::Cast { source, target } => format!("cast from {source} to {target}"),
+            ObjectId::Operator { name, left, right } => {
+                format!("operator {} ({left}, {right})", name.plain())
+            }
             ObjectId::TsDictionary { name } => {
                 format!("text search dictionary {}", name.plain())
             }
@@ -143,7 +152,8 @@ impl ObjectId {
             ObjectId::Collation { name }
             | ObjectId::Statistics { name }
             | ObjectId::TsDictionary { name }
-            | ObjectId::TsConfig { name } => Some(&name.schema),
+            | ObjectId::TsConfig { name }
+            | ObjectId::Operator { name, .. } => Some(&name.schema),
             ObjectId::Routine { id } => Some(&id.name.schema),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }

@@ -40,6 +40,7 @@ pub use event_trigger::EventTrigger;
 pub use extension::Extension;
 pub use function::Function;
 pub use index::Index;
+pub use operator::Operator;
 pub use publication::Publication;
 pub use range::Range;
 pub use rule::Rule;
@@ -81,6 +82,8 @@ pub struct Catalog {
     pub functions: BTreeMap<RoutineId, Function>,
     /// Aggregates, keyed by name and identity arguments.
     pub aggregates: BTreeMap<RoutineId, Aggregate>,
+    /// Operators, by name and argument types.
+    pub operators: BTreeMap<(QualName, String, String), Operator>,
     /// Casts the user created, by (source, target) type.
     pub user_casts: BTreeMap<(String, String), UserCast>,
     /// Text search dictionaries.
@@ -409,6 +412,8 @@ kinds! {
     TsConfig => ts_config::TsConfigChange,
     /// Aggregates (after the functions they call).
     Aggregate => aggregate::AggregateChange,
+    /// Operators (after the functions they call).
+    Operator => operator::OperatorChange,
     /// Casts.
     Cast => cast::CastChange,
     /// Tables.
