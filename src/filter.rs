@@ -56,52 +56,16 @@ impl Filter {
     pub fn object(&self, id: &ObjectId) -> bool {
         match id {
             ObjectId::Schema { name } => self.schema(name),
-            ObjectId::Extension { .. }
-            | ObjectId::EventTrigger { .. }
-            | ObjectId::Publication { .. }
-            | ObjectId::Cast { .. }
-            | ObjectId::Unmanaged { .. } => true,
-            ObjectId::Collation { name }
-            | ObjectId::Statistics { name }
-            | ObjectId::TsDictionary { name }
-            | ObjectId::TsConfig { name }
-            | ObjectId::Operator { name, .. } => self.name(name),
-            ObjectId::Type { name }
-            | ObjectId::Sequence { name }
-            | ObjectId::SequenceOwner { name }
-            | ObjectId::Table { name }
-            | ObjectId::View { name } => self.name(name),
             // Index names share their table's schema; excluding a table
             // excludes its indexes through the table itself.
             ObjectId::Index { name } => self.schema(&name.schema),
-            ObjectId::Column { table, .. }
-            | ObjectId::Default { table, .. }
-            | ObjectId::Constraint { table, .. }
-            | ObjectId::Trigger { table, .. }
-            | ObjectId::Rule { table, .. } => self.name(table),
-            ObjectId::DomainConstraint { domain, .. } => self.name(domain),
-            ObjectId::Routine { id } => self.name(&id.name),
+            other => other.qualified().is_none_or(|name| self.name(name)),
         }
     }
 
     /// Removes from `catalog` everything outside the scope.
     pub fn apply(&self, catalog: &mut Catalog) {
-        catalog.schemas.retain(|name, _| self.schema(name));
-        catalog.enums.retain(|name, _| self.name(name));
-        catalog.domains.retain(|name, _| self.name(name));
-        catalog.composites.retain(|name, _| self.name(name));
-        catalog.ranges.retain(|name, _| self.name(name));
-        catalog.sequences.retain(|name, _| self.name(name));
-        catalog.tables.retain(|name, _| self.name(name));
-        catalog.views.retain(|name, _| self.name(name));
-        catalog.functions.retain(|id, _| self.name(&id.name));
-        catalog.aggregates.retain(|id, _| self.name(&id.name));
-        catalog.rules.retain(|(table, _), _| self.name(table));
-        catalog.collations.retain(|name, _| self.name(name));
-        catalog.statistics.retain(|name, _| self.name(name));
-        catalog.ts_dictionaries.retain(|name, _| self.name(name));
-        catalog.ts_configs.retain(|name, _| self.name(name));
-        catalog.operators.retain(|(name, _, _), _| self.name(name));
+        catalog.retain(&|schema| self.schema(schema), &|name| self.name(name));
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));

@@ -170,6 +170,39 @@ impl ObjectId {
         }
     }
 
+    /// The qualified name that decides whether the object is in scope: its
+    /// own, or that of the table, domain or routine it belongs to; None for
+    /// objects outside schemas (extensions, event triggers, publications,
+    /// casts) and for schemas themselves.
+    pub fn qualified(&self) -> Option<&QualName> {
+        match self {
+            ObjectId::Schema { .. }
+            | ObjectId::Extension { .. }
+            | ObjectId::EventTrigger { .. }
+            | ObjectId::Publication { .. }
+            | ObjectId::Cast { .. }
+            | ObjectId::Unmanaged { .. } => None,
+            ObjectId::Routine { id } => Some(&id.name),
+            ObjectId::DomainConstraint { domain, .. } => Some(domain),
+            ObjectId::Type { name }
+            | ObjectId::Sequence { name }
+            | ObjectId::SequenceOwner { name }
+            | ObjectId::Table { name }
+            | ObjectId::Index { name }
+            | ObjectId::View { name }
+            | ObjectId::Collation { name }
+            | ObjectId::Statistics { name }
+            | ObjectId::TsDictionary { name }
+            | ObjectId::TsConfig { name }
+            | ObjectId::Operator { name, .. } => Some(name),
+            ObjectId::Column { table, .. }
+            | ObjectId::Default { table, .. }
+            | ObjectId::Constraint { table, .. }
+            | ObjectId::Trigger { table, .. }
+            | ObjectId::Rule { table, .. } => Some(table),
+        }
+    }
+
     /// The table (or view) this object is a part of, if it is one.
     pub fn relation(&self) -> Option<&QualName> {
         match self {

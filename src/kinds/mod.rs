@@ -112,6 +112,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Keeps the schemas for which `schema` holds and the objects whose
+    /// qualified name `name` accepts. Every map of the catalog is listed
+    /// here, next to its field.
+    pub fn retain(&mut self, schema: &dyn Fn(&str) -> bool, name: &dyn Fn(&QualName) -> bool) {
+        self.schemas.retain(|s, _| schema(s));
+        self.collations.retain(|n, _| name(n));
+        self.enums.retain(|n, _| name(n));
+        self.composites.retain(|n, _| name(n));
+        self.ranges.retain(|n, _| name(n));
+        self.domains.retain(|n, _| name(n));
+        self.sequences.retain(|n, _| name(n));
+        self.tables.retain(|n, _| name(n));
+        self.views.retain(|n, _| name(n));
+        self.functions.retain(|id, _| name(&id.name));
+        self.aggregates.retain(|id, _| name(&id.name));
+        self.operators.retain(|(n, _, _), _| name(n));
+        self.ts_dictionaries.retain(|n, _| name(n));
+        self.ts_configs.retain(|n, _| name(n));
+        self.rules.retain(|(table, _), _| name(table));
+        self.statistics.retain(|n, _| name(n));
+    }
+
     /// How many table columns use the type `ty`, directly or as an array
     /// (a column that partitions or children inherit counts once).
     pub fn columns_using(&self, ty: &QualName) -> usize {
