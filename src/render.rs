@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::diff::Change;
+use crate::kinds::table::TableChange;
 use crate::kinds::{ObjectId, Shown, Unmanaged};
 use crate::plan::{HazardCode, Plan, Step};
 
@@ -80,7 +81,7 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
     let created: BTreeSet<ObjectId> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.change, Change::Table(_)) && s.kind.starts_with("create"))
+        .filter(|s| matches!(s.change, Change::Table(TableChange::Create(_))))
         .map(|s| s.change.kind().id())
         .collect();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
