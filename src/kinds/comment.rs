@@ -63,14 +63,4 @@ impl Kind for CommentChange {
     fn shown(&self) -> Shown {
         Shown::Comment
     }
-
-    /// A column's, constraint's or trigger's comment belongs to its table.
-    fn owner(&self) -> ObjectId {
-        match self.object.relation() {
-            Some(table) => ObjectId::Table {
-                name: table.clone(),
-            },
-            None => self.object.clone(),
-        }
-    }
 }

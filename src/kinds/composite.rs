@@ -348,7 +348,7 @@ pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeMap<QualName
 }
 
 fn rebuild(old: &Composite, new: &Composite, out: &mut Vec<Change>) {
-    let aside = format!("{}__stratum_old", old.name.name);
+    let aside = super::aside_name(&old.name.name);
     out.push(
         CompositeChange::Rename {
             ty: old.clone(),

@@ -204,11 +204,6 @@ impl Kind for ConstraintChange {
         }
     }
 
-    fn owner(&self) -> ObjectId {
-        ObjectId::Table {
-            name: self.table().clone(),
-        }
-    }
 
     // NOT NULL constraints (contype 'n', PostgreSQL 18) are read from
     // attnotnull; constraint triggers ('t') are triggers. Constraints a

@@ -429,7 +429,7 @@ fn parts_of_new(domain: &Domain, out: &mut Vec<Change>) {
 /// Renames the old domain aside, creates the new one and drops the old one
 /// once the columns have moved over.
 fn rebuild(old: &Domain, new: &Domain, out: &mut Vec<Change>) {
-    let aside = format!("{}__stratum_old", old.name.name);
+    let aside = super::aside_name(&old.name.name);
     out.push(
         DomainChange::Rename {
             domain: old.clone(),

@@ -218,11 +218,6 @@ impl Kind for EnumChange {
     }
 }
 
-/// The name an enum is renamed to while its replacement is built.
-fn aside_name(name: &QualName) -> String {
-    format!("{}__stratum_old", name.name)
-}
-
 /// Values were removed or reordered: build the type anew (columns move over
 /// to it through text).
 fn rebuild(old: &EnumType, new: &EnumType, out: &mut Vec<Change>) {
@@ -232,7 +227,7 @@ fn rebuild(old: &EnumType, new: &EnumType, out: &mut Vec<Change>) {
         .filter(|v| !new.values.contains(v))
         .cloned()
         .collect();
-    let aside = aside_name(&old.name);
+    let aside = super::aside_name(&old.name.name);
     out.push(
         EnumChange::Rename {
             ty: old.clone(),

@@ -217,6 +217,11 @@ pub struct Effects {
     pub retype: bool,
 }
 
+/// The name a type gets while the plan builds its replacement.
+pub(crate) fn aside_name(name: &str) -> String {
+    format!("{name}__stratum_old")
+}
+
 /// Effects of a change that removes the objects `ids` and frees their names.
 pub(crate) fn gone(ids: Vec<ObjectId>) -> Effects {
     Effects {
@@ -307,10 +312,17 @@ pub trait Kind: Debug {
         Shown::Object
     }
 
-    /// The object whose DDL this step belongs to in dumps and drift reports
-    /// (a column's comment belongs to its table).
+    /// The object whose DDL this step belongs to in dumps and drift reports:
+    /// the table of a part of one (a column, its comment, a constraint, a
+    /// trigger, a rule), else the object itself.
     fn owner(&self) -> ObjectId {
-        self.id()
+        let id = self.id();
+        match id.relation() {
+            Some(table) => ObjectId::Table {
+                name: table.clone(),
+            },
+            None => id,
+        }
     }
 
     /// The kind's catalog query for a server of this `server_version_num`;

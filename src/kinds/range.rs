@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Row;
 
 use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
-use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{aside_name as aside, comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -46,10 +46,6 @@ pub enum RangeChange {
     },
     /// Renames the range, its multirange and their constructors aside.
     Rename { range: Range },
-}
-
-fn aside(name: &str) -> String {
-    format!("{name}__stratum_old")
 }
 
 impl Kind for RangeChange {

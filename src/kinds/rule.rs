@@ -93,11 +93,6 @@ impl Kind for RuleChange {
         }
     }
 
-    fn owner(&self) -> ObjectId {
-        ObjectId::Table {
-            name: self.rule().table.clone(),
-        }
-    }
 
     fn query(_version: i32) -> Option<String> {
         Some(format!(

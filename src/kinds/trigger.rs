@@ -116,12 +116,6 @@ impl Kind for TriggerChange {
         }
     }
 
-    fn owner(&self) -> ObjectId {
-        ObjectId::Table {
-            name: self.parts().0.clone(),
-        }
-    }
-
     // Triggers cloned onto partitions belong to the parent's.
     fn query(_version: i32) -> Option<String> {
         Some(

@@ -380,11 +380,6 @@ impl Kind for ColumnChange {
         }
     }
 
-    fn owner(&self) -> ObjectId {
-        ObjectId::Table {
-            name: self.table().clone(),
-        }
-    }
 
     fn query(_version: i32) -> Option<String> {
         Some(format!(
