@@ -80,6 +80,56 @@ impl fmt::Display for QualName {
     }
 }
 
+/// `OPTIONS (key 'value', ...)` for a generic options array as the catalogs
+/// keep it (`key=value` entries), as foreign data wrappers, servers, user
+/// mappings and foreign tables take it; empty when there are none.
+pub fn options_clause(options: &[String]) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = options
+        .iter()
+        .map(|o| {
+            let (key, value) = split_option(o);
+            format!("{} {}", ident(key), literal(value))
+        })
+        .collect();
+    format!("OPTIONS ({})", items.join(", "))
+}
+
+/// `OPTIONS (ADD k 'v', SET k 'v', DROP k)`: the ALTER clause that turns the
+/// generic options `from` into `to`; None when they hold the same entries.
+pub fn options_change(from: &[String], to: &[String]) -> Option<String> {
+    let old: Vec<(&str, &str)> = from.iter().map(|o| split_option(o)).collect();
+    let new: Vec<(&str, &str)> = to.iter().map(|o| split_option(o)).collect();
+    let mut items = Vec::new();
+    for (key, _) in &old {
+        if !new.iter().any(|(k, _)| k == key) {
+            items.push(format!("DROP {}", ident(key)));
+        }
+    }
+    for (key, value) in &new {
+        match old.iter().find(|(k, _)| k == key) {
+            Some((_, v)) if v == value => {}
+            Some(_) => items.push(format!("SET {} {}", ident(key), literal(value))),
+            None => items.push(format!("ADD {} {}", ident(key), literal(value))),
+        }
+    }
+    (!items.is_empty()).then(|| format!("OPTIONS ({})", items.join(", ")))
+}
+
+/// Generic options in a fixed order: PostgreSQL keeps them as written, but
+/// their order means nothing, so both sides are compared sorted.
+pub fn sorted_options(mut options: Vec<String>) -> Vec<String> {
+    options.sort();
+    options
+}
+
+/// `key=value` split at its first `=` (values may hold more of them).
+fn split_option(option: &str) -> (&str, &str) {
+    option.split_once('=').unwrap_or((option, ""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +152,18 @@ mod tests {
     fn literals_escape_quotes_and_backslashes() {
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(literal("a\\b"), "E'a\\\\b'");
+    }
+
+    #[test]
+    fn generic_options_add_set_and_drop() {
+        let from = vec!["host=a".to_string(), "port=5432".to_string()];
+        let to = vec!["host=b=c".to_string(), "dbname=x".to_string()];
+        assert_eq!(options_clause(&to), "OPTIONS (host 'b=c', dbname 'x')");
+        assert_eq!(
+            options_change(&from, &to).unwrap(),
+            "OPTIONS (DROP port, SET host 'b=c', ADD dbname 'x')"
+        );
+        assert_eq!(options_change(&from, &from), None);
+        assert_eq!(options_clause(&[]), "");
     }
 }

@@ -56,7 +56,10 @@ async fn every_fixture_converges() {
     let mut failures = Vec::new();
     let mut rendered = Vec::new();
     let cases = cases();
-    assert!(cases.len() > 20, "fixtures not found");
+    assert!(
+        cases.len() > 20 || std::env::var_os("STRATUM_FIXTURES").is_some(),
+        "fixtures not found"
+    );
     for (n, case) in cases.iter().enumerate() {
         match run_case(&server, n, case).await {
             Ok(sql) => rendered.push((case.clone(), sql)),

@@ -24,13 +24,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const REMOTE: &str = "CREATE FOREIGN DATA WRAPPER nowhere;\n\
-     CREATE SERVER far FOREIGN DATA WRAPPER nowhere;\n\
-     CREATE FOREIGN TABLE remote (id int) SERVER far;\n";
-const USED: &str = "CREATE FOREIGN DATA WRAPPER nowhere;\n\
-     CREATE SERVER far FOREIGN DATA WRAPPER nowhere;\n\
-     CREATE FOREIGN TABLE remote (id int) SERVER far;\n\
-     CREATE VIEW remote_ids AS SELECT id FROM remote;\n";
+// A window function written in C (here: PostgreSQL's own rank()).
+const REMOTE: &str =
+    "CREATE FUNCTION my_rank() RETURNS bigint LANGUAGE internal WINDOW IMMUTABLE AS 'window_rank';\n";
+const USED: &str =
+    "CREATE FUNCTION my_rank() RETURNS bigint LANGUAGE internal WINDOW IMMUTABLE AS 'window_rank';\n\
+     CREATE VIEW remote_ids AS SELECT my_rank() OVER () AS id;\n";
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
@@ -44,7 +43,7 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "view public.remote_ids needs foreign table public.remote, which stratum does not manage \
+            "view public.remote_ids needs window function public.my_rank(), which stratum does not manage \
              and the target lacks"
         ),
         "{}",
@@ -59,7 +58,7 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("CREATE VIEW public.remote_ids AS"));
-    assert!(text(&out.stderr).contains("not managed yet: foreign table public.remote"));
+    assert!(text(&out.stderr).contains("not managed yet: window function public.my_rank()"));
 
     // Strict mode refuses it, by flag and by stratum.yaml.
     let out = stratum(
@@ -69,7 +68,7 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains(
-            "foreign table public.remote is of a kind stratum does not manage (strict mode)"
+            "window function public.my_rank() is of a kind stratum does not manage (strict mode)"
         ),
         "{}",
         text(&out.stderr)

@@ -27,10 +27,6 @@ pub(super) async fn unmanaged(
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' AND t.typcategory <> 'A' \
          UNION ALL \
-         SELECT 'foreign table', {qual}(c.relname), 'pg_class', c.oid \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind = 'f' \
-         UNION ALL \
          SELECT 'row level security', {qual}(c.relname), NULL, NULL \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
@@ -89,16 +85,6 @@ pub(super) async fn unmanaged(
                 || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(n.nspowner)), NULL, NULL \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
              AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
-         UNION ALL \
-         SELECT 'foreign data wrapper', pg_catalog.quote_ident(w.fdwname), NULL, NULL \
-           FROM pg_catalog.pg_foreign_data_wrapper w \
-           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_foreign_data_wrapper'::pg_catalog.regclass \
-             AND x.objid = w.oid AND x.deptype = 'e') \
-         UNION ALL \
-         SELECT 'foreign server', pg_catalog.quote_ident(s.srvname), NULL, NULL FROM pg_catalog.pg_foreign_server s \
-         UNION ALL \
-         SELECT 'user mapping', pg_catalog.quote_ident(m.usename) || ' on ' || pg_catalog.quote_ident(m.srvname), NULL, NULL \
-           FROM pg_catalog.pg_user_mappings m \
          UNION ALL \
          SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",

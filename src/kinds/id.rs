@@ -49,6 +49,13 @@ pub enum ObjectId {
     EventTrigger { name: String },
     /// A publication.
     Publication { name: String },
+    /// A foreign data wrapper.
+    ForeignDataWrapper { name: String },
+    /// A foreign server.
+    Server { name: String },
+    /// A user mapping: the role as SQL names it (`PUBLIC`, `CURRENT_USER`
+    /// or a quoted name) on a foreign server.
+    UserMapping { user: String, server: String },
     /// A cast between two types.
     Cast { source: String, target: String },
     /// An operator with its argument types.
@@ -127,6 +134,11 @@ impl ObjectId {
             ObjectId::Statistics { name } => format!("statistics {}", name.plain()),
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
             ObjectId::Publication { name } => format!("publication {name}"),
+            ObjectId::ForeignDataWrapper { name } => format!("foreign data wrapper {name}"),
+            ObjectId::Server { name } => format!("server {name}"),
+            ObjectId::UserMapping { user, server } => {
+                format!("user mapping for {user} on server {server}")
+            }
             ObjectId::Cast { source, target } => format!("cast from {source} to {target}"),
             ObjectId::Operator { name, left, right } => {
                 format!("operator {} ({left}, {right})", name.plain())
@@ -147,6 +159,9 @@ impl ObjectId {
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
             | ObjectId::Publication { .. }
+            | ObjectId::ForeignDataWrapper { .. }
+            | ObjectId::Server { .. }
+            | ObjectId::UserMapping { .. }
             | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => None,
             ObjectId::Collation { name }
@@ -180,6 +195,9 @@ impl ObjectId {
             | ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
             | ObjectId::Publication { .. }
+            | ObjectId::ForeignDataWrapper { .. }
+            | ObjectId::Server { .. }
+            | ObjectId::UserMapping { .. }
             | ObjectId::Cast { .. }
             | ObjectId::Unmanaged { .. } => None,
             ObjectId::Routine { id } => Some(&id.name),

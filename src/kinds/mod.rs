@@ -38,6 +38,7 @@ pub use domain::{Domain, DomainCheck};
 pub use enum_type::EnumType;
 pub use event_trigger::EventTrigger;
 pub use extension::Extension;
+pub use foreign_data_wrapper::ForeignDataWrapper;
 pub use function::Function;
 pub use index::Index;
 pub use operator::Operator;
@@ -46,11 +47,13 @@ pub use range::Range;
 pub use rule::Rule;
 pub use schema::Schema;
 pub use sequence::{Sequence, SequenceOptions};
+pub use server::Server;
 pub use statistics::Statistics;
 pub use table::Table;
 pub use trigger::Trigger;
 pub use ts_config::TsConfig;
 pub use ts_dictionary::TsDictionary;
+pub use user_mapping::UserMapping;
 pub use view::View;
 
 /// Everything stratum knows about one database.
@@ -72,7 +75,13 @@ pub struct Catalog {
     pub domains: BTreeMap<QualName, Domain>,
     /// Free-standing sequences (identity sequences belong to their column).
     pub sequences: BTreeMap<QualName, Sequence>,
-    /// Ordinary tables with their columns, constraints, indexes and triggers.
+    /// Foreign data wrappers, by name.
+    pub foreign_data_wrappers: BTreeMap<String, ForeignDataWrapper>,
+    /// Foreign servers, by name.
+    pub servers: BTreeMap<String, Server>,
+    /// User mappings, by (role as SQL names it, server).
+    pub user_mappings: BTreeMap<(String, String), UserMapping>,
+    /// Ordinary, partitioned and foreign tables with their columns, constraints, indexes and triggers.
     pub tables: BTreeMap<QualName, Table>,
     /// Views and materialized views.
     pub views: BTreeMap<QualName, View>,
@@ -456,6 +465,12 @@ kinds! {
     Operator => operator::OperatorChange,
     /// Casts.
     Cast => cast::CastChange,
+    /// Foreign data wrappers.
+    ForeignDataWrapper => foreign_data_wrapper::FdwChange,
+    /// Foreign servers (after their wrappers).
+    Server => server::ServerChange,
+    /// User mappings (after their servers).
+    UserMapping => user_mapping::UserMappingChange,
     /// Tables.
     Table => table::TableChange,
     /// Views and materialized views.

@@ -54,6 +54,9 @@ pub(crate) enum Class {
     Policy,
     Cast,
     TsDict,
+    ForeignDataWrapper,
+    ForeignServer,
+    UserMapping,
 }
 
 impl Class {
@@ -77,6 +80,9 @@ impl Class {
             "pg_policy" => Class::Policy,
             "pg_cast" => Class::Cast,
             "pg_ts_dict" => Class::TsDict,
+            "pg_foreign_data_wrapper" => Class::ForeignDataWrapper,
+            "pg_foreign_server" => Class::ForeignServer,
+            "pg_user_mapping" => Class::UserMapping,
             _ => return None,
         })
     }

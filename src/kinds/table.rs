@@ -1,21 +1,21 @@
 //! Tables themselves: CREATE TABLE with its columns and inline constraints,
 //! DROP TABLE, persistence, partitioning (PARTITION BY, partitions with their
 //! bounds, ATTACH / DETACH) and inheritance (INHERITS, INHERIT / NO
-//! INHERIT). Columns, constraints, indexes and triggers have modules of
-//! their own; what a partition or child inherits is its parent's and is
-//! changed there.
+//! INHERIT) and foreign tables (SERVER, OPTIONS). Columns, constraints,
+//! indexes and triggers have modules of their own; what a partition or
+//! child inherits is its parent's and is changed there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Row;
 
 use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
-use super::{column, comment, constraint};
+use super::{column, comment, constraint, server};
 use super::{Catalog, Change, Column, Constraint, Effects, Index, Kind, ObjectId, QualName, Trigger};
 use crate::hazard::{group_digits, human_size, Hazard, HazardCode};
-use crate::sql::ident;
+use crate::sql::{ident, options_change, options_clause, sorted_options};
 
-/// An ordinary table.
+/// An ordinary, partitioned or foreign table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// Qualified name.
@@ -40,6 +40,8 @@ pub struct Table {
     pub options: Vec<String>,
     /// REPLICA IDENTITY.
     pub replica_identity: ReplicaIdentity,
+    /// SERVER and OPTIONS, for a foreign table.
+    pub foreign: Option<ForeignTable>,
     /// COMMENT ON TABLE.
     pub comment: Option<String>,
     /// Estimated rows (`pg_class.reltuples`), negative when never analysed.
@@ -72,6 +74,15 @@ impl ReplicaIdentity {
     }
 }
 
+/// Where a foreign table's rows live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignTable {
+    /// The foreign server.
+    pub server: String,
+    /// Generic options, `key=value`.
+    pub options: Vec<String>,
+}
+
 /// Where a partition sits in its parent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionOf {
@@ -88,6 +99,15 @@ impl Table {
         match &self.partition_of {
             Some(p) => Some(&p.parent),
             None => self.inherits.first(),
+        }
+    }
+
+    /// `TABLE` or `FOREIGN TABLE`, as COMMENT ON and DROP name the kind.
+    pub fn keyword(&self) -> &'static str {
+        if self.foreign.is_some() {
+            "FOREIGN TABLE"
+        } else {
+            "TABLE"
         }
     }
 
@@ -170,6 +190,12 @@ pub enum TableChange {
         identity: ReplicaIdentity,
         index: Option<ObjectId>,
     },
+    /// ALTER FOREIGN TABLE ... OPTIONS (...).
+    SetForeignOptions {
+        table: QualName,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
 }
 
 impl Kind for TableChange {
@@ -182,6 +208,7 @@ impl Kind for TableChange {
             | TableChange::Inherit { table, .. }
             | TableChange::NoInherit { table, .. }
             | TableChange::SetOptions { table, .. }
+            | TableChange::SetForeignOptions { table, .. }
             | TableChange::SetReplicaIdentity { table, .. } => table,
         };
         ObjectId::Table { name: name.clone() }
@@ -198,6 +225,7 @@ impl Kind for TableChange {
             TableChange::NoInherit { .. } => "no_inherit",
             TableChange::SetOptions { .. } => "set_storage_parameters",
             TableChange::SetReplicaIdentity { .. } => "set_replica_identity",
+            TableChange::SetForeignOptions { .. } => "set_foreign_options",
         }
     }
 
@@ -216,9 +244,9 @@ impl Kind for TableChange {
                 );
                 super::gone(ids)
             }
-            TableChange::SetLogged { .. } | TableChange::SetOptions { .. } => {
-                super::needs(vec![self.id()])
-            }
+            TableChange::SetLogged { .. }
+            | TableChange::SetOptions { .. }
+            | TableChange::SetForeignOptions { .. } => super::needs(vec![self.id()]),
             TableChange::SetReplicaIdentity { index, .. } => {
                 super::needs(std::iter::once(self.id()).chain(index.clone()).collect())
             }
@@ -251,7 +279,7 @@ impl Kind for TableChange {
     fn sql(&self) -> Option<String> {
         Some(match self {
             TableChange::Create(t) => create_table(t),
-            TableChange::Drop(t) => format!("DROP TABLE {};", t.name),
+            TableChange::Drop(t) => format!("DROP {} {};", t.keyword(), t.name),
             TableChange::SetLogged { table, unlogged } => format!(
                 "ALTER TABLE {table} SET {};",
                 if *unlogged { "UNLOGGED" } else { "LOGGED" }
@@ -279,11 +307,17 @@ impl Kind for TableChange {
             TableChange::SetReplicaIdentity {
                 table, identity, ..
             } => format!("ALTER TABLE {table} REPLICA IDENTITY {};", identity.sql()),
+            TableChange::SetForeignOptions { table, from, to } => format!(
+                "ALTER FOREIGN TABLE {table} {};",
+                options_change(from, to).unwrap_or_default()
+            ),
         })
     }
 
     fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
         match self {
+            // A foreign table's rows stay where they are.
+            TableChange::Drop(t) if t.foreign.is_some() => Vec::new(),
             TableChange::Drop(t) => vec![Hazard::new(
                 HazardCode::DataLoss,
                 format!("drops table {}{}", t.name.plain(), facts(current, &t.name)),
@@ -341,7 +375,7 @@ impl Kind for TableChange {
             TableChange::Detach { .. } | TableChange::NoInherit { .. } => (0, 6),
             TableChange::SetLogged { .. } => (1, 6),
             TableChange::Attach { .. } | TableChange::Inherit { .. } => (1, 10),
-            TableChange::SetOptions { .. } => (1, 6),
+            TableChange::SetOptions { .. } | TableChange::SetForeignOptions { .. } => (1, 6),
             TableChange::SetReplicaIdentity { .. } => (1, 14),
         }
     }
@@ -363,9 +397,12 @@ impl Kind for TableChange {
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
                {}, {}, coalesce(c.reloptions, '{{}}')::text[], c.relreplident::text, \
                (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
-                WHERE i.indrelid = c.oid AND i.indisreplident) \
+                WHERE i.indrelid = c.oid AND i.indisreplident), \
+               fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[] \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}",
+             LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid \
+             LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver \
+             WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMA} AND {}",
             parents("pn.nspname::text"),
             parents("p.relname::text"),
             not_extension_member("pg_class", "c.oid")
@@ -404,12 +441,18 @@ impl Kind for TableChange {
                     partition_of,
                     inherits: parents,
                     options: row.get(12),
+                    // A foreign table has none ('n'); there is nothing to change.
                     replica_identity: match (row.get::<_, String>(13).as_str(), row.get(14)) {
+                        _ if row.get::<_, Option<String>>(15).is_some() => ReplicaIdentity::Default,
                         ("n", _) => ReplicaIdentity::Nothing,
                         ("f", _) => ReplicaIdentity::Full,
                         ("i", Some(index)) => ReplicaIdentity::Index(index),
                         _ => ReplicaIdentity::Default,
                     },
+                    foreign: row.get::<_, Option<String>>(15).map(|server| ForeignTable {
+                        server,
+                        options: sorted_options(row.get(16)),
+                    }),
                     comment: row.get(4),
                     rows: row.get(5),
                     bytes: row.get(6),
@@ -454,7 +497,7 @@ impl Kind for TableChange {
             comment::changed(
                 out,
                 ObjectId::Table { name: name.clone() },
-                format!("TABLE {name}"),
+                format!("{} {name}", table.keyword()),
                 old.and_then(|t| t.comment.as_ref()),
                 table.comment.as_ref(),
             );
@@ -471,13 +514,18 @@ impl Kind for TableChange {
 }
 
 /// True when a table on both sides cannot change in place: it becomes
-/// partitioned, stops being so or changes its partition key, or its parent
-/// is recreated (dropping a parent takes its partitions and children along).
+/// partitioned, stops being so or changes its partition key, becomes or
+/// stops being a foreign table, moves to another server or its server is
+/// created again, or its parent is recreated (dropping a parent takes its
+/// partitions and children along).
 fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
     let (Some(old), Some(new)) = (current.tables.get(name), desired.tables.get(name)) else {
         return false;
     };
+    let server = |t: &Table| t.foreign.as_ref().map(|f| f.server.clone());
     old.partition_by != new.partition_by
+        || server(old) != server(new)
+        || server(old).is_some_and(|s| server::recreated(current, desired, &s))
         || old
             .parent()
             .is_some_and(|parent| parent != name && recreated(current, desired, parent))
@@ -519,6 +567,18 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
             }
             .into(),
         );
+    }
+    if let (Some(from), Some(to)) = (&old.foreign, &new.foreign) {
+        if from.options != to.options {
+            out.push(
+                TableChange::SetForeignOptions {
+                    table: name.clone(),
+                    from: from.options.clone(),
+                    to: to.options.clone(),
+                }
+                .into(),
+            );
+        }
     }
     if old.partition_of != new.partition_of {
         if let Some(p) = &old.partition_of {
@@ -638,7 +698,8 @@ fn create_table(table: &Table) -> String {
     } else {
         format!("(\n    {}\n)", lines.join(",\n    "))
     };
-    let mut sql = format!("CREATE {unlogged}TABLE {}", table.name);
+    let foreign = if table.foreign.is_some() { "FOREIGN " } else { "" };
+    let mut sql = format!("CREATE {unlogged}{foreign}TABLE {}", table.name);
     match &table.partition_of {
         Some(p) => {
             sql.push_str(&format!(" PARTITION OF {}", p.parent));
@@ -662,6 +723,13 @@ fn create_table(table: &Table) -> String {
     }
     if !table.options.is_empty() {
         sql.push_str(&format!(" WITH ({})", table.options.join(", ")));
+    }
+    if let Some(f) = &table.foreign {
+        sql.push_str(&format!(" SERVER {}", ident(&f.server)));
+        if !f.options.is_empty() {
+            sql.push(' ');
+            sql.push_str(&options_clause(&f.options));
+        }
     }
     sql.push(';');
     sql

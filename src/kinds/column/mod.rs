@@ -19,7 +19,7 @@ use crate::kinds::table::facts;
 use crate::kinds::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::kinds::{Conversion, SequenceOptions, Table};
 use crate::hazard::{Hazard, HazardCode};
-use crate::sql::ident;
+use crate::sql::{ident, sorted_options};
 
 /// A table column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +300,11 @@ impl Kind for ColumnChange {
     fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
         let table = self.table();
         let column = self.column();
+        if current.tables.get(table).is_some_and(|t| t.foreign.is_some()) {
+            // A foreign table's columns are only a description of remote
+            // data: changing them reads, rewrites and loses nothing.
+            return Vec::new();
+        }
         let f = || facts(current, table);
         match self {
             ColumnChange::Drop { .. } => vec![Hazard::new(
@@ -391,12 +396,13 @@ impl Kind for ColumnChange {
                a.attinhcount > 0, a.attislocal, \
                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
                NULLIF(a.attcompression::text, ''), \
-               CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int2 END, t.typstorage::text \
+               CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int2 END, t.typstorage::text, \
+               coalesce(a.attfdwoptions, '{{}}')::text[] \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
             collation_sql("a.attcollation", "t.typcollation")
         ))
@@ -438,6 +444,7 @@ impl Kind for ColumnChange {
                             storage: first_char(row.get(14)),
                             compression: first_char(row.get(15)),
                             statistics: row.get(16),
+                            fdw: sorted_options(row.get(18)),
                         },
                         type_storage: first_char(row.get(17)).unwrap_or('x'),
                     };

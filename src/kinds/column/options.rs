@@ -1,8 +1,8 @@
 //! Per-column settings that CREATE TABLE cannot carry on every supported
-//! server: STORAGE, COMPRESSION and STATISTICS. They are set with ALTER
-//! COLUMN after the column exists.
+//! server: STORAGE, COMPRESSION and STATISTICS, and a foreign table's
+//! column OPTIONS. They are set with ALTER COLUMN after the column exists.
 
-use crate::sql::ident;
+use crate::sql::{ident, options_change};
 
 /// A column's storage settings, each None when it is the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct ColumnOptions {
     pub compression: Option<char>,
     /// `pg_attribute.attstattarget` when set.
     pub statistics: Option<i16>,
+    /// Generic options of a foreign table's column (`column_name=id`).
+    pub fdw: Vec<String>,
 }
 
 /// The SQL name of a storage mode.
@@ -53,6 +55,9 @@ pub(super) fn actions(
             to.statistics.unwrap_or(-1)
         ));
     }
+    if let Some(options) = options_change(&from.fdw, &to.fdw) {
+        out.push(format!("{prefix} {options}"));
+    }
     out
 }
 
@@ -66,13 +71,15 @@ mod tests {
             storage: Some('e'),
             compression: Some('l'),
             statistics: Some(500),
+            fdw: vec!["column_name=id".into()],
         };
         assert_eq!(
             actions("c", &set, &ColumnOptions::default(), 'x'),
             vec![
                 "ALTER COLUMN c SET STORAGE EXTENDED",
                 "ALTER COLUMN c SET COMPRESSION default",
-                "ALTER COLUMN c SET STATISTICS -1"
+                "ALTER COLUMN c SET STATISTICS -1",
+                "ALTER COLUMN c OPTIONS (DROP column_name)"
             ]
         );
     }

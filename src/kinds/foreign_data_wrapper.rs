@@ -1,0 +1,198 @@
+//! Foreign data wrappers the user creates (CREATE FOREIGN DATA WRAPPER);
+//! those an extension brings (`postgres_fdw`, `file_fdw`) come with it.
+//! Handler, validator and options change in place.
+
+use tokio_postgres::Row;
+
+use super::reader::{not_extension_member, Class, Reader};
+use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
+use crate::sql::{ident, options_change, options_clause, sorted_options};
+
+/// A foreign data wrapper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignDataWrapper {
+    /// Name.
+    pub name: String,
+    /// HANDLER function, qualified.
+    pub handler: Option<String>,
+    /// VALIDATOR function, qualified.
+    pub validator: Option<String>,
+    /// Generic options, `key=value`.
+    pub options: Vec<String>,
+    /// COMMENT ON FOREIGN DATA WRAPPER.
+    pub comment: Option<String>,
+}
+
+/// A change to a foreign data wrapper.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FdwChange {
+    /// CREATE FOREIGN DATA WRAPPER.
+    Create(ForeignDataWrapper),
+    /// DROP FOREIGN DATA WRAPPER.
+    Drop(ForeignDataWrapper),
+    /// ALTER FOREIGN DATA WRAPPER: handler, validator, options.
+    Alter {
+        /// As it is.
+        from: ForeignDataWrapper,
+        /// As it should be.
+        to: ForeignDataWrapper,
+    },
+}
+
+impl FdwChange {
+    fn wrapper(&self) -> &ForeignDataWrapper {
+        match self {
+            FdwChange::Create(w) | FdwChange::Drop(w) | FdwChange::Alter { to: w, .. } => w,
+        }
+    }
+}
+
+fn function(clause: &str, f: &Option<String>) -> String {
+    match f {
+        Some(f) => format!(" {clause} {f}"),
+        None => format!(" NO {clause}"),
+    }
+}
+
+impl Kind for FdwChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::ForeignDataWrapper {
+            name: self.wrapper().name.clone(),
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            FdwChange::Create(_) => "create_foreign_data_wrapper",
+            FdwChange::Drop(_) => "drop_foreign_data_wrapper",
+            FdwChange::Alter { .. } => "alter_foreign_data_wrapper",
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        match self {
+            FdwChange::Create(_) => super::made(vec![self.id()]),
+            FdwChange::Drop(_) => super::gone(vec![self.id()]),
+            FdwChange::Alter { .. } => super::needs(vec![self.id()]),
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        let w = self.wrapper();
+        let name = ident(&w.name);
+        Some(match self {
+            FdwChange::Create(_) => {
+                let mut sql = format!("CREATE FOREIGN DATA WRAPPER {name}");
+                if w.handler.is_some() {
+                    sql.push_str(&function("HANDLER", &w.handler));
+                }
+                if w.validator.is_some() {
+                    sql.push_str(&function("VALIDATOR", &w.validator));
+                }
+                if !w.options.is_empty() {
+                    sql.push(' ');
+                    sql.push_str(&options_clause(&w.options));
+                }
+                sql + ";"
+            }
+            FdwChange::Drop(_) => format!("DROP FOREIGN DATA WRAPPER {name};"),
+            FdwChange::Alter { from, to } => {
+                let mut sql = format!("ALTER FOREIGN DATA WRAPPER {name}");
+                if from.handler != to.handler {
+                    sql.push_str(&function("HANDLER", &to.handler));
+                }
+                if from.validator != to.validator {
+                    sql.push_str(&function("VALIDATOR", &to.validator));
+                }
+                if let Some(options) = options_change(&from.options, &to.options) {
+                    sql.push(' ');
+                    sql.push_str(&options);
+                }
+                sql + ";"
+            }
+        })
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            FdwChange::Drop(_) => (0, 12),
+            _ => (1, 4),
+        }
+    }
+
+    fn stateless(&self) -> bool {
+        true
+    }
+
+    fn query(_version: i32) -> Option<String> {
+        let function = |column: &str| {
+            format!(
+                "(SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) \
+                  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                  WHERE p.oid = w.{column})"
+            )
+        };
+        Some(format!(
+            "SELECT w.oid, w.fdwname::text, {}, {}, coalesce(w.fdwoptions, '{{}}')::text[], \
+               pg_catalog.obj_description(w.oid, 'pg_foreign_data_wrapper') \
+             FROM pg_catalog.pg_foreign_data_wrapper w WHERE {}",
+            function("fdwhandler"),
+            function("fdwvalidator"),
+            not_extension_member("pg_foreign_data_wrapper", "w.oid")
+        ))
+    }
+
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let name: String = row.get(1);
+            let id = ObjectId::ForeignDataWrapper { name: name.clone() };
+            reader.insert(Class::ForeignDataWrapper, row.get(0), id);
+            cat.foreign_data_wrappers.insert(
+                name.clone(),
+                ForeignDataWrapper {
+                    name,
+                    handler: row.get(2),
+                    validator: row.get(3),
+                    options: sorted_options(row.get(4)),
+                    comment: row.get(5),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        for (name, wrapper) in &desired.foreign_data_wrappers {
+            let old = current.foreign_data_wrappers.get(name);
+            match old {
+                None => out.push(FdwChange::Create(wrapper.clone()).into()),
+                Some(o)
+                    if o.handler != wrapper.handler
+                        || o.validator != wrapper.validator
+                        || o.options != wrapper.options =>
+                {
+                    out.push(
+                        FdwChange::Alter {
+                            from: o.clone(),
+                            to: wrapper.clone(),
+                        }
+                        .into(),
+                    )
+                }
+                Some(_) => {}
+            }
+            comment::changed(
+                out,
+                ObjectId::ForeignDataWrapper { name: name.clone() },
+                format!("FOREIGN DATA WRAPPER {}", ident(name)),
+                old.and_then(|o| o.comment.as_ref()),
+                wrapper.comment.as_ref(),
+            );
+        }
+        for (name, wrapper) in &current.foreign_data_wrappers {
+            if !desired.foreign_data_wrappers.contains_key(name) {
+                out.push(FdwChange::Drop(wrapper.clone()).into());
+            }
+        }
+    }
+}
