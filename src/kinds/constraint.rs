@@ -67,10 +67,12 @@ pub enum ConstraintChange {
         constraint: Constraint,
         new_table: bool,
     },
-    /// ALTER TABLE ... DROP CONSTRAINT.
+    /// ALTER TABLE ... DROP CONSTRAINT; `after` is the link to a parent
+    /// the constraint belonged to until the table leaves it.
     Drop {
         table: QualName,
         constraint: Constraint,
+        after: Option<ObjectId>,
     },
     /// ALTER TABLE ... VALIDATE CONSTRAINT.
     Validate { table: QualName, name: String },
@@ -111,7 +113,10 @@ impl Kind for ConstraintChange {
     fn effects(&self) -> Effects {
         match self {
             ConstraintChange::Add { .. } => super::made(vec![self.id()]),
-            ConstraintChange::Drop { .. } => super::gone(vec![self.id()]),
+            ConstraintChange::Drop { after, .. } => Effects {
+                needs: after.iter().cloned().collect(),
+                ..super::gone(vec![self.id()])
+            },
             ConstraintChange::Validate { .. } => super::needs(vec![self.id()]),
         }
     }
@@ -211,17 +216,17 @@ impl Kind for ConstraintChange {
 
     // NOT NULL constraints (contype 'n', PostgreSQL 18) are read from
     // attnotnull; constraint triggers ('t') are triggers. Constraints a
-    // partition or child inherits belong to the parent.
+    // partition or child inherits belong to the parent, and are kept aside.
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text, \
                pg_catalog.pg_get_constraintdef(co.oid), co.convalidated, co.conindid, \
                ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(co.conkey) k(n) \
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n), \
-               pg_catalog.obj_description(co.oid, 'pg_constraint') \
+               pg_catalog.obj_description(co.oid, 'pg_constraint'), \
+               co.conislocal AND co.coninhcount = 0 AND co.conparentid = 0 \
              FROM pg_catalog.pg_constraint co \
-             WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x') \
-               AND co.conislocal AND co.conparentid = 0"
+             WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x')"
                 .to_string(),
         )
     }
@@ -240,9 +245,12 @@ impl Kind for ConstraintChange {
                 "f" => ConstraintKind::ForeignKey,
                 _ => ConstraintKind::Exclusion,
             };
+            let own: bool = row.get(9);
             let id = ObjectId::constraint(&table_name, &name);
-            reader.insert(Class::Constraint, row.get(0), id.clone());
-            if kind != ConstraintKind::ForeignKey && kind != ConstraintKind::Check {
+            if own {
+                reader.insert(Class::Constraint, row.get(0), id.clone());
+            }
+            if own && kind != ConstraintKind::ForeignKey && kind != ConstraintKind::Check {
                 // The index that implements the constraint stands for it.
                 reader.insert(Class::Relation, row.get(6), id);
             }
@@ -252,7 +260,12 @@ impl Kind for ConstraintChange {
                 .map(str::to_string)
                 .unwrap_or(definition);
             if let Some(table) = cat.tables.get_mut(&table_name) {
-                table.constraints.insert(
+                let constraints = if own {
+                    &mut table.constraints
+                } else {
+                    &mut table.parent_constraints
+                };
+                constraints.insert(
                     name.clone(),
                     Constraint {
                         name,
@@ -280,11 +293,21 @@ impl Kind for ConstraintChange {
                 }
                 continue;
             };
+            // Leaving its parent, a table keeps what it held for it.
+            let left = super::table::left_parent(old, table).map(super::table::link);
+            let held = |n: &String| left.as_ref().and(old.parent_constraints.get(n));
+            let drop = |c: &Constraint| -> Change {
+                let after = left.clone().filter(|_| held(&c.name).is_some());
+                ConstraintChange::Drop {
+                    table: name.clone(),
+                    constraint: c.clone(),
+                    after,
+                }
+                .into()
+            };
             for c in table.constraints.values() {
-                let same = old
-                    .constraints
-                    .get(&c.name)
-                    .filter(|o| o.kind == c.kind && o.definition == c.definition);
+                let was = old.constraints.get(&c.name).or_else(|| held(&c.name));
+                let same = was.filter(|o| o.kind == c.kind && o.definition == c.definition);
                 match same {
                     // A constraint cannot be made NOT VALID again; a
                     // validated one satisfies a desired NOT VALID one.
@@ -297,17 +320,35 @@ impl Kind for ConstraintChange {
                     ),
                     Some(_) => {}
                     None => {
-                        if let Some(o) = old.constraints.get(&c.name) {
-                            out.push(drop(name, o));
+                        if let Some(o) = was {
+                            out.push(drop(o));
                         }
                         out.push(add(name, c, false));
                     }
                 }
                 constraint_comment(out, name, same, c);
             }
-            for (cname, c) in &old.constraints {
-                if !table.constraints.contains_key(cname) {
-                    out.push(drop(name, c));
+            // Joining a parent, a table must have its CHECK constraints
+            // first; one of its own that matches merges into the parent's.
+            let joins = table.parent().is_some() && old.parent() != table.parent();
+            let joined = |c: &Constraint| {
+                joins
+                    && table
+                        .parent_constraints
+                        .get(&c.name)
+                        .is_some_and(|p| p.kind == c.kind && p.definition == c.definition)
+            };
+            let held_all = left.as_ref().map(|_| &old.parent_constraints);
+            for (cname, c) in old.constraints.iter().chain(held_all.into_iter().flatten()) {
+                if !table.constraints.contains_key(cname) && !joined(c) {
+                    out.push(drop(c));
+                }
+            }
+            for c in table.parent_constraints.values().filter(|_| joins) {
+                let merges = old.constraints.get(&c.name).is_some_and(joined);
+                let held = old.parent_constraints.contains_key(&c.name);
+                if c.kind == ConstraintKind::Check && !merges && !held {
+                    out.push(add(name, c, false));
                 }
             }
         }
@@ -343,6 +384,7 @@ fn drop(table: &QualName, constraint: &Constraint) -> Change {
     ConstraintChange::Drop {
         table: table.clone(),
         constraint: constraint.clone(),
+        after: None,
     }
     .into()
 }

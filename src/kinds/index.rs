@@ -30,11 +30,14 @@ pub enum IndexChange {
         index: Index,
         new_table: bool,
     },
-    /// DROP INDEX; `implicit` when its relation's drop takes it along.
+    /// DROP INDEX; `implicit` when its relation's drop takes it along;
+    /// `after` is the link to a parent the index was attached to until the
+    /// table leaves it.
     Drop {
         table: QualName,
         index: Index,
         implicit: bool,
+        after: Option<ObjectId>,
     },
 }
 
@@ -45,6 +48,7 @@ impl IndexChange {
             table: table.clone(),
             index: index.clone(),
             implicit: false,
+            after: None,
         }
     }
 
@@ -74,7 +78,10 @@ impl Kind for IndexChange {
     fn effects(&self) -> Effects {
         match self {
             IndexChange::Create { .. } => super::made(vec![self.id()]),
-            IndexChange::Drop { .. } => super::gone(vec![self.id()]),
+            IndexChange::Drop { after, .. } => Effects {
+                needs: after.iter().cloned().collect(),
+                ..super::gone(vec![self.id()])
+            },
         }
     }
 
@@ -150,23 +157,25 @@ impl Kind for IndexChange {
     }
 
     // A partition's index that is attached to its parent's belongs to the
-    // parent's.
+    // parent's, and is kept aside.
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
-               pg_catalog.obj_description(i.indexrelid, 'pg_class') \
+               pg_catalog.obj_description(i.indexrelid, 'pg_class'), \
+               NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid) \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
-                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
+                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
                 .to_string(),
         )
     }
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
+            let own: bool = row.get(5);
             let (schema, indexes) = match reader.owners.get(&row.get::<_, u32>(1)) {
                 Some(Owner::Table(name)) => match cat.tables.get_mut(name) {
+                    Some(table) if !own => (&name.schema, &mut table.parent_indexes),
                     Some(table) => (&name.schema, &mut table.indexes),
                     None => continue,
                 },
@@ -177,11 +186,13 @@ impl Kind for IndexChange {
                 None => continue,
             };
             let name = QualName::new(schema.clone(), row.get::<_, String>(2));
-            reader.insert(
-                Class::Relation,
-                row.get(0),
-                ObjectId::Index { name: name.clone() },
-            );
+            if own {
+                reader.insert(
+                    Class::Relation,
+                    row.get(0),
+                    ObjectId::Index { name: name.clone() },
+                );
+            }
             indexes.insert(
                 name.name.clone(),
                 Index {
@@ -198,12 +209,27 @@ impl Kind for IndexChange {
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
             let old = super::table::kept(current, desired, name);
+            // Leaving its parent, a table keeps what it held for it.
+            let left = old.and_then(|o| super::table::left_parent(o, table));
+            let left = left.map(super::table::link);
+            let held = |n: &String| left.as_ref().and(old?.parent_indexes.get(n));
+            let drop = |i: &Index| -> Change {
+                IndexChange::Drop {
+                    table: name.clone(),
+                    index: i.clone(),
+                    implicit: false,
+                    after: left.clone().filter(|_| held(&i.name.name).is_some()),
+                }
+                .into()
+            };
             for index in table.indexes.values() {
-                let was = old.and_then(|t| t.indexes.get(&index.name.name));
+                let was = old
+                    .and_then(|t| t.indexes.get(&index.name.name))
+                    .or_else(|| held(&index.name.name));
                 let same = was.filter(|o| o.definition == index.definition);
                 if same.is_none() {
                     if let Some(o) = was {
-                        out.push(IndexChange::drop(name, o).into());
+                        out.push(drop(o));
                     }
                     out.push(
                         IndexChange::Create {
@@ -224,9 +250,11 @@ impl Kind for IndexChange {
                     index.comment.as_ref(),
                 );
             }
-            for (iname, index) in old.iter().flat_map(|t| &t.indexes) {
+            let held_all = left.as_ref().and(old).map(|o| &o.parent_indexes);
+            let own = old.iter().flat_map(|t| &t.indexes);
+            for (iname, index) in own.chain(held_all.into_iter().flatten()) {
                 if !table.indexes.contains_key(iname) {
-                    out.push(IndexChange::drop(name, index).into());
+                    out.push(drop(index));
                 }
             }
         }

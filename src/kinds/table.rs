@@ -11,7 +11,8 @@ use tokio_postgres::Row;
 
 use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
 use super::{column, comment, constraint, server};
-use super::{Catalog, Change, Column, Constraint, Effects, Index, Kind, ObjectId, QualName, Trigger};
+use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Kind, ObjectId};
+use super::{QualName, Trigger};
 use crate::hazard::{group_digits, human_size, Hazard, HazardCode};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
@@ -28,6 +29,12 @@ pub struct Table {
     pub indexes: BTreeMap<String, Index>,
     /// Triggers by name.
     pub triggers: BTreeMap<String, Trigger>,
+    /// Constraints this partition or child holds for its parent (cloned
+    /// keys, inherited checks): its own once it leaves the parent.
+    pub parent_constraints: BTreeMap<String, Constraint>,
+    /// Indexes this partition holds attached to its parent's: its own once
+    /// it leaves the parent.
+    pub parent_indexes: BTreeMap<String, Index>,
     /// UNLOGGED.
     pub unlogged: bool,
     /// PARTITION BY key (`pg_get_partkeydef`), for a partitioned table.
@@ -163,18 +170,24 @@ pub enum TableChange {
     Drop(Table),
     /// ALTER TABLE ... SET LOGGED / SET UNLOGGED.
     SetLogged { table: QualName, unlogged: bool },
-    /// ALTER TABLE parent ATTACH PARTITION table FOR VALUES ...
+    /// ALTER TABLE parent ATTACH PARTITION table FOR VALUES ...; `checks`
+    /// are the parent's CHECK constraints, which the table must have first.
     Attach {
         table: QualName,
         partition_of: PartitionOf,
+        checks: Vec<ObjectId>,
     },
     /// ALTER TABLE parent DETACH PARTITION table.
     Detach {
         table: QualName,
         partition_of: PartitionOf,
     },
-    /// ALTER TABLE ... INHERIT parent.
-    Inherit { table: QualName, parent: QualName },
+    /// ALTER TABLE ... INHERIT parent; `checks` as for `Attach`.
+    Inherit {
+        table: QualName,
+        parent: QualName,
+        checks: Vec<ObjectId>,
+    },
     /// ALTER TABLE ... NO INHERIT parent.
     NoInherit { table: QualName, parent: QualName },
     /// ALTER TABLE ... SET (...), RESET (...): storage parameters.
@@ -259,20 +272,22 @@ impl Kind for TableChange {
                 frees: vec![link(parent)],
                 ..Effects::default()
             },
-            TableChange::Attach { partition_of, .. } => super::needs(vec![
-                self.id(),
-                ObjectId::Table {
-                    name: partition_of.parent.clone(),
-                },
-                link(&partition_of.parent),
-            ]),
-            TableChange::Inherit { parent, .. } => super::needs(vec![
-                self.id(),
-                ObjectId::Table {
-                    name: parent.clone(),
-                },
-                link(parent),
-            ]),
+            TableChange::Attach {
+                partition_of: PartitionOf { parent, .. },
+                checks,
+                ..
+            }
+            | TableChange::Inherit { parent, checks, .. } => {
+                let mut ids = vec![
+                    self.id(),
+                    ObjectId::Table {
+                        name: parent.clone(),
+                    },
+                    link(parent),
+                ];
+                ids.extend(checks.iter().cloned());
+                super::needs(ids)
+            }
         }
     }
 
@@ -287,6 +302,7 @@ impl Kind for TableChange {
             TableChange::Attach {
                 table,
                 partition_of: PartitionOf { parent, bound },
+                ..
             } => format!("ALTER TABLE {parent} ATTACH PARTITION {table} {bound};"),
             TableChange::Detach {
                 table,
@@ -295,7 +311,7 @@ impl Kind for TableChange {
                 "ALTER TABLE {} DETACH PARTITION {table};",
                 partition_of.parent
             ),
-            TableChange::Inherit { table, parent } => {
+            TableChange::Inherit { table, parent, .. } => {
                 format!("ALTER TABLE {table} INHERIT {parent};")
             }
             TableChange::NoInherit { table, parent } => {
@@ -343,6 +359,7 @@ impl Kind for TableChange {
             TableChange::Attach {
                 table,
                 partition_of,
+                ..
             } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
@@ -436,6 +453,8 @@ impl Kind for TableChange {
                     constraints: BTreeMap::new(),
                     indexes: BTreeMap::new(),
                     triggers: BTreeMap::new(),
+                    parent_constraints: BTreeMap::new(),
+                    parent_indexes: BTreeMap::new(),
                     unlogged: row.get(7),
                     partition_by: row.get(8),
                     partition_of,
@@ -538,9 +557,16 @@ pub(crate) fn kept<'a>(current: &'a Catalog, desired: &Catalog, name: &QualName)
     (!recreated(current, desired, name)).then_some(old)
 }
 
+/// The parent a table that stays leaves for good (DETACH or NO INHERIT
+/// with no parent after): what it held for that parent becomes its own.
+pub(crate) fn left_parent<'a>(old: &'a Table, new: &Table) -> Option<&'a QualName> {
+    old.parent().filter(|_| new.parent().is_none())
+}
+
 /// The id standing for a table's link to its parent `parent`, so that a
-/// DETACH or NO INHERIT comes before the next ATTACH or INHERIT.
-fn link(parent: &QualName) -> ObjectId {
+/// DETACH or NO INHERIT comes before the next ATTACH or INHERIT (and before
+/// changes to what the table held for that parent).
+pub(crate) fn link(parent: &QualName) -> ObjectId {
     ObjectId::Table {
         name: QualName::new(parent.schema.clone(), format!("{}#child", parent.name)),
     }
@@ -595,6 +621,7 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
                 TableChange::Attach {
                     table: name.clone(),
                     partition_of: p.clone(),
+                    checks: checks(new),
                 }
                 .into(),
             );
@@ -617,11 +644,23 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
                 TableChange::Inherit {
                     table: name.clone(),
                     parent: parent.clone(),
+                    checks: checks(new),
                 }
                 .into(),
             );
         }
     }
+}
+
+/// The CHECK constraints `table` holds for its parents: a table joins a
+/// parent only once it has them.
+fn checks(table: &Table) -> Vec<ObjectId> {
+    table
+        .parent_constraints
+        .values()
+        .filter(|c| c.kind == ConstraintKind::Check)
+        .map(|c| ObjectId::constraint(&table.name, &c.name))
+        .collect()
 }
 
 /// DROP TABLE. Foreign keys to other dropped tables are dropped first on
@@ -651,6 +690,7 @@ fn drop_table(
             out.push(constraint::ConstraintChange::Drop {
                 table: name.clone(),
                 constraint: c.clone(),
+                after: None,
             }
             .into());
         }
