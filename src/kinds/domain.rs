@@ -5,12 +5,13 @@
 //! the new one created, the columns moved over through text, the old one
 //! dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Row;
 
 use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
-use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{comment, composite, enum_type, range};
+use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -213,13 +214,17 @@ impl Kind for DomainChange {
         match self {
             DomainChange::Rename { domain, .. } if users() > 0 => {
                 let to = desired.domains.get(name).map_or("", |d| &d.base);
+                let why = if to == domain.base {
+                    format!("is rebuilt with its base type {to}")
+                } else {
+                    format!("changes from {} to {to}", domain.base)
+                };
                 vec![Hazard::new(
                     HazardCode::TableRewrite,
                     format!(
-                        "domain {} changes from {} to {to}: the {} column(s) using it are \
-                         converted through text and their tables rewritten",
+                        "domain {} {why}: the {} column(s) using it are converted through \
+                         text and their tables rewritten",
                         name.plain(),
-                        domain.base,
                         users()
                     ),
                 )]
@@ -326,6 +331,7 @@ impl Kind for DomainChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        let rebuilt = rebuilt(current, desired);
         for (name, domain) in &desired.domains {
             let id = ObjectId::Type { name: name.clone() };
             let target = format!("DOMAIN {name}");
@@ -335,7 +341,7 @@ impl Kind for DomainChange {
                     parts_of_new(domain, out);
                     comment::changed(out, id, target, None, domain.comment.as_ref());
                 }
-                Some(old) if needs_rebuild(old, domain) => {
+                Some(old) if rebuilt.contains_key(name) => {
                     rebuild(old, domain, out);
                     parts_of_new(domain, out);
                     comment::changed(out, id, target, None, domain.comment.as_ref());
@@ -378,19 +384,32 @@ fn needs_rebuild(old: &Domain, new: &Domain) -> bool {
 }
 
 /// Names of the domains that `diff` rebuilds, whose columns move over to
-/// the new domain.
+/// the new domain: a new base type or collation, or a base type (another
+/// domain, an enum, ...) that is rebuilt itself.
 pub(crate) fn rebuilt(current: &Catalog, desired: &Catalog) -> BTreeMap<QualName, Conversion> {
-    desired
-        .domains
-        .iter()
-        .filter(|(name, new)| {
-            current
-                .domains
-                .get(*name)
-                .is_some_and(|old| needs_rebuild(old, new))
-        })
-        .map(|(name, _)| (name.clone(), Conversion::Text))
-        .collect()
+    let mut types: BTreeSet<String> = enum_type::rebuilt(current, desired)
+        .into_keys()
+        .chain(composite::rebuilt(current, desired).into_keys())
+        .chain(range::rebuilt(current, desired).into_keys())
+        .map(|name| name.to_string())
+        .collect();
+    let mut out = BTreeMap::new();
+    loop {
+        let before = out.len();
+        for (name, new) in &desired.domains {
+            let Some(old) = current.domains.get(name) else {
+                continue;
+            };
+            let base = new.base.trim_end_matches("[]");
+            if !out.contains_key(name) && (needs_rebuild(old, new) || types.contains(base)) {
+                types.insert(name.to_string());
+                out.insert(name.clone(), Conversion::Text);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
 }
 
 /// CREATE DOMAIN with everything but NOT VALID checks (added after it).

@@ -89,13 +89,20 @@ pub(super) fn type_hazards(
     to: &Column,
 ) -> Vec<Hazard> {
     let f = facts(current, table);
-    let what = format!(
-        "{}.{} from {} to {}",
-        table.plain(),
-        to.name,
-        from.data_type,
-        to.data_type
-    );
+    let column = format!("{}.{}", table.plain(), to.name);
+    let collation = |c: &Column| c.collation.clone().unwrap_or_else(|| "default".into());
+    let what = if from.data_type == to.data_type && from.collation != to.collation {
+        format!(
+            "the collation of {column} from {} to {}",
+            collation(from),
+            collation(to)
+        )
+    } else if from.data_type == to.data_type {
+        // The type of that name is built anew.
+        format!("the type of {column} to the new {}", to.data_type)
+    } else {
+        format!("the type of {column} from {} to {}", from.data_type, to.data_type)
+    };
     let cast = desired
         .casts
         .get(&(from.base_type.clone(), to.base_type.clone()));
@@ -114,12 +121,12 @@ pub(super) fn type_hazards(
     let lossless = widened && (same_base || cast.is_some_and(|c| c.context == 'i'));
     let mut hazards = vec![Hazard::new(
         HazardCode::AccessExclusiveLock,
-        format!("changing the type of {what} locks the table{f}"),
+        format!("changing {what} locks the table{f}"),
     )];
     if !rewrite_free {
         hazards.push(Hazard::new(
             HazardCode::TableRewrite,
-            format!("changing the type of {what} rewrites the table and its indexes{f}"),
+            format!("changing {what} rewrites the table and its indexes{f}"),
         ));
     }
     if !lossless {
