@@ -166,7 +166,7 @@ async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()> {
     let progress = crate::ui::Progress::new(sources.len() as u64, "replaying migrations");
     for source in sources {
         for (i, stmt) in source.statements.iter().enumerate() {
-            if let Err(e) = client.batch_execute(&stmt.sql).await {
+            if let Err(e) = run_with_stub_roles(client, &stmt.sql).await? {
                 return Err(anyhow::Error::new(located(source, i, &e)).context(format!(
                     "migration {} does not replay",
                     source.files[0].path.display()
@@ -194,26 +194,37 @@ fn refers_to_missing(code: &SqlState) -> bool {
     .contains(code)
 }
 
-/// Runs the statements of `source`, each on its own, retrying those that
-/// refer to objects made by later statements until no progress is made.
-/// Roles the SQL names but the server lacks are created as stubs.
+/// Runs the statements of `source` in the order written, each on its own,
+/// as `psql -f` would run each file (function bodies unchecked, as pg_dump
+/// output is restored). A statement that refers to something a later one
+/// makes is retried after the others, under the session state (`SET
+/// search_path`, `SET ROLE`, ...) it was written under, until no progress
+/// is made. Roles the SQL names but the server lacks are created as stubs.
 pub async fn load_sql(client: &Client, source: &SqlSource) -> Result<()> {
+    // For each statement, how many session statements of its file precede it.
+    let mut before = Vec::with_capacity(source.statements.len());
+    let mut seen: Option<(usize, usize)> = None;
+    for stmt in &source.statements {
+        let count = match seen {
+            Some((file, n)) if file == stmt.file => n,
+            _ => 0,
+        };
+        before.push(count);
+        seen = Some((stmt.file, count + usize::from(stmt.session)));
+    }
+    let mut session = Session { client, now: None };
     let mut pending: Vec<usize> = (0..source.statements.len()).collect();
     while !pending.is_empty() {
         let mut failed: Vec<(usize, tokio_postgres::Error)> = Vec::new();
         for &i in &pending {
             let stmt = &source.statements[i];
-            let mut outcome = client.batch_execute(&stmt.sql).await;
-            if let Some(role) = outcome.as_ref().err().and_then(missing_role) {
-                client
-                    .batch_execute(&format!("CREATE ROLE {} NOLOGIN", crate::sql::ident(&role)))
-                    .await
-                    .with_context(|| format!("creating stub role {role} on the scratch server"))?;
-                outcome = client.batch_execute(&stmt.sql).await;
-            }
-            match outcome {
+            session.enter(source, stmt.file, before[i]).await?;
+            match run_with_stub_roles(client, &stmt.sql).await? {
+                Ok(()) if stmt.session => session.now = Some((stmt.file, before[i] + 1)),
                 Ok(()) => {}
-                Err(e) if e.code().is_some_and(refers_to_missing) => failed.push((i, e)),
+                Err(e) if !stmt.session && e.code().is_some_and(refers_to_missing) => {
+                    failed.push((i, e))
+                }
                 Err(e) => return Err(located(source, i, &e).into()),
             }
         }
@@ -227,16 +238,102 @@ pub async fn load_sql(client: &Client, source: &SqlSource) -> Result<()> {
         }
         pending = failed.into_iter().map(|(i, _)| i).collect();
     }
-    Ok(())
+    session.reset().await
 }
 
-fn missing_role(e: &tokio_postgres::Error) -> Option<String> {
+/// The session state of the loading connection: which file's first how
+/// many session statements are in effect.
+struct Session<'a> {
+    client: &'a Client,
+    now: Option<(usize, usize)>,
+}
+
+impl Session<'_> {
+    /// Puts the session in the state of file `file` after its first `count`
+    /// session statements.
+    async fn enter(&mut self, source: &SqlSource, file: usize, count: usize) -> Result<()> {
+        if self.now == Some((file, count)) {
+            return Ok(());
+        }
+        self.reset().await?;
+        self.client
+            .batch_execute("SET check_function_bodies = off")
+            .await?;
+        let statements = source.statements.iter().filter(|s| s.file == file);
+        for (i, stmt) in statements.filter(|s| s.session).take(count).enumerate() {
+            if let Err(e) = run_with_stub_roles(self.client, &stmt.sql).await? {
+                let index = source
+                    .statements
+                    .iter()
+                    .position(|s| std::ptr::eq(s, stmt))
+                    .unwrap_or(i);
+                return Err(located(source, index, &e).into());
+            }
+        }
+        self.now = Some((file, count));
+        Ok(())
+    }
+
+    /// Back to the connection's own role and settings.
+    async fn reset(&mut self) -> Result<()> {
+        self.client
+            .batch_execute("RESET SESSION AUTHORIZATION; RESET ALL")
+            .await
+            .context("resetting the session on the scratch server")?;
+        self.now = None;
+        Ok(())
+    }
+}
+
+/// Runs `sql`; when it names a role the server lacks, creates that role as
+/// a stub and runs it again. The outer error is the server's failure to
+/// make the stub; the inner one the statement's own.
+async fn run_with_stub_roles(
+    client: &Client,
+    sql: &str,
+) -> Result<Result<(), tokio_postgres::Error>> {
+    let mut outcome = client.batch_execute(sql).await;
+    let mut made: Vec<String> = Vec::new();
+    while let Some(name) = outcome.as_ref().err().and_then(undefined_name) {
+        let known = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)";
+        if made.contains(&name) || client.query_one(known, &[&name]).await?.get::<_, bool>(0) {
+            break;
+        }
+        let role = crate::sql::ident(&name);
+        client
+            .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
+            .await
+            .with_context(|| format!("creating stub role {name} on the scratch server"))?;
+        let retry = client.batch_execute(sql).await;
+        if retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name) {
+            // The name was not a role's after all (a type, say).
+            client.batch_execute(&format!("DROP ROLE {role}")).await?;
+            break;
+        }
+        made.push(name);
+        outcome = retry;
+    }
+    Ok(outcome)
+}
+
+/// The name an "undefined object" error (SQLSTATE 42704) is about: the
+/// first quoted word of its message, whatever the server's language and
+/// its quotation marks. Whether it is a role the caller finds out.
+fn undefined_name(e: &tokio_postgres::Error) -> Option<String> {
     let db = e.as_db_error()?;
     if db.code() != &SqlState::UNDEFINED_OBJECT {
         return None;
     }
-    let rest = db.message().strip_prefix("role \"")?;
-    Some(rest.strip_suffix("\" does not exist")?.to_string())
+    let message = db.message();
+    let start = message.find(['"', '«', '»', '„', '“', '「'])?;
+    let open = message[start..].chars().next()?;
+    let rest = &message[start + open.len_utf8()..];
+    let end = rest.find(['"', '»', '«', '“', '”', '」'])?;
+    Some(
+        rest[..end]
+            .trim_matches([' ', '\u{a0}', '\u{202f}'])
+            .to_string(),
+    )
 }
 
 /// The server's error on statement `i`, at the position it names.

@@ -31,16 +31,18 @@ pub struct Statement {
     pub offset: usize,
     /// The statement text, without the closing semicolon.
     pub sql: String,
-    /// Load rank by statement kind (lower loads first).
-    pub rank: u8,
+    /// True for a statement that sets session state (`SET`, `RESET`, `SET
+    /// ROLE`, `SELECT set_config(...)`), which governs the statements after
+    /// it in its file.
+    pub session: bool,
 }
 
-/// A parsed SQL source: its files and statements in load order.
+/// A parsed SQL source: its files and statements in written order.
 #[derive(Debug, Clone, Default)]
 pub struct SqlSource {
     /// The files, in path order.
     pub files: Vec<SqlFile>,
-    /// The statements, in load order.
+    /// The statements, file by file, each file's in written order.
     pub statements: Vec<Statement>,
 }
 
@@ -151,7 +153,7 @@ pub fn read_source(path: &Path) -> Result<SqlSource> {
         let index = source.files.len();
         for (offset, len) in split(&file)? {
             let sql = file.text[offset..offset + len].to_string();
-            let rank = rank(&sql).map_err(|message| SqlError {
+            let session = sets_session(&sql).map_err(|message| SqlError {
                 location: Location::at(&file, offset),
                 message,
             })?;
@@ -159,13 +161,11 @@ pub fn read_source(path: &Path) -> Result<SqlSource> {
                 file: index,
                 offset,
                 sql,
-                rank,
+                session,
             });
         }
         source.files.push(file);
     }
-    // Stable: statements of equal rank keep their file order.
-    source.statements.sort_by_key(|s| s.rank);
     Ok(source)
 }
 
@@ -178,7 +178,7 @@ pub fn file_statements(file: &SqlFile, index: usize) -> Result<Vec<Statement>, S
             file: index,
             offset,
             sql: file.text[offset..offset + len].to_string(),
-            rank: 0,
+            session: false,
         })
         .collect())
 }
@@ -247,31 +247,36 @@ fn blank_meta_commands(text: &str) -> String {
         .collect()
 }
 
-/// The load rank of one statement, or the parser's message.
-fn rank(sql: &str) -> Result<u8, String> {
+/// Whether one statement sets session state, or the parser's message.
+fn sets_session(sql: &str) -> Result<bool, String> {
     let parsed = pg_query::parse(sql, 0).map_err(|e| e.to_string())?;
-    let Some(first) = parsed.protobuf.stmts.first() else {
-        return Ok(12);
-    };
-    let Some(node) = first.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
-        return Ok(12);
+    let Some(node) = parsed
+        .protobuf
+        .stmts
+        .first()
+        .and_then(|s| s.stmt.as_ref())
+        .and_then(|n| n.node.as_ref())
+    else {
+        return Ok(false);
     };
     Ok(match node.to_ref() {
-        NodeRef::CreateSchemaStmt(_) => 0,
-        NodeRef::CreateExtensionStmt(_) => 1,
-        NodeRef::CreateEnumStmt(_)
-        | NodeRef::CompositeTypeStmt(_)
-        | NodeRef::CreateDomainStmt(_)
-        | NodeRef::CreateRangeStmt(_) => 2,
-        NodeRef::CreateFunctionStmt(_) => 3,
-        NodeRef::CreateSeqStmt(_) => 4,
-        NodeRef::CreateStmt(_) => 5,
-        NodeRef::AlterSeqStmt(_) | NodeRef::AlterTableStmt(_) => 6,
-        NodeRef::IndexStmt(_) => 7,
-        NodeRef::ViewStmt(_) | NodeRef::CreateTableAsStmt(_) => 8,
-        NodeRef::CreateTrigStmt(_) => 9,
-        NodeRef::CommentStmt(_) => 10,
-        _ => 11,
+        NodeRef::VariableSetStmt(_) => true,
+        // `SELECT pg_catalog.set_config('search_path', '', false)`, as
+        // pg_dump writes it.
+        NodeRef::SelectStmt(select) => select.target_list.iter().any(|target| {
+            let Some(NodeRef::ResTarget(target)) = target.node.as_ref().map(|n| n.to_ref()) else {
+                return false;
+            };
+            let call = target.val.as_ref().and_then(|v| v.node.as_ref());
+            let Some(NodeRef::FuncCall(call)) = call.map(|n| n.to_ref()) else {
+                return false;
+            };
+            call.funcname
+                .last()
+                .and_then(|n| n.node.as_ref())
+                .is_some_and(|n| matches!(n.to_ref(), NodeRef::String(s) if s.sval == "set_config"))
+        }),
+        _ => false,
     })
 }
 
@@ -386,8 +391,18 @@ mod tests {
     }
 
     #[test]
-    fn ranks_schemas_before_tables_before_views() {
-        assert!(rank("CREATE SCHEMA s").unwrap() < rank("CREATE TABLE s.t ()").unwrap());
-        assert!(rank("CREATE TABLE t ()").unwrap() < rank("CREATE VIEW v AS SELECT 1").unwrap());
+    fn knows_statements_that_set_session_state() {
+        for sql in [
+            "SET search_path = app",
+            "RESET ALL",
+            "SET ROLE admin",
+            "SET SESSION AUTHORIZATION admin",
+            "SELECT pg_catalog.set_config('search_path', '', false)",
+        ] {
+            assert_eq!(sets_session(sql), Ok(true), "{sql}");
+        }
+        for sql in ["CREATE TABLE t ()", "SELECT 1", "SELECT lower('A')"] {
+            assert_eq!(sets_session(sql), Ok(false), "{sql}");
+        }
     }
 }

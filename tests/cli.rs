@@ -398,3 +398,52 @@ fn completions_for_each_shell() {
         );
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn schema_files_load_as_written_each_in_its_own_session() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema");
+    std::fs::create_dir(&schema).unwrap();
+    // a.sql's search_path and role end with it; b.sql refers to a type that
+    // c.sql makes (retried), and grants to a role the server lacks (a stub).
+    std::fs::write(
+        schema.join("a.sql"),
+        "CREATE SCHEMA app;\nSET search_path = app;\nCREATE TABLE t (id int);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        schema.join("b.sql"),
+        "CREATE TABLE u (m mood);\nGRANT SELECT ON u TO stratum_reader_stub;\n",
+    )
+    .unwrap();
+    std::fs::write(schema.join("c.sql"), "CREATE TYPE mood AS ENUM ('ok');\n").unwrap();
+    let db = server.database("loaded").await;
+    common::load(&db, &schema).await.unwrap();
+    let tables: Vec<String> = db
+        .query(
+            "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relname IN ('t', 'u') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables, ["app.t", "u"]);
+    // The stub role exists; the type's name never became one.
+    let roles: Vec<String> = db
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname IN ('stratum_reader_stub', 'mood')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(roles, ["stratum_reader_stub"]);
+    // The session is back to its own settings afterwards.
+    let path: String = db.query_one("SHOW search_path", &[]).await.unwrap().get(0);
+    assert_eq!(path, "\"$user\", public");
+}
