@@ -447,3 +447,37 @@ async fn schema_files_load_as_written_each_in_its_own_session() {
     let path: String = db.query_one("SHOW search_path", &[]).await.unwrap().get(0);
     assert_eq!(path, "\"$user\", public");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_object_dropped_while_reading_is_an_error_not_a_panic() {
+    use stratum::kinds::{function::FunctionChange, reader::Reader, Catalog, Kind};
+    let server = TestServer::start().await;
+    let mut reading = server.database("dropped_meanwhile").await;
+    reading
+        .batch_execute("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$")
+        .await
+        .unwrap();
+    let other = server.connect("dropped_meanwhile").await;
+    let tx = reading
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await
+        .unwrap();
+    tx.batch_execute("SELECT 1").await.unwrap(); // takes the snapshot
+    other.batch_execute("DROP FUNCTION f()").await.unwrap();
+    // The snapshot still lists the function; pg_get_functiondef no longer
+    // finds it and prints NULL.
+    let rows = tx
+        .query(&FunctionChange::query(150000).unwrap(), &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let err = FunctionChange::read(&rows, &mut Catalog::default(), &mut Reader::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("function public.f was changed or dropped while stratum read the catalog"),
+        "{err}"
+    );
+}

@@ -191,6 +191,11 @@ async fn every_fixture_pair_generates_migrates_checks_and_goes_down() {
         async move {
             let mut failures = Vec::new();
             for (n, case) in cases.iter().enumerate().filter(|(n, _)| n % 2 == k) {
+                // A `before.sql` that edits the catalog (a state no schema
+                // can express) has no migration to generate.
+                if case.join("workflow.skip").is_file() {
+                    continue;
+                }
                 let before = case.join("before.sql");
                 let before = before.is_file().then_some(before.as_path());
                 let after = case.join("after.sql");

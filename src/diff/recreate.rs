@@ -11,6 +11,9 @@ use crate::kinds::{self, Catalog, ObjectId};
 /// has. Repeats until nothing new is invalidated, so a view over a view over a
 /// retyped column is rebuilt too.
 pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec<Change>) {
+    // Each object is rebuilt once at most, so that a kind whose rebuild does
+    // not remove the id cannot make this loop run forever.
+    let mut rebuilt: BTreeSet<ObjectId> = BTreeSet::new();
     loop {
         // Removed ids, with whether every removal is only a retype.
         let mut removed: BTreeMap<ObjectId, bool> = BTreeMap::new();
@@ -26,7 +29,7 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
             let Some(&retype) = removed.get(referenced) else {
                 continue;
             };
-            if removed.contains_key(dependent) {
+            if removed.contains_key(dependent) || rebuilt.contains(dependent) {
                 continue;
             }
             // PostgreSQL carries indexes, constraints and defaults through a
@@ -46,6 +49,7 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
         let before = changes.len();
         for id in invalid {
             kinds::recreate(current, desired, &id, changes);
+            rebuilt.insert(id);
         }
         if changes.len() == before {
             return;

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -160,9 +160,11 @@ impl Kind for AggregateChange {
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
+            let name = QualName::new(row.get::<_, String>(1), row.get::<_, String>(2));
+            let what = || format!("aggregate {}", name.plain());
             let id = RoutineId {
-                name: QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
-                args: row.get(3),
+                args: printed(row, 3, &what)?,
+                name: name.clone(),
             };
             reader.insert(
                 Class::Routine,
@@ -175,7 +177,7 @@ impl Kind for AggregateChange {
                 id.clone(),
                 Aggregate {
                     id,
-                    arguments: row.get(4),
+                    arguments: printed(row, 4, &what)?,
                     kind: kind.chars().next().unwrap_or('n'),
                     options: options.into_iter().flatten().collect(),
                     comment: row.get(7),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, Reader};
+use super::reader::{Class, Owner, printed, Reader};
 use super::table::facts;
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
@@ -254,7 +254,7 @@ impl Kind for ConstraintChange {
                 // The index that implements the constraint stands for it.
                 reader.insert(Class::Relation, row.get(6), id);
             }
-            let definition: String = row.get(4);
+            let definition = printed(row, 4, &|| format!("constraint {name} on {table_name}"))?;
             let definition = definition
                 .strip_suffix(" NOT VALID")
                 .map(str::to_string)
@@ -307,10 +307,13 @@ impl Kind for ConstraintChange {
             };
             for c in table.constraints.values() {
                 let was = old.constraints.get(&c.name).or_else(|| held(&c.name));
-                let same = was.filter(|o| o.kind == c.kind && o.definition == c.definition);
+                // A constraint cannot be made NOT VALID again in place: a
+                // valid one that the schema wants NOT VALID is dropped and
+                // added back NOT VALID (no scan, one transaction).
+                let same = was.filter(|o| {
+                    o.kind == c.kind && o.definition == c.definition && (c.validated || !o.validated)
+                });
                 match same {
-                    // A constraint cannot be made NOT VALID again; a
-                    // validated one satisfies a desired NOT VALID one.
                     Some(o) if !o.validated && c.validated => out.push(
                         ConstraintChange::Validate {
                             table: name.clone(),
@@ -367,6 +370,7 @@ impl Kind for ConstraintChange {
         if let (Some(old), Some(new)) = (find(current), find(desired)) {
             out.push(drop(table, &old));
             out.push(add(table, &new, false));
+            constraint_comment(out, table, None, &new);
         }
     }
 }

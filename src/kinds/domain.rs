@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Row;
 
-use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{changed_meanwhile, collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, composite, enum_type, range};
 use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
@@ -292,7 +292,7 @@ impl Kind for DomainChange {
             reader.insert(Class::Type, row.get(1), id);
             let oids: Vec<u32> = row.get(9);
             let names: Vec<String> = row.get(10);
-            let definitions: Vec<String> = row.get(11);
+            let definitions: Vec<Option<String>> = row.get(11);
             let validated: Vec<bool> = row.get(12);
             let comments: Vec<Option<String>> = row.get(13);
             let mut checks = BTreeMap::new();
@@ -302,7 +302,9 @@ impl Kind for DomainChange {
                     name: check.clone(),
                 };
                 reader.insert(Class::Constraint, oids[i], check_id);
-                let definition = &definitions[i];
+                let definition = definitions[i]
+                    .as_deref()
+                    .ok_or_else(|| changed_meanwhile(&format!("domain {}", name.plain())))?;
                 let definition = definition.strip_suffix(" NOT VALID").unwrap_or(definition);
                 checks.insert(
                     check.clone(),

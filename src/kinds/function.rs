@@ -5,7 +5,7 @@
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
 use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -144,9 +144,11 @@ impl Kind for FunctionChange {
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
+            let name = QualName::new(row.get::<_, String>(1), row.get::<_, String>(2));
+            let what = || format!("function {}", name.plain());
             let id = RoutineId {
-                name: QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
-                args: row.get(3),
+                args: printed(row, 3, &what)?,
+                name: name.clone(),
             };
             reader.insert(
                 Class::Routine,
@@ -158,9 +160,9 @@ impl Kind for FunctionChange {
                 Function {
                     id,
                     is_procedure: row.get(4),
-                    arguments: row.get(5),
+                    arguments: printed(row, 5, &what)?,
                     result: row.get(6),
-                    definition: row.get(7),
+                    definition: printed(row, 7, &what)?,
                     comment: row.get(8),
                 },
             );

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, Reader};
+use super::reader::{Class, Owner, printed, Reader};
 use super::table::facts;
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
@@ -18,6 +18,16 @@ pub struct Index {
     pub definition: String,
     /// COMMENT ON INDEX.
     pub comment: Option<String>,
+    /// False for an index that a failed CREATE INDEX CONCURRENTLY left
+    /// behind: it serves no query and is built again.
+    pub valid: bool,
+}
+
+impl Index {
+    /// True when `self` (the current index) is the `desired` one.
+    pub(crate) fn same_as(&self, desired: &Index) -> bool {
+        self.valid && self.definition == desired.definition
+    }
 }
 
 /// A change to an index.
@@ -117,7 +127,7 @@ impl Kind for IndexChange {
                 index,
                 implicit: false,
                 ..
-            } => vec![Hazard::new(
+            } if index.valid => vec![Hazard::new(
                 HazardCode::IndexDropped,
                 format!(
                     "drops index {}: queries that use it get slower",
@@ -162,7 +172,8 @@ impl Kind for IndexChange {
         Some(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
                pg_catalog.obj_description(i.indexrelid, 'pg_class'), \
-               NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid) \
+               NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
+               i.indisvalid \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
                                AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
@@ -186,6 +197,7 @@ impl Kind for IndexChange {
                 None => continue,
             };
             let name = QualName::new(schema.clone(), row.get::<_, String>(2));
+            let definition = printed(row, 3, &|| format!("index {}", name.plain()))?;
             if own {
                 reader.insert(
                     Class::Relation,
@@ -197,8 +209,9 @@ impl Kind for IndexChange {
                 name.name.clone(),
                 Index {
                     name,
-                    definition: row.get(3),
+                    definition,
                     comment: row.get(4),
+                    valid: row.get(6),
                 },
             );
         }
@@ -226,7 +239,7 @@ impl Kind for IndexChange {
                 let was = old
                     .and_then(|t| t.indexes.get(&index.name.name))
                     .or_else(|| held(&index.name.name));
-                let same = was.filter(|o| o.definition == index.definition);
+                let same = was.filter(|o| o.same_as(index));
                 if same.is_none() {
                     if let Some(o) = was {
                         out.push(drop(o));
@@ -277,6 +290,13 @@ impl Kind for IndexChange {
         };
         if let (Some((table, old)), Some((_, new))) = (find(current), find(desired)) {
             out.push(IndexChange::drop(&table, &old).into());
+            comment::changed(
+                out,
+                id.clone(),
+                format!("INDEX {}", new.name),
+                None,
+                new.comment.as_ref(),
+            );
             out.push(
                 IndexChange::Create {
                     table,

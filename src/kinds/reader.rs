@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use tokio_postgres::Row;
+
 use super::{ObjectId, QualName, SequenceOptions};
 
 /// Schemas that belong to PostgreSQL itself; `n` is the pg_namespace alias.
@@ -130,4 +132,21 @@ impl Reader {
         }
         self.objects.get(&(class, oid))
     }
+}
+
+/// Column `i` of `row`: text that a `pg_get_*` function printed. Those read
+/// the latest catalog rather than the transaction's snapshot, and print NULL
+/// for an object dropped since: that is an error naming the object (`what`),
+/// never a panic.
+pub(crate) fn printed(row: &Row, i: usize, what: &dyn Fn() -> String) -> anyhow::Result<String> {
+    row.get::<_, Option<String>>(i)
+        .ok_or_else(|| changed_meanwhile(&what()))
+}
+
+/// The error for an object that changed while the catalog was read.
+pub(crate) fn changed_meanwhile(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} was changed or dropped while stratum read the catalog (another session's DDL); \
+         run stratum again"
+    )
 }

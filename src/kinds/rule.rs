@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
@@ -110,7 +110,7 @@ impl Kind for RuleChange {
             let rule = Rule {
                 table: QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
                 name: row.get(3),
-                definition: row.get(4),
+                definition: printed(row, 4, &|| "a rule".to_string())?,
                 comment: row.get(5),
             };
             reader.insert(Class::Rewrite, row.get(0), id(&rule));

@@ -94,6 +94,10 @@ impl Kind for SequenceChange {
             // Not its OWNED BY link: an owned sequence goes after (or with)
             // the column that owns it, never before.
             SequenceChange::Drop { .. } => super::gone(vec![self.id()]),
+            // Releasing comes before whatever drops the old owner column.
+            SequenceChange::SetOwner { name, owner: None } => {
+                super::gone(vec![ObjectId::SequenceOwner { name: name.clone() }])
+            }
             SequenceChange::SetOwner { name, .. } => {
                 super::made(vec![ObjectId::SequenceOwner { name: name.clone() }])
             }
@@ -146,6 +150,7 @@ impl Kind for SequenceChange {
         match self {
             SequenceChange::Drop { .. } => (0, 8),
             SequenceChange::Create(_) | SequenceChange::Alter { .. } => (1, 4),
+            SequenceChange::SetOwner { owner: None, .. } => (0, 5),
             SequenceChange::SetOwner { .. } => (1, 17),
         }
     }
@@ -238,6 +243,21 @@ impl Kind for SequenceChange {
                 Some(_) => {}
             }
             let owner_now = old.and_then(|o| o.owned_by.as_ref());
+            // An owner column the plan drops would take the sequence along:
+            // the sequence is released first.
+            let lost = owner_now.is_some_and(|(table, column)| {
+                super::table::kept(current, desired, table).is_none()
+                    || desired.tables.get(table).and_then(|t| t.column(column)).is_none()
+            });
+            if lost && seq.owned_by.is_some() {
+                out.push(
+                    SequenceChange::SetOwner {
+                        name: name.clone(),
+                        owner: None,
+                    }
+                    .into(),
+                );
+            }
             if owner_now != seq.owned_by.as_ref() {
                 out.push(
                     SequenceChange::SetOwner {

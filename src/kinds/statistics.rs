@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A statistics object.
@@ -114,7 +114,7 @@ impl Kind for StatisticsChange {
                 name.clone(),
                 Statistics {
                     name,
-                    definition: row.get(3),
+                    definition: printed(row, 3, &|| "a statistics object".to_string())?,
                     target: row.get(4),
                     comment: row.get(5),
                 },

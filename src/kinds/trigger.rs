@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, Reader};
+use super::reader::{Class, Owner, printed, Reader};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
@@ -146,7 +146,7 @@ impl Kind for TriggerChange {
                 name.clone(),
                 Trigger {
                     name,
-                    definition: row.get(3),
+                    definition: printed(row, 3, &|| "a trigger".to_string())?,
                     enabled: enabled.chars().next().unwrap_or('O'),
                     comment: row.get(4),
                 },

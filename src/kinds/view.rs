@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Row;
 
 use super::index::IndexChange;
-use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
 use crate::sql::ident;
 
@@ -143,12 +143,13 @@ impl Kind for ViewChange {
                 reader.insert(Class::Rewrite, rule, id);
             }
             reader.owners.insert(oid, Owner::View(name.clone()));
+            let query = printed(row, 6, &|| format!("view {}", name.plain()))?;
             cat.views.insert(
                 name.clone(),
                 View {
                     name,
                     materialized: row.get(4),
-                    query: row.get(6),
+                    query,
                     options: row.get(7),
                     columns: Vec::new(),
                     indexes: BTreeMap::new(),
@@ -216,7 +217,7 @@ fn view_parts(old: &View, view: &View, out: &mut Vec<Change>) {
         let same = old
             .indexes
             .get(&index.name.name)
-            .filter(|o| o.definition == index.definition);
+            .filter(|o| o.same_as(index));
         if same.is_none() {
             if let Some(o) = old.indexes.get(&index.name.name) {
                 out.push(IndexChange::drop(name, o).into());

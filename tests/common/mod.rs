@@ -44,6 +44,13 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Another connection to the existing database `name`.
+    pub async fn connect(&self, name: &str) -> Client {
+        stratum::conninfo::connect(&self.cluster.config(name))
+            .await
+            .unwrap()
+    }
+
     /// A postgres:// URL for database `name`.
     pub fn url(&self, name: &str) -> String {
         let config = self.cluster.config(name);

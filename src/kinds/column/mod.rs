@@ -307,6 +307,8 @@ impl Kind for ColumnChange {
         }
         let f = || facts(current, table);
         match self {
+            // A generated column's values are derived: dropping loses none.
+            ColumnChange::Drop { column: c, .. } if c.generated.is_some() => Vec::new(),
             ColumnChange::Drop { .. } => vec![Hazard::new(
                 HazardCode::DataLoss,
                 format!("drops column {}.{column}{}", table.plain(), f()),
@@ -322,6 +324,18 @@ impl Kind for ColumnChange {
                 HazardCode::TableRewrite,
                 format!(
                     "adds column {}.{column} with a volatile default: every row is rewritten{}",
+                    table.plain(),
+                    f()
+                ),
+            )],
+            ColumnChange::Add {
+                column: c,
+                table_rows: true,
+                ..
+            } if c.generated.is_some() => vec![Hazard::new(
+                HazardCode::TableRewrite,
+                format!(
+                    "adds generated column {}.{column}: every row is rewritten{}",
                     table.plain(),
                     f()
                 ),
@@ -503,6 +517,29 @@ impl Kind for ColumnChange {
         let old = current.tables.get(table).and_then(|t| t.column(column));
         let new = desired.tables.get(table).and_then(|t| t.column(column));
         if let (Some(old), Some(new)) = (old, new) {
+            if old.generated.is_some() {
+                // A generated expression is part of its column: the column
+                // is dropped and added again (its values are derived).
+                out.push(
+                    ColumnChange::Drop {
+                        table: table.clone(),
+                        column: old.clone(),
+                        only: false,
+                    }
+                    .into(),
+                );
+                out.push(
+                    ColumnChange::Add {
+                        table: table.clone(),
+                        column: new.clone(),
+                        table_rows: true,
+                    }
+                    .into(),
+                );
+                set_options(table, &ColumnOptions::default(), new, out);
+                column_comment(out, table, None, new);
+                return;
+            }
             // Two steps, so that the old default goes before what it calls
             // is dropped and the new one comes after it is made.
             out.push(set_default(table, column, old.default.clone(), None));
