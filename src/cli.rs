@@ -92,6 +92,11 @@ struct Global {
     /// does not manage, instead of listing it [stratum.yaml: strict].
     #[arg(long, global = true)]
     strict: bool,
+    /// Load SQL into a scratch server even when its PostgreSQL major
+    /// version differs from the target database's [stratum.yaml:
+    /// allow_major_mismatch]; the diff may then show phantom differences.
+    #[arg(long, global = true)]
+    allow_major_mismatch: bool,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -253,8 +258,8 @@ pub struct DiffSettings {
     pub from: Source,
     /// Desired side.
     pub to: Source,
-    /// Scratch server URL, when not embedded.
-    pub dev_url: Option<String>,
+    /// Where SQL sources are loaded.
+    pub scratch: crate::load::Scratch,
     /// What is managed.
     pub filter: Filter,
     /// Unmanaged objects are errors.
@@ -264,7 +269,7 @@ pub struct DiffSettings {
 /// Runs one diff: SQL on stdout, the summary on stderr.
 pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     let (mut current, mut desired) =
-        load_pair(&settings.from, &settings.to, settings.dev_url.as_deref()).await?;
+        load_pair(&settings.from, &settings.to, &settings.scratch).await?;
     settings.filter.apply(&mut current);
     settings.filter.apply(&mut desired);
     let changes = diff::diff(&current, &desired);
@@ -272,9 +277,19 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     let plan = plan::plan(&current, &desired, changes)?;
     let unmanaged = crate::coverage::unmanaged(&current, &desired);
     let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;
+    let mut stderr = render::summary(&plan, &unmanaged);
+    if !current.live && !desired.live {
+        // No database says which PostgreSQL prints the canonical text.
+        let version = desired.server_version;
+        stderr.push_str(&format!(
+            "Both sides read with PostgreSQL {}.{}.\n",
+            version / 10000,
+            version % 10000
+        ));
+    }
     Ok(Report {
         stdout: render::sql(&plan),
-        stderr: render::summary(&plan, &unmanaged),
+        stderr,
         json,
         exit: workflow::OK,
     })
@@ -331,7 +346,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             run_diff(&DiffSettings {
                 from: Source::parse(&from)?,
                 to: Source::parse(&to)?,
-                dev_url: project.dev_url.clone(),
+                scratch: project.scratch(),
                 filter: project.filter.clone(),
                 strict: project.strict,
             })
@@ -374,6 +389,7 @@ pub fn main() -> ExitCode {
                     schema: g.schema,
                     migrations: g.migrations,
                     dev_url: g.dev_url,
+                    allow_major_mismatch: g.allow_major_mismatch,
                     layout: g.layout,
                     strict: g.strict,
                 },

@@ -28,6 +28,8 @@ pub struct ConfigFile {
     pub dev_url: Option<String>,
     /// Environment variable holding the database URL.
     pub database_url_env: Option<String>,
+    /// Accept a scratch server of another major version than the target's.
+    pub allow_major_mismatch: Option<bool>,
     /// Only these schemas are managed (all when absent).
     pub include_schemas: Option<Vec<String>>,
     /// Schemas never managed.
@@ -91,6 +93,8 @@ pub struct Overrides {
     pub layout: Option<Layout>,
     /// `--strict`.
     pub strict: bool,
+    /// `--allow-major-mismatch`.
+    pub allow_major_mismatch: bool,
 }
 
 /// Everything a command needs to know about the project, resolved once.
@@ -107,6 +111,8 @@ pub struct Project {
     pub migrations: PathBuf,
     /// Scratch server, when not embedded.
     pub dev_url: Option<String>,
+    /// Accept a scratch server of another major version than the target's.
+    pub any_major: bool,
     /// Environment variable holding the database URL.
     pub database_url_env: String,
     /// What is managed.
@@ -122,6 +128,14 @@ pub struct Project {
 }
 
 impl Project {
+    /// Where this project loads SQL sources.
+    pub fn scratch(&self) -> crate::load::Scratch {
+        crate::load::Scratch {
+            dev_url: self.dev_url.clone(),
+            any_major: self.any_major,
+        }
+    }
+
     /// Resolves flags, the configuration file (given or found from `cwd`)
     /// and defaults. Paths in the file are relative to the file.
     pub fn resolve(overrides: Overrides, cwd: &Path) -> Result<Project> {
@@ -174,6 +188,7 @@ impl Project {
                 relative(file.migrations.unwrap_or_else(|| "migrations".into()))
             }),
             dev_url: overrides.dev_url.or(file.dev_url),
+            any_major: overrides.allow_major_mismatch || file.allow_major_mismatch.unwrap_or(false),
             database_url_env: file
                 .database_url_env
                 .unwrap_or_else(|| "DATABASE_URL".to_string()),

@@ -69,11 +69,33 @@ impl Filter {
         catalog
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));
+        self.leave_history_schema(catalog);
         if !self.is_trivial() {
-            catalog.unmanaged.retain(|u| {
-                let schema = u.name.split('.').next().unwrap_or_default();
-                !u.name.contains('.') || self.schema(schema)
-            });
+            catalog
+                .unmanaged
+                .retain(|u| u.schema.as_deref().is_none_or(|s| self.schema(s)));
+        }
+    }
+}
+
+impl Filter {
+    /// Leaves out the history table's own schema (other than `public`) when
+    /// nothing else in it is managed: it is stratum's, not the schema's.
+    fn leave_history_schema(&self, catalog: &mut Catalog) {
+        let Some(history) = self.history_table.as_ref().filter(|h| h.schema != "public") else {
+            return;
+        };
+        let used = std::cell::Cell::new(false);
+        catalog.retain(&|_| true, &|name| {
+            used.set(used.get() || name.schema == history.schema);
+            true
+        });
+        let extension = catalog
+            .extensions
+            .values()
+            .any(|e| e.schema == history.schema);
+        if !used.get() && !extension {
+            catalog.schemas.remove(&history.schema);
         }
     }
 }
@@ -138,5 +160,46 @@ mod tests {
         assert!(filter.name(&q("public", "legacy_orders")));
         assert!(!filter.name(&q("audit", "log")));
         assert!(!filter.name(&q("public", "stratum_migrations")));
+    }
+
+    #[test]
+    fn unmanaged_objects_by_their_schema() {
+        let filter = Filter {
+            include_schemas: vec!["app".into(), "My.Schema".into()],
+            ..Filter::default()
+        };
+        let object = |name: &str, schema: Option<&str>| crate::kinds::Unmanaged {
+            kind: "policy".into(),
+            name: name.into(),
+            schema: schema.map(str::to_string),
+        };
+        let mut catalog = Catalog {
+            unmanaged: vec![
+                object("p on app.t", Some("app")),
+                object("\"My.Schema\".t", Some("My.Schema")),
+                object("q on other.t", Some("other")),
+                object("anon", None),
+            ],
+            ..Catalog::default()
+        };
+        filter.apply(&mut catalog);
+        let names: Vec<&str> = catalog.unmanaged.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["p on app.t", "\"My.Schema\".t", "anon"]);
+    }
+
+    #[test]
+    fn history_schema_is_left_out_when_nothing_else_uses_it() {
+        let filter = Filter {
+            history_table: Some(q("ops", "stratum_migrations")),
+            ..Filter::default()
+        };
+        let schema = |name: &str| crate::kinds::Schema {
+            name: name.into(),
+            comment: None,
+        };
+        let mut catalog = Catalog::default();
+        catalog.schemas.insert("ops".into(), schema("ops"));
+        filter.apply(&mut catalog);
+        assert!(catalog.schemas.is_empty());
     }
 }

@@ -34,8 +34,10 @@ impl History {
         History { table }
     }
 
-    /// Creates the table (and its schema) when missing.
-    pub async fn ensure(&self, client: &Client) -> Result<()> {
+    /// SQL that creates the table (and its schema) when missing. It runs
+    /// with the first record, after that migration's own statements, so a
+    /// migration may create the history table's schema itself.
+    fn ensure_sql(&self) -> String {
         let schema = if self.table.schema == "public" {
             String::new()
         } else {
@@ -44,19 +46,16 @@ impl History {
                 ident(&self.table.schema)
             )
         };
-        client
-            .batch_execute(&format!(
-                "{schema}CREATE TABLE IF NOT EXISTS {} (
-                    version text PRIMARY KEY,
-                    name text NOT NULL,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    execution_ms bigint NOT NULL
-                )",
-                self.table
-            ))
-            .await
-            .with_context(|| format!("creating the history table {}", self.table))
+        format!(
+            "{schema}CREATE TABLE IF NOT EXISTS {} (
+                version text PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                execution_ms bigint NOT NULL
+            );\n",
+            self.table
+        )
     }
 
     /// Takes the session-level advisory lock of this history table, waiting
@@ -126,10 +125,12 @@ impl History {
             .collect())
     }
 
-    /// SQL that records a migration as applied.
+    /// SQL that records a migration as applied (creating the table first
+    /// when it is missing).
     pub fn record_sql(&self, version: &str, name: &str, checksum: &str, ms: i64) -> String {
         format!(
-            "INSERT INTO {} (version, name, checksum, execution_ms) VALUES ({}, {}, {}, {ms})",
+            "{}INSERT INTO {} (version, name, checksum, execution_ms) VALUES ({}, {}, {}, {ms})",
+            self.ensure_sql(),
             self.table,
             literal(version),
             literal(name),

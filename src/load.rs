@@ -69,6 +69,16 @@ pub enum Side {
     Migrations(Vec<Migration>),
 }
 
+/// Where SQL sources are loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    /// A server where stratum may create and drop databases; the embedded
+    /// cluster when None.
+    pub dev_url: Option<String>,
+    /// Accept a scratch server of another major version than the target's.
+    pub any_major: bool,
+}
+
 /// A side after its files are parsed, ready to load.
 enum Ready {
     Url(Box<tokio_postgres::Config>),
@@ -84,11 +94,11 @@ enum Ready {
 pub async fn load_pair(
     from: &Source,
     to: &Source,
-    dev_url: Option<&str>,
+    scratch: &Scratch,
 ) -> Result<(Catalog, Catalog)> {
     let mut catalogs = load_sides(
         &[Side::Source(from.clone()), Side::Source(to.clone())],
-        dev_url,
+        scratch,
     )
     .await?;
     let to_cat = catalogs.pop().expect("two sides");
@@ -96,7 +106,7 @@ pub async fn load_pair(
 }
 
 /// Loads any number of sides, in order, sharing one scratch server.
-pub async fn load_sides(sides: &[Side], dev_url: Option<&str>) -> Result<Vec<Catalog>> {
+pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog>> {
     let ready: Vec<Ready> = sides.iter().map(prepare).collect::<Result<_>>()?;
     let mut live_major = None;
     let mut catalogs: Vec<Option<Catalog>> = Vec::new();
@@ -112,7 +122,8 @@ pub async fn load_sides(sides: &[Side], dev_url: Option<&str>) -> Result<Vec<Cat
         });
     }
     if catalogs.iter().any(Option::is_none) {
-        let server = ScratchServer::start(dev_url, live_major).await?;
+        let dev_url = scratch.dev_url.as_deref();
+        let server = ScratchServer::start(dev_url, live_major, scratch.any_major).await?;
         for (r, slot) in ready.iter().zip(catalogs.iter_mut()) {
             if slot.is_none() {
                 *slot = Some(load_scratch(&server, r).await?);

@@ -328,14 +328,50 @@ pub struct ScratchDb {
 
 impl ScratchServer {
     /// Starts the embedded cluster, or uses `dev_url` when given.
-    pub async fn start(dev_url: Option<&str>, major: Option<u32>) -> Result<ScratchServer> {
-        match dev_url {
-            Some(url) => Ok(ScratchServer::Dev(conninfo::config(url)?)),
+    ///
+    /// Exactness needs both sides printed by the same PostgreSQL: when the
+    /// target runs `major`, a scratch server of another major is an error
+    /// unless `any_major` allows it.
+    pub async fn start(
+        dev_url: Option<&str>,
+        major: Option<u32>,
+        any_major: bool,
+    ) -> Result<ScratchServer> {
+        let (server, found_major, found) = match dev_url {
+            Some(url) => {
+                let config = conninfo::config(url)?;
+                let client = conninfo::connect(&config).await?;
+                let version: i32 = client
+                    .query_one("SELECT current_setting('server_version_num')::int", &[])
+                    .await?
+                    .get(0);
+                let found = format!("the --dev-url server runs PostgreSQL {}", version / 10000);
+                (ScratchServer::Dev(config), (version / 10000) as u32, found)
+            }
             None => {
                 let bins = find_binaries(major)?;
-                Ok(ScratchServer::Embedded(Cluster::start(&bins).await?))
+                let found = format!(
+                    "the server binaries found ({}) are PostgreSQL {}",
+                    bins.bindir.display(),
+                    bins.major
+                );
+                (
+                    ScratchServer::Embedded(Cluster::start(&bins).await?),
+                    bins.major,
+                    found,
+                )
             }
+        };
+        if let Some(target) = major.filter(|m| *m != found_major && !any_major) {
+            bail!(
+                "the target database runs PostgreSQL {target}, but {found}: both sides must be \
+                 printed by the same major version for an exact diff. Point STRATUM_PG_BIN at \
+                 PostgreSQL {target}'s bin directory, pass --dev-url for a PostgreSQL {target} \
+                 server, or accept the difference with --allow-major-mismatch \
+                 (allow_major_mismatch: true in stratum.yaml)"
+            );
         }
+        Ok(server)
     }
 
     fn admin_config(&self) -> Config {

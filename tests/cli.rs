@@ -481,3 +481,43 @@ async fn an_object_dropped_while_reading_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn history_table_in_its_own_schema() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    // The schema stratum keeps its history in: declared by schema/ too, or not.
+    for (n, sql) in [
+        "CREATE TABLE users (id int PRIMARY KEY);\n",
+        "CREATE SCHEMA ops;\nCREATE TABLE ops.jobs (id int);\nCREATE TABLE users (id int PRIMARY KEY);\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = project_with(sql);
+        let p = dir.path();
+        std::fs::write(
+            p.join("stratum.yaml"),
+            "history_table: ops.stratum_migrations\n",
+        )
+        .unwrap();
+        let out = stratum_in(p, &["generate"], &env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let db = format!("history_ops_{n}");
+        server.database(&db).await;
+        let url = server.url(&db);
+        let out = stratum_in(p, &["migrate", "--db", &url], &env);
+        assert_eq!(out.status.code(), Some(0), "{sql}{}", text(&out.stderr));
+        let out = stratum_in(p, &["check", "--db", &url], &env);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{sql}{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let out = stratum_in(p, &["status", "--db", &url], &env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+}

@@ -62,7 +62,10 @@ async fn differences(server: &TestServer, db: &str, sql: Option<&Path>) -> Strin
     let (mut current, mut desired) = stratum::load::load_pair(
         &stratum::load::Source::Url(server.url(db)),
         &desired,
-        Some(&server.url("postgres")),
+        &stratum::load::Scratch {
+            dev_url: Some(server.url("postgres")),
+            any_major: false,
+        },
     )
     .await
     .unwrap();

@@ -22,71 +22,73 @@ pub(super) async fn unmanaged(
     // is one (NULL for properties of managed objects, such as grants). Owners
     // are reported where they are not the role stratum connects as.
     let sql = format!(
-        "SELECT kind, name, class, oid FROM ( \
-         SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid \
+        "SELECT kind, name, class, oid, schema FROM ( \
+         SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid, n.nspname::text AS schema \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' AND t.typcategory <> 'A' \
          UNION ALL \
-         SELECT 'row level security', {qual}(c.relname), NULL, NULL \
+         SELECT 'row level security', {qual}(c.relname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
          UNION ALL \
-         SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname), NULL, NULL \
+         SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'm', 'i', 'I') \
          UNION ALL \
-         SELECT 'table access method', {qual}(c.relname) || ' using ' || pg_catalog.quote_ident(am.amname), NULL, NULL \
+         SELECT 'table access method', {qual}(c.relname) || ' using ' || pg_catalog.quote_ident(am.amname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_am am ON am.oid = c.relam \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'm') AND am.amname <> 'heap' \
          UNION ALL \
-         SELECT 'grants', {qual}(c.relname), NULL, NULL \
+         SELECT 'grants', {qual}(c.relname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relacl IS NOT NULL \
          UNION ALL \
-         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname), 'pg_policy', pol.oid \
+         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname), 'pg_policy', pol.oid, n.nspname::text \
            FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          UNION ALL \
          SELECT 'window function', \
-                {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid \
+                {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
          UNION ALL \
-         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL \
+         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.proacl IS NOT NULL \
          UNION ALL \
-         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL \
+         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
          UNION ALL \
-         SELECT 'grants', 'column ' || {qual}(c.relname) || '.' || pg_catalog.quote_ident(a.attname), NULL, NULL \
+         SELECT 'grants', 'column ' || {qual}(c.relname) || '.' || pg_catalog.quote_ident(a.attname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND a.attacl IS NOT NULL AND NOT a.attisdropped \
          UNION ALL \
-         SELECT 'grants', 'type ' || {qual}(t.typname), NULL, NULL \
+         SELECT 'grants', 'type ' || {qual}(t.typname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            WHERE {USER_SCHEMA} AND {type_member} AND t.typacl IS NOT NULL \
          UNION ALL \
-         SELECT 'owner', {qual}(c.relname) || ' owned by ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), NULL, NULL \
+         SELECT 'owner', {qual}(c.relname) || ' owned by ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
              AND c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
          SELECT 'owner', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ') owned by ' \
-                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(p.proowner)), NULL, NULL \
+                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(p.proowner)), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} \
              AND p.proowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
          SELECT 'owner', 'schema ' || pg_catalog.quote_ident(n.nspname) || ' owned by ' \
-                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(n.nspowner)), NULL, NULL \
+                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(n.nspowner)), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
              AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
-         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL FROM pg_catalog.pg_default_acl \
+         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL, \
+                (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = defaclnamespace) \
+           FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",
     );
     for row in tx
@@ -97,6 +99,7 @@ pub(super) async fn unmanaged(
         let object = Unmanaged {
             kind: row.get(0),
             name: row.get(1),
+            schema: row.get(4),
         };
         let class = row
             .get::<_, Option<&str>>(2)

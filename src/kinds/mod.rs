@@ -193,6 +193,9 @@ pub struct Unmanaged {
     pub kind: String,
     /// Its name as a reader would write it.
     pub name: String,
+    /// The schema it lives in (its table's, for a policy or a grant on a
+    /// column), if any.
+    pub schema: Option<String>,
 }
 
 /// How a column's values move over to a type that the plan builds anew (an

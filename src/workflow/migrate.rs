@@ -76,14 +76,14 @@ fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
     out
 }
 
-/// A connection that holds the migration lock, its history table made.
-/// The lock goes with [`History::unlock`] or with the connection.
+/// A connection that holds the migration lock. The history table is made
+/// with the first record. The lock goes with [`History::unlock`] or with
+/// the connection.
 async fn locked(project: &Project, url: &str) -> Result<(Client, History)> {
     let client = conninfo::connect_url(url).await?;
     let history = History::new(project.history_table.clone());
-    // Lock first: concurrent runs must not race to create the table.
+    // Concurrent runs must not race to create the table.
     history.lock(&client).await?;
-    history.ensure(&client).await?;
     Ok((client, history))
 }
 

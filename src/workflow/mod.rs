@@ -57,7 +57,7 @@ impl Report {
 
 /// Loads sides through the project's scratch server and scope.
 async fn load(project: &Project, sides: &[Side]) -> Result<Vec<Catalog>> {
-    let mut catalogs = load_sides(sides, project.dev_url.as_deref()).await?;
+    let mut catalogs = load_sides(sides, &project.scratch()).await?;
     for catalog in &mut catalogs {
         project.filter.apply(catalog);
     }
