@@ -60,9 +60,13 @@ pub struct Location {
 }
 
 impl Location {
-    /// The location of byte `offset` in `file`.
+    /// The location of byte `offset` in `file` (of the character holding
+    /// it, when it falls inside one).
     pub fn at(file: &SqlFile, offset: usize) -> Location {
-        let offset = offset.min(file.text.len());
+        let mut offset = offset.min(file.text.len());
+        while !file.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &file.text[..offset];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let line_end = file.text[offset..]

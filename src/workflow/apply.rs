@@ -17,6 +17,7 @@ use crate::load::{Side, Source};
 use crate::plan::{self, HazardCode, Plan, Step};
 use crate::render;
 use crate::ui::{self, paint, style, Progress};
+use tokio_postgres::Client;
 
 /// Options of `apply`.
 #[derive(Debug, Clone, Default)]
@@ -213,6 +214,12 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
 /// others on their own. Returns how many batches ran.
 async fn execute(url: &str, plan: &Plan) -> Result<usize> {
     let client = conninfo::connect_url(url).await?;
+    execute_on(&client, plan).await
+}
+
+/// [`execute`] on an open connection; the test suites apply plans through
+/// it, exactly as `apply` does.
+pub async fn execute_on(client: &Client, plan: &Plan) -> Result<usize> {
     client
         .batch_execute("SET check_function_bodies = false")
         .await?;

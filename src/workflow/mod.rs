@@ -14,7 +14,7 @@ mod migrate;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use apply::{apply, plan, ApplyOptions};
+pub use apply::{apply, execute_on, plan, ApplyOptions};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use generate::{generate, GenerateOptions};

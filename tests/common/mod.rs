@@ -73,25 +73,12 @@ pub async fn read(client: &mut Client, live: bool) -> Catalog {
     stratum::introspect::introspect(client, live).await.unwrap()
 }
 
-/// Applies a plan the way `psql -f` runs a script: each statement on its
-/// own, stopping at the first error.
+/// Applies a plan through the code `stratum apply` runs it with:
+/// consecutive transactional steps in one transaction, the others alone.
 pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Result<()> {
-    client
-        .batch_execute("SET check_function_bodies = false")
-        .await?;
-    for step in &plan.steps {
-        if let Some(sql) = &step.sql {
-            client.batch_execute(sql).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "{sql}\n  failed: {}",
-                    e.as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or(e.to_string())
-                )
-            })?;
-        }
-    }
-    Ok(())
+    stratum::workflow::execute_on(client, plan)
+        .await
+        .map(|_| ())
 }
 
 /// Every fixture case directory (one holding `after.sql`), sorted.

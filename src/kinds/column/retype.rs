@@ -78,6 +78,21 @@ fn typmod(data_type: &str) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// True when every value of the integer type `from` fits `numeric(p, s)`.
+fn integer_fits(from: &str, to: &str, typmod: Option<&[i64]>) -> bool {
+    let digits = match from {
+        "smallint" => 5,
+        "integer" => 10,
+        "bigint" => 19,
+        _ => return false,
+    };
+    match (to, typmod) {
+        ("numeric", Some([p])) => *p >= digits,
+        ("numeric", Some([p, s])) => p - s >= digits,
+        _ => false,
+    }
+}
+
 /// Hazards of a type change: always the lock, a rewrite unless the types
 /// are binary coercible and the typmod only widens, data loss unless the
 /// conversion is implicit and widening.
@@ -118,7 +133,8 @@ pub(super) fn type_hazards(
     let rewrite_free = from.collation == to.collation
         && widened
         && (same_base || cast.is_some_and(|c| c.method == 'b'));
-    let lossless = widened && (same_base || cast.is_some_and(|c| c.context == 'i'));
+    let lossless = (widened && (same_base || cast.is_some_and(|c| c.context == 'i')))
+        || integer_fits(&from.base_type, &to.base_type, new_mod.as_deref());
     let mut hazards = vec![Hazard::new(
         HazardCode::AccessExclusiveLock,
         format!("changing {what} locks the table{f}"),
