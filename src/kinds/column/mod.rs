@@ -38,8 +38,10 @@ pub struct Column {
     pub not_null: bool,
     /// GENERATED ... AS IDENTITY.
     pub identity: Option<Identity>,
-    /// GENERATED ALWAYS AS (expr) STORED.
+    /// GENERATED ALWAYS AS (expr): its expression.
     pub generated: Option<String>,
+    /// VIRTUAL rather than STORED (PostgreSQL 18, where it is the default).
+    pub virtual_generated: bool,
     /// COMMENT ON COLUMN.
     pub comment: Option<String>,
     /// Inherited from a parent table (a partition's columns all are).
@@ -68,7 +70,12 @@ pub fn definition(column: &Column) -> String {
         sql.push_str(&format!(" COLLATE {collation}"));
     }
     if let Some(expr) = &column.generated {
-        sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+        let kind = if column.virtual_generated {
+            "VIRTUAL"
+        } else {
+            "STORED"
+        };
+        sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) {kind}"));
     }
     if let Some(id) = &column.identity {
         sql.push(' ');
@@ -332,7 +339,7 @@ impl Kind for ColumnChange {
                 column: c,
                 table_rows: true,
                 ..
-            } if c.generated.is_some() => vec![Hazard::new(
+            } if c.generated.is_some() && !c.virtual_generated => vec![Hazard::new(
                 HazardCode::TableRewrite,
                 format!(
                     "adds generated column {}.{column}: every row is rewritten{}",
@@ -437,7 +444,9 @@ impl Kind for ColumnChange {
                         reader.insert(Class::AttrDefault, default_oid, id);
                     }
                     let expr: Option<String> = row.get(6);
-                    let generated = row.get::<_, String>(10) == "s";
+                    // 's' stored, 'v' virtual (PostgreSQL 18).
+                    let kind = row.get::<_, String>(10);
+                    let generated = kind == "s" || kind == "v";
                     let identity = identity_of(
                         &row.get::<_, String>(9),
                         reader.identities.get(&(relid, attnum)),
@@ -451,6 +460,7 @@ impl Kind for ColumnChange {
                         not_null: row.get(8),
                         identity,
                         generated: if generated { expr } else { None },
+                        virtual_generated: kind == "v",
                         comment: row.get(11),
                         inherited: row.get(12),
                         local: row.get(13),
@@ -608,7 +618,7 @@ fn column_comment(out: &mut Vec<Change>, table: &QualName, old: Option<&Column>,
 /// A generated column's expression cannot be altered before PostgreSQL 17,
 /// and a column cannot become or stop being generated: drop and add.
 fn needs_recreate(old: &Column, new: &Column) -> bool {
-    old.generated != new.generated
+    old.generated != new.generated || old.virtual_generated != new.virtual_generated
 }
 
 /// The column changes of a table on both sides.
@@ -764,5 +774,34 @@ mod tests {
             options: default_options("bigint", 1),
         };
         assert_eq!(identity(&id), "GENERATED ALWAYS AS IDENTITY");
+    }
+
+    #[test]
+    fn generated_columns_say_stored_or_virtual() {
+        let mut column = Column {
+            name: "area".into(),
+            data_type: "integer".into(),
+            base_type: "integer".into(),
+            collation: None,
+            default: None,
+            not_null: false,
+            identity: None,
+            generated: Some("(w * h)".into()),
+            virtual_generated: false,
+            comment: None,
+            inherited: false,
+            local: true,
+            options: ColumnOptions::default(),
+            type_storage: 'p',
+        };
+        assert_eq!(
+            definition(&column),
+            "area integer GENERATED ALWAYS AS ((w * h)) STORED"
+        );
+        column.virtual_generated = true;
+        assert_eq!(
+            definition(&column),
+            "area integer GENERATED ALWAYS AS ((w * h)) VIRTUAL"
+        );
     }
 }
