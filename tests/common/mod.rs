@@ -104,3 +104,46 @@ pub fn cases() -> Vec<PathBuf> {
     cases.sort();
     cases
 }
+
+/// What the test server offers, for the `-- needs:` lines of fixtures.
+pub struct Features {
+    /// Its major version.
+    pub major: i32,
+    /// Built with lz4 (column COMPRESSION lz4).
+    pub lz4: bool,
+}
+
+impl Features {
+    /// Asks the server.
+    pub async fn of(server: &TestServer) -> Features {
+        let probe = server.database("probe").await;
+        let major: i32 = probe
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let lz4 = probe
+            .batch_execute("SET default_toast_compression = lz4")
+            .await
+            .is_ok();
+        Features { major, lz4 }
+    }
+
+    /// The first need of `case` (from `-- needs: postgresql 15` or
+    /// `-- needs: lz4` lines in its `after.sql`) this server does not meet.
+    pub fn unmet(&self, case: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(case.join("after.sql")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("-- needs:"))
+            .map(str::trim)
+            .find(|need| match need.split_once(' ') {
+                Some(("postgresql", min)) => min.parse::<i32>().map_or(true, |m| self.major < m),
+                _ if *need == "lz4" => !self.lz4,
+                _ => true,
+            })
+            .map(str::to_string)
+    }
+}
