@@ -92,7 +92,7 @@ async fn every_fixture_converges() {
     }
     // Said, never silent: what this server cannot run.
     for case in &unrun {
-        eprintln!("not run on PostgreSQL {}: {case}", features.major);
+        common::say(format!("not run on PostgreSQL {}: {case}", features.major));
     }
     assert!(
         failures.is_empty(),

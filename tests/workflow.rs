@@ -201,7 +201,7 @@ async fn every_fixture_pair_generates_migrates_checks_and_goes_down() {
                     continue;
                 }
                 if let Some(need) = features.unmet(case) {
-                    eprintln!("not run: {} (needs {need})", case.display());
+                    common::say(format!("not run: {} (needs {need})", case.display()));
                     continue;
                 }
                 let before = case.join("before.sql");
@@ -425,7 +425,7 @@ async fn dump_round_trips_every_fixture() {
     let mut failures = Vec::new();
     for (n, case) in cases.iter().enumerate() {
         if let Some(need) = features.unmet(case) {
-            eprintln!("not run: {} (needs {need})", case.display());
+            common::say(format!("not run: {} (needs {need})", case.display()));
             continue;
         }
         let split = [Split::None, Split::Schema, Split::Object][n % 3];

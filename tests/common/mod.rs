@@ -147,3 +147,10 @@ impl Features {
             .map(str::to_string)
     }
 }
+
+/// Writes a line to the real stderr, past the test harness's capture: what
+/// a suite could not do is said even when it passes.
+pub fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
