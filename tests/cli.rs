@@ -420,28 +420,18 @@ async fn schema_files_load_as_written_each_in_its_own_session() {
     std::fs::write(schema.join("c.sql"), "CREATE TYPE mood AS ENUM ('ok');\n").unwrap();
     let db = server.database("loaded").await;
     common::load(&db, &schema).await.unwrap();
-    let tables: Vec<String> = db
-        .query(
-            "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relname IN ('t', 'u') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = common::strings(
+        &db,
+        "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relname IN ('t', 'u') ORDER BY 1",
+    )
+    .await;
     assert_eq!(tables, ["app.t", "u"]);
     // The stub role exists; the type's name never became one.
-    let roles: Vec<String> = db
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname IN ('stratum_reader_stub', 'mood')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let roles = common::strings(
+        &db,
+        "SELECT rolname::text FROM pg_roles WHERE rolname IN ('stratum_reader_stub', 'mood')",
+    )
+    .await;
     assert_eq!(roles, ["stratum_reader_stub"]);
     // The session is back to its own settings afterwards.
     let path: String = db.query_one("SHOW search_path", &[]).await.unwrap().get(0);

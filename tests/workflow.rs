@@ -269,16 +269,11 @@ async fn history(server: &TestServer, db: &str) -> Vec<String> {
     let client = stratum::conninfo::connect(&server.cluster.config(db))
         .await
         .unwrap();
-    client
-        .query(
-            "SELECT version FROM public.stratum_migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    common::strings(
+        &client,
+        "SELECT version FROM public.stratum_migrations ORDER BY version",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -53,6 +53,14 @@ pub(super) async fn depends(
             (ObjectId::Sequence { name }, ObjectId::Column { .. }, "a") => {
                 ObjectId::SequenceOwner { name: name.clone() }
             }
+            // PostgreSQL 14 records what a generated column's expression
+            // uses as AUTO dependencies of the column itself (so dropping a
+            // function silently drops the column); 15 and later record them
+            // on the expression (pg_attrdef), which reads as the default.
+            (ObjectId::Column { table, column }, _, "a") => ObjectId::Default {
+                table: table.clone(),
+                column: column.clone(),
+            },
             _ => dependent.clone(),
         };
         cat.depends.insert((dependent, referenced.clone()));

@@ -5,6 +5,7 @@
 use tokio_postgres::Row;
 
 use super::reader::{not_extension_member, Class, Reader};
+use super::lifecycle::{self, Compare, Lifecycle};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
@@ -23,29 +24,9 @@ pub struct ForeignDataWrapper {
     pub comment: Option<String>,
 }
 
-/// A change to a foreign data wrapper.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FdwChange {
-    /// CREATE FOREIGN DATA WRAPPER.
-    Create(ForeignDataWrapper),
-    /// DROP FOREIGN DATA WRAPPER.
-    Drop(ForeignDataWrapper),
-    /// ALTER FOREIGN DATA WRAPPER: handler, validator, options.
-    Alter {
-        /// As it is.
-        from: ForeignDataWrapper,
-        /// As it should be.
-        to: ForeignDataWrapper,
-    },
-}
-
-impl FdwChange {
-    fn wrapper(&self) -> &ForeignDataWrapper {
-        match self {
-            FdwChange::Create(w) | FdwChange::Drop(w) | FdwChange::Alter { to: w, .. } => w,
-        }
-    }
-}
+/// A change to a foreign data wrapper: ALTER changes its handler, validator
+/// and options.
+pub type FdwChange = Lifecycle<ForeignDataWrapper>;
 
 fn function(clause: &str, f: &Option<String>) -> String {
     match f {
@@ -57,28 +38,24 @@ fn function(clause: &str, f: &Option<String>) -> String {
 impl Kind for FdwChange {
     fn id(&self) -> ObjectId {
         ObjectId::ForeignDataWrapper {
-            name: self.wrapper().name.clone(),
+            name: self.object().name.clone(),
         }
     }
 
     fn verb(&self) -> &'static str {
-        match self {
-            FdwChange::Create(_) => "create_foreign_data_wrapper",
-            FdwChange::Drop(_) => "drop_foreign_data_wrapper",
-            FdwChange::Alter { .. } => "alter_foreign_data_wrapper",
-        }
+        self.step_verb([
+            "create_foreign_data_wrapper",
+            "drop_foreign_data_wrapper",
+            "alter_foreign_data_wrapper",
+        ])
     }
 
     fn effects(&self) -> Effects {
-        match self {
-            FdwChange::Create(_) => super::made(vec![self.id()]),
-            FdwChange::Drop(_) => super::gone(vec![self.id()]),
-            FdwChange::Alter { .. } => super::needs(vec![self.id()]),
-        }
+        self.step_effects(self.id(), vec![])
     }
 
     fn sql(&self) -> Option<String> {
-        let w = self.wrapper();
+        let w = self.object();
         let name = ident(&w.name);
         Some(match self {
             FdwChange::Create(_) => {
@@ -162,37 +139,23 @@ impl Kind for FdwChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        for (name, wrapper) in &desired.foreign_data_wrappers {
-            let old = current.foreign_data_wrappers.get(name);
-            match old {
-                None => out.push(FdwChange::Create(wrapper.clone()).into()),
-                Some(o)
-                    if o.handler != wrapper.handler
-                        || o.validator != wrapper.validator
-                        || o.options != wrapper.options =>
-                {
-                    out.push(
-                        FdwChange::Alter {
-                            from: o.clone(),
-                            to: wrapper.clone(),
-                        }
-                        .into(),
-                    )
-                }
-                Some(_) => {}
-            }
-            comment::changed(
-                out,
-                ObjectId::ForeignDataWrapper { name: name.clone() },
-                format!("FOREIGN DATA WRAPPER {}", ident(name)),
-                old.and_then(|o| o.comment.as_ref()),
-                wrapper.comment.as_ref(),
-            );
-        }
-        for (name, wrapper) in &current.foreign_data_wrappers {
-            if !desired.foreign_data_wrappers.contains_key(name) {
-                out.push(FdwChange::Drop(wrapper.clone()).into());
-            }
-        }
+        let how = Compare {
+            recreated: &|_| false,
+            differs: &|o: &ForeignDataWrapper, n: &ForeignDataWrapper| {
+                o.handler != n.handler || o.validator != n.validator || o.options != n.options
+            },
+            comment: &|out, old, new| {
+                comment::changed(
+                    out,
+                    ObjectId::ForeignDataWrapper {
+                        name: new.name.clone(),
+                    },
+                    format!("FOREIGN DATA WRAPPER {}", ident(&new.name)),
+                    old.and_then(|o| o.comment.as_ref()),
+                    new.comment.as_ref(),
+                )
+            },
+        };
+        lifecycle::diff(&current.foreign_data_wrappers, &desired.foreign_data_wrappers, how, out);
     }
 }

@@ -14,6 +14,7 @@
 //! that everything derived from a catalog is deterministic.
 
 mod id;
+pub mod lifecycle;
 pub mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};

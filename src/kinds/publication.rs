@@ -65,17 +65,28 @@ fn members(p: &Publication) -> String {
     if p.all_tables {
         return " FOR ALL TABLES".into();
     }
-    let mut parts: Vec<String> = p
-        .tables
-        .iter()
-        .map(|t| format!("TABLE {}{}", t.table, t.detail))
-        .collect();
-    parts.extend(p.schemas.iter().map(|s| format!("TABLES IN SCHEMA {}", ident(s))));
+    let tables = p.tables.iter().map(|t| format!("{}{}", t.table, t.detail));
+    let parts = member_list(tables, &p.schemas);
     if parts.is_empty() {
         String::new()
     } else {
-        format!(" FOR {}", parts.join(", "))
+        format!(" FOR {parts}")
     }
+}
+
+/// `TABLE a, b, TABLES IN SCHEMA s, t`: each keyword written once, which
+/// PostgreSQL 14 needs (15 also takes it before every member).
+fn member_list(tables: impl Iterator<Item = String>, schemas: &[String]) -> String {
+    let tables: Vec<String> = tables.collect();
+    let mut parts = Vec::new();
+    if !tables.is_empty() {
+        parts.push(format!("TABLE {}", tables.join(", ")));
+    }
+    if !schemas.is_empty() {
+        let schemas: Vec<String> = schemas.iter().map(|s| ident(s)).collect();
+        parts.push(format!("TABLES IN SCHEMA {}", schemas.join(", ")));
+    }
+    parts.join(", ")
 }
 
 fn options(p: &Publication) -> String {
@@ -143,17 +154,9 @@ impl Kind for PublicationChange {
                     format!("ALTER PUBLICATION {name} SET{};", &set[" FOR".len()..])
                 }
                 _ => {
-                    let mut gone: Vec<String> = from
-                        .tables
-                        .iter()
-                        .map(|t| format!("TABLE {}", t.table))
-                        .collect();
-                    gone.extend(
-                        from.schemas
-                            .iter()
-                            .map(|s| format!("TABLES IN SCHEMA {}", ident(s))),
-                    );
-                    format!("ALTER PUBLICATION {name} DROP {};", gone.join(", "))
+                    let tables = from.tables.iter().map(|t| t.table.to_string());
+                    let gone = member_list(tables, &from.schemas);
+                    format!("ALTER PUBLICATION {name} DROP {gone};")
                 }
             },
         })

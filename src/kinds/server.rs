@@ -5,6 +5,7 @@
 use tokio_postgres::Row;
 
 use super::reader::{Class, Reader};
+use super::lifecycle::{self, Compare, Lifecycle};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, literal, options_change, options_clause, sorted_options};
 
@@ -25,29 +26,8 @@ pub struct Server {
     pub comment: Option<String>,
 }
 
-/// A change to a foreign server.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerChange {
-    /// CREATE SERVER.
-    Create(Server),
-    /// DROP SERVER.
-    Drop(Server),
-    /// ALTER SERVER: version and options.
-    Alter {
-        /// As it is.
-        from: Server,
-        /// As it should be.
-        to: Server,
-    },
-}
-
-impl ServerChange {
-    fn server(&self) -> &Server {
-        match self {
-            ServerChange::Create(s) | ServerChange::Drop(s) | ServerChange::Alter { to: s, .. } => s,
-        }
-    }
-}
+/// A change to a foreign server: ALTER changes its version and options.
+pub type ServerChange = Lifecycle<Server>;
 
 /// True when the server `name` is on both sides but cannot change in place.
 pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &str) -> bool {
@@ -60,28 +40,20 @@ pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &str) -> boo
 impl Kind for ServerChange {
     fn id(&self) -> ObjectId {
         ObjectId::Server {
-            name: self.server().name.clone(),
+            name: self.object().name.clone(),
         }
     }
 
     fn verb(&self) -> &'static str {
-        match self {
-            ServerChange::Create(_) => "create_server",
-            ServerChange::Drop(_) => "drop_server",
-            ServerChange::Alter { .. } => "alter_server",
-        }
+        self.step_verb(["create_server", "drop_server", "alter_server"])
     }
 
     fn effects(&self) -> Effects {
-        match self {
-            ServerChange::Create(_) => super::made(vec![self.id()]),
-            ServerChange::Drop(_) => super::gone(vec![self.id()]),
-            ServerChange::Alter { .. } => super::needs(vec![self.id()]),
-        }
+        self.step_effects(self.id(), vec![])
     }
 
     fn sql(&self) -> Option<String> {
-        let s = self.server();
+        let s = self.object();
         let name = ident(&s.name);
         Some(match self {
             ServerChange::Create(_) => {
@@ -157,36 +129,21 @@ impl Kind for ServerChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        for (name, server) in &desired.servers {
-            let mut old = current.servers.get(name);
-            if recreated(current, desired, name) {
-                out.push(ServerChange::Drop(old.expect("on both sides").clone()).into());
-                old = None;
-            }
-            match old {
-                None => out.push(ServerChange::Create(server.clone()).into()),
-                Some(o) if o.version != server.version || o.options != server.options => out
-                    .push(
-                        ServerChange::Alter {
-                            from: o.clone(),
-                            to: server.clone(),
-                        }
-                        .into(),
-                    ),
-                Some(_) => {}
-            }
-            comment::changed(
-                out,
-                ObjectId::Server { name: name.clone() },
-                format!("SERVER {}", ident(name)),
-                old.and_then(|o| o.comment.as_ref()),
-                server.comment.as_ref(),
-            );
-        }
-        for (name, server) in &current.servers {
-            if !desired.servers.contains_key(name) {
-                out.push(ServerChange::Drop(server.clone()).into());
-            }
-        }
+        let how = Compare {
+            recreated: &|s: &Server| recreated(current, desired, &s.name),
+            differs: &|o: &Server, n: &Server| o.version != n.version || o.options != n.options,
+            comment: &|out, old, new| {
+                comment::changed(
+                    out,
+                    ObjectId::Server {
+                        name: new.name.clone(),
+                    },
+                    format!("SERVER {}", ident(&new.name)),
+                    old.and_then(|o| o.comment.as_ref()),
+                    new.comment.as_ref(),
+                )
+            },
+        };
+        lifecycle::diff(&current.servers, &desired.servers, how, out);
     }
 }

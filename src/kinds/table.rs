@@ -537,7 +537,7 @@ impl Kind for TableChange {
 /// stops being a foreign table, moves to another server or its server is
 /// created again, or its parent is recreated (dropping a parent takes its
 /// partitions and children along).
-fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
+pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
     let (Some(old), Some(new)) = (current.tables.get(name), desired.tables.get(name)) else {
         return false;
     };

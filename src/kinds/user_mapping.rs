@@ -9,6 +9,7 @@
 use tokio_postgres::Row;
 
 use super::reader::{Class, Reader};
+use super::lifecycle::{self, Compare, Lifecycle};
 use super::{server, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
@@ -23,35 +24,12 @@ pub struct UserMapping {
     pub options: Option<Vec<String>>,
 }
 
-/// A change to a user mapping.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserMappingChange {
-    /// CREATE USER MAPPING.
-    Create(UserMapping),
-    /// DROP USER MAPPING.
-    Drop(UserMapping),
-    /// ALTER USER MAPPING ... OPTIONS.
-    Alter {
-        /// As it is.
-        from: UserMapping,
-        /// As it should be.
-        to: UserMapping,
-    },
-}
-
-impl UserMappingChange {
-    fn mapping(&self) -> &UserMapping {
-        match self {
-            UserMappingChange::Create(m)
-            | UserMappingChange::Drop(m)
-            | UserMappingChange::Alter { to: m, .. } => m,
-        }
-    }
-}
+/// A change to a user mapping: ALTER changes its options.
+pub type UserMappingChange = Lifecycle<UserMapping>;
 
 impl Kind for UserMappingChange {
     fn id(&self) -> ObjectId {
-        let m = self.mapping();
+        let m = self.object();
         ObjectId::UserMapping {
             user: m.user.clone(),
             server: m.server.clone(),
@@ -59,30 +37,22 @@ impl Kind for UserMappingChange {
     }
 
     fn verb(&self) -> &'static str {
-        match self {
-            UserMappingChange::Create(_) => "create_user_mapping",
-            UserMappingChange::Drop(_) => "drop_user_mapping",
-            UserMappingChange::Alter { .. } => "alter_user_mapping",
-        }
+        self.step_verb([
+            "create_user_mapping",
+            "drop_user_mapping",
+            "alter_user_mapping",
+        ])
     }
 
     fn effects(&self) -> Effects {
         let server = ObjectId::Server {
-            name: self.mapping().server.clone(),
+            name: self.object().server.clone(),
         };
-        match self {
-            UserMappingChange::Create(_) => Effects {
-                provides: vec![self.id()],
-                needs: vec![server],
-                ..Effects::default()
-            },
-            UserMappingChange::Drop(_) => super::gone(vec![self.id()]),
-            UserMappingChange::Alter { .. } => super::needs(vec![self.id(), server]),
-        }
+        self.step_effects(self.id(), vec![server])
     }
 
     fn sql(&self) -> Option<String> {
-        let m = self.mapping();
+        let m = self.object();
         let target = format!("USER MAPPING FOR {} SERVER {}", m.user, ident(&m.server));
         let options = m.options.as_deref().unwrap_or_default();
         Some(match self {
@@ -155,35 +125,14 @@ impl Kind for UserMappingChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        for (key, mapping) in &desired.user_mappings {
-            let mut old = current.user_mappings.get(key);
-            if server::recreated(current, desired, &mapping.server) {
-                if let Some(o) = old {
-                    out.push(UserMappingChange::Drop(o.clone()).into());
-                }
-                old = None;
-            }
-            match old {
-                None => out.push(UserMappingChange::Create(mapping.clone()).into()),
-                Some(o) => {
-                    if let (Some(from), Some(to)) = (&o.options, &mapping.options) {
-                        if from != to {
-                            out.push(
-                                UserMappingChange::Alter {
-                                    from: o.clone(),
-                                    to: mapping.clone(),
-                                }
-                                .into(),
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        for (key, mapping) in &current.user_mappings {
-            if !desired.user_mappings.contains_key(key) {
-                out.push(UserMappingChange::Drop(mapping.clone()).into());
-            }
-        }
+        let how = Compare {
+            recreated: &|m: &UserMapping| server::recreated(current, desired, &m.server),
+            // Options the view hides from this role (None) are not compared.
+            differs: &|o: &UserMapping, n: &UserMapping| {
+                o.options.is_some() && n.options.is_some() && o.options != n.options
+            },
+            comment: &|_, _, _| {},
+        };
+        lifecycle::diff(&current.user_mappings, &desired.user_mappings, how, out);
     }
 }

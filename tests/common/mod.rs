@@ -62,6 +62,12 @@ impl TestServer {
     }
 }
 
+/// The first column of every row `sql` returns, as text.
+pub async fn strings(client: &Client, sql: &str) -> Vec<String> {
+    let rows = client.query(sql, &[]).await.expect(sql);
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 /// Loads the SQL file or directory at `path` with stratum's own loader.
 pub async fn load(client: &Client, path: &Path) -> anyhow::Result<()> {
     let source = stratum::parse::read_source(path)?;

@@ -1,23 +1,23 @@
 //! Columns of tables: add, drop, type (with USING when no cast does it),
 //! default, NOT NULL, identity, generated expressions, collation.
 
-use std::collections::BTreeMap;
-
 use tokio_postgres::Row;
 
+mod compare;
 mod inherit;
 mod options;
 mod retype;
 
 pub use options::ColumnOptions;
-use inherit::{inherited, inherited_kept, parent_column, Inherit};
-use retype::{conversion, moved_type, type_hazards, using_clause};
+use compare::{column_comment, diff_table, set_default, set_options};
+use inherit::{inherited, parent_column, Inherit};
+use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{default_options, options_sql, split_options};
 use crate::kinds::table::facts;
-use crate::kinds::{comment, composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
-use crate::kinds::{Conversion, SequenceOptions, Table};
+use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use crate::kinds::SequenceOptions;
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, sorted_options};
 
@@ -150,6 +150,9 @@ pub enum ColumnChange {
         to: ColumnOptions,
         type_storage: char,
     },
+    /// ALTER COLUMN ... SET EXPRESSION AS (PostgreSQL 17 and later): a
+    /// generated column's new expression; `column` as desired.
+    SetExpression { table: QualName, column: Column },
     /// Identity added, dropped or altered.
     AlterIdentity {
         table: QualName,
@@ -168,13 +171,16 @@ impl ColumnChange {
             | ColumnChange::SetDefault { table, .. }
             | ColumnChange::SetNotNull { table, .. }
             | ColumnChange::SetOptions { table, .. }
+            | ColumnChange::SetExpression { table, .. }
             | ColumnChange::AlterIdentity { table, .. } => table,
         }
     }
 
     fn column(&self) -> &str {
         match self {
-            ColumnChange::Add { column, .. } | ColumnChange::Drop { column, .. } => &column.name,
+            ColumnChange::Add { column, .. }
+            | ColumnChange::Drop { column, .. }
+            | ColumnChange::SetExpression { column, .. } => &column.name,
             ColumnChange::AlterType { to, .. } => &to.name,
             ColumnChange::SetDefault { column, .. }
             | ColumnChange::SetNotNull { column, .. }
@@ -198,6 +204,7 @@ impl Kind for ColumnChange {
             ColumnChange::SetNotNull { .. } => "set_not_null",
             ColumnChange::SetOptions { .. } => "set_column_options",
             ColumnChange::AlterIdentity { .. } => "alter_identity",
+            ColumnChange::SetExpression { .. } => "set_expression",
         }
     }
 
@@ -235,6 +242,15 @@ impl Kind for ColumnChange {
                     .collect(),
                 ..Effects::default()
             },
+            // The expression is the column's default in the dependency
+            // graph: what the old one used is freed, the new one's is needed.
+            ColumnChange::SetExpression { .. } => Effects {
+                removes: vec![default.clone()],
+                frees: vec![default.clone()],
+                provides: vec![default],
+                needs: vec![column],
+                ..Effects::default()
+            },
             ColumnChange::SetNotNull { .. }
             | ColumnChange::SetOptions { .. }
             | ColumnChange::AlterIdentity { .. } => super::needs(vec![column]),
@@ -269,6 +285,10 @@ impl Kind for ColumnChange {
                 Some(expr) => format!("{prefix} SET DEFAULT {expr};"),
                 None => format!("{prefix} DROP DEFAULT;"),
             },
+            ColumnChange::SetExpression { column, .. } => format!(
+                "{prefix} SET EXPRESSION AS ({});",
+                column.generated.as_deref().unwrap_or_default()
+            ),
             ColumnChange::SetNotNull { not_null, .. } => format!(
                 "{prefix} {} NOT NULL;",
                 if *not_null { "SET" } else { "DROP" }
@@ -347,6 +367,16 @@ impl Kind for ColumnChange {
                     f()
                 ),
             )],
+            ColumnChange::SetExpression { column: c, .. } if !c.virtual_generated => {
+                vec![Hazard::new(
+                    HazardCode::TableRewrite,
+                    format!(
+                        "sets a new expression on generated column {}.{column}: every row is rewritten{}",
+                        table.plain(),
+                        f()
+                    ),
+                )]
+            }
             ColumnChange::SetNotNull { not_null: true, .. } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
@@ -373,7 +403,7 @@ impl Kind for ColumnChange {
             ColumnChange::Drop { .. } => (0, 6),
             ColumnChange::Add { .. } => (1, 6),
             ColumnChange::AlterType { .. } => (1, 7),
-            ColumnChange::SetDefault { .. } => (1, 8),
+            ColumnChange::SetDefault { .. } | ColumnChange::SetExpression { .. } => (1, 8),
             ColumnChange::SetNotNull { .. } => (1, 9),
             ColumnChange::SetOptions { .. } => (1, 10),
             ColumnChange::AlterIdentity { .. } => (1, 10),
@@ -398,6 +428,10 @@ impl Kind for ColumnChange {
                 if *not_null { "set" } else { "drop" }
             ),
             ColumnChange::SetOptions { .. } => format!("~ column {column} storage settings"),
+            ColumnChange::SetExpression { column: c, .. } => format!(
+                "~ column {column} generated as {}",
+                c.generated.as_deref().unwrap_or_default()
+            ),
             ColumnChange::AlterIdentity { .. } => format!("~ column {column} identity"),
         };
         Shown::Part {
@@ -564,23 +598,6 @@ fn first_char(text: Option<String>) -> Option<char> {
     text.and_then(|t| t.chars().next())
 }
 
-/// Pushes the STORAGE / COMPRESSION / STATISTICS change from `from` to the
-/// column's own settings, if they differ.
-fn set_options(table: &QualName, from: &ColumnOptions, column: &Column, out: &mut Vec<Change>) {
-    if *from != column.options {
-        out.push(
-            ColumnChange::SetOptions {
-                table: table.clone(),
-                column: column.name.clone(),
-                from: from.clone(),
-                to: column.options.clone(),
-                type_storage: column.type_storage,
-            }
-            .into(),
-        );
-    }
-}
-
 /// Builds an identity from `pg_attribute.attidentity` and its sequence.
 fn identity_of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity> {
     let always = match kind {
@@ -592,162 +609,6 @@ fn identity_of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity
         always,
         options: options.cloned()?,
     })
-}
-
-fn set_default(table: &QualName, column: &str, from: Option<String>, to: Option<String>) -> Change {
-    ColumnChange::SetDefault {
-        table: table.clone(),
-        column: column.to_string(),
-        from,
-        to,
-        parent: None,
-    }
-    .into()
-}
-
-fn column_comment(out: &mut Vec<Change>, table: &QualName, old: Option<&Column>, new: &Column) {
-    comment::changed(
-        out,
-        ObjectId::column(table, &new.name),
-        format!("COLUMN {table}.{}", ident(&new.name)),
-        old.and_then(|c| c.comment.as_ref()),
-        new.comment.as_ref(),
-    );
-}
-
-/// A generated column's expression cannot be altered before PostgreSQL 17,
-/// and a column cannot become or stop being generated: drop and add.
-fn needs_recreate(old: &Column, new: &Column) -> bool {
-    old.generated != new.generated || old.virtual_generated != new.virtual_generated
-}
-
-/// The column changes of a table on both sides.
-fn diff_table(
-    current: &Catalog,
-    desired: &Catalog,
-    old: &Table,
-    new: &Table,
-    rebuilt_types: &BTreeMap<QualName, Conversion>,
-    out: &mut Vec<Change>,
-) {
-    let name = &new.name;
-    let add = |column: &Column| -> Change {
-        ColumnChange::Add {
-            table: name.clone(),
-            column: column.clone(),
-            table_rows: old.rows != 0.0,
-        }
-        .into()
-    };
-    let drop = |column: &Column| -> Change {
-        // A child that keeps the column as its own.
-        let kept = desired.tables.values().any(|child| {
-            child.inherits.contains(name)
-                && child.column(&column.name).is_some_and(|c| c.local)
-                && current.tables.contains_key(&child.name)
-        });
-        ColumnChange::Drop {
-            table: name.clone(),
-            column: column.clone(),
-            only: kept,
-        }
-        .into()
-    };
-    for column in &new.columns {
-        let was = old.column(&column.name);
-        if let (Some(was), true) = (was, column.inherited) {
-            inherited_kept(current, desired, old, new, was, column, out);
-            column_comment(out, name, Some(was), column);
-            continue;
-        }
-        match was {
-            None if column.inherited && !column.local => {}
-            None => {
-                out.push(add(column));
-                set_options(name, &ColumnOptions::default(), column, out);
-            }
-            Some(was) if needs_recreate(was, column) => {
-                out.push(drop(was));
-                out.push(add(column));
-                set_options(name, &ColumnOptions::default(), column, out);
-            }
-            Some(was) => {
-                alter_column(current, name, was, column, rebuilt_types, out);
-                set_options(name, &was.options, column, out);
-            }
-        }
-        // A column that is dropped and added again starts without a comment.
-        let before = was.filter(|c| !needs_recreate(c, column));
-        column_comment(out, name, before, column);
-    }
-    for column in &old.columns {
-        // A purely inherited column goes with its parent's.
-        if new.column(&column.name).is_none() && column.local {
-            out.push(drop(column));
-        }
-    }
-}
-
-fn alter_column(
-    current: &Catalog,
-    table: &QualName,
-    was: &Column,
-    column: &Column,
-    rebuilt_types: &BTreeMap<QualName, Conversion>,
-    out: &mut Vec<Change>,
-) {
-    let col = &column.name;
-    let moved = moved_type(was, rebuilt_types).filter(|_| was.data_type == column.data_type);
-    let retyped = was.data_type != column.data_type
-        || was.collation != column.collation
-        || moved.is_some();
-    let default_changed = was.default != column.default;
-    // Around a type change the old default is dropped first and the new one
-    // set after, so neither has to survive the conversion.
-    let reset = was.default.is_some() && retyped && (moved.is_some() || default_changed);
-    if was.default.is_some() && (reset || (default_changed && column.default.is_none())) {
-        out.push(set_default(table, col, was.default.clone(), None));
-    }
-    if retyped {
-        let using = match moved {
-            Some((ty, how)) => Some(conversion(column, ty, how)),
-            None => using_clause(current, was, column),
-        };
-        out.push(
-            ColumnChange::AlterType {
-                table: table.clone(),
-                from: was.clone(),
-                to: column.clone(),
-                using,
-            }
-            .into(),
-        );
-    }
-    if column.default.is_some() && (default_changed || reset) {
-        let from = if reset { None } else { was.default.clone() };
-        out.push(set_default(table, col, from, column.default.clone()));
-    }
-    if was.not_null != column.not_null && !(column.identity.is_some() && was.identity.is_some()) {
-        out.push(
-            ColumnChange::SetNotNull {
-                table: table.clone(),
-                column: col.clone(),
-                not_null: column.not_null,
-            }
-            .into(),
-        );
-    }
-    if was.identity != column.identity {
-        out.push(
-            ColumnChange::AlterIdentity {
-                table: table.clone(),
-                column: col.clone(),
-                from: was.identity.clone(),
-                to: column.identity.clone(),
-            }
-            .into(),
-        );
-    }
 }
 
 fn default_is_volatile(column: &Column, desired: &Catalog) -> bool {
