@@ -264,6 +264,8 @@ pub struct DiffSettings {
     pub filter: Filter,
     /// Unmanaged objects are errors.
     pub strict: bool,
+    /// Roles assumed to exist on the target.
+    pub assume_roles: BTreeSet<String>,
 }
 
 /// Runs one diff: SQL on stdout, the summary on stderr.
@@ -274,6 +276,7 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     settings.filter.apply(&mut desired);
     let changes = diff::diff(&current, &desired);
     crate::coverage::check(&current, &desired, &changes, settings.strict)?;
+    crate::coverage::roles(&current, &desired, &settings.assume_roles)?;
     let plan = plan::plan(&current, &desired, changes)?;
     let unmanaged = crate::coverage::unmanaged(&current, &desired);
     let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;
@@ -349,6 +352,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 scratch: project.scratch(),
                 filter: project.filter.clone(),
                 strict: project.strict,
+                assume_roles: project.assume_roles.clone(),
             })
             .await
         }

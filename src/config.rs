@@ -44,6 +44,17 @@ pub struct ConfigFile {
     pub layout: Option<Layout>,
     /// Any object of a kind stratum does not manage is an error.
     pub strict: Option<bool>,
+    /// Roles: `assume` lists those that exist where plans run.
+    pub roles: Option<RolesConfig>,
+}
+
+/// The `roles:` section of `stratum.yaml`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    /// Roles that exist where the plan will run, though the database read
+    /// lacks them (`roles: {assume: [anon, authenticated]}`).
+    pub assume: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -125,6 +136,8 @@ pub struct Project {
     pub layout: Layout,
     /// Any object of a kind stratum does not manage is an error.
     pub strict: bool,
+    /// Roles assumed to exist where plans run, quoted as SQL names them.
+    pub assume_roles: BTreeSet<String>,
 }
 
 impl Project {
@@ -197,6 +210,13 @@ impl Project {
             history_table,
             layout: overrides.layout.or(file.layout).unwrap_or_default(),
             strict: overrides.strict || file.strict.unwrap_or(false),
+            assume_roles: file
+                .roles
+                .and_then(|r| r.assume)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| crate::sql::ident(r))
+                .collect(),
             config_file,
             root: base,
         })

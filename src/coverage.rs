@@ -2,7 +2,7 @@
 //! (never skipped silently), an error when a plan would rely on it, and in
 //! strict mode an error whenever there is any.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
@@ -13,6 +13,44 @@ use crate::kinds::{Catalog, ObjectId, Unmanaged};
 pub fn unmanaged(current: &Catalog, desired: &Catalog) -> Vec<Unmanaged> {
     let all: BTreeSet<&Unmanaged> = current.unmanaged.iter().chain(&desired.unmanaged).collect();
     all.into_iter().cloned().collect()
+}
+
+/// Fails, naming each role and the objects that need it, when the desired
+/// state names roles that the live database read as `current` lacks (and
+/// `assume` does not declare): the plan would fail at apply time. Only a
+/// live current side knows its cluster's roles; scratch loads create the
+/// roles they need as stubs.
+pub fn roles(current: &Catalog, desired: &Catalog, assume: &BTreeSet<String>) -> Result<()> {
+    if !current.live {
+        return Ok(());
+    }
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for policy in desired.policies.values() {
+        for role in &policy.roles {
+            if role != "PUBLIC" && !current.roles.contains(role) && !assume.contains(role) {
+                missing.entry(role).or_default().push(format!(
+                    "policy {} on {}",
+                    policy.name,
+                    policy.table.plain()
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(role, needs)| {
+            format!(
+                "role {role} does not exist on the target, and {} names it: create the role there \
+                 first, or declare it in stratum.yaml (roles: {{assume: [{role}]}}) if it exists \
+                 where the plan will run",
+                needs.join(", ")
+            )
+        })
+        .collect();
+    bail!("{}", list.join("\nerror: "))
 }
 
 /// Fails, naming both objects, when the plan from `current` to `desired`

@@ -34,6 +34,9 @@ pub enum HazardCode {
     IndexBuild,
     /// Drops an index that queries may rely on.
     IndexDropped,
+    /// Changes who may see or change which rows: row level security flags
+    /// and policies.
+    AuthzChange,
 }
 
 impl HazardCode {
@@ -46,6 +49,7 @@ impl HazardCode {
             HazardCode::FullTableScan => "full-table-scan",
             HazardCode::IndexBuild => "index-build",
             HazardCode::IndexDropped => "index-dropped",
+            HazardCode::AuthzChange => "authz-change",
         }
     }
 }

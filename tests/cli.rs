@@ -133,7 +133,7 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
         "CREATE TABLE users (id int PRIMARY KEY, email text, phone text);
          INSERT INTO users SELECT g, 'u' || g, NULL FROM generate_series(1, 1000) g;
          ANALYZE users;
-         CREATE POLICY everyone ON users USING (true);",
+         GRANT SELECT ON users TO pg_read_all_data;",
     )
     .await
     .unwrap();
@@ -157,7 +157,7 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     let summary = text(&out.stderr);
     assert!(summary.contains("~ table public.users: "), "{summary}");
     assert!(
-        summary.contains("not managed yet: policy everyone on public.users"),
+        summary.contains("not managed yet: grants public.users"),
         "{summary}"
     );
 
@@ -177,13 +177,91 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     let drop = steps.iter().find(|s| s["kind"] == "drop_column").unwrap();
     assert_eq!(drop["hazards"][0]["code"], "data-loss");
     assert_eq!(drop["sql"], "ALTER TABLE public.users DROP COLUMN phone;");
-    assert_eq!(json["unmanaged"][0]["kind"], "policy");
+    assert_eq!(json["unmanaged"][0]["kind"], "grants");
 
     // Database to database, and a database against itself.
     let out = stratum(&["diff", "--from", &url, "--to", &url]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "");
     assert!(text(&out.stderr).contains("No changes."));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn apply_refuses_authz_changes_and_keeps_rows_and_policies() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("guarded").await;
+    let policy = "CREATE POLICY only_x ON t USING (a = 'x');";
+    db.batch_execute(&format!(
+        "CREATE TABLE t (id int, a varchar(10));\nALTER TABLE t ENABLE ROW LEVEL SECURITY;\n\
+         {policy}\nINSERT INTO t VALUES (1, 'x'), (2, 'y');"
+    ))
+    .await
+    .unwrap();
+    let url = server.url("guarded");
+    // The column is retyped under the policy, which must be rebuilt around it.
+    let dir = project_with(&format!(
+        "CREATE TABLE t (id int, a text);\nALTER TABLE t ENABLE ROW LEVEL SECURITY;\n{policy}\n"
+    ));
+    let p = dir.path();
+    let out = stratum_in(p, &["plan", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sql = text(&out.stdout);
+    let order: Vec<usize> = [
+        "DROP POLICY only_x ON public.t;",
+        "ALTER TABLE public.t ALTER COLUMN a TYPE text;",
+        "CREATE POLICY only_x ON public.t USING",
+    ]
+    .iter()
+    .map(|needle| {
+        sql.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing from\n{sql}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{sql}");
+
+    // The lock allowed, the policy steps are still refused.
+    let lock = [
+        "apply",
+        "--db",
+        &url,
+        "--allow-hazards",
+        "access-exclusive-lock",
+        "--yes",
+    ];
+    let out = stratum_in(p, &lock, &env);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refused policy only_x on public.t (drop_policy): hazard authz-change"),
+        "{err}"
+    );
+    assert!(
+        err.contains("To accept these hazards: --allow-hazards authz-change"),
+        "{err}"
+    );
+    let intact = "SELECT (SELECT count(*) FROM t) || ' ' || (SELECT count(*) FROM pg_policy) \
+                  || ' ' || (SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                             WHERE attrelid = 't'::regclass AND attname = 'a')";
+    assert_eq!(
+        common::strings(&db, intact).await,
+        ["2 1 character varying(10)"]
+    );
+
+    let allow = [
+        "apply",
+        "--db",
+        &url,
+        "--allow-hazards",
+        "access-exclusive-lock,authz-change",
+        "--yes",
+    ];
+    let out = stratum_in(p, &allow, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(common::strings(&db, intact).await, ["2 1 text"]);
+    let out = stratum_in(p, &["plan", "--db", &url], &env);
+    assert_eq!(text(&out.stdout), "");
 }
 
 /// A project directory with `schema/schema.sql` = `sql`.

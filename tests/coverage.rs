@@ -96,10 +96,11 @@ async fn a_missing_unmanaged_dependency_is_an_error_naming_both() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
     let server = TestServer::start().await;
-    let db = server.database("policy_in_the_way").await;
-    let policy = "CREATE POLICY only_x ON t USING (a = 'x');";
+    let db = server.database("window_in_the_way").await;
+    // A window function (unmanaged) over an enum that the plan rebuilds.
+    let window = "CREATE FUNCTION my_rank(mood) RETURNS bigint LANGUAGE internal WINDOW IMMUTABLE AS 'window_rank';";
     db.batch_execute(&format!(
-        "CREATE TABLE t (id int, a varchar(10));\n{policy}\nINSERT INTO t VALUES (1, 'x');"
+        "CREATE TYPE mood AS ENUM ('ok', 'meh');\n{window}\n"
     ))
     .await
     .unwrap();
@@ -107,10 +108,10 @@ async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
     let desired = dir.path().join("schema.sql");
     std::fs::write(
         &desired,
-        format!("CREATE TABLE t (id int, a text);\n{policy}\n"),
+        format!("CREATE TYPE mood AS ENUM ('ok');\n{window}\n"),
     )
     .unwrap();
-    let url = server.url("policy_in_the_way");
+    let url = server.url("window_in_the_way");
     let out = stratum(
         dir.path(),
         &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
@@ -118,29 +119,23 @@ async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "policy only_x on public.t depends on column public.t.a, which the plan drops or changes"
+            "window function public.my_rank(public.mood) depends on type public.mood, which the plan drops or changes"
         ),
         "{}",
         text(&out.stderr)
     );
-
-    // Without the policy in the desired schema, PostgreSQL would still
-    // refuse the retype: the same error.
-    std::fs::write(&desired, "CREATE TABLE t (id int, a text);\n").unwrap();
-    let out = stratum(
-        dir.path(),
-        &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-
-    // A table dropped with its policy goes ahead: the policy goes with it.
-    std::fs::write(&desired, "CREATE TABLE other (id int);\n").unwrap();
+    // Without the rebuild, the plan goes ahead.
+    std::fs::write(
+        &desired,
+        format!("CREATE TYPE mood AS ENUM ('ok', 'meh', 'great');\n{window}\n"),
+    )
+    .unwrap();
     let out = stratum(
         dir.path(),
         &["diff", "--from", &url, "--to", desired.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("DROP TABLE public.t;"));
+    assert!(text(&out.stdout).contains("ADD VALUE 'great'"));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -168,4 +163,46 @@ async fn owners_and_column_grants_are_reported() {
         stderr.contains("not managed yet: grants column public.owned.id"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_policy_for_a_missing_role_is_refused_at_plan_time() {
+    let server = TestServer::start().await;
+    let db = server.database("no_anon").await;
+    db.batch_execute("CREATE TABLE notes (id int, owner text);")
+        .await
+        .unwrap();
+    let url = server.url("no_anon");
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE notes (id int, owner text);\n\
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY mine ON notes TO stratum_test_anon USING (owner = current_user);\n\
+         CREATE POLICY readers ON notes FOR SELECT TO stratum_test_anon, pg_monitor USING (true);\n",
+    )
+    .unwrap();
+    let to = desired.to_str().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "role stratum_test_anon does not exist on the target, and policy mine on public.notes, \
+             policy readers on public.notes names it"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "");
+
+    // Declared as existing where the plan runs, it plans.
+    std::fs::write(
+        dir.path().join("stratum.yaml"),
+        "roles:\n  assume: [stratum_test_anon]\n",
+    )
+    .unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("CREATE POLICY mine ON public.notes TO stratum_test_anon"));
 }

@@ -33,12 +33,13 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
                 continue;
             }
             // PostgreSQL carries indexes, constraints and defaults through a
-            // column type change itself; views, rules, triggers and routines
-            // block it.
+            // column type change itself; views, rules, policies, triggers and
+            // routines block it.
             let blocks_retype = matches!(
                 dependent,
                 ObjectId::View { .. }
                     | ObjectId::Rule { .. }
+                    | ObjectId::Policy { .. }
                     | ObjectId::Trigger { .. }
                     | ObjectId::Routine { .. }
             );

@@ -46,6 +46,10 @@ pub async fn introspect(client: &mut Client, live: bool) -> Result<Catalog> {
     kinds::read_all(&tx, &mut catalog, &mut reader).await?;
     casts(&tx, &mut catalog).await?;
     volatile_functions(&tx, &mut catalog).await?;
+    let roles = "SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles";
+    for row in tx.query(roles, &[]).await.context("reading roles")? {
+        catalog.roles.insert(row.get(0));
+    }
     // Unmanaged objects first, so that dependencies on them are read too.
     unmanaged::unmanaged(&tx, &mut catalog, &mut reader).await?;
     depends::depends(&tx, &mut catalog, &mut reader).await?;

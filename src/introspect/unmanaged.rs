@@ -27,10 +27,6 @@ pub(super) async fn unmanaged(
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
            WHERE {USER_SCHEMA} AND {type_member} AND t.typtype = 'b' AND t.typcategory <> 'A' \
          UNION ALL \
-         SELECT 'row level security', {qual}(c.relname), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND (c.relrowsecurity OR c.relforcerowsecurity) \
-         UNION ALL \
          SELECT 'tablespace', {qual}(c.relname) || ' in ' || pg_catalog.quote_ident(ts.spcname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace \
@@ -44,10 +40,6 @@ pub(super) async fn unmanaged(
          SELECT 'grants', {qual}(c.relname), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relacl IS NOT NULL \
-         UNION ALL \
-         SELECT 'policy', pg_catalog.quote_ident(pol.polname) || ' on ' || {qual}(c.relname), 'pg_policy', pol.oid, n.nspname::text \
-           FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          UNION ALL \
          SELECT 'window function', \
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid, n.nspname::text \

@@ -41,6 +41,10 @@ pub enum ObjectId {
     DomainConstraint { domain: QualName, name: String },
     /// A rule on a table or view.
     Rule { table: QualName, name: String },
+    /// A row level security policy on a table.
+    Policy { table: QualName, name: String },
+    /// The row level security flags of a table.
+    RowSecurity { table: QualName },
     /// A collation.
     Collation { name: QualName },
     /// An extended statistics object.
@@ -130,6 +134,10 @@ impl ObjectId {
                 format!("constraint {name} on domain {}", domain.plain())
             }
             ObjectId::Rule { table, name } => format!("rule {name} on {}", table.plain()),
+            ObjectId::Policy { table, name } => format!("policy {name} on {}", table.plain()),
+            ObjectId::RowSecurity { table } => {
+                format!("row level security of {}", table.plain())
+            }
             ObjectId::Collation { name } => format!("collation {}", name.plain()),
             ObjectId::Statistics { name } => format!("statistics {}", name.plain()),
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
@@ -180,7 +188,9 @@ impl ObjectId {
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
             | ObjectId::Trigger { table, .. }
-            | ObjectId::Rule { table, .. } => Some(&table.schema),
+            | ObjectId::Rule { table, .. }
+            | ObjectId::Policy { table, .. }
+            | ObjectId::RowSecurity { table } => Some(&table.schema),
             ObjectId::DomainConstraint { domain, .. } => Some(&domain.schema),
         }
     }
@@ -217,7 +227,9 @@ impl ObjectId {
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
             | ObjectId::Trigger { table, .. }
-            | ObjectId::Rule { table, .. } => Some(table),
+            | ObjectId::Rule { table, .. }
+            | ObjectId::Policy { table, .. }
+            | ObjectId::RowSecurity { table } => Some(table),
         }
     }
 
@@ -228,7 +240,9 @@ impl ObjectId {
             | ObjectId::Default { table, .. }
             | ObjectId::Constraint { table, .. }
             | ObjectId::Trigger { table, .. }
-            | ObjectId::Rule { table, .. } => Some(table),
+            | ObjectId::Rule { table, .. }
+            | ObjectId::Policy { table, .. }
+            | ObjectId::RowSecurity { table } => Some(table),
             _ => None,
         }
     }

@@ -43,8 +43,10 @@ pub use foreign_data_wrapper::ForeignDataWrapper;
 pub use function::Function;
 pub use index::Index;
 pub use operator::Operator;
+pub use policy::Policy;
 pub use publication::Publication;
 pub use range::Range;
+pub use row_security::RowSecurity;
 pub use rule::Rule;
 pub use schema::Schema;
 pub use sequence::{Sequence, SequenceOptions};
@@ -88,6 +90,10 @@ pub struct Catalog {
     pub views: BTreeMap<QualName, View>,
     /// Rules other than views' own, by relation and name.
     pub rules: BTreeMap<(QualName, String), Rule>,
+    /// Row level security policies, by table and name.
+    pub policies: BTreeMap<(QualName, String), Policy>,
+    /// Row level security flags of the tables that have one set.
+    pub row_security: BTreeMap<QualName, RowSecurity>,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
     /// Aggregates, keyed by name and identity arguments.
@@ -112,6 +118,8 @@ pub struct Catalog {
     pub casts: BTreeMap<(String, String), Cast>,
     /// Names of volatile functions (any schema).
     pub volatile_functions: BTreeSet<String>,
+    /// Roles of the cluster, quoted as SQL names them.
+    pub roles: BTreeSet<String>,
     /// Objects found that stratum does not manage yet; reported, never ignored.
     pub unmanaged: Vec<Unmanaged>,
     /// True when this catalog was read from a live database (not a scratch
@@ -141,6 +149,8 @@ impl Catalog {
         self.ts_dictionaries.retain(|n, _| name(n));
         self.ts_configs.retain(|n, _| name(n));
         self.rules.retain(|(table, _), _| name(table));
+        self.policies.retain(|(table, _), _| name(table));
+        self.row_security.retain(|table, _| name(table));
         self.statistics.retain(|n, _| name(n));
     }
 
@@ -489,6 +499,10 @@ kinds! {
     Trigger => trigger::TriggerChange,
     /// Rules on tables and views.
     Rule => rule::RuleChange,
+    /// Row level security flags (after their tables).
+    RowSecurity => row_security::RowSecurityChange,
+    /// Row level security policies (after their tables and functions).
+    Policy => policy::PolicyChange,
     /// Extended statistics objects.
     Statistics => statistics::StatisticsChange,
     /// Event triggers.

@@ -42,6 +42,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     let current = catalogs.pop().expect("two sides");
     let changes = diff::diff(&current, &desired);
     crate::coverage::check(&current, &desired, &changes, project.strict)?;
+    crate::coverage::roles(&current, &desired, &project.assume_roles)?;
     let plan = plan::plan(&current, &desired, changes)?;
     Ok((current, desired, plan))
 }
