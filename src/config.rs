@@ -46,6 +46,19 @@ pub struct ConfigFile {
     pub strict: Option<bool>,
     /// Roles: `assume` lists those that exist where plans run.
     pub roles: Option<RolesConfig>,
+    /// `manage` (the default) or `ignore` GRANT / REVOKE.
+    pub privileges: Option<Managed>,
+}
+
+/// Whether a part of the schema is managed or left alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Managed {
+    /// Planned, and drift reported.
+    #[default]
+    Manage,
+    /// Neither planned nor reported.
+    Ignore,
 }
 
 /// The `roles:` section of `stratum.yaml`.
@@ -192,6 +205,7 @@ impl Project {
             exclude_schemas: file.exclude_schemas.unwrap_or_default(),
             exclude_objects: file.exclude_objects.unwrap_or_default(),
             history_table: Some(history_table.clone()),
+            ignore_privileges: file.privileges == Some(Managed::Ignore),
         };
         Ok(Project {
             schema: overrides

@@ -17,6 +17,8 @@ pub struct Filter {
     pub exclude_objects: Vec<String>,
     /// stratum's own bookkeeping table.
     pub history_table: Option<QualName>,
+    /// Privileges are neither planned nor reported (`privileges: ignore`).
+    pub ignore_privileges: bool,
 }
 
 impl Filter {
@@ -70,6 +72,9 @@ impl Filter {
             .depends
             .retain(|(a, b)| self.object(a) && self.object(b));
         self.leave_history_schema(catalog);
+        if self.ignore_privileges {
+            catalog.privileges.clear();
+        }
         if !self.is_trivial() {
             catalog
                 .unmanaged
@@ -153,6 +158,7 @@ mod tests {
             exclude_schemas: vec!["audit".into()],
             exclude_objects: vec!["tmp_*".into(), "app.legacy_*".into()],
             history_table: Some(q("public", "stratum_migrations")),
+            ignore_privileges: false,
         };
         assert!(filter.name(&q("app", "users")));
         assert!(!filter.name(&q("app", "tmp_x")));

@@ -139,7 +139,7 @@ async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn owners_and_column_grants_are_reported() {
+async fn owners_are_reported_and_column_grants_compared() {
     let server = TestServer::start().await;
     let db = server.database("owned").await;
     db.batch_execute(
@@ -159,10 +159,8 @@ async fn owners_and_column_grants_are_reported() {
         stderr.contains("not managed yet: owner public.owned owned by stratum_test_owner"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("not managed yet: grants column public.owned.id"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("grants"), "{stderr}");
+    assert_eq!(text(&out.stdout), "");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -180,7 +178,8 @@ async fn a_policy_for_a_missing_role_is_refused_at_plan_time() {
         "CREATE TABLE notes (id int, owner text);\n\
          ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY mine ON notes TO stratum_test_anon USING (owner = current_user);\n\
-         CREATE POLICY readers ON notes FOR SELECT TO stratum_test_anon, pg_monitor USING (true);\n",
+         CREATE POLICY readers ON notes FOR SELECT TO stratum_test_anon, pg_monitor USING (true);\n\
+         GRANT SELECT ON notes TO stratum_test_anon;\n",
     )
     .unwrap();
     let to = desired.to_str().unwrap();
@@ -189,7 +188,7 @@ async fn a_policy_for_a_missing_role_is_refused_at_plan_time() {
     assert!(
         text(&out.stderr).contains(
             "role stratum_test_anon does not exist on the target, and policy mine on public.notes, \
-             policy readers on public.notes names it"
+             policy readers on public.notes, a grant on table public.notes names it"
         ),
         "{}",
         text(&out.stderr)
@@ -205,4 +204,34 @@ async fn a_policy_for_a_missing_role_is_refused_at_plan_time() {
     let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("CREATE POLICY mine ON public.notes TO stratum_test_anon"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn privileges_ignore_plans_and_reports_no_grants() {
+    let server = TestServer::start().await;
+    let db = server.database("granted").await;
+    db.batch_execute("CREATE TABLE t (id int);\nGRANT SELECT ON t TO pg_monitor;")
+        .await
+        .unwrap();
+    let url = server.url("granted");
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(&desired, "CREATE TABLE t (id int);\n").unwrap();
+    let to = desired.to_str().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("REVOKE SELECT ON TABLE public.t FROM pg_monitor;"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(dir.path().join("stratum.yaml"), "privileges: ignore\n").unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        !text(&out.stderr).contains("grants"),
+        "{}",
+        text(&out.stderr)
+    );
 }

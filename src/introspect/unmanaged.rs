@@ -19,7 +19,7 @@ pub(super) async fn unmanaged(
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
     // Each branch: kind, name, and the catalog and oid of the object when it
-    // is one (NULL for properties of managed objects, such as grants). Owners
+    // is one (NULL for properties of managed objects, such as owners). Owners
     // are reported where they are not the role stratum connects as.
     let sql = format!(
         "SELECT kind, name, class, oid, schema FROM ( \
@@ -37,30 +37,10 @@ pub(super) async fn unmanaged(
            JOIN pg_catalog.pg_am am ON am.oid = c.relam \
            WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'm') AND am.amname <> 'heap' \
          UNION ALL \
-         SELECT 'grants', {qual}(c.relname), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND c.relacl IS NOT NULL \
-         UNION ALL \
          SELECT 'window function', \
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
-         UNION ALL \
-         SELECT 'grants', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-           WHERE {USER_SCHEMA} AND {proc_member} AND p.proacl IS NOT NULL \
-         UNION ALL \
-         SELECT 'grants', 'schema ' || pg_catalog.quote_ident(n.nspname), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' AND n.nspacl IS NOT NULL \
-         UNION ALL \
-         SELECT 'grants', 'column ' || {qual}(c.relname) || '.' || pg_catalog.quote_ident(a.attname), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND a.attacl IS NOT NULL AND NOT a.attisdropped \
-         UNION ALL \
-         SELECT 'grants', 'type ' || {qual}(t.typname), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-           WHERE {USER_SCHEMA} AND {type_member} AND t.typacl IS NOT NULL \
          UNION ALL \
          SELECT 'owner', {qual}(c.relname) || ' owned by ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), NULL, NULL, n.nspname::text \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

@@ -45,6 +45,11 @@ pub enum ObjectId {
     Policy { table: QualName, name: String },
     /// The row level security flags of a table.
     RowSecurity { table: QualName },
+    /// The privileges of one grantee on an object.
+    Privilege {
+        object: Box<ObjectId>,
+        grantee: String,
+    },
     /// A collation.
     Collation { name: QualName },
     /// An extended statistics object.
@@ -138,6 +143,9 @@ impl ObjectId {
             ObjectId::RowSecurity { table } => {
                 format!("row level security of {}", table.plain())
             }
+            ObjectId::Privilege { object, grantee } => {
+                format!("privileges of {grantee} on {}", object.label())
+            }
             ObjectId::Collation { name } => format!("collation {}", name.plain()),
             ObjectId::Statistics { name } => format!("statistics {}", name.plain()),
             ObjectId::EventTrigger { name } => format!("event trigger {name}"),
@@ -163,6 +171,7 @@ impl ObjectId {
     /// schemas.
     pub fn schema(&self) -> Option<&str> {
         match self {
+            ObjectId::Privilege { object, .. } => object.schema(),
             ObjectId::Schema { name } => Some(name),
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
@@ -201,6 +210,7 @@ impl ObjectId {
     /// casts) and for schemas themselves.
     pub fn qualified(&self) -> Option<&QualName> {
         match self {
+            ObjectId::Privilege { object, .. } => object.qualified(),
             ObjectId::Schema { .. }
             | ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }

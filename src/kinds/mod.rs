@@ -94,6 +94,8 @@ pub struct Catalog {
     pub policies: BTreeMap<(QualName, String), Policy>,
     /// Row level security flags of the tables that have one set.
     pub row_security: BTreeMap<QualName, RowSecurity>,
+    /// Grants other than owners' on every managed object that takes them.
+    pub privileges: BTreeMap<ObjectId, privilege::Grants>,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
     /// Aggregates, keyed by name and identity arguments.
@@ -151,6 +153,10 @@ impl Catalog {
         self.rules.retain(|(table, _), _| name(table));
         self.policies.retain(|(table, _), _| name(table));
         self.row_security.retain(|table, _| name(table));
+        self.privileges.retain(|id, _| match id {
+            ObjectId::Schema { name: s } => schema(s),
+            other => other.qualified().is_none_or(name),
+        });
         self.statistics.retain(|n, _| name(n));
     }
 
@@ -509,6 +515,9 @@ kinds! {
     EventTrigger => event_trigger::EventTriggerChange,
     /// Publications.
     Publication => publication::PublicationChange,
+    /// Privileges (read after every object they are on; compared in
+    /// `privilege::diff_after`, once the other changes are known).
+    Privilege => privilege::PrivilegeChange,
     /// Comments on any object.
     Comment => comment::CommentChange,
 }
