@@ -48,6 +48,8 @@ pub struct ConfigFile {
     pub roles: Option<RolesConfig>,
     /// `manage` (the default) or `ignore` GRANT / REVOKE.
     pub privileges: Option<Managed>,
+    /// `schema` (the default: owners the schema sets), `manage` or `ignore`.
+    pub owners: Option<crate::filter::Owners>,
 }
 
 /// Whether a part of the schema is managed or left alone.
@@ -206,6 +208,7 @@ impl Project {
             exclude_objects: file.exclude_objects.unwrap_or_default(),
             history_table: Some(history_table.clone()),
             ignore_privileges: file.privileges == Some(Managed::Ignore),
+            owners: file.owners.unwrap_or_default(),
         };
         Ok(Project {
             schema: overrides

@@ -16,7 +16,7 @@ pub fn unmanaged(current: &Catalog, desired: &Catalog) -> Vec<Unmanaged> {
 }
 
 /// Fails, naming each role and the objects that need it, when the desired
-/// state (policies, grants) names roles that the live database read as `current` lacks (and
+/// state (policies, grants, owners) names roles that the live database read as `current` lacks (and
 /// `assume` does not declare): the plan would fail at apply time. Only a
 /// live current side knows its cluster's roles; scratch loads create the
 /// roles they need as stubs.
@@ -33,6 +33,14 @@ pub fn roles(current: &Catalog, desired: &Catalog, assume: &BTreeSet<String>) ->
                     policy.name,
                     policy.table.plain()
                 ));
+            }
+        }
+    }
+    for (object, owned) in &desired.owners {
+        if let Some(role) = &owned.owner {
+            if !current.roles.contains(role) && !assume.contains(role) {
+                let need = format!("the owner of {}", object.label());
+                missing.entry(role).or_default().push(need);
             }
         }
     }

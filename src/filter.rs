@@ -19,6 +19,21 @@ pub struct Filter {
     pub history_table: Option<QualName>,
     /// Privileges are neither planned nor reported (`privileges: ignore`).
     pub ignore_privileges: bool,
+    /// Which owners are compared (`owners:`).
+    pub owners: Owners,
+}
+
+/// Which owners a project compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Owners {
+    /// Only those the schema sets (ALTER ... OWNER TO, AUTHORIZATION).
+    #[default]
+    Schema,
+    /// Also give objects the schema sets no owner for to the applying role.
+    Manage,
+    /// None.
+    Ignore,
 }
 
 impl Filter {
@@ -75,6 +90,10 @@ impl Filter {
         if self.ignore_privileges {
             catalog.privileges.clear();
         }
+        if self.owners == Owners::Ignore {
+            catalog.owners.clear();
+        }
+        catalog.manage_unset_owners = self.owners == Owners::Manage;
         if !self.is_trivial() {
             catalog
                 .unmanaged
@@ -159,6 +178,7 @@ mod tests {
             exclude_objects: vec!["tmp_*".into(), "app.legacy_*".into()],
             history_table: Some(q("public", "stratum_migrations")),
             ignore_privileges: false,
+            owners: Owners::Schema,
         };
         assert!(filter.name(&q("app", "users")));
         assert!(!filter.name(&q("app", "tmp_x")));

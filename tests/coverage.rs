@@ -139,13 +139,12 @@ async fn an_unmanaged_object_in_the_way_of_a_change_is_an_error() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn owners_are_reported_and_column_grants_compared() {
+async fn owners_the_schema_sets_are_compared_and_the_rest_on_request() {
     let server = TestServer::start().await;
     let db = server.database("owned").await;
     db.batch_execute(
-        "DO $$ BEGIN CREATE ROLE stratum_test_owner; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-         CREATE TABLE owned (id int, secret text);
-         ALTER TABLE owned OWNER TO stratum_test_owner;
+        "CREATE TABLE owned (id int, secret text);
+         ALTER TABLE owned OWNER TO pg_monitor;
          GRANT SELECT (id) ON owned TO PUBLIC;",
     )
     .await
@@ -154,12 +153,49 @@ async fn owners_are_reported_and_column_grants_compared() {
     let dir = tempfile::tempdir().unwrap();
     let out = stratum(dir.path(), &["diff", "--from", &url, "--to", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
+    assert_eq!(text(&out.stdout), "");
     assert!(
-        stderr.contains("not managed yet: owner public.owned owned by stratum_test_owner"),
-        "{stderr}"
+        !text(&out.stderr).contains("not managed"),
+        "{}",
+        text(&out.stderr)
     );
-    assert!(!stderr.contains("grants"), "{stderr}");
+
+    // A schema that sets no owner leaves the owner alone by default.
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE owned (id int, secret text);\nGRANT SELECT (id) ON owned TO PUBLIC;\n",
+    )
+    .unwrap();
+    let to = desired.to_str().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    // owners: manage gives it back to the role that applies the plan.
+    let yaml = dir.path().join("stratum.yaml");
+    std::fs::write(&yaml, "owners: manage\n").unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert!(
+        text(&out.stdout).contains("ALTER TABLE public.owned OWNER TO CURRENT_USER;"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An owner the schema sets is compared; with owners: ignore it is not.
+    std::fs::write(
+        &desired,
+        "CREATE TABLE owned (id int, secret text);\nALTER TABLE owned OWNER TO pg_read_all_data;\n\
+         GRANT SELECT (id) ON owned TO PUBLIC;\n",
+    )
+    .unwrap();
+    std::fs::remove_file(&yaml).unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert!(
+        text(&out.stdout).contains("ALTER TABLE public.owned OWNER TO pg_read_all_data;"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(&yaml, "owners: ignore\n").unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
     assert_eq!(text(&out.stdout), "");
 }
 

@@ -16,6 +16,7 @@ pub use crate::kinds::{Change, Effects};
 pub fn diff(current: &Catalog, desired: &Catalog) -> Vec<Change> {
     let mut changes = kinds::diff_all(current, desired);
     recreate::dependents(current, desired, &mut changes);
+    kinds::ownership::diff_after(current, desired, &mut changes);
     kinds::privilege::diff_after(current, desired, &mut changes);
     changes
 }

@@ -19,8 +19,7 @@ pub(super) async fn unmanaged(
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
     // Each branch: kind, name, and the catalog and oid of the object when it
-    // is one (NULL for properties of managed objects, such as owners). Owners
-    // are reported where they are not the role stratum connects as.
+    // is one (NULL for properties of managed objects, such as default privileges).
     let sql = format!(
         "SELECT kind, name, class, oid, schema FROM ( \
          SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid, n.nspname::text AS schema \
@@ -41,22 +40,6 @@ pub(super) async fn unmanaged(
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
-         UNION ALL \
-         SELECT 'owner', {qual}(c.relname) || ' owned by ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-           WHERE {USER_SCHEMA} AND {rel_member} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
-             AND c.relowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
-         UNION ALL \
-         SELECT 'owner', {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ') owned by ' \
-                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(p.proowner)), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-           WHERE {USER_SCHEMA} AND {proc_member} \
-             AND p.proowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
-         UNION ALL \
-         SELECT 'owner', 'schema ' || pg_catalog.quote_ident(n.nspname) || ' owned by ' \
-                || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(n.nspowner)), NULL, NULL, n.nspname::text \
-           FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
-             AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
          UNION ALL \
          SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL, \
                 (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = defaclnamespace) \

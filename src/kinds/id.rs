@@ -45,6 +45,8 @@ pub enum ObjectId {
     Policy { table: QualName, name: String },
     /// The row level security flags of a table.
     RowSecurity { table: QualName },
+    /// The owner of an object.
+    Owner { object: Box<ObjectId> },
     /// The privileges of one grantee on an object.
     Privilege {
         object: Box<ObjectId>,
@@ -143,6 +145,7 @@ impl ObjectId {
             ObjectId::RowSecurity { table } => {
                 format!("row level security of {}", table.plain())
             }
+            ObjectId::Owner { object } => format!("owner of {}", object.label()),
             ObjectId::Privilege { object, grantee } => {
                 format!("privileges of {grantee} on {}", object.label())
             }
@@ -171,7 +174,7 @@ impl ObjectId {
     /// schemas.
     pub fn schema(&self) -> Option<&str> {
         match self {
-            ObjectId::Privilege { object, .. } => object.schema(),
+            ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object.schema(),
             ObjectId::Schema { name } => Some(name),
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
@@ -210,7 +213,7 @@ impl ObjectId {
     /// casts) and for schemas themselves.
     pub fn qualified(&self) -> Option<&QualName> {
         match self {
-            ObjectId::Privilege { object, .. } => object.qualified(),
+            ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object.qualified(),
             ObjectId::Schema { .. }
             | ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }

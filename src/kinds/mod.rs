@@ -96,6 +96,11 @@ pub struct Catalog {
     pub row_security: BTreeMap<QualName, RowSecurity>,
     /// Grants other than owners' on every managed object that takes them.
     pub privileges: BTreeMap<ObjectId, privilege::Grants>,
+    /// Owners of every managed object that has one.
+    pub owners: BTreeMap<ObjectId, ownership::Owned>,
+    /// `owners: manage`: objects whose owner the schema does not set go to
+    /// the role that applies the plan (set on both sides by the filter).
+    pub manage_unset_owners: bool,
     /// Functions and procedures, keyed by name and identity arguments.
     pub functions: BTreeMap<RoutineId, Function>,
     /// Aggregates, keyed by name and identity arguments.
@@ -153,10 +158,12 @@ impl Catalog {
         self.rules.retain(|(table, _), _| name(table));
         self.policies.retain(|(table, _), _| name(table));
         self.row_security.retain(|table, _| name(table));
-        self.privileges.retain(|id, _| match id {
+        let scoped = |id: &ObjectId| match id {
             ObjectId::Schema { name: s } => schema(s),
             other => other.qualified().is_none_or(name),
-        });
+        };
+        self.privileges.retain(|id, _| scoped(id));
+        self.owners.retain(|id, _| scoped(id));
         self.statistics.retain(|n, _| name(n));
     }
 
@@ -515,6 +522,9 @@ kinds! {
     EventTrigger => event_trigger::EventTriggerChange,
     /// Publications.
     Publication => publication::PublicationChange,
+    /// Owners (read after every object they are on; compared in
+    /// `ownership::diff_after`, once the other changes are known).
+    Ownership => ownership::OwnerChange,
     /// Privileges (read after every object they are on; compared in
     /// `privilege::diff_after`, once the other changes are known).
     Privilege => privilege::PrivilegeChange,

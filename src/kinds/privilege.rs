@@ -287,13 +287,7 @@ impl Kind for PrivilegeChange {
 /// change is known: `changes` tells which objects the plan drops (and
 /// creates again), which then start from PostgreSQL's defaults.
 pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec<Change>) {
-    let mut dropped = BTreeSet::new();
-    for change in changes.iter() {
-        let effects = change.kind().effects();
-        if !effects.retype {
-            dropped.extend(effects.removes);
-        }
-    }
+    let dropped = dropped(changes);
     let fresh = |object: &ObjectId| {
         let table_dropped = object
             .relation()
@@ -325,6 +319,19 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
         }
     }
     changes.extend(out);
+}
+
+/// The objects `changes` drop (and may create again): removed other than
+/// by a type change, which keeps privileges and owner.
+pub(crate) fn dropped(changes: &[Change]) -> BTreeSet<ObjectId> {
+    let mut dropped = BTreeSet::new();
+    for change in changes {
+        let effects = change.kind().effects();
+        if !effects.retype {
+            dropped.extend(effects.removes);
+        }
+    }
+    dropped
 }
 
 /// One change per grantee whose privileges on `object` differ.

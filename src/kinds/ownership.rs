@@ -1,0 +1,212 @@
+//! Owners (ALTER ... OWNER TO) of schemas, tables, views, materialized
+//! views, sequences, foreign tables, functions, procedures, aggregates,
+//! types, domains, collations, text search objects, statistics objects,
+//! event triggers, foreign data wrappers and servers.
+//!
+//! An object owned by the role that reads the catalog has no owner of its
+//! own here (None): on a scratch load that is what the schema leaves unset,
+//! on a database the role that applies plans. So by default only owners the
+//! schema sets are compared; `owners: manage` also gives objects the schema
+//! sets no owner for back to the applying role, and `owners: ignore` leaves
+//! owners alone. The `public` schema is never re-owned.
+//!
+//! Like privileges, owners are compared once every other change is known:
+//! an object the plan creates, or drops and creates again, starts owned by
+//! the applying role. Every step is an `authz-change`.
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::Row;
+
+use super::reader::{Class, Reader, USER_SCHEMA};
+use super::{Catalog, Change, Effects, Kind, ObjectId};
+use crate::hazard::{Hazard, HazardCode};
+use crate::sql::ident;
+
+/// The owner of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The ALTER keyword of its kind: `TABLE`, `MATERIALIZED VIEW`, ...
+    pub keyword: String,
+    /// Its owner, quoted; None when it is the role reading the catalog.
+    pub owner: Option<String>,
+}
+
+/// ALTER ... OWNER TO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerChange {
+    /// The object.
+    pub object: ObjectId,
+    /// Its ALTER keyword.
+    pub keyword: String,
+    /// Its owner as it is (None: the applying role).
+    pub from: Option<String>,
+    /// Its owner as it should be (None: the applying role).
+    pub to: Option<String>,
+}
+
+/// The object's name as ALTER ... OWNER TO writes it.
+fn target(object: &ObjectId) -> Option<String> {
+    Some(match object {
+        ObjectId::Table { name }
+        | ObjectId::View { name }
+        | ObjectId::Sequence { name }
+        | ObjectId::Type { name }
+        | ObjectId::Collation { name }
+        | ObjectId::TsConfig { name }
+        | ObjectId::TsDictionary { name }
+        | ObjectId::Statistics { name } => name.to_string(),
+        ObjectId::Routine { id } => id.sql(),
+        ObjectId::Schema { name }
+        | ObjectId::EventTrigger { name }
+        | ObjectId::ForeignDataWrapper { name }
+        | ObjectId::Server { name } => ident(name),
+        _ => return None,
+    })
+}
+
+impl Kind for OwnerChange {
+    fn id(&self) -> ObjectId {
+        ObjectId::Owner {
+            object: Box::new(self.object.clone()),
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        "alter_owner"
+    }
+
+    fn effects(&self) -> Effects {
+        Effects {
+            provides: vec![self.id()],
+            needs: vec![self.object.clone()],
+            ..Effects::default()
+        }
+    }
+
+    fn sql(&self) -> Option<String> {
+        let role = self.to.as_deref().unwrap_or("CURRENT_USER");
+        let target = target(&self.object)?;
+        Some(format!("ALTER {} {target} OWNER TO {role};", self.keyword))
+    }
+
+    fn hazards(&self, _current: &Catalog, _desired: &Catalog) -> Vec<Hazard> {
+        let role = |r: &Option<String>| r.clone().unwrap_or_else(|| "the applying role".into());
+        vec![Hazard::new(
+            HazardCode::AuthzChange,
+            format!(
+                "gives {} from {} to {}: its owner holds every privilege on it and may alter or drop it",
+                self.object.label(),
+                role(&self.from),
+                role(&self.to)
+            ),
+        )]
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        (1, 21)
+    }
+
+    fn stateless(&self) -> bool {
+        true
+    }
+
+    fn query(_version: i32) -> Option<String> {
+        let simple = |catalog: &str, owner: &str, keyword: &str, namespace: &str| {
+            format!(
+                "SELECT '{catalog}', o.oid, '{keyword}', o.{owner} \
+                 FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{namespace} \
+                 WHERE {USER_SCHEMA}"
+            )
+        };
+        Some(format!(
+            "SELECT cls, oid, keyword, CASE WHEN owner = (SELECT oid FROM pg_catalog.pg_roles \
+               WHERE rolname = current_user) THEN NULL \
+               ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(owner)) END \
+             FROM ( \
+             SELECT 'pg_class' AS cls, c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' \
+                 WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' \
+                 WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS keyword, c.relowner AS owner \
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+               WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {USER_SCHEMA} \
+             UNION ALL \
+             SELECT 'pg_proc', p.oid, CASE p.prokind WHEN 'a' THEN 'AGGREGATE' \
+                 WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.proowner \
+               FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+               WHERE {USER_SCHEMA} \
+             UNION ALL \
+             SELECT 'pg_type', t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.typowner \
+               FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+               WHERE t.typtype IN ('c', 'd', 'e', 'r') AND {USER_SCHEMA} \
+                 AND (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
+             UNION ALL \
+             SELECT 'pg_namespace', n.oid, 'SCHEMA', n.nspowner FROM pg_catalog.pg_namespace n \
+               WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
+             UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} \
+             UNION ALL \
+             SELECT 'pg_event_trigger', e.oid, 'EVENT TRIGGER', e.evtowner FROM pg_catalog.pg_event_trigger e \
+             UNION ALL \
+             SELECT 'pg_foreign_data_wrapper', w.oid, 'FOREIGN DATA WRAPPER', w.fdwowner \
+               FROM pg_catalog.pg_foreign_data_wrapper w \
+             UNION ALL \
+             SELECT 'pg_foreign_server', s.oid, 'SERVER', s.srvowner FROM pg_catalog.pg_foreign_server s \
+             ) owned",
+            simple("pg_collation", "collowner", "COLLATION", "collnamespace"),
+            simple("pg_ts_config", "cfgowner", "TEXT SEARCH CONFIGURATION", "cfgnamespace"),
+            simple("pg_ts_dict", "dictowner", "TEXT SEARCH DICTIONARY", "dictnamespace"),
+            simple("pg_statistic_ext", "stxowner", "STATISTICS", "stxnamespace"),
+        ))
+    }
+
+    fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
+        for row in rows {
+            let Some(class) = Class::from_catalog_name(row.get(0)) else {
+                continue;
+            };
+            // Only objects stratum manages: the reader knows each of them.
+            let Some(object) = reader.resolve(class, row.get(1), 0) else {
+                continue;
+            };
+            if target(object).is_none() {
+                continue;
+            }
+            cat.owners.insert(
+                object.clone(),
+                Owned {
+                    keyword: row.get(2),
+                    owner: row.get(3),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The owner changes from `current` to `desired`, once every other change
+/// is known (`changes`): what the plan creates or recreates starts owned by
+/// the applying role.
+pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec<Change>) {
+    let dropped: BTreeSet<ObjectId> = super::privilege::dropped(changes);
+    let mut out = Vec::new();
+    for (object, owned) in &desired.owners {
+        let from = match dropped.contains(object) {
+            true => None,
+            false => current.owners.get(object).and_then(|o| o.owner.clone()),
+        };
+        let to = owned.owner.clone();
+        // An owner the schema does not set is left alone unless managed.
+        if from == to || (to.is_none() && !desired.manage_unset_owners) {
+            continue;
+        }
+        out.push(
+            OwnerChange {
+                object: object.clone(),
+                keyword: owned.keyword.clone(),
+                from,
+                to,
+            }
+            .into(),
+        );
+    }
+    changes.extend(out);
+}
