@@ -45,6 +45,14 @@ pub fn roles(current: &Catalog, desired: &Catalog, assume: &BTreeSet<String>) ->
         }
     }
     for (object, grants) in &desired.privileges {
+        if let ObjectId::DefaultPrivileges {
+            role: Some(role), ..
+        } = object
+        {
+            if !current.roles.contains(role) && !assume.contains(role) {
+                missing.entry(role).or_default().push(object.label());
+            }
+        }
         for grant in grants {
             let role = &grant.grantee;
             if role != "PUBLIC" && !current.roles.contains(role) && !assume.contains(role) {

@@ -133,7 +133,7 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
         "CREATE TABLE users (id int PRIMARY KEY, email text, phone text);
          INSERT INTO users SELECT g, 'u' || g, NULL FROM generate_series(1, 1000) g;
          ANALYZE users;
-         ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO pg_read_all_data;",
+         CREATE FUNCTION my_rank() RETURNS bigint LANGUAGE internal WINDOW IMMUTABLE AS 'window_rank';",
     )
     .await
     .unwrap();
@@ -157,7 +157,7 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     let summary = text(&out.stderr);
     assert!(summary.contains("~ table public.users: "), "{summary}");
     assert!(
-        summary.contains("not managed yet: default privileges "),
+        summary.contains("not managed yet: window function public.my_rank()"),
         "{summary}"
     );
 
@@ -177,7 +177,7 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     let drop = steps.iter().find(|s| s["kind"] == "drop_column").unwrap();
     assert_eq!(drop["hazards"][0]["code"], "data-loss");
     assert_eq!(drop["sql"], "ALTER TABLE public.users DROP COLUMN phone;");
-    assert_eq!(json["unmanaged"][0]["kind"], "default privileges");
+    assert_eq!(json["unmanaged"][0]["kind"], "window function");
 
     // Database to database, and a database against itself.
     let out = stratum(&["diff", "--from", &url, "--to", &url]);

@@ -19,7 +19,7 @@ pub(super) async fn unmanaged(
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
     // Each branch: kind, name, and the catalog and oid of the object when it
-    // is one (NULL for properties of managed objects, such as default privileges).
+    // is one (NULL for properties of managed objects, such as a tablespace).
     let sql = format!(
         "SELECT kind, name, class, oid, schema FROM ( \
          SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid, n.nspname::text AS schema \
@@ -40,10 +40,6 @@ pub(super) async fn unmanaged(
                 {qual}(p.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', 'pg_proc', p.oid, n.nspname::text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
-         UNION ALL \
-         SELECT 'default privileges', pg_catalog.pg_get_userbyid(defaclrole)::text, NULL, NULL, \
-                (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = defaclnamespace) \
-           FROM pg_catalog.pg_default_acl \
          ) u ORDER BY kind, name",
     );
     for row in tx

@@ -47,6 +47,13 @@ pub enum ObjectId {
     RowSecurity { table: QualName },
     /// The owner of an object.
     Owner { object: Box<ObjectId> },
+    /// ALTER DEFAULT PRIVILEGES of a role (None: the one that applies
+    /// plans), in a schema or globally, on `TABLES`, `FUNCTIONS`, ...
+    DefaultPrivileges {
+        role: Option<String>,
+        schema: Option<String>,
+        objects: String,
+    },
     /// The privileges of one grantee on an object.
     Privilege {
         object: Box<ObjectId>,
@@ -146,6 +153,19 @@ impl ObjectId {
                 format!("row level security of {}", table.plain())
             }
             ObjectId::Owner { object } => format!("owner of {}", object.label()),
+            ObjectId::DefaultPrivileges {
+                role,
+                schema,
+                objects,
+            } => format!(
+                "default privileges of {} on {}{}",
+                role.as_deref().unwrap_or("the applying role"),
+                objects.to_lowercase(),
+                schema
+                    .as_ref()
+                    .map(|s| format!(" in schema {s}"))
+                    .unwrap_or_default()
+            ),
             ObjectId::Privilege { object, grantee } => {
                 format!("privileges of {grantee} on {}", object.label())
             }
@@ -175,6 +195,7 @@ impl ObjectId {
     pub fn schema(&self) -> Option<&str> {
         match self {
             ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object.schema(),
+            ObjectId::DefaultPrivileges { schema, .. } => schema.as_deref(),
             ObjectId::Schema { name } => Some(name),
             ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }
@@ -214,6 +235,7 @@ impl ObjectId {
     pub fn qualified(&self) -> Option<&QualName> {
         match self {
             ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object.qualified(),
+            ObjectId::DefaultPrivileges { .. } => None,
             ObjectId::Schema { .. }
             | ObjectId::Extension { .. }
             | ObjectId::EventTrigger { .. }

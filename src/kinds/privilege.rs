@@ -50,23 +50,42 @@ pub struct PrivilegeChange {
     pub to: BTreeSet<(String, bool)>,
 }
 
-/// `ON ...` of GRANT and REVOKE for `object`, with the column list for a
-/// column; None for objects that take no privileges.
-fn target(object: &ObjectId) -> Option<(String, String)> {
+/// How GRANT and REVOKE name `object`: a prefix (ALTER DEFAULT
+/// PRIVILEGES ...), the column list after each privilege, and what follows
+/// ON; None for objects that take no privileges.
+fn target(object: &ObjectId) -> Option<(String, String, String)> {
+    let plain = |on: String| (String::new(), String::new(), on);
     Some(match object {
-        ObjectId::Table { name } | ObjectId::View { name } => {
-            (String::new(), format!("TABLE {name}"))
+        ObjectId::Table { name } | ObjectId::View { name } => plain(format!("TABLE {name}")),
+        ObjectId::Sequence { name } => plain(format!("SEQUENCE {name}")),
+        ObjectId::Routine { id } => plain(format!("ROUTINE {}", id.sql())),
+        ObjectId::Type { name } => plain(format!("TYPE {name}")),
+        ObjectId::Schema { name } => plain(format!("SCHEMA {}", ident(name))),
+        ObjectId::Column { table, column } => (
+            String::new(),
+            format!(" ({})", ident(column)),
+            format!("TABLE {table}"),
+        ),
+        ObjectId::DefaultPrivileges {
+            role,
+            schema,
+            objects,
+        } => {
+            let mut prefix = "ALTER DEFAULT PRIVILEGES ".to_string();
+            if let Some(role) = role {
+                prefix.push_str(&format!("FOR ROLE {role} "));
+            }
+            if let Some(schema) = schema {
+                prefix.push_str(&format!("IN SCHEMA {} ", ident(schema)));
+            }
+            (prefix, String::new(), objects.clone())
         }
-        ObjectId::Sequence { name } => (String::new(), format!("SEQUENCE {name}")),
-        ObjectId::Routine { id } => (String::new(), format!("ROUTINE {}", id.sql())),
-        ObjectId::Type { name } => (String::new(), format!("TYPE {name}")),
-        ObjectId::Schema { name } => (String::new(), format!("SCHEMA {}", ident(name))),
-        ObjectId::Column { table, column } => (format!(" ({})", ident(column)), format!("TABLE {table}")),
         _ => return None,
     })
 }
 
-/// What PostgreSQL grants on a new object of this kind, owner aside.
+/// What PostgreSQL grants on a new object of this kind, owner aside (and
+/// what a role's default privileges hold where it set none).
 fn defaults(object: &ObjectId) -> Grants {
     let public = |privilege: &str| Grant {
         grantee: "PUBLIC".into(),
@@ -76,8 +95,48 @@ fn defaults(object: &ObjectId) -> Grants {
     match object {
         ObjectId::Routine { .. } => [public("EXECUTE")].into(),
         ObjectId::Type { .. } => [public("USAGE")].into(),
+        // A role's global defaults replace PostgreSQL's; per-schema ones
+        // add to them.
+        ObjectId::DefaultPrivileges {
+            schema: None,
+            objects,
+            ..
+        } => match objects.as_str() {
+            "FUNCTIONS" => [public("EXECUTE")].into(),
+            "TYPES" => [public("USAGE")].into(),
+            _ => Grants::new(),
+        },
         _ => Grants::new(),
     }
+}
+
+/// What an object the applying role creates in `current` holds at first:
+/// PostgreSQL's defaults, replaced by that role's global default privileges
+/// and extended by those of the object's schema.
+fn created_with(current: &Catalog, object: &ObjectId) -> Grants {
+    let objects = match object {
+        ObjectId::Table { .. } | ObjectId::View { .. } => "TABLES",
+        ObjectId::Sequence { .. } => "SEQUENCES",
+        ObjectId::Routine { .. } => "FUNCTIONS",
+        ObjectId::Type { .. } => "TYPES",
+        ObjectId::Schema { .. } => "SCHEMAS",
+        _ => return defaults(object),
+    };
+    let entry = |schema: Option<&str>| ObjectId::DefaultPrivileges {
+        role: None,
+        schema: schema.map(str::to_string),
+        objects: objects.to_string(),
+    };
+    let mut grants = current
+        .privileges
+        .get(&entry(None))
+        .cloned()
+        .unwrap_or_else(|| defaults(object));
+    if let Some(schema) = object.schema().filter(|_| objects != "SCHEMAS") {
+        let extra = current.privileges.get(&entry(Some(schema)));
+        grants.extend(extra.cloned().unwrap_or_default());
+    }
+    grants
 }
 
 /// Each privilege of `set` with whether it is grantable.
@@ -120,7 +179,7 @@ impl PrivilegeChange {
     }
 
     fn statements(&self) -> Vec<String> {
-        let Some((columns, on)) = target(&self.object) else {
+        let Some((prefix, columns, on)) = target(&self.object) else {
             return Vec::new();
         };
         let names = |list: &[&String]| {
@@ -133,18 +192,18 @@ impl PrivilegeChange {
         let d = self.delta();
         let mut out = Vec::new();
         if !d.revoked.is_empty() {
-            out.push(format!("REVOKE {} ON {on} FROM {g};", names(&d.revoked)));
+            out.push(format!("{prefix}REVOKE {} ON {on} FROM {g};", names(&d.revoked)));
         }
         if !d.option_revoked.is_empty() {
             let list = names(&d.option_revoked);
-            out.push(format!("REVOKE GRANT OPTION FOR {list} ON {on} FROM {g};"));
+            out.push(format!("{prefix}REVOKE GRANT OPTION FOR {list} ON {on} FROM {g};"));
         }
         if !d.granted.is_empty() {
-            out.push(format!("GRANT {} ON {on} TO {g};", names(&d.granted)));
+            out.push(format!("{prefix}GRANT {} ON {on} TO {g};", names(&d.granted)));
         }
         if !d.granted_with_option.is_empty() {
             let list = names(&d.granted_with_option);
-            out.push(format!("GRANT {list} ON {on} TO {g} WITH GRANT OPTION;"));
+            out.push(format!("{prefix}GRANT {list} ON {on} TO {g} WITH GRANT OPTION;"));
         }
         out
     }
@@ -168,8 +227,18 @@ impl Kind for PrivilegeChange {
 
     fn effects(&self) -> Effects {
         let mut needs = vec![self.object.clone()];
-        if let ObjectId::Column { table, .. } = &self.object {
-            needs.push(ObjectId::Table { name: table.clone() });
+        match &self.object {
+            ObjectId::Column { table, .. } => needs.push(ObjectId::Table {
+                name: table.clone(),
+            }),
+            // Default privileges need only their schema.
+            ObjectId::DefaultPrivileges { schema, .. } => {
+                needs = schema
+                    .iter()
+                    .map(|s| ObjectId::Schema { name: s.clone() })
+                    .collect();
+            }
+            _ => {}
         }
         Effects {
             provides: vec![self.id()],
@@ -183,7 +252,23 @@ impl Kind for PrivilegeChange {
     }
 
     fn hazards(&self, _current: &Catalog, _desired: &Catalog) -> Vec<Hazard> {
-        let (what, g) = (self.object.label(), &self.grantee);
+        let what = match &self.object {
+            ObjectId::DefaultPrivileges {
+                role,
+                schema,
+                objects,
+            } => format!(
+                "{} {} creates from now on{}",
+                objects.to_lowercase(),
+                role.as_deref().unwrap_or("the applying role"),
+                schema
+                    .as_ref()
+                    .map(|s| format!(" in schema {s}"))
+                    .unwrap_or_default()
+            ),
+            other => other.label(),
+        };
+        let g = &self.grantee;
         let d = self.delta();
         let list = |l: &[&String]| l.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
         let mut parts = Vec::new();
@@ -225,27 +310,36 @@ impl Kind for PrivilegeChange {
             )
         };
         Some(format!(
-            "SELECT 'pg_class', c.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable \
+            "SELECT 'pg_class', c.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, \
+                    NULL::text, NULL::text, NULL::text \
                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace {} \
                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {USER_SCHEMA} \
              UNION ALL \
-             SELECT 'pg_class', c.oid, at.attnum, a.grantee, a.privilege_type, a.is_grantable \
+             SELECT 'pg_class', c.oid, at.attnum, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
                FROM pg_catalog.pg_attribute at JOIN pg_catalog.pg_class c ON c.oid = at.attrelid \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace {} \
                WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND {USER_SCHEMA} \
              UNION ALL \
-             SELECT 'pg_proc', p.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable \
+             SELECT 'pg_proc', p.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
                FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace {} \
                WHERE {USER_SCHEMA} \
              UNION ALL \
-             SELECT 'pg_type', t.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable \
+             SELECT 'pg_type', t.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
                FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace {} \
                WHERE t.typtype IN ('c', 'd', 'e', 'r') AND {USER_SCHEMA} \
                  AND (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
              UNION ALL \
-             SELECT 'pg_namespace', n.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable \
+             SELECT 'pg_namespace', n.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
                FROM pg_catalog.pg_namespace n {} \
-               WHERE {USER_SCHEMA}",
+               WHERE {USER_SCHEMA} \
+             UNION ALL \
+             SELECT 'pg_default_acl', d.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, \
+                    CASE WHEN d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
+                      THEN NULL ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(d.defaclrole)) END, \
+                    (SELECT nspname::text FROM pg_catalog.pg_namespace WHERE oid = d.defaclnamespace), \
+                    CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' \
+                      WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END \
+               FROM pg_catalog.pg_default_acl d {}",
             explode(
                 "coalesce(c.relacl, pg_catalog.acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))",
                 "c.relowner"
@@ -254,11 +348,21 @@ impl Kind for PrivilegeChange {
             explode("coalesce(p.proacl, pg_catalog.acldefault('f'::\"char\", p.proowner))", "p.proowner"),
             explode("coalesce(t.typacl, pg_catalog.acldefault('T'::\"char\", t.typowner))", "t.typowner"),
             explode("coalesce(n.nspacl, pg_catalog.acldefault('n'::\"char\", n.nspowner))", "n.nspowner"),
+            explode("d.defaclacl", "d.defaclrole"),
         ))
     }
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
+            if row.get::<_, &str>(0) == "pg_default_acl" {
+                let object = ObjectId::DefaultPrivileges {
+                    role: row.get(6),
+                    schema: row.get(7),
+                    objects: row.get(8),
+                };
+                insert(cat, object, row);
+                continue;
+            }
             let Some(class) = Class::from_catalog_name(row.get(0)) else {
                 continue;
             };
@@ -270,16 +374,21 @@ impl Kind for PrivilegeChange {
             if sub > 0 && !matches!(object, ObjectId::Column { .. }) {
                 continue;
             }
-            let grants = cat.privileges.entry(object.clone()).or_default();
-            if let Some(grantee) = row.get::<_, Option<String>>(3) {
-                grants.insert(Grant {
-                    grantee,
-                    privilege: row.get(4),
-                    grantable: row.get(5),
-                });
-            }
+            insert(cat, object.clone(), row);
         }
         Ok(())
+    }
+}
+
+/// Records the object of `row`, and its grant when the row has one.
+fn insert(cat: &mut Catalog, object: ObjectId, row: &Row) {
+    let grants = cat.privileges.entry(object).or_default();
+    if let Some(grantee) = row.get::<_, Option<String>>(3) {
+        grants.insert(Grant {
+            grantee,
+            privilege: row.get(4),
+            grantable: row.get(5),
+        });
     }
 }
 
@@ -300,10 +409,24 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
     let mut out = Vec::new();
     for (object, to) in &desired.privileges {
         let from = match fresh(object) {
-            true => defaults(object),
+            true if matches!(object, ObjectId::DefaultPrivileges { .. }) => defaults(object),
+            true => created_with(current, object),
             false => current.privileges.get(object).cloned().unwrap_or_default(),
         };
         compare(object, &from, to, &mut out);
+    }
+    // Default privileges the desired state no longer sets (those of a
+    // schema the plan drops go with it).
+    for (object, from) in &current.privileges {
+        let ObjectId::DefaultPrivileges { schema, .. } = object else {
+            continue;
+        };
+        let schema_kept = schema
+            .as_ref()
+            .is_none_or(|s| desired.schemas.contains_key(s));
+        if schema_kept && !desired.privileges.contains_key(object) {
+            compare(object, from, &defaults(object), &mut out);
+        }
     }
     // Column grants that the desired state drops altogether.
     for (object, from) in &current.privileges {
