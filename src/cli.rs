@@ -97,6 +97,14 @@ struct Global {
     /// allow_major_mismatch]; the diff may then show phantom differences.
     #[arg(long, global = true)]
     allow_major_mismatch: bool,
+    /// GRANT / REVOKE and default privileges: manage, or ignore (neither
+    /// planned nor reported) [stratum.yaml: privileges; default: manage].
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    privileges: Option<crate::config::Managed>,
+    /// Owners: schema (those the schema sets), manage (also give the rest to
+    /// the applying role) or ignore [stratum.yaml: owners; default: schema].
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    owners: Option<crate::filter::Owners>,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -396,6 +404,8 @@ pub fn main() -> ExitCode {
                     allow_major_mismatch: g.allow_major_mismatch,
                     layout: g.layout,
                     strict: g.strict,
+                    privileges: g.privileges,
+                    owners: g.owners,
                 },
                 &cwd,
             )?;

@@ -53,7 +53,7 @@ pub struct ConfigFile {
 }
 
 /// Whether a part of the schema is managed or left alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Managed {
     /// Planned, and drift reported.
@@ -121,6 +121,10 @@ pub struct Overrides {
     pub strict: bool,
     /// `--allow-major-mismatch`.
     pub allow_major_mismatch: bool,
+    /// `--privileges`.
+    pub privileges: Option<Managed>,
+    /// `--owners`.
+    pub owners: Option<crate::filter::Owners>,
 }
 
 /// Everything a command needs to know about the project, resolved once.
@@ -207,8 +211,8 @@ impl Project {
             exclude_schemas: file.exclude_schemas.unwrap_or_default(),
             exclude_objects: file.exclude_objects.unwrap_or_default(),
             history_table: Some(history_table.clone()),
-            ignore_privileges: file.privileges == Some(Managed::Ignore),
-            owners: file.owners.unwrap_or_default(),
+            ignore_privileges: overrides.privileges.or(file.privileges) == Some(Managed::Ignore),
+            owners: overrides.owners.or(file.owners).unwrap_or_default(),
         };
         Ok(Project {
             schema: overrides

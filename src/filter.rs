@@ -24,7 +24,7 @@ pub struct Filter {
 }
 
 /// Which owners a project compares.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Owners {
     /// Only those the schema sets (ALTER ... OWNER TO, AUTHORIZATION).

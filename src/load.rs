@@ -165,10 +165,39 @@ async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> 
         introspect(&mut client, false).await
     }
     .await;
+    let name = db.name.clone();
     let dropped = db.drop_db().await;
+    drop_stub_roles(server, &name).await;
     let catalog = result?;
     dropped?;
     Ok(catalog)
+}
+
+/// Stub roles this process created, with the database whose load made
+/// them, to drop again once that scratch database is gone (on a
+/// `--dev-url` server they would otherwise stay in its cluster).
+static STUB_ROLES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Drops the stub roles that loading `database` made. One that another
+/// load uses meanwhile cannot be dropped; that error is ignored.
+async fn drop_stub_roles(server: &ScratchServer, database: &str) {
+    let roles: Vec<String> = {
+        let mut all = STUB_ROLES.lock().expect("stub role list");
+        let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|(db, _)| db == database);
+        *all = rest;
+        mine.into_iter().map(|(_, role)| role).collect()
+    };
+    if roles.is_empty() {
+        return;
+    }
+    let Ok(client) = server.admin().await else {
+        return;
+    };
+    for role in roles {
+        let _ = client
+            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+            .await;
+    }
 }
 
 /// Runs migrations as written: each file's statements in order, stopping
@@ -321,6 +350,14 @@ async fn run_with_stub_roles(
             client.batch_execute(&format!("DROP ROLE {role}")).await?;
             break;
         }
+        let database: String = client
+            .query_one("SELECT pg_catalog.current_database()::text", &[])
+            .await?
+            .get(0);
+        STUB_ROLES
+            .lock()
+            .expect("stub role list")
+            .push((database, role));
         made.push(name);
         outcome = retry;
     }

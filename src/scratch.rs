@@ -404,6 +404,11 @@ impl ScratchServer {
         Ok(server)
     }
 
+    /// A connection to the server's maintenance database.
+    pub async fn admin(&self) -> Result<Client> {
+        conninfo::connect(&self.admin_config()).await
+    }
+
     fn admin_config(&self) -> Config {
         match self {
             ScratchServer::Embedded(c) => c.config("postgres"),

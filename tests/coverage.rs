@@ -271,3 +271,35 @@ async fn privileges_ignore_plans_and_reports_no_grants() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn stub_roles_are_dropped_from_a_dev_url_server() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE t (id int);\nGRANT SELECT ON t TO stratum_stub_reader;\n\
+         ALTER TABLE t OWNER TO stratum_stub_owner;\n",
+    )
+    .unwrap();
+    let dev = server.url("postgres");
+    let to = desired.to_str().unwrap();
+    let out = stratum(
+        dir.path(),
+        &["diff", "--from", "empty", "--to", to, "--dev-url", &dev],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sql = text(&out.stdout);
+    assert!(
+        sql.contains("ALTER TABLE public.t OWNER TO stratum_stub_owner;"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("GRANT SELECT ON TABLE public.t TO stratum_stub_reader;"),
+        "{sql}"
+    );
+    let admin = server.connect("postgres").await;
+    let left = "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'stratum_stub_%'";
+    assert!(common::strings(&admin, left).await.is_empty());
+}

@@ -94,6 +94,12 @@ async fn generate_migrate_check(
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let project = project(server, dir.path(), layout);
+    // The roles the schemas name exist where the plans run, as they must
+    // (stratum never creates roles; its scratch stubs are dropped again).
+    for (k, sql) in before.into_iter().chain([after]).enumerate() {
+        let roles = server.database(&format!("roles_{n}_{k}")).await;
+        common::load(&roles, sql).await?;
+    }
     let db = format!("flow_{n}");
     server.database(&db).await;
     let url = server.url(&db);

@@ -1,6 +1,6 @@
 //! Owners (ALTER ... OWNER TO) of schemas, tables, views, materialized
 //! views, sequences, foreign tables, functions, procedures, aggregates,
-//! types, domains, collations, text search objects, statistics objects,
+//! types, domains, collations, operators, text search objects, statistics objects,
 //! event triggers, foreign data wrappers and servers.
 //!
 //! An object owned by the role that reads the catalog has no owner of its
@@ -57,6 +57,12 @@ fn target(object: &ObjectId) -> Option<String> {
         | ObjectId::TsDictionary { name }
         | ObjectId::Statistics { name } => name.to_string(),
         ObjectId::Routine { id } => id.sql(),
+        // Operator names are never quoted.
+        ObjectId::Operator { name, left, right } => format!(
+            "{}.{} ({left}, {right})",
+            ident(&name.schema),
+            name.name
+        ),
         ObjectId::Schema { name }
         | ObjectId::EventTrigger { name }
         | ObjectId::ForeignDataWrapper { name }
@@ -142,7 +148,7 @@ impl Kind for OwnerChange {
              UNION ALL \
              SELECT 'pg_namespace', n.oid, 'SCHEMA', n.nspowner FROM pg_catalog.pg_namespace n \
                WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
-             UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} \
+             UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} \
              UNION ALL \
              SELECT 'pg_event_trigger', e.oid, 'EVENT TRIGGER', e.evtowner FROM pg_catalog.pg_event_trigger e \
              UNION ALL \
@@ -155,6 +161,7 @@ impl Kind for OwnerChange {
             simple("pg_ts_config", "cfgowner", "TEXT SEARCH CONFIGURATION", "cfgnamespace"),
             simple("pg_ts_dict", "dictowner", "TEXT SEARCH DICTIONARY", "dictnamespace"),
             simple("pg_statistic_ext", "stxowner", "STATISTICS", "stxnamespace"),
+            simple("pg_operator", "oprowner", "OPERATOR", "oprnamespace"),
         ))
     }
 
