@@ -303,3 +303,25 @@ async fn stub_roles_are_dropped_from_a_dev_url_server() {
     let left = "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'stratum_stub_%'";
     assert!(common::strings(&admin, left).await.is_empty());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn column_grants_on_a_view_are_reported() {
+    let server = TestServer::start().await;
+    let db = server.database("view_grants").await;
+    db.batch_execute(
+        "CREATE TABLE t (id int, secret text);
+         CREATE VIEW v AS SELECT id, secret FROM t;
+         GRANT SELECT (id) ON v TO pg_monitor;",
+    )
+    .await
+    .unwrap();
+    let url = server.url("view_grants");
+    let dir = tempfile::tempdir().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not managed yet: column grants on a view view public.v"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -372,6 +372,15 @@ impl Kind for PrivilegeChange {
                 continue;
             };
             if sub > 0 && !matches!(object, ObjectId::Column { .. }) {
+                // A column grant on a view: reported, not yet managed.
+                let unmanaged = super::Unmanaged {
+                    kind: "column grants on a view".into(),
+                    name: object.label(),
+                    schema: object.schema().map(str::to_string),
+                };
+                if row.get::<_, Option<String>>(3).is_some() && !cat.unmanaged.contains(&unmanaged) {
+                    cat.unmanaged.push(unmanaged);
+                }
                 continue;
             }
             insert(cat, object.clone(), row);
