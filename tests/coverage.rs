@@ -325,3 +325,26 @@ async fn column_grants_on_a_view_are_reported() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_grant_to_the_targets_owner_is_no_change() {
+    // The schema is loaded by another role than the one that owns the
+    // table on the target: granting that owner what it holds plans nothing.
+    let server = TestServer::start().await;
+    let db = server.database("owner_grant").await;
+    db.batch_execute("CREATE TABLE g (id int);\nALTER TABLE g OWNER TO pg_monitor;")
+        .await
+        .unwrap();
+    let url = server.url("owner_grant");
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE g (id int);\nGRANT INSERT, UPDATE ON g TO pg_monitor;\n",
+    )
+    .unwrap();
+    let to = desired.to_str().unwrap();
+    let out = stratum(dir.path(), &["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+}

@@ -46,6 +46,10 @@ pub async fn introspect(client: &mut Client, live: bool) -> Result<Catalog> {
     kinds::read_all(&tx, &mut catalog, &mut reader).await?;
     casts(&tx, &mut catalog).await?;
     volatile_functions(&tx, &mut catalog).await?;
+    catalog.reader_role = tx
+        .query_one("SELECT pg_catalog.quote_ident(current_user)", &[])
+        .await?
+        .get(0);
     let roles = "SELECT pg_catalog.quote_ident(rolname) FROM pg_catalog.pg_roles";
     for row in tx.query(roles, &[]).await.context("reading roles")? {
         catalog.roles.insert(row.get(0));

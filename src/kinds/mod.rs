@@ -127,6 +127,9 @@ pub struct Catalog {
     pub volatile_functions: BTreeSet<String>,
     /// Roles of the cluster, quoted as SQL names them.
     pub roles: BTreeSet<String>,
+    /// The role that read this catalog, quoted (on a database: the one that
+    /// applies plans).
+    pub reader_role: String,
     /// Objects found that stratum does not manage yet; reported, never ignored.
     pub unmanaged: Vec<Unmanaged>,
     /// True when this catalog was read from a live database (not a scratch

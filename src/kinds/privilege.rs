@@ -416,13 +416,39 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
     };
     let none = Grants::new();
     let mut out = Vec::new();
+    // The owner an object has once the plan ran: its own privileges are
+    // implicit there, so a grant to it is none (a schema loaded by another
+    // role may well grant the target's owner what it already holds).
+    let owner_after = |object: &ObjectId| -> String {
+        if matches!(object, ObjectId::DefaultPrivileges { .. }) {
+            return String::new();
+        }
+        let owned = match object {
+            ObjectId::Column { table, .. } => ObjectId::Table {
+                name: table.clone(),
+            },
+            other => other.clone(),
+        };
+        let set = desired.owners.get(&owned).and_then(|o| o.owner.clone());
+        let kept = || {
+            let current = current.owners.get(&owned).and_then(|o| o.owner.clone());
+            current.filter(|_| !desired.manage_unset_owners && !dropped.contains(&owned))
+        };
+        set.or_else(kept)
+            .unwrap_or_else(|| current.reader_role.clone())
+    };
+    let without_owner = |grants: &Grants, owner: &str| -> Grants {
+        grants.iter().filter(|g| g.grantee != owner).cloned().collect()
+    };
     for (object, to) in &desired.privileges {
+        let owner = owner_after(object);
+        let to = &without_owner(to, &owner);
         let from = match fresh(object) {
             true if matches!(object, ObjectId::DefaultPrivileges { .. }) => defaults(object),
             true => created_with(current, object),
             false => current.privileges.get(object).cloned().unwrap_or_default(),
         };
-        compare(object, &from, to, &mut out);
+        compare(object, &without_owner(&from, &owner), to, &mut out);
     }
     // Default privileges the desired state no longer sets (those of a
     // schema the plan drops go with it).
