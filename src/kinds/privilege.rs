@@ -157,6 +157,31 @@ struct Delta<'a> {
     granted_with_option: Vec<&'a String>,
 }
 
+/// The four kinds of step a [`Delta`] holds, in the order they run.
+#[derive(Clone, Copy)]
+enum Step {
+    Revoke,
+    RevokeOption,
+    Grant,
+    GrantWithOption,
+}
+
+impl Delta<'_> {
+    /// Each kind of step with its privileges, leaving out the empty ones.
+    fn steps(&self) -> Vec<(Step, &[&String])> {
+        [
+            (Step::Revoke, &self.revoked),
+            (Step::RevokeOption, &self.option_revoked),
+            (Step::Grant, &self.granted),
+            (Step::GrantWithOption, &self.granted_with_option),
+        ]
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(step, list)| (step, list.as_slice()))
+        .collect()
+    }
+}
+
 impl PrivilegeChange {
     fn delta(&self) -> Delta<'_> {
         let (from, to) = (by_privilege(&self.from), by_privilege(&self.to));
@@ -190,22 +215,23 @@ impl PrivilegeChange {
         };
         let g = &self.grantee;
         let d = self.delta();
-        let mut out = Vec::new();
-        if !d.revoked.is_empty() {
-            out.push(format!("{prefix}REVOKE {} ON {on} FROM {g};", names(&d.revoked)));
-        }
-        if !d.option_revoked.is_empty() {
-            let list = names(&d.option_revoked);
-            out.push(format!("{prefix}REVOKE GRANT OPTION FOR {list} ON {on} FROM {g};"));
-        }
-        if !d.granted.is_empty() {
-            out.push(format!("{prefix}GRANT {} ON {on} TO {g};", names(&d.granted)));
-        }
-        if !d.granted_with_option.is_empty() {
-            let list = names(&d.granted_with_option);
-            out.push(format!("{prefix}GRANT {list} ON {on} TO {g} WITH GRANT OPTION;"));
-        }
-        out
+        let steps = d.steps();
+        steps
+            .iter()
+            .map(|(step, list)| {
+                let list = names(list);
+                match step {
+                    Step::Revoke => format!("{prefix}REVOKE {list} ON {on} FROM {g};"),
+                    Step::RevokeOption => {
+                        format!("{prefix}REVOKE GRANT OPTION FOR {list} ON {on} FROM {g};")
+                    }
+                    Step::Grant => format!("{prefix}GRANT {list} ON {on} TO {g};"),
+                    Step::GrantWithOption => {
+                        format!("{prefix}GRANT {list} ON {on} TO {g} WITH GRANT OPTION;")
+                    }
+                }
+            })
+            .collect()
     }
 }
 
@@ -271,21 +297,23 @@ impl Kind for PrivilegeChange {
         let g = &self.grantee;
         let d = self.delta();
         let list = |l: &[&String]| l.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
-        let mut parts = Vec::new();
-        if !d.granted.is_empty() {
-            parts.push(format!("grants {} on {what} to {g}", list(&d.granted)));
-        }
-        if !d.granted_with_option.is_empty() {
-            let l = list(&d.granted_with_option);
-            parts.push(format!("grants {l} on {what} to {g} with the right to grant it on"));
-        }
-        if !d.revoked.is_empty() {
-            parts.push(format!("revokes {} on {what} from {g}", list(&d.revoked)));
-        }
-        if !d.option_revoked.is_empty() {
-            let l = list(&d.option_revoked);
-            parts.push(format!("takes from {g} the right to grant {l} on {what}"));
-        }
+        // Grants first, as a reviewer reads them.
+        let mut steps = d.steps();
+        steps.sort_by_key(|(step, _)| matches!(step, Step::Revoke | Step::RevokeOption));
+        let parts: Vec<String> = steps
+            .iter()
+            .map(|(step, l)| {
+                let l = list(l);
+                match step {
+                    Step::Grant => format!("grants {l} on {what} to {g}"),
+                    Step::GrantWithOption => {
+                        format!("grants {l} on {what} to {g} with the right to grant it on")
+                    }
+                    Step::Revoke => format!("revokes {l} on {what} from {g}"),
+                    Step::RevokeOption => format!("takes from {g} the right to grant {l} on {what}"),
+                }
+            })
+            .collect();
         vec![Hazard::new(HazardCode::AuthzChange, parts.join("; "))]
     }
 
