@@ -34,10 +34,13 @@ pub struct Constraint {
     pub name: String,
     /// Kind.
     pub kind: ConstraintKind,
-    /// `pg_get_constraintdef` without a trailing `NOT VALID`.
+    /// `pg_get_constraintdef` without a trailing `NOT VALID` or `NOT ENFORCED`.
     pub definition: String,
-    /// False for a constraint added NOT VALID and not validated since.
+    /// False for a constraint added NOT VALID and not validated since (and
+    /// for every NOT ENFORCED one).
     pub validated: bool,
+    /// False for NOT ENFORCED (PostgreSQL 18).
+    pub enforced: bool,
     /// Columns of the table the constraint covers.
     pub columns: Vec<String>,
     /// COMMENT ON CONSTRAINT.
@@ -49,6 +52,16 @@ impl Constraint {
     /// cycles) and NOT VALID constraints are added by ALTER TABLE afterwards.
     pub fn inline(&self) -> bool {
         self.kind != ConstraintKind::ForeignKey && self.validated
+    }
+
+    /// `NOT ENFORCED` or `NOT VALID` where it applies (PostgreSQL takes no
+    /// NOT VALID for a constraint that is not enforced: it never is valid).
+    fn state(&self) -> &'static str {
+        match (self.enforced, self.validated) {
+            (false, _) => " NOT ENFORCED",
+            (true, false) => " NOT VALID",
+            (true, true) => "",
+        }
     }
 }
 
@@ -76,6 +89,13 @@ pub enum ConstraintChange {
     },
     /// ALTER TABLE ... VALIDATE CONSTRAINT.
     Validate { table: QualName, name: String },
+    /// ALTER TABLE ... ALTER CONSTRAINT ... [NOT] ENFORCED: a foreign key
+    /// on PostgreSQL 18, where enforcing it also validates it.
+    Enforce {
+        table: QualName,
+        name: String,
+        enforced: bool,
+    },
 }
 
 impl ConstraintChange {
@@ -83,7 +103,8 @@ impl ConstraintChange {
         match self {
             ConstraintChange::Add { table, .. }
             | ConstraintChange::Drop { table, .. }
-            | ConstraintChange::Validate { table, .. } => table,
+            | ConstraintChange::Validate { table, .. }
+            | ConstraintChange::Enforce { table, .. } => table,
         }
     }
 
@@ -92,7 +113,7 @@ impl ConstraintChange {
             ConstraintChange::Add { constraint, .. } | ConstraintChange::Drop { constraint, .. } => {
                 &constraint.name
             }
-            ConstraintChange::Validate { name, .. } => name,
+            ConstraintChange::Validate { name, .. } | ConstraintChange::Enforce { name, .. } => name,
         }
     }
 }
@@ -107,6 +128,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Add { .. } => "add_constraint",
             ConstraintChange::Drop { .. } => "drop_constraint",
             ConstraintChange::Validate { .. } => "validate_constraint",
+            ConstraintChange::Enforce { .. } => "enforce_constraint",
         }
     }
 
@@ -117,7 +139,9 @@ impl Kind for ConstraintChange {
                 needs: after.iter().cloned().collect(),
                 ..super::gone(vec![self.id()])
             },
-            ConstraintChange::Validate { .. } => super::needs(vec![self.id()]),
+            ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => {
+                super::needs(vec![self.id()])
+            }
         }
     }
 
@@ -127,11 +151,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Add { constraint, .. } => format!(
                 "ALTER TABLE {table} ADD {}{};",
                 definition(constraint),
-                if constraint.validated {
-                    ""
-                } else {
-                    " NOT VALID"
-                }
+                constraint.state()
             ),
             ConstraintChange::Drop { constraint, .. } => format!(
                 "ALTER TABLE {table} DROP CONSTRAINT {};",
@@ -140,6 +160,11 @@ impl Kind for ConstraintChange {
             ConstraintChange::Validate { name, .. } => {
                 format!("ALTER TABLE {table} VALIDATE CONSTRAINT {};", ident(name))
             }
+            ConstraintChange::Enforce { name, enforced, .. } => format!(
+                "ALTER TABLE {table} ALTER CONSTRAINT {} {};",
+                ident(name),
+                if *enforced { "ENFORCED" } else { "NOT ENFORCED" }
+            ),
         })
     }
 
@@ -157,7 +182,9 @@ impl Kind for ConstraintChange {
                 new_table: false,
                 ..
             } => match constraint.kind {
-                ConstraintKind::ForeignKey | ConstraintKind::Check if constraint.validated => {
+                ConstraintKind::ForeignKey | ConstraintKind::Check
+                    if constraint.validated && constraint.enforced =>
+                {
                     vec![Hazard::new(
                         HazardCode::FullTableScan,
                         format!("validating {name} reads every row of {}{f}", table.plain()),
@@ -181,6 +208,13 @@ impl Kind for ConstraintChange {
                     table.plain()
                 ),
             )],
+            ConstraintChange::Enforce { enforced: true, .. } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "enforcing {name} validates every row of {}{f}",
+                    table.plain()
+                ),
+            )],
             _ => Vec::new(),
         }
     }
@@ -191,7 +225,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Drop { constraint, .. } if foreign(constraint) => (0, 2),
             ConstraintChange::Drop { .. } => (0, 4),
             ConstraintChange::Add { constraint, .. } if !foreign(constraint) => (1, 11),
-            ConstraintChange::Validate { .. } => (1, 12),
+            ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => (1, 12),
             ConstraintChange::Add { .. } => (1, 14),
         }
     }
@@ -206,6 +240,10 @@ impl Kind for ConstraintChange {
                 format!("- constraint {}", constraint.name)
             }
             ConstraintChange::Validate { name, .. } => format!("~ validate constraint {name}"),
+            ConstraintChange::Enforce { name, enforced, .. } => format!(
+                "~ constraint {name} {}",
+                if *enforced { "enforced" } else { "not enforced" }
+            ),
         };
         Shown::Part {
             table: self.table().clone(),
@@ -257,8 +295,12 @@ impl Kind for ConstraintChange {
             let definition = printed(row, 4, &|| format!("constraint {name} on {table_name}"))?;
             let definition = definition
                 .strip_suffix(" NOT VALID")
-                .map(str::to_string)
-                .unwrap_or(definition);
+                .unwrap_or(definition.as_str());
+            let enforced = !definition.ends_with(" NOT ENFORCED");
+            let definition = definition
+                .strip_suffix(" NOT ENFORCED")
+                .unwrap_or(definition)
+                .to_string();
             if let Some(table) = cat.tables.get_mut(&table_name) {
                 let constraints = if own {
                     &mut table.constraints
@@ -272,6 +314,7 @@ impl Kind for ConstraintChange {
                         kind,
                         definition,
                         validated: row.get(5),
+                        enforced,
                         columns: row.get(7),
                         comment: row.get(8),
                     },
@@ -307,13 +350,16 @@ impl Kind for ConstraintChange {
             };
             for c in table.constraints.values() {
                 let was = old.constraints.get(&c.name).or_else(|| held(&c.name));
-                // A constraint cannot be made NOT VALID again in place: a
-                // valid one that the schema wants NOT VALID is dropped and
-                // added back NOT VALID (no scan, one transaction).
-                let same = was.filter(|o| {
-                    o.kind == c.kind && o.definition == c.definition && (c.validated || !o.validated)
-                });
+                let same = was.filter(|o| kept_in_place(o, c));
                 match same {
+                    Some(o) if o.enforced != c.enforced => out.push(
+                        ConstraintChange::Enforce {
+                            table: name.clone(),
+                            name: c.name.clone(),
+                            enforced: c.enforced,
+                        }
+                        .into(),
+                    ),
                     Some(o) if !o.validated && c.validated => out.push(
                         ConstraintChange::Validate {
                             table: name.clone(),
@@ -373,6 +419,21 @@ impl Kind for ConstraintChange {
             constraint_comment(out, table, None, &new);
         }
     }
+}
+
+/// True when `old` becomes `new` without being dropped. A constraint cannot
+/// be made NOT VALID again in place: a valid one that the schema wants NOT
+/// VALID is dropped and added back NOT VALID (no scan, one transaction).
+/// Only a foreign key's enforcement changes in place (which validates it).
+fn kept_in_place(old: &Constraint, new: &Constraint) -> bool {
+    let same = old.kind == new.kind && old.definition == new.definition;
+    let enforcement = match (old.enforced, new.enforced) {
+        (true, true) => new.validated || !old.validated,
+        (false, false) => true,
+        (false, true) => new.kind == ConstraintKind::ForeignKey && new.validated,
+        (true, false) => new.kind == ConstraintKind::ForeignKey,
+    };
+    same && enforcement
 }
 
 fn add(table: &QualName, constraint: &Constraint, new_table: bool) -> Change {

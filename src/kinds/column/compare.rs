@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::inherit::inherited_kept;
 use super::retype::{conversion, moved_type, using_clause};
-use super::{Column, ColumnChange, ColumnOptions};
+use super::{not_null, Column, ColumnChange, ColumnOptions, NotNull};
 use crate::kinds::{comment, Catalog, Change, Conversion, ObjectId, QualName, Table};
 use crate::sql::ident;
 
@@ -24,6 +24,13 @@ pub(super) fn set_options(table: &QualName, from: &ColumnOptions, column: &Colum
             .into(),
         );
     }
+}
+
+/// What follows a column's ADD COLUMN or CREATE TABLE: its storage
+/// settings and a NOT VALID NOT NULL.
+pub(super) fn added(table: &QualName, column: &Column, out: &mut Vec<Change>) {
+    set_options(table, &ColumnOptions::default(), column, out);
+    super::not_null::after_add(table, column, out);
 }
 
 pub(super) fn set_default(table: &QualName, column: &str, from: Option<String>, to: Option<String>) -> Change {
@@ -103,12 +110,12 @@ pub(super) fn diff_table(
             None if column.inherited && !column.local => {}
             None => {
                 out.push(add(column));
-                set_options(name, &ColumnOptions::default(), column, out);
+                added(name, column, out);
             }
             Some(was) if needs_recreate(was, column, current.server_version) => {
                 out.push(drop(was));
                 out.push(add(column));
-                set_options(name, &ColumnOptions::default(), column, out);
+                added(name, column, out);
             }
             Some(was) => {
                 alter_column(current, name, was, column, rebuilt_types, out);
@@ -167,14 +174,20 @@ fn alter_column(
         out.push(set_default(table, col, from, column.default.clone()));
     }
     if was.not_null != column.not_null && !(column.identity.is_some() && was.identity.is_some()) {
-        out.push(
+        out.push(if column.not_null {
+            not_null::set(table, column, false)
+        } else {
             ColumnChange::SetNotNull {
                 table: table.clone(),
                 column: col.clone(),
-                not_null: column.not_null,
+                not_null: false,
+                constraint: NotNull::default(),
+                replace: false,
             }
-            .into(),
-        );
+            .into()
+        });
+    } else if was.not_null && column.not_null {
+        not_null::diff(table, was, column, out);
     }
     if was.generated != column.generated {
         // needs_recreate() leaves only what SET EXPRESSION can do.

@@ -57,6 +57,8 @@ pub(super) fn inherited(
                 table: table.name.clone(),
                 column: column.name.clone(),
                 not_null: column.not_null,
+                constraint: column.not_null_constraint.clone(),
+                replace: false,
             }
             .into(),
         );
@@ -99,5 +101,8 @@ pub(super) fn inherited_kept(
         false => Inherit::Kept,
     };
     inherited(new, Some(&expected), column, how, out);
+    if !was.inherited {
+        super::not_null::rename(&new.name, was, column, out);
+    }
 }
 

@@ -5,11 +5,13 @@ use tokio_postgres::Row;
 
 mod compare;
 mod inherit;
+mod not_null;
 mod options;
 mod retype;
 
+pub use not_null::{NotNull, NotNullAction};
 pub use options::ColumnOptions;
-use compare::{column_comment, diff_table, set_default, set_options};
+use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};
 use retype::type_hazards;
 
@@ -36,6 +38,8 @@ pub struct Column {
     pub default: Option<String>,
     /// NOT NULL.
     pub not_null: bool,
+    /// The NOT NULL constraint's name and flags (PostgreSQL 18).
+    pub not_null_constraint: NotNull,
     /// GENERATED ... AS IDENTITY.
     pub identity: Option<Identity>,
     /// GENERATED ALWAYS AS (expr): its expression.
@@ -84,9 +88,7 @@ pub fn definition(column: &Column) -> String {
     if let Some(default) = &column.default {
         sql.push_str(&format!(" DEFAULT {default}"));
     }
-    if column.not_null {
-        sql.push_str(" NOT NULL");
-    }
+    sql.push_str(&not_null::in_definition(column));
     sql
 }
 
@@ -136,11 +138,21 @@ pub enum ColumnChange {
         to: Option<String>,
         parent: Option<QualName>,
     },
-    /// ALTER COLUMN ... SET NOT NULL / DROP NOT NULL.
+    /// ALTER COLUMN ... SET NOT NULL / DROP NOT NULL, or ADD CONSTRAINT ...
+    /// NOT NULL when `constraint` is not the plain form; `replace` drops
+    /// the current one first.
     SetNotNull {
         table: QualName,
         column: String,
         not_null: bool,
+        constraint: NotNull,
+        replace: bool,
+    },
+    /// A NOT NULL constraint renamed, validated or made [NO] INHERIT.
+    AlterNotNull {
+        table: QualName,
+        column: String,
+        action: NotNullAction,
     },
     /// ALTER COLUMN ... SET STORAGE / COMPRESSION / STATISTICS.
     SetOptions {
@@ -170,6 +182,7 @@ impl ColumnChange {
             | ColumnChange::AlterType { table, .. }
             | ColumnChange::SetDefault { table, .. }
             | ColumnChange::SetNotNull { table, .. }
+            | ColumnChange::AlterNotNull { table, .. }
             | ColumnChange::SetOptions { table, .. }
             | ColumnChange::SetExpression { table, .. }
             | ColumnChange::AlterIdentity { table, .. } => table,
@@ -184,6 +197,7 @@ impl ColumnChange {
             ColumnChange::AlterType { to, .. } => &to.name,
             ColumnChange::SetDefault { column, .. }
             | ColumnChange::SetNotNull { column, .. }
+            | ColumnChange::AlterNotNull { column, .. }
             | ColumnChange::SetOptions { column, .. }
             | ColumnChange::AlterIdentity { column, .. } => column,
         }
@@ -202,6 +216,7 @@ impl Kind for ColumnChange {
             ColumnChange::AlterType { .. } => "alter_column_type",
             ColumnChange::SetDefault { .. } => "set_default",
             ColumnChange::SetNotNull { .. } => "set_not_null",
+            ColumnChange::AlterNotNull { .. } => "alter_not_null",
             ColumnChange::SetOptions { .. } => "set_column_options",
             ColumnChange::AlterIdentity { .. } => "alter_identity",
             ColumnChange::SetExpression { .. } => "set_expression",
@@ -252,6 +267,7 @@ impl Kind for ColumnChange {
                 ..Effects::default()
             },
             ColumnChange::SetNotNull { .. }
+            | ColumnChange::AlterNotNull { .. }
             | ColumnChange::SetOptions { .. }
             | ColumnChange::AlterIdentity { .. } => super::needs(vec![column]),
         }
@@ -289,10 +305,14 @@ impl Kind for ColumnChange {
                 "{prefix} SET EXPRESSION AS ({});",
                 column.generated.as_deref().unwrap_or_default()
             ),
-            ColumnChange::SetNotNull { not_null, .. } => format!(
-                "{prefix} {} NOT NULL;",
-                if *not_null { "SET" } else { "DROP" }
-            ),
+            ColumnChange::SetNotNull {
+                not_null: true,
+                constraint,
+                replace,
+                ..
+            } => not_null::set_sql(table, self.column(), constraint, *replace),
+            ColumnChange::SetNotNull { .. } => format!("{prefix} DROP NOT NULL;"),
+            ColumnChange::AlterNotNull { action, .. } => not_null::action_sql(table, action),
             ColumnChange::SetOptions {
                 from,
                 to,
@@ -377,10 +397,25 @@ impl Kind for ColumnChange {
                     ),
                 )]
             }
-            ColumnChange::SetNotNull { not_null: true, .. } => vec![Hazard::new(
+            ColumnChange::SetNotNull {
+                not_null: true,
+                constraint,
+                ..
+            } if !constraint.not_valid => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
                     "SET NOT NULL on {}.{column} scans the table under an ACCESS EXCLUSIVE lock{}",
+                    table.plain(),
+                    f()
+                ),
+            )],
+            ColumnChange::AlterNotNull {
+                action: NotNullAction::Validate { .. },
+                ..
+            } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "validating NOT NULL on {}.{column} reads every row of the table (writes go on){}",
                     table.plain(),
                     f()
                 ),
@@ -404,7 +439,7 @@ impl Kind for ColumnChange {
             ColumnChange::Add { .. } => (1, 6),
             ColumnChange::AlterType { .. } => (1, 7),
             ColumnChange::SetDefault { .. } | ColumnChange::SetExpression { .. } => (1, 8),
-            ColumnChange::SetNotNull { .. } => (1, 9),
+            ColumnChange::SetNotNull { .. } | ColumnChange::AlterNotNull { .. } => (1, 9),
             ColumnChange::SetOptions { .. } => (1, 10),
             ColumnChange::AlterIdentity { .. } => (1, 10),
         }
@@ -427,6 +462,14 @@ impl Kind for ColumnChange {
                 "~ column {column} {} not null",
                 if *not_null { "set" } else { "drop" }
             ),
+            ColumnChange::AlterNotNull { action, .. } => match action {
+                NotNullAction::Rename { to, .. } => format!("~ column {column} not null named {to}"),
+                NotNullAction::Validate { .. } => format!("~ column {column} validate not null"),
+                NotNullAction::Inherit { inherit, .. } => format!(
+                    "~ column {column} not null {}",
+                    if *inherit { "inherit" } else { "no inherit" }
+                ),
+            },
             ColumnChange::SetOptions { .. } => format!("~ column {column} storage settings"),
             ColumnChange::SetExpression { column: c, .. } => format!(
                 "~ column {column} generated as {}",
@@ -441,7 +484,19 @@ impl Kind for ColumnChange {
     }
 
 
-    fn query(_version: i32) -> Option<String> {
+    fn query(version: i32) -> Option<String> {
+        // PostgreSQL 18 names a NOT NULL constraint. One a column inherits
+        // has its parent's name, and keeps it when the table leaves the
+        // parent; it is compared only on a column that is not inherited.
+        let (not_null, join) = if version >= 180000 {
+            (
+                "nn.conname::text, coalesce(NOT nn.convalidated, false), coalesce(nn.connoinherit, false)",
+                "LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' \
+                   AND nn.conkey[1] = a.attnum ",
+            )
+        } else {
+            ("NULL::text, false, false", "")
+        };
         Some(format!(
             "SELECT a.attrelid, a.attnum, a.attname::text, \
                pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(a.atttypid, NULL), \
@@ -452,12 +507,12 @@ impl Kind for ColumnChange {
                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
                NULLIF(a.attcompression::text, ''), \
                CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int2 END, t.typstorage::text, \
-               coalesce(a.attfdwoptions, '{{}}')::text[] \
+               coalesce(a.attfdwoptions, '{{}}')::text[], {not_null} \
              FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-             WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
+             {join}WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
             collation_sql("a.attcollation", "t.typcollation")
         ))
@@ -485,6 +540,8 @@ impl Kind for ColumnChange {
                         &row.get::<_, String>(9),
                         reader.identities.get(&(relid, attnum)),
                     );
+                    let not_null_constraint =
+                        NotNull::read(&table_name, &name, row.get(19), row.get(20), row.get(21));
                     let column = Column {
                         name,
                         data_type: row.get(3),
@@ -492,6 +549,7 @@ impl Kind for ColumnChange {
                         collation: row.get(5),
                         default: if generated { None } else { expr.clone() },
                         not_null: row.get(8),
+                        not_null_constraint,
                         identity,
                         generated: if generated { expr } else { None },
                         virtual_generated: kind == "v",
@@ -540,7 +598,7 @@ impl Kind for ColumnChange {
                 // partition or child does not take from its parent remain.
                 for column in &table.columns {
                     if !column.inherited {
-                        set_options(name, &ColumnOptions::default(), column, out);
+                        added(name, column, out);
                     }
                     if column.inherited && !column.local {
                         let from = parent_column(desired, table, column);
@@ -580,7 +638,7 @@ impl Kind for ColumnChange {
                     }
                     .into(),
                 );
-                set_options(table, &ColumnOptions::default(), new, out);
+                added(table, new, out);
                 column_comment(out, table, None, new);
                 return;
             }
@@ -646,6 +704,7 @@ mod tests {
             collation: None,
             default: None,
             not_null: false,
+            not_null_constraint: NotNull::default(),
             identity: None,
             generated: Some("(w * h)".into()),
             virtual_generated: false,

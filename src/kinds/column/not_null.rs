@@ -1,0 +1,200 @@
+//! PostgreSQL 18 keeps a column's NOT NULL as a named constraint, which may
+//! be NOT VALID or NO INHERIT. What of it differs from the plain form, and
+//! the steps that change it in place.
+
+use super::{Column, ColumnChange};
+use crate::kinds::{Change, QualName};
+use crate::sql::ident;
+
+/// A NOT NULL constraint's details; the default is the plain form (the
+/// name PostgreSQL chooses, valid, inherited by children). Before
+/// PostgreSQL 18 always the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotNull {
+    /// Its name, when not `<table>_<column>_not_null`.
+    pub name: Option<String>,
+    /// Added NOT VALID and not validated since.
+    pub not_valid: bool,
+    /// NO INHERIT.
+    pub no_inherit: bool,
+}
+
+impl NotNull {
+    /// Reads the constraint's name and flags; `name` None when the column
+    /// has no constraint of its own.
+    pub(super) fn read(table: &QualName, column: &str, name: Option<String>, not_valid: bool, no_inherit: bool) -> Self {
+        NotNull {
+            name: name.filter(|n| *n != default_name(table, column)),
+            not_valid,
+            no_inherit,
+        }
+    }
+
+    /// True for the form `ALTER COLUMN ... SET NOT NULL` makes.
+    fn plain(&self) -> bool {
+        *self == NotNull::default()
+    }
+}
+
+/// What changes in place on a NOT NULL constraint kept on both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotNullAction {
+    /// RENAME CONSTRAINT.
+    Rename { from: String, to: String },
+    /// VALIDATE CONSTRAINT.
+    Validate { name: String },
+    /// ALTER CONSTRAINT ... [NO] INHERIT.
+    Inherit { name: String, inherit: bool },
+}
+
+/// The name PostgreSQL gives a column's NOT NULL constraint (unless the
+/// name is taken or too long, when it is read as an explicit one).
+fn default_name(table: &QualName, column: &str) -> String {
+    format!("{}_{column}_not_null", table.name)
+}
+
+fn name_of(table: &QualName, column: &str, nn: &NotNull) -> String {
+    nn.name.clone().unwrap_or_else(|| default_name(table, column))
+}
+
+/// ` NOT NULL` as a column definition in CREATE TABLE or ADD COLUMN writes
+/// it; empty when there is none or when it is NOT VALID, which only ALTER
+/// TABLE can add ([`after_add`]).
+pub(super) fn in_definition(column: &Column) -> String {
+    let nn = &column.not_null_constraint;
+    if !column.not_null || nn.not_valid {
+        return String::new();
+    }
+    let name = nn
+        .name
+        .as_ref()
+        .map(|n| format!(" CONSTRAINT {}", ident(n)))
+        .unwrap_or_default();
+    let inherit = if nn.no_inherit { " NO INHERIT" } else { "" };
+    format!("{name} NOT NULL{inherit}")
+}
+
+/// The step that adds a NOT VALID NOT NULL to a column just added.
+pub(super) fn after_add(table: &QualName, column: &Column, out: &mut Vec<Change>) {
+    if column.not_null && column.not_null_constraint.not_valid {
+        out.push(set(table, column, false));
+    }
+}
+
+/// SET NOT NULL as the column wants it; `replace` drops the current one
+/// first (a valid constraint that must become NOT VALID).
+pub(super) fn set(table: &QualName, column: &Column, replace: bool) -> Change {
+    ColumnChange::SetNotNull {
+        table: table.clone(),
+        column: column.name.clone(),
+        not_null: true,
+        constraint: column.not_null_constraint.clone(),
+        replace,
+    }
+    .into()
+}
+
+/// The SQL of a SetNotNull step that sets one.
+pub(super) fn set_sql(table: &QualName, column: &str, nn: &NotNull, replace: bool) -> String {
+    let col = ident(column);
+    if nn.plain() && !replace {
+        return format!("ALTER TABLE {table} ALTER COLUMN {col} SET NOT NULL;");
+    }
+    let drop = if replace {
+        format!("ALTER COLUMN {col} DROP NOT NULL, ")
+    } else {
+        String::new()
+    };
+    let name = nn
+        .name
+        .as_ref()
+        .map(|n| format!("CONSTRAINT {} ", ident(n)))
+        .unwrap_or_default();
+    let inherit = if nn.no_inherit { " NO INHERIT" } else { "" };
+    let valid = if nn.not_valid { " NOT VALID" } else { "" };
+    format!("ALTER TABLE {table} {drop}ADD {name}NOT NULL {col}{inherit}{valid};")
+}
+
+/// The SQL of an AlterNotNull step.
+pub(super) fn action_sql(table: &QualName, action: &NotNullAction) -> String {
+    match action {
+        NotNullAction::Rename { from, to } => format!(
+            "ALTER TABLE {table} RENAME CONSTRAINT {} TO {};",
+            ident(from),
+            ident(to)
+        ),
+        NotNullAction::Validate { name } => {
+            format!("ALTER TABLE {table} VALIDATE CONSTRAINT {};", ident(name))
+        }
+        NotNullAction::Inherit { name, inherit } => format!(
+            "ALTER TABLE {table} ALTER CONSTRAINT {} {}INHERIT;",
+            ident(name),
+            if *inherit { "" } else { "NO " }
+        ),
+    }
+}
+
+/// The steps between two NOT NULL constraints of a column that is NOT NULL
+/// on both sides.
+pub(super) fn diff(table: &QualName, was: &Column, column: &Column, out: &mut Vec<Change>) {
+    let (old, new) = (&was.not_null_constraint, &column.not_null_constraint);
+    if !old.not_valid && new.not_valid {
+        // Nothing makes a valid constraint NOT VALID again.
+        out.push(set(table, column, true));
+        return;
+    }
+    let to = name_of(table, &column.name, new);
+    rename(table, was, column, out);
+    let mut act = |action| out.push(alter(table, column, action));
+    if old.not_valid && !new.not_valid {
+        act(NotNullAction::Validate { name: to.clone() });
+    }
+    if old.no_inherit != new.no_inherit {
+        act(NotNullAction::Inherit {
+            name: to,
+            inherit: !new.no_inherit,
+        });
+    }
+}
+
+/// RENAME CONSTRAINT when the names differ; also for a table that joins a
+/// parent, whose NOT NULL keeps its own name (it must have the name the
+/// parent gives before it joins: an inherited constraint cannot be renamed).
+pub(super) fn rename(table: &QualName, was: &Column, column: &Column, out: &mut Vec<Change>) {
+    let from = name_of(table, &was.name, &was.not_null_constraint);
+    let to = name_of(table, &column.name, &column.not_null_constraint);
+    if was.not_null && column.not_null && from != to {
+        out.push(alter(table, column, NotNullAction::Rename { from, to }));
+    }
+}
+
+fn alter(table: &QualName, column: &Column, action: NotNullAction) -> Change {
+    ColumnChange::AlterNotNull {
+        table: table.clone(),
+        column: column.name.clone(),
+        action,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_are_left_out() {
+        let t = QualName::new("app", "users");
+        let nn = NotNull::read(&t, "email", Some("users_email_not_null".into()), false, false);
+        assert_eq!(nn, NotNull::default());
+        let nn = NotNull::read(&t, "email", Some("email_required".into()), true, false);
+        assert_eq!(nn.name.as_deref(), Some("email_required"));
+        assert_eq!(
+            set_sql(&t, "email", &nn, false),
+            "ALTER TABLE app.users ADD CONSTRAINT email_required NOT NULL email NOT VALID;"
+        );
+        assert_eq!(
+            set_sql(&t, "email", &NotNull::default(), false),
+            "ALTER TABLE app.users ALTER COLUMN email SET NOT NULL;"
+        );
+    }
+}
