@@ -103,6 +103,20 @@ impl Filter {
 }
 
 impl Filter {
+    /// Keeps the history table's schema in `to` when `from` has it: no plan
+    /// drops the schema that holds stratum's history (a down migration of
+    /// the schema's first migration, a schema/ that stops declaring it).
+    pub fn keep_history_schema(&self, from: &Catalog, to: &mut Catalog) {
+        let Some(history) = self.history_table.as_ref().filter(|h| h.schema != "public") else {
+            return;
+        };
+        if let Some(schema) = from.schemas.get(&history.schema) {
+            to.schemas
+                .entry(history.schema.clone())
+                .or_insert_with(|| schema.clone());
+        }
+    }
+
     /// Leaves out the history table's own schema (other than `public`) when
     /// nothing else in it is managed: it is stratum's, not the schema's.
     fn leave_history_schema(&self, catalog: &mut Catalog) {

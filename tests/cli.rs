@@ -587,5 +587,10 @@ async fn history_table_in_its_own_schema() {
         );
         let out = stratum_in(p, &["status", "--db", &url], &env);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+        // Going down keeps the schema that holds the history.
+        let out = stratum_in(p, &["down", "--db", &url], &env);
+        assert_eq!(out.status.code(), Some(0), "{sql}{}", text(&out.stderr));
+        let out = stratum_in(p, &["status", "--db", &url], &env);
+        assert!(text(&out.stdout).contains("pending"), "{}", text(&out.stdout));
     }
 }

@@ -38,8 +38,9 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
         ],
     )
     .await?;
-    let desired = catalogs.pop().expect("two sides");
+    let mut desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
+    project.filter.keep_history_schema(&current, &mut desired);
     let changes = diff::diff(&current, &desired);
     crate::coverage::check(&current, &desired, &changes, project.strict)?;
     crate::coverage::roles(&current, &desired, &project.assume_roles)?;

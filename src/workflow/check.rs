@@ -111,8 +111,9 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         ),
     };
     let mut catalogs = load(project, &[current_side, schema_side]).await?;
-    let desired = catalogs.pop().expect("two sides");
+    let mut desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
+    project.filter.keep_history_schema(&current, &mut desired);
     let warnings = render::not_managed(
         &crate::coverage::unmanaged(&current, &desired),
         " (not compared)",

@@ -94,7 +94,9 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         return Ok(report);
     }
     let up = plan::plan(&built, &desired, changes)?;
-    let down = plan::plan(&desired, &built, diff::diff(&desired, &built))?;
+    let mut before = built;
+    project.filter.keep_history_schema(&desired, &mut before);
+    let down = plan::plan(&desired, &before, diff::diff(&desired, &before))?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => describe(&up),
