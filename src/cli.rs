@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Overrides, Project};
 use crate::filter::Filter;
@@ -379,7 +379,22 @@ async fn run(command: Command, project: Project) -> Result<Report> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut command = Args::command();
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V")
+    {
+        // Probing the server binaries costs a process each: only when asked.
+        command = command.version(format!(
+            "{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            crate::scratch::binaries_report()
+        ));
+    }
+    let args = match Args::from_arg_matches(&command.get_matches()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let format = args.global.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

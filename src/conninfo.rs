@@ -99,23 +99,53 @@ fn add_host(config: &mut Config, host: &str) {
     }
 }
 
-/// The URL with any password replaced, for messages.
+/// The URL or connection string with every password replaced by `***`,
+/// for messages: the one in `user:password@` (which may itself hold `@`,
+/// `:` or `/`), and every `password=` or `sslpassword=` parameter, in a
+/// URL's query or in `key=value` form (quoted or not). Masks too much
+/// rather than too little.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
+    let mut out = url.to_string();
+    if let Some(scheme) = out.find("://") {
+        let rest = scheme + 3;
+        // The last `@`: a password may hold one unencoded.
+        if let Some(at) = out[rest..].rfind('@').map(|i| rest + i) {
+            if let Some(colon) = out[rest..at].find(':').map(|i| rest + i) {
+                out.replace_range(colon + 1..at, "***");
             }
         }
-        _ => url.to_string(),
     }
+    let mut from = 0;
+    while let Some(found) = out[from..]
+        .to_ascii_lowercase()
+        .find("password")
+        .map(|i| from + i)
+    {
+        let mut start = found + "password".len();
+        start += out[start..].len() - out[start..].trim_start().len();
+        if !out[start..].starts_with('=') {
+            from = start;
+            continue;
+        }
+        start += 1;
+        start += out[start..].len() - out[start..].trim_start().len();
+        let value = &out[start..];
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            // libpq's quoting: \' and \\ inside, up to the closing quote.
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|&(_, c)| {
+                let end = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                end
+            });
+            close.map_or(value.len(), |(i, _)| i + 2)
+        } else {
+            value.find(['&', ' ', '\t', '\n']).unwrap_or(value.len())
+        };
+        out.replace_range(start..start + len, "***");
+        from = start + 3;
+    }
+    out
 }
 
 /// A human description of where a config points, e.g. `app@/tmp:5432/app`.
@@ -213,7 +243,32 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        for (url, shown) in [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://u:p@ss:w/rd@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u:p%40ss@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u@h/db?sslmode=require&password=secret&x=1",
+                "postgres://u@h/db?sslmode=require&password=***&x=1",
+            ),
+            (
+                "postgres://h/db?PASSWORD=secret",
+                "postgres://h/db?PASSWORD=***",
+            ),
+            (
+                "host=h password=secret dbname=d",
+                "host=h password=*** dbname=d",
+            ),
+            (
+                "host=h password = 'se cr\\'et' sslpassword=x",
+                "host=h password = *** sslpassword=***",
+            ),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
     }
 }

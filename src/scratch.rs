@@ -97,6 +97,16 @@ pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
             )
         });
     }
+    let mut found = installed_binaries();
+    found.sort_by_key(|b| (Some(b.major) == major, b.major));
+    found.pop().ok_or_else(|| {
+        anyhow!("no PostgreSQL server binaries (initdb, postgres) found; {INSTALL_HINT}")
+    })
+}
+
+/// Every set of server binaries on `pg_config --bindir`, `PATH` and
+/// `/usr/lib/postgresql/*/bin`, once each, newest major last.
+pub fn installed_binaries() -> Vec<Binaries> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
@@ -116,10 +126,41 @@ pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
         .filter(|d| seen.insert(d.clone()))
         .filter_map(|d| version_of(&d))
         .collect();
-    found.sort_by_key(|b| (Some(b.major) == major, b.major));
-    found.pop().ok_or_else(|| {
-        anyhow!("no PostgreSQL server binaries (initdb, postgres) found; {INSTALL_HINT}")
-    })
+    found.sort_by_key(|b| b.major);
+    found
+}
+
+/// What `stratum --version` says after the version: the server binaries
+/// stratum would start scratch clusters from.
+pub fn binaries_report() -> String {
+    let mut lines = Vec::new();
+    if let Some(dir) = std::env::var_os("STRATUM_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        lines.push(match version_of(&dir) {
+            Some(b) => format!(
+                "PostgreSQL {} in {} (STRATUM_PG_BIN)",
+                b.version,
+                dir.display()
+            ),
+            None => format!(
+                "STRATUM_PG_BIN={} holds no initdb and postgres",
+                dir.display()
+            ),
+        });
+    }
+    for b in installed_binaries() {
+        lines.push(format!(
+            "PostgreSQL {} in {}",
+            b.version,
+            b.bindir.display()
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "no PostgreSQL server binaries found: {INSTALL_HINT}"
+        ));
+    }
+    format!("scratch servers: {}", lines.join("\n                 "))
 }
 
 /// The uid and gid to run the server as when stratum runs as root, which

@@ -594,3 +594,86 @@ async fn history_table_in_its_own_schema() {
         assert!(text(&out.stdout).contains("pending"), "{}", text(&out.stdout));
     }
 }
+
+/// A password never reaches any output: each command runs with URLs that
+/// carry a marker password (as `user:password@`, with `@`, `:` and `%`
+/// encoded in it, and as `?password=`), against a database that exists
+/// and one that does not, in text and JSON; the marker appears nowhere.
+#[tokio::test(flavor = "current_thread")]
+async fn passwords_never_reach_any_output() {
+    const MARKER: &str = "Zq7";
+    let server = TestServer::start().await;
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY, email text);\n");
+    let p = dir.path();
+    server.database("secret_db").await;
+    // The test server trusts local connections, so any password logs in.
+    let urls = |db: &str| {
+        let plain = server.url(db);
+        let (head, tail) = plain.split_once('@').unwrap();
+        [
+            format!("{head}:{MARKER}secret{MARKER}@{tail}"),
+            format!("{head}:{MARKER}se%40cr%3Aet%25{MARKER}@{tail}"),
+            format!("{plain}&password={MARKER}secret"),
+        ]
+    };
+    let dev = urls("postgres")[0].clone();
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let out = stratum_in(p, &["generate"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut runs = 0;
+    for db in ["secret_db", "no_such_db"] {
+        for url in urls(db) {
+            let commands: Vec<Vec<&str>> = vec![
+                vec!["diff", "--from", &url, "--to", "schema/"],
+                vec!["plan", "--db", &url],
+                vec!["check", "--db", &url],
+                vec!["apply", "--db", &url, "--yes"],
+                vec!["migrate", "--db", &url],
+                vec!["status", "--db", &url],
+                vec!["check", "--db", &url],
+                vec!["dump", "--db", &url, "--out", "-"],
+                vec!["down", "--db", &url],
+                vec!["resolve", "--db", &url, "--rolled-back", "1"],
+            ];
+            for args in commands {
+                for format in [None, Some("json")] {
+                    let mut args = args.clone();
+                    if let Some(f) = format {
+                        args.extend(["--format", f]);
+                    }
+                    let out = stratum_in(p, &args, &env);
+                    runs += 1;
+                    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                        let shown = text(bytes);
+                        assert!(
+                            !shown.contains(MARKER),
+                            "`stratum {}` showed the password on {stream}:\n{shown}",
+                            args.join(" ")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // DATABASE_URL and a dev server that refuses: the same.
+    let bad_dev = urls("no_such_db")[0].clone();
+    for env in [
+        vec![
+            ("DATABASE_URL", urls("secret_db")[1].as_str()),
+            ("STRATUM_DEV_URL", dev.as_str()),
+        ],
+        vec![("STRATUM_DEV_URL", bad_dev.as_str())],
+    ] {
+        for args in [vec!["status"], vec!["check"], vec!["generate"]] {
+            let out = stratum_in(p, &args, &env);
+            runs += 1;
+            let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert!(
+                !shown.contains(MARKER),
+                "`stratum {}`:\n{shown}",
+                args.join(" ")
+            );
+        }
+    }
+    assert!(runs > 100);
+}

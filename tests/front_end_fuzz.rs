@@ -3,11 +3,13 @@
 //! reading must answer every input with a value or an error, never a panic
 //! (nor a crash in the C parser).
 //!
-//! `STRATUM_FUZZ_CASES=200000 cargo test --release --test front_end_fuzz`
-//! runs a long campaign; inputs that once broke something stay below as
-//! regression cases.
+//! `STRATUM_FUZZ_SECONDS=600 cargo test --release --test front_end_fuzz`
+//! runs a campaign of ten minutes per target (batches of
+//! `STRATUM_FUZZ_CASES`, each with a fresh random seed); inputs that once
+//! broke something stay below as regression cases.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -19,6 +21,29 @@ fn cases() -> u32 {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2000)
+}
+
+/// Runs `batch` once, or again and again until `STRATUM_FUZZ_SECONDS`
+/// have passed, and says how many inputs it tried.
+fn campaign(target: &str, mut batch: impl FnMut()) {
+    let budget = std::env::var("STRATUM_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs);
+    let started = Instant::now();
+    let mut batches = 0u64;
+    loop {
+        batch();
+        batches += 1;
+        if budget.is_none_or(|b| started.elapsed() >= b) {
+            break;
+        }
+    }
+    eprintln!(
+        "{target}: {} inputs in {:.0?}, no panic",
+        batches * u64::from(cases()),
+        started.elapsed()
+    );
 }
 
 /// SQL-shaped noise: fragments that stress quoting, dollar quotes,
@@ -78,17 +103,23 @@ fn front_end(dir: &Path, text: &str) {
 #[test]
 fn sql_front_end_never_panics() {
     let dir = tempfile::tempdir().unwrap();
-    let mut runner = TestRunner::new(Config {
+    campaign("sql front end", || {
+        runner()
+            .run(&sql_noise(), |text| {
+                front_end(dir.path(), &text);
+                Ok(())
+            })
+            .unwrap()
+    });
+}
+
+/// A runner with a fresh random seed.
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
         cases: cases(),
         failure_persistence: None,
         ..Config::default()
-    });
-    runner
-        .run(&sql_noise(), |text| {
-            front_end(dir.path(), &text);
-            Ok(())
-        })
-        .unwrap();
+    })
 }
 
 /// YAML-shaped noise around stratum.yaml's keys.
@@ -130,20 +161,17 @@ fn yaml_noise() -> impl Strategy<Value = String> {
 fn stratum_yaml_never_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stratum.yaml");
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
+    campaign("stratum.yaml", || {
+        runner()
+            .run(&prop_oneof![yaml_noise(), any::<String>()], |text| {
+                std::fs::write(&path, &text).unwrap();
+                if let Err(e) = ConfigFile::read(&path) {
+                    let _ = format!("{e:#}");
+                }
+                Ok(())
+            })
+            .unwrap()
     });
-    runner
-        .run(&prop_oneof![yaml_noise(), any::<String>()], |text| {
-            std::fs::write(&path, &text).unwrap();
-            if let Err(e) = ConfigFile::read(&path) {
-                let _ = format!("{e:#}");
-            }
-            Ok(())
-        })
-        .unwrap();
 }
 
 /// Inputs kept from campaigns: each once reached an edge of the front end.
