@@ -81,7 +81,7 @@ pub struct Scratch {
 
 /// A side after its files are parsed, ready to load.
 enum Ready {
-    Url(Box<tokio_postgres::Config>),
+    Url(Box<conninfo::Target>),
     Sql(SqlSource),
     Empty,
     /// One source per migration, statements in file order.
@@ -113,7 +113,7 @@ pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog
     for r in &ready {
         catalogs.push(match r {
             Ready::Url(config) => {
-                let mut client = conninfo::connect(config).await?;
+                let mut client = conninfo::connect_target(config).await?;
                 let catalog = introspect(&mut client, true).await?;
                 live_major = Some((catalog.server_version / 10000) as u32);
                 Some(catalog)

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::{Client, Config};
 
-use crate::conninfo;
+use crate::conninfo::{self, Target};
 
 /// A new temp dir for a cluster: under `STRATUM_SCRATCH_DIR` when set, else
 /// in memory (`/dev/shm`) where the machine has it, else the temp dir. A
@@ -276,6 +276,7 @@ fn template(bins: &Binaries, owner: Option<(u32, u32)>) -> Result<PathBuf> {
 pub struct Cluster {
     child: Child,
     socket_dir: PathBuf,
+    port: u16,
     /// Kept for its Drop, which removes the directory.
     _dir: tempfile::TempDir,
     /// The binaries it runs.
@@ -285,12 +286,25 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a cluster from the cached template.
     pub async fn start(bins: &Binaries) -> Result<Cluster> {
+        Cluster::start_with(bins, 5432, &[], &|_| Ok(())).await
+    }
+
+    /// Starts a cluster on `port` with more `-c` settings, after `prepare`
+    /// has written what they need into its data directory (certificates,
+    /// `pg_hba.conf`): the TLS tests' server.
+    pub async fn start_with(
+        bins: &Binaries,
+        port: u16,
+        settings: &[(&str, &str)],
+        prepare: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<Cluster> {
         let owner = unprivileged_user()?;
         let template = template(bins, owner)?;
         let dir = cluster_dir()?;
         let data = dir.path().join("data");
         copy_tree(&template, &data)?;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        prepare(&data)?;
         chown_tree(dir.path(), owner)?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         chown_tree(&dir.path().join("server.log"), owner)?;
@@ -300,12 +314,17 @@ impl Cluster {
             .arg(&data)
             .arg("-k")
             .arg(dir.path())
-            .args(["-p", "5432", "-F", "-c", "listen_addresses="])
+            .args(["-p", &port.to_string(), "-F", "-c", "listen_addresses="])
             .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
             .args(["-c", "max_connections=20", "-c", "autovacuum=off"])
             // Room to lock every table of a large schema in one transaction
             // (a load, or pg_dump in the benchmark): 4096 x 20 slots.
             .args(["-c", "max_locks_per_transaction=4096"])
+            .args(
+                settings
+                    .iter()
+                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")]),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -324,6 +343,7 @@ impl Cluster {
         let mut cluster = Cluster {
             child,
             socket_dir: dir.path().to_path_buf(),
+            port,
             _dir: dir,
             binaries: bins.clone(),
         };
@@ -336,7 +356,7 @@ impl Cluster {
         let mut config = Config::new();
         config
             .host_path(&self.socket_dir)
-            .port(5432)
+            .port(self.port)
             .user("stratum")
             .dbname(dbname)
             .application_name("stratum");
@@ -354,7 +374,10 @@ impl Cluster {
                     log.trim()
                 );
             }
-            if self.socket_dir.join(".s.PGSQL.5432").exists()
+            if self
+                .socket_dir
+                .join(format!(".s.PGSQL.{}", self.port))
+                .exists()
                 && conninfo::connect(&self.config("postgres")).await.is_ok()
             {
                 return Ok(());
@@ -383,7 +406,7 @@ pub enum ScratchServer {
     /// The embedded cluster.
     Embedded(Cluster),
     /// A user's server given with `--dev-url`.
-    Dev(Config),
+    Dev(Box<Target>),
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -393,8 +416,8 @@ pub struct ScratchDb {
     /// Its name.
     pub name: String,
     /// Where to connect to it.
-    pub config: Config,
-    admin: Config,
+    pub config: Target,
+    admin: Target,
 }
 
 impl ScratchServer {
@@ -411,13 +434,17 @@ impl ScratchServer {
         let (server, found_major, found) = match dev_url {
             Some(url) => {
                 let config = conninfo::config(url)?;
-                let client = conninfo::connect(&config).await?;
+                let client = conninfo::connect_target(&config).await?;
                 let version: i32 = client
                     .query_one("SELECT current_setting('server_version_num')::int", &[])
                     .await?
                     .get(0);
                 let found = format!("the --dev-url server runs PostgreSQL {}", version / 10000);
-                (ScratchServer::Dev(config), (version / 10000) as u32, found)
+                (
+                    ScratchServer::Dev(Box::new(config)),
+                    (version / 10000) as u32,
+                    found,
+                )
             }
             None => {
                 let bins = find_binaries(major)?;
@@ -447,13 +474,13 @@ impl ScratchServer {
 
     /// A connection to the server's maintenance database.
     pub async fn admin(&self) -> Result<Client> {
-        conninfo::connect(&self.admin_config()).await
+        conninfo::connect_target(&self.admin_config()).await
     }
 
-    fn admin_config(&self) -> Config {
+    fn admin_config(&self) -> Target {
         match self {
-            ScratchServer::Embedded(c) => c.config("postgres"),
-            ScratchServer::Dev(config) => config.clone(),
+            ScratchServer::Embedded(c) => c.config("postgres").into(),
+            ScratchServer::Dev(target) => (**target).clone(),
         }
     }
 
@@ -465,7 +492,7 @@ impl ScratchServer {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let client = conninfo::connect(&admin).await?;
+        let client = conninfo::connect_target(&admin).await?;
         let version: i32 = client
             .query_one("SELECT current_setting('server_version_num')::int", &[])
             .await?
@@ -483,8 +510,7 @@ impl ScratchServer {
             ))
             .await
             .with_context(|| format!("creating scratch database {name}"))?;
-        let mut config = admin.clone();
-        config.dbname(&name);
+        let config = admin.with_dbname(&name);
         Ok(ScratchDb {
             name,
             config,
@@ -496,12 +522,12 @@ impl ScratchServer {
 impl ScratchDb {
     /// Connects to the database.
     pub async fn connect(&self) -> Result<Client> {
-        conninfo::connect(&self.config).await
+        conninfo::connect_target(&self.config).await
     }
 
     /// Drops the database.
     pub async fn drop_db(self) -> Result<()> {
-        let client = conninfo::connect(&self.admin).await?;
+        let client = conninfo::connect_target(&self.admin).await?;
         client
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

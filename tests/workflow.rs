@@ -152,9 +152,7 @@ async fn example_generate_migrate_check_down() {
     let check = workflow::check(&project, Some(&url)).await.unwrap();
     assert_eq!(check.exit, 0, "{}", check.stdout);
     // Drift: a column added by hand is reported with a diff and a plan.
-    let client = stratum::conninfo::connect(&stratum::conninfo::config(&url).unwrap())
-        .await
-        .unwrap();
+    let client = stratum::conninfo::connect_url(&url).await.unwrap();
     client
         .batch_execute("ALTER TABLE app.users ADD COLUMN nickname text")
         .await
