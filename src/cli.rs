@@ -427,10 +427,19 @@ pub fn main() -> ExitCode {
             project.relative_to(&cwd);
             run(args.command, project).await
         };
-        tokio::select! {
-            result = work => result,
-            // Dropping `work` stops and removes the scratch cluster.
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        let finished = tokio::select! {
+            result = work => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        // On Ctrl-C, `work` is dropped by now, which stopped and removed an
+        // embedded scratch cluster; what it made on a --dev-url server is
+        // dropped here.
+        match finished {
+            Some(result) => result,
+            None => {
+                crate::scratch::clean_up_interrupted().await;
+                Err(anyhow::anyhow!("interrupted"))
+            }
         }
     });
     match result {

@@ -344,16 +344,25 @@ async fn run_with_stub_roles(
             .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
             .await
             .with_context(|| format!("creating stub role {name} on the scratch server"))?;
+        // Marked, so that a run that dies cannot leave it for good on a
+        // --dev-url server (see scratch::clean_dev_server).
+        let database: String = client
+            .query_one("SELECT pg_catalog.current_database()::text", &[])
+            .await?
+            .get(0);
+        let mark = format!("{}{database}", crate::scratch::STUB_ROLE_COMMENT);
+        client
+            .batch_execute(&format!(
+                "COMMENT ON ROLE {role} IS {}",
+                crate::sql::literal(&mark)
+            ))
+            .await?;
         let retry = client.batch_execute(sql).await;
         if retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name) {
             // The name was not a role's after all (a type, say).
             client.batch_execute(&format!("DROP ROLE {role}")).await?;
             break;
         }
-        let database: String = client
-            .query_one("SELECT pg_catalog.current_database()::text", &[])
-            .await?
-            .get(0);
         STUB_ROLES
             .lock()
             .expect("stub role list")

@@ -677,3 +677,138 @@ async fn passwords_never_reach_any_output() {
     }
     assert!(runs > 100);
 }
+
+/// Rows of `sql` on the test server's `postgres` database, as text.
+async fn texts(server: &TestServer, sql: &str) -> Vec<String> {
+    let client = server.connect("postgres").await;
+    common::strings(&client, sql).await
+}
+
+/// Waits (up to 20 s) until `ready` holds.
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, ready: impl Fn() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Killed (SIGKILL) or interrupted (SIGINT) in the middle of a load, with
+/// the embedded server and with --dev-url: once the run is over (SIGINT)
+/// or the next run has started (SIGKILL), nothing stratum made is left:
+/// no cluster directory, no server process, no scratch database, no stub
+/// role.
+#[tokio::test(flavor = "current_thread")]
+async fn killed_and_interrupted_runs_leave_nothing_behind() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let dir = project_with(
+        "CREATE TABLE t (a int);\nGRANT SELECT ON t TO stub_reader;\nSELECT pg_sleep(4);\n",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch_dir = scratch.path().display().to_string();
+    let clusters = || {
+        std::fs::read_dir(scratch.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("stratum-pg-")
+            })
+            .collect::<Vec<_>>()
+    };
+    // A server process whose command line names the scratch directory.
+    let servers = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|c| String::from_utf8_lossy(c).contains(&scratch_dir))
+            .count()
+    };
+    let scratch_dbs = "SELECT datname::text FROM pg_database WHERE datname LIKE 'stratum_scratch%'";
+    let sleeping = "SELECT datname::text FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'";
+    for signal in [libc::SIGKILL, libc::SIGINT] {
+        for on_dev in [false, true] {
+            let case = format!("signal {signal}, dev server {on_dev}");
+            let mut env = vec![("STRATUM_SCRATCH_DIR", scratch_dir.as_str())];
+            if on_dev {
+                env.push(("STRATUM_DEV_URL", dev.as_str()));
+            }
+            let spawn = |args: &[&str]| {
+                Command::new(env!("CARGO_BIN_EXE_stratum"))
+                    .args(args)
+                    .current_dir(dir.path())
+                    .env_remove("DATABASE_URL")
+                    .env_remove("STRATUM_DEV_URL")
+                    .envs(env.iter().copied())
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            };
+            let mut run = spawn(&["diff", "--from", "empty", "--to", "schema/"]);
+            // Wait until the load is in its pg_sleep.
+            if on_dev {
+                wait_for("the load", || async {
+                    !texts(&server, sleeping).await.is_empty()
+                })
+                .await;
+            } else {
+                wait_for("the load", || async {
+                    let Some(cluster) = clusters().into_iter().next() else {
+                        return false;
+                    };
+                    let mut config = tokio_postgres::Config::new();
+                    config
+                        .host_path(&cluster)
+                        .port(5432)
+                        .user("stratum")
+                        .dbname("postgres");
+                    match stratum::conninfo::connect(&config).await {
+                        Ok(c) => !common::strings(&c, sleeping).await.is_empty(),
+                        Err(_) => false,
+                    }
+                })
+                .await;
+            }
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(run.id() as i32, signal) };
+            let status = run.wait().unwrap();
+            if signal == libc::SIGINT {
+                assert_eq!(status.code(), Some(2), "{case}");
+            } else {
+                // What the kernel does not clean up stays until the next run,
+                // which removes what a dead run left once no session uses it.
+                wait_for("the sleeping session to end", || async {
+                    texts(&server, sleeping).await.is_empty()
+                })
+                .await;
+                wait_for("the killed server to stop", || async { servers() == 0 }).await;
+                let out = spawn(&["diff", "--from", "empty", "--to", "empty"])
+                    .wait_with_output()
+                    .unwrap();
+                assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
+            }
+            wait_for("the servers to stop", || async { servers() == 0 }).await;
+            assert_eq!(clusters(), Vec::<std::path::PathBuf>::new(), "{case}");
+            assert_eq!(
+                texts(&server, scratch_dbs).await,
+                Vec::<String>::new(),
+                "{case}"
+            );
+            let roles = texts(
+                &server,
+                "SELECT rolname::text FROM pg_roles WHERE rolname = 'stub_reader'",
+            );
+            assert_eq!(roles.await, Vec::<String>::new(), "{case}");
+        }
+    }
+}

@@ -20,16 +20,28 @@ use tokio_postgres::{Client, Config};
 
 use crate::conninfo::{self, Target};
 
+mod leftovers;
+
+pub use leftovers::{clean_dev_server, STUB_ROLE_COMMENT};
+
 /// A new temp dir for a cluster: under `STRATUM_SCRATCH_DIR` when set, else
 /// in memory (`/dev/shm`) where the machine has it, else the temp dir. A
 /// throwaway cluster gains nothing from a disk, and creating a database
 /// writes hundreds of small files: on ext4 that alone took two thirds of
 /// the test suites' time.
+/// Directories of dead runs found there are removed first; the new one is
+/// marked with this process as its owner.
 fn cluster_dir() -> Result<tempfile::TempDir> {
     let make = |parent: &Path| {
-        tempfile::Builder::new()
+        leftovers::remove_dead_clusters(parent);
+        let dir = tempfile::Builder::new()
             .prefix("stratum-pg-")
-            .tempdir_in(parent)
+            .tempdir_in(parent)?;
+        std::fs::write(
+            dir.path().join(leftovers::OWNER_FILE),
+            leftovers::owner_mark(),
+        )?;
+        Ok::<_, std::io::Error>(dir)
     };
     if let Some(parent) = std::env::var_os("STRATUM_SCRATCH_DIR") {
         let parent = PathBuf::from(parent);
@@ -435,6 +447,7 @@ impl ScratchServer {
             Some(url) => {
                 let config = conninfo::config(url)?;
                 let client = conninfo::connect_target(&config).await?;
+                clean_dev_server(&client).await;
                 let version: i32 = client
                     .query_one("SELECT current_setting('server_version_num')::int", &[])
                     .await?
@@ -487,11 +500,7 @@ impl ScratchServer {
     /// Creates an empty database (from template0).
     pub async fn create_db(&self) -> Result<ScratchDb> {
         let admin = self.admin_config();
-        let name = format!(
-            "stratum_scratch_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = leftovers::database_name(COUNTER.fetch_add(1, Ordering::Relaxed));
         let client = conninfo::connect_target(&admin).await?;
         let version: i32 = client
             .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -511,6 +520,12 @@ impl ScratchServer {
             .await
             .with_context(|| format!("creating scratch database {name}"))?;
         let config = admin.with_dbname(&name);
+        if let ScratchServer::Dev(_) = self {
+            LIVE_ON_DEV
+                .lock()
+                .expect("scratch database list")
+                .push((admin.clone(), name.clone()));
+        }
         Ok(ScratchDb {
             name,
             config,
@@ -535,6 +550,28 @@ impl ScratchDb {
             ))
             .await
             .with_context(|| format!("dropping scratch database {}", self.name))?;
+        LIVE_ON_DEV
+            .lock()
+            .expect("scratch database list")
+            .retain(|(_, name)| *name != self.name);
         Ok(())
+    }
+}
+
+/// Scratch databases this process made on `--dev-url` servers and has not
+/// dropped yet, for [`clean_up_interrupted`].
+static LIVE_ON_DEV: std::sync::Mutex<Vec<(Target, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// After Ctrl-C stopped the work (an embedded cluster goes with it): drops
+/// the scratch databases left on `--dev-url` servers, and their stub roles.
+pub async fn clean_up_interrupted() {
+    let live = std::mem::take(&mut *LIVE_ON_DEV.lock().expect("scratch database list"));
+    for (admin, name) in live {
+        if let Ok(client) = conninfo::connect_target(&admin).await {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            leftovers::drop_orphan_stub_roles(&client).await;
+        }
     }
 }
