@@ -178,9 +178,18 @@ Examples:
 On drift, prints a unified diff of each differing object's DDL and the plan
 that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
     Check {
-        /// Compare this database instead of what migrations/ builds.
+        /// Compare this database instead of what migrations/ builds; given
+        /// more than once, each of them (a fleet: one table, exit 1 if any
+        /// drifted).
         #[arg(long, value_name = "URL")]
-        db: Option<String>,
+        db: Vec<String>,
+        /// A file of database URLs, one per line (`#` comments), checked
+        /// as a fleet with the --db ones.
+        #[arg(long, value_name = "FILE")]
+        db_list: Option<PathBuf>,
+        /// Databases checked at once (one connection each).
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        jobs: usize,
     },
     /// Print the SQL that would make the database match schema/.
     Plan {
@@ -257,6 +266,11 @@ pub enum Format {
     Text,
     /// For programs.
     Json,
+    /// The text, and GitHub Actions annotations (`::error file=...`) for
+    /// what `check` finds.
+    Github,
+    /// A SARIF 2.1.0 log of what `check` finds, for code-scanning tools.
+    Sarif,
 }
 
 /// Resolved settings of one `diff` run.
@@ -303,6 +317,7 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
         stderr,
         json,
         exit: workflow::OK,
+        annotations: Vec::new(),
     })
 }
 
@@ -327,7 +342,21 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             };
             workflow::resolve(&project, &url(db)?, &what).await
         }
-        Command::Check { db } => workflow::check(&project, db.as_deref()).await,
+        Command::Check {
+            mut db,
+            db_list,
+            jobs,
+        } => {
+            if let Some(list) = &db_list {
+                db.extend(workflow::read_list(list)?);
+            }
+            match db.as_slice() {
+                [] if db_list.is_some() => anyhow::bail!("the database list is empty"),
+                [] => workflow::check(&project, None).await,
+                [one] if db_list.is_none() => workflow::check(&project, Some(one)).await,
+                many => workflow::check_fleet(&project, many, jobs).await,
+            }
+        }
         Command::Plan { db } => workflow::plan(&project, &url(db)?).await,
         Command::Apply {
             db,
@@ -372,6 +401,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 stderr: String::new(),
                 json: serde_json::Value::Null,
                 exit: workflow::OK,
+                annotations: Vec::new(),
             })
         }
     }
@@ -450,6 +480,18 @@ pub fn main() -> ExitCode {
                         serde_json::to_string_pretty(&report.json).expect("JSON serialises");
                     text.push('\n');
                     ui::print_out(&text)
+                }
+                Format::Sarif => {
+                    ui::print_err(&report.stderr);
+                    let log = workflow::annotate::sarif(&report.annotations);
+                    let mut text = serde_json::to_string_pretty(&log).expect("JSON serialises");
+                    text.push('\n');
+                    ui::print_out(&text)
+                }
+                Format::Github => {
+                    ui::print_err(&report.stderr);
+                    let annotations = workflow::annotate::github(&report.annotations);
+                    ui::print_out(&(report.stdout.clone() + &annotations))
                 }
                 _ => {
                     ui::print_err(&report.stderr);

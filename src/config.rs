@@ -50,6 +50,28 @@ pub struct ConfigFile {
     pub privileges: Option<Managed>,
     /// `schema` (the default: owners the schema sets), `manage` or `ignore`.
     pub owners: Option<crate::filter::Owners>,
+    /// Drift `check` reports but does not fail on.
+    pub expected_drift: Option<Vec<ExpectedDrift>>,
+}
+
+/// An entry of `expected_drift:`: objects whose drift is accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedDrift {
+    /// A pattern (`*`, `?`) on the object as `check` names it, e.g.
+    /// `table app.audit_*` or `* platform.*`.
+    pub object: String,
+    /// Why it is accepted; `check` prints it.
+    pub reason: String,
+}
+
+impl ExpectedDrift {
+    /// The entry that accepts the drift of `object`, if any.
+    pub fn find<'a>(entries: &'a [ExpectedDrift], object: &str) -> Option<&'a ExpectedDrift> {
+        entries
+            .iter()
+            .find(|e| crate::filter::glob(&e.object, object))
+    }
 }
 
 /// Whether a part of the schema is managed or left alone.
@@ -157,6 +179,8 @@ pub struct Project {
     pub strict: bool,
     /// Roles assumed to exist where plans run, quoted as SQL names them.
     pub assume_roles: BTreeSet<String>,
+    /// Drift `check` reports without failing.
+    pub expected_drift: Vec<ExpectedDrift>,
 }
 
 impl Project {
@@ -231,6 +255,7 @@ impl Project {
             history_table,
             layout: overrides.layout.or(file.layout).unwrap_or_default(),
             strict: overrides.strict || file.strict.unwrap_or(false),
+            expected_drift: file.expected_drift.unwrap_or_default(),
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

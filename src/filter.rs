@@ -139,7 +139,7 @@ impl Filter {
 }
 
 /// Shell-style match of `pattern` (`*` any run, `?` one character).
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     // Classic two-pointer match with backtracking to the last `*`.

@@ -152,6 +152,16 @@ fn prepare(side: &Side) -> Result<Ready> {
     })
 }
 
+/// Loads `source` into a scratch server of PostgreSQL `major` and reads it
+/// back: the desired side for databases of that major (a fleet may run
+/// several).
+pub async fn load_for_major(source: &Source, scratch: &Scratch, major: u32) -> Result<Catalog> {
+    let ready = prepare(&Side::Source(source.clone()))?;
+    let server =
+        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
+    load_scratch(&server, &ready).await
+}
+
 /// Loads `ready` into a new scratch database and reads it back.
 async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> {
     let db = server.create_db().await?;

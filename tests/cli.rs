@@ -812,3 +812,144 @@ async fn killed_and_interrupted_runs_leave_nothing_behind() {
         }
     }
 }
+
+/// `check --format github` points at the statement that declares each
+/// drifting object; `--format sarif` says the same for code scanning;
+/// drift that stratum.yaml expects is reported with its reason and does
+/// not fail the check.
+#[tokio::test(flavor = "current_thread")]
+async fn check_annotates_drift_and_accepts_expected_drift() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with(
+        "CREATE TABLE accounts (id int PRIMARY KEY);\n\n-- users\nCREATE TABLE users (\n    id int PRIMARY KEY,\n    email text\n);\n",
+    );
+    let p = dir.path();
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "expected_drift:\n  - object: table public.platform_*\n    reason: the platform adds its audit tables\n",
+    )
+    .unwrap();
+    let db = server.database("annotated").await;
+    db.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY);\
+         CREATE TABLE users (id int PRIMARY KEY, email varchar(20));\
+         CREATE TABLE platform_audit (at timestamptz);",
+    )
+    .await
+    .unwrap();
+    let url = server.url("annotated");
+    let out = stratum_in(p, &["check", "--db", &url, "--format", "github"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .contains("::error file=schema/schema.sql,line=4,title=drift%3A table public.users::"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("::warning title=drift%3A table public.platform_audit::table public.platform_audit exists in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(expected: the platform adds its audit tables)"),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Drift: 1 object in"), "{stderr}");
+    assert!(
+        stderr.contains("table public.platform_audit: the platform adds its audit tables"),
+        "{stderr}"
+    );
+
+    let out = stratum_in(p, &["check", "--db", &url, "--format", "sarif"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{log:#}");
+    let users = results.iter().find(|r| r["level"] == "error").unwrap();
+    let place = &users["locations"][0]["physicalLocation"];
+    assert_eq!(place["artifactLocation"]["uri"], "schema/schema.sql");
+    assert_eq!(place["region"]["startLine"], 4);
+
+    // Only expected drift left: reported, exit 0.
+    db.batch_execute("ALTER TABLE users ALTER COLUMN email TYPE text")
+        .await
+        .unwrap();
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("No unexpected drift: 1 object in"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `check` over a fleet: 50 databases on the test server against one
+/// schema/, several drifted, four at a time: one table, exit 1; a database
+/// that cannot be reached makes it exit 2 and says why on its row.
+#[tokio::test(flavor = "current_thread")]
+async fn check_over_a_fleet_of_fifty_databases() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let schema = "CREATE TABLE users (id int PRIMARY KEY, email text);\n";
+    let dir = project_with(schema);
+    let p = dir.path();
+    let drifted = [7, 23, 41];
+    let mut list = String::from("# tenants\n");
+    for n in 0..50 {
+        let name = format!("tenant_{n:02}");
+        let db = server.database(&name).await;
+        db.batch_execute(schema).await.unwrap();
+        if drifted.contains(&n) {
+            db.batch_execute("ALTER TABLE users ADD COLUMN nickname text")
+                .await
+                .unwrap();
+        }
+        list.push_str(&server.url(&name));
+        list.push('\n');
+    }
+    std::fs::write(p.join("tenants.txt"), &list).unwrap();
+    let out = stratum_in(
+        p,
+        &["check", "--db-list", "tenants.txt", "--jobs", "4"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 50, "{stdout}");
+    for (n, row) in rows.iter().enumerate() {
+        assert!(row.contains(&format!("/tenant_{n:02}?")), "{row}");
+        let want = if drifted.contains(&n) {
+            "drift  1 (table public.users)"
+        } else {
+            "ok     0"
+        };
+        assert!(row.contains(want), "{row}");
+    }
+    assert_eq!(
+        text(&out.stderr),
+        "50 databases: 47 match the schema, 3 drifted, 0 could not be checked.\n"
+    );
+    // JSON for programs; a missing database is an error row and exit 2.
+    let missing = server.url("no_such_tenant");
+    let first = server.url("tenant_00");
+    let out = stratum_in(
+        p,
+        &[
+            "check", "--db", &first, "--db", &missing, "--format", "json",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], 1);
+    assert_eq!(json["errors"], 1);
+    assert_eq!(json["databases"][1]["state"], "error");
+    let error = json["databases"][1]["error"].as_str().unwrap();
+    assert!(error.contains("no_such_tenant"), "{error}");
+}

@@ -5,8 +5,9 @@ use anyhow::Result;
 use serde::Serialize;
 use similar::TextDiff;
 
+use super::annotate::{self, Annotation, Level};
 use super::{count, load, migrations, Report, ATTENTION, OK};
-use crate::config::Project;
+use crate::config::{ExpectedDrift, Project};
 use crate::conninfo;
 use crate::ddl;
 use crate::diff;
@@ -25,6 +26,9 @@ pub struct ObjectDrift {
     pub current: Option<String>,
     /// Its DDL in the schema, if present.
     pub desired: Option<String>,
+    /// Why this drift is accepted (`expected_drift` in stratum.yaml).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
 }
 
 /// Objects whose DDL differs, by label.
@@ -55,6 +59,7 @@ pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>>
             object: l.clone(),
             current: a.get(l).cloned(),
             desired: b.get(l).cloned(),
+            expected: None,
         })
         .collect())
 }
@@ -144,7 +149,13 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         ));
     }
     let plan = plan::plan(&current, &desired, changes)?;
-    let objects = drifted(&current, &desired)?;
+    let mut objects = drifted(&current, &desired)?;
+    for o in &mut objects {
+        o.expected =
+            ExpectedDrift::find(&project.expected_drift, &o.object).map(|e| e.reason.clone());
+    }
+    // Only drift stratum.yaml expects: reported, and not a failure.
+    let accepted = !objects.is_empty() && objects.iter().all(|o| o.expected.is_some());
     let mut stdout = String::new();
     for o in &objects {
         stdout.push_str(&unified(
@@ -163,28 +174,88 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         Some(_) => "run `stratum migrate` if migrations are pending, or `stratum plan` to see how to converge",
         None => "run `stratum generate` to write the missing migration",
     };
+    let expected: String = objects
+        .iter()
+        .filter_map(|o| Some(format!("  {}: {}\n", o.object, o.expected.as_ref()?)))
+        .collect();
+    let unexpected = objects.iter().filter(|o| o.expected.is_none()).count();
     let stderr = warnings
-        + &format!(
-            "{} {} in {current_name} {} from {schema_name} ({} to converge).\n{hint}\n",
-            paint(style::RED, "Drift:"),
-            count(objects.len().max(1), "object"),
-            if objects.len() <= 1 {
-                "differs"
+        + &if accepted {
+            format!(
+                "No unexpected drift: {} in {current_name} {} from {schema_name} as expected (stratum.yaml expected_drift):\n{expected}",
+                count(objects.len(), "object"),
+                if objects.len() == 1 { "differs" } else { "differ" },
+            )
+        } else {
+            let also = if expected.is_empty() {
+                String::new()
             } else {
-                "differ"
-            },
-            count(plan.steps.len(), "step"),
-        );
-    Ok(Report::new(
-        ATTENTION,
+                format!("Expected (stratum.yaml expected_drift), not counted:\n{expected}")
+            };
+            format!(
+                "{} {} in {current_name} {} from {schema_name} ({} to converge).\n{also}{hint}\n",
+                paint(style::RED, "Drift:"),
+                count(unexpected.max(1), "object"),
+                if unexpected <= 1 { "differs" } else { "differ" },
+                count(plan.steps.len(), "step"),
+            )
+        };
+    let annotations = annotations(project, &objects, &current_name);
+    let mut report = Report::new(
+        if accepted { OK } else { ATTENTION },
         stdout,
         stderr,
         CheckJson {
-            drift: true,
+            drift: !accepted,
             current: current_name,
             desired: schema_name,
             objects,
             steps: plan.steps,
         },
-    ))
+    );
+    report.annotations = annotations;
+    Ok(report)
+}
+
+/// One finding per drifting object, at the statement of `schema/` that
+/// declares it (none for an object only the current side has).
+fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -> Vec<Annotation> {
+    let source = crate::parse::read_source(&project.schema).unwrap_or_default();
+    let show = |p: &std::path::Path| project.show(p);
+    objects
+        .iter()
+        .map(|o| {
+            let place = o
+                .desired
+                .as_ref()
+                .and_then(|_| annotate::locate(&source, &o.object, &show));
+            let mut message = match (&o.current, &o.desired) {
+                (None, _) => format!(
+                    "{} is declared here but missing from {current_name}",
+                    o.object
+                ),
+                (_, None) => format!(
+                    "{} exists in {current_name} but not in the schema",
+                    o.object
+                ),
+                _ => format!(
+                    "{} in {current_name} differs from its declaration here",
+                    o.object
+                ),
+            };
+            if let Some(reason) = &o.expected {
+                message.push_str(&format!(" (expected: {reason})"));
+            }
+            Annotation {
+                level: match o.expected {
+                    Some(_) => Level::Warning,
+                    None => Level::Error,
+                },
+                file: place.as_ref().map(|(f, _)| f.clone()),
+                line: place.map(|(_, l)| l),
+                title: format!("drift: {}", o.object),
+                message,
+            }
+        })
+        .collect()
 }

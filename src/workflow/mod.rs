@@ -5,9 +5,11 @@
 //! program reads (JSON), and the exit code. The CLI only chooses which to
 //! print.
 
+pub mod annotate;
 mod apply;
 mod check;
 mod dump;
+mod fleet;
 mod generate;
 mod migrate;
 
@@ -17,6 +19,7 @@ use serde::Serialize;
 pub use apply::{apply, execute_on, plan, ApplyOptions};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
+pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
 pub use migrate::{down, migrate, resolve, status, Resolve};
 
@@ -42,6 +45,8 @@ pub struct Report {
     pub json: serde_json::Value,
     /// 0 ok, 1 needs attention.
     pub exit: u8,
+    /// Findings at places in `schema/`, for `--format github` / `sarif`.
+    pub annotations: Vec<annotate::Annotation>,
 }
 
 impl Report {
@@ -51,6 +56,7 @@ impl Report {
             stderr,
             json: serde_json::to_value(json).expect("reports serialise"),
             exit,
+            annotations: Vec::new(),
         }
     }
 }

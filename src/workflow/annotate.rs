@@ -1,0 +1,208 @@
+//! Findings for CI: each drifting object at the statement in `schema/` that
+//! declares it, printed as GitHub Actions annotations (`--format github`)
+//! or as a SARIF log for code-scanning tools (`--format sarif`).
+
+use serde::Serialize;
+
+use crate::parse::{Location, SqlSource};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Fails the check.
+    Error,
+    /// Reported, accepted (expected drift).
+    Warning,
+}
+
+/// One finding, at a place in the schema when one declares the object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Annotation {
+    /// Error or warning.
+    pub level: Level,
+    /// The schema file, relative to the project.
+    pub file: Option<String>,
+    /// 1-based line of the declaring statement.
+    pub line: Option<usize>,
+    /// Short title, e.g. `drift: table app.users`.
+    pub title: String,
+    /// What differs.
+    pub message: String,
+}
+
+/// The file and line of the statement in `source` that declares the object
+/// with drift label `label` (`table app.users`, `function app.f(integer)`):
+/// a CREATE naming it, else any statement whose DDL names it. `show` turns
+/// a path into what the user sees.
+pub fn locate(
+    source: &SqlSource,
+    label: &str,
+    show: &dyn Fn(&std::path::Path) -> String,
+) -> Option<(String, usize)> {
+    let name = label.split_once(' ').map_or(label, |(_, n)| n);
+    let name = name.split('(').next().unwrap_or(name).trim();
+    let name = name.split(" on ").next().unwrap_or(name);
+    let short = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
+    if short.is_empty() {
+        return None;
+    }
+    let mentions = |sql: &str| -> bool {
+        let Ok(parsed) = pg_query::parse(sql, 0) else {
+            return false;
+        };
+        let named = |n: &String| n == name || n.rsplit('.').next() == Some(short);
+        parsed.ddl_tables().iter().any(named)
+            || parsed.ddl_functions().iter().any(named)
+            || words(sql).any(|w| w.eq_ignore_ascii_case(short))
+    };
+    let creates = |sql: &str| {
+        let head: String = words(sql)
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        head.starts_with("create")
+    };
+    let found = source
+        .statements
+        .iter()
+        .find(|s| creates(&s.sql) && mentions(&s.sql))
+        .or_else(|| source.statements.iter().find(|s| mentions(&s.sql)))?;
+    let file = &source.files[found.file];
+    let start = first_code(&file.text, found.offset);
+    Some((show(&file.path), Location::at(file, start).line))
+}
+
+/// The identifiers and keywords of `sql`, unquoted.
+fn words(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+}
+
+/// The offset of the first character at or after `offset` that is neither
+/// white space nor in a `--` comment: where the statement itself begins.
+fn first_code(text: &str, mut offset: usize) -> usize {
+    loop {
+        let rest = &text[offset..];
+        let trimmed = rest.trim_start();
+        offset += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            offset += trimmed.find('\n').map_or(trimmed.len(), |i| i + 1);
+        } else {
+            return offset;
+        }
+    }
+}
+
+/// GitHub Actions workflow commands, one per finding.
+pub fn github(annotations: &[Annotation]) -> String {
+    let escape_data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let escape_prop = |s: &str| escape_data(s).replace(':', "%3A").replace(',', "%2C");
+    annotations
+        .iter()
+        .map(|a| {
+            let mut props = Vec::new();
+            if let Some(file) = &a.file {
+                props.push(format!("file={}", escape_prop(file)));
+            }
+            if let Some(line) = a.line {
+                props.push(format!("line={line}"));
+            }
+            props.push(format!("title={}", escape_prop(&a.title)));
+            let command = match a.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            };
+            format!(
+                "::{command} {}::{}\n",
+                props.join(","),
+                escape_data(&a.message)
+            )
+        })
+        .collect()
+}
+
+/// A SARIF 2.1.0 log of the findings.
+pub fn sarif(annotations: &[Annotation]) -> serde_json::Value {
+    let results: Vec<serde_json::Value> = annotations
+        .iter()
+        .map(|a| {
+            let mut result = serde_json::json!({
+                "ruleId": "stratum/drift",
+                "level": match a.level { Level::Error => "error", Level::Warning => "warning" },
+                "message": { "text": format!("{}: {}", a.title, a.message) },
+            });
+            if let Some(file) = &a.file {
+                let mut location = serde_json::json!({
+                    "physicalLocation": { "artifactLocation": { "uri": file } }
+                });
+                if let Some(line) = a.line {
+                    location["physicalLocation"]["region"] =
+                        serde_json::json!({ "startLine": line });
+                }
+                result["locations"] = serde_json::json!([location]);
+            }
+            result
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "stratum",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/stratum/stratum",
+                "rules": [{
+                    "id": "stratum/drift",
+                    "shortDescription": { "text": "The database or migrations differ from schema/" }
+                }]
+            }},
+            "results": results
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_commands_escape_their_text() {
+        let a = Annotation {
+            level: Level::Error,
+            file: Some("schema/app, core.sql".into()),
+            line: Some(12),
+            title: "drift: table app.users".into(),
+            message: "100% different\nsee the plan".into(),
+        };
+        assert_eq!(
+            github(&[a]),
+            "::error file=schema/app%2C core.sql,line=12,title=drift%3A table app.users::100%25 different%0Asee the plan\n"
+        );
+    }
+
+    #[test]
+    fn statements_are_found_by_the_object_they_declare() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.sql"),
+            "CREATE SCHEMA app;\n\n-- users\nCREATE TABLE app.users (id int);\nCREATE INDEX users_email ON app.users (id);\n\
+             CREATE FUNCTION app.f(x integer) RETURNS int LANGUAGE sql AS 'SELECT 1';\n",
+        )
+        .unwrap();
+        let source = crate::parse::read_source(dir.path()).unwrap();
+        let show = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        let at = |label| locate(&source, label, &show).map(|(_, line)| line);
+        assert_eq!(at("schema app"), Some(1));
+        assert_eq!(at("table app.users"), Some(4));
+        assert_eq!(at("index app.users_email"), Some(5));
+        assert_eq!(at("function app.f(integer)"), Some(6));
+        assert_eq!(at("table app.missing"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! `stratum check --db URL --db URL ...` (or `--db-list FILE`): many
+//! databases (one per tenant, say) against one `schema/`, a bounded number
+//! at a time, in one table. The schema is loaded once per PostgreSQL major
+//! the databases run.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+
+use super::check::drifted;
+use super::{count, Report, ATTENTION, ERROR, OK};
+use crate::config::{ExpectedDrift, Project};
+use crate::conninfo;
+use crate::diff;
+use crate::introspect::introspect;
+use crate::kinds::Catalog;
+use crate::load::load_for_major;
+use crate::ui::{paint, style};
+
+/// One database's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetRow {
+    /// The URL, password hidden.
+    pub database: String,
+    /// `ok`, `drift` or `error`.
+    pub state: &'static str,
+    /// Objects that differ from the schema and are not expected to.
+    pub objects: Vec<String>,
+    /// Objects whose drift stratum.yaml expects.
+    pub expected: Vec<String>,
+    /// Why it could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FleetJson {
+    databases: Vec<FleetRow>,
+    ok: usize,
+    drifted: usize,
+    errors: usize,
+}
+
+/// The URLs of a `--db-list` file: one per line; blank lines and `#`
+/// comments are skipped.
+pub fn read_list(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the database list {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Checks every database in `urls` against `schema/`, `jobs` at a time
+/// (one connection each). Exit 0 when all match, 1 when any drifted, 2
+/// when any could not be checked.
+pub async fn check_fleet(project: &Project, urls: &[String], jobs: usize) -> Result<Report> {
+    let jobs = jobs.max(1);
+    // The major of each: the schema is read by a server of the same one.
+    let majors: Vec<Result<u32>> = stream::iter(urls)
+        .map(|url| major_of(url))
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut desired: BTreeMap<u32, Result<Catalog, String>> = BTreeMap::new();
+    let schema = project.schema_source()?;
+    for major in majors.iter().flatten() {
+        if !desired.contains_key(major) {
+            let loaded = load_for_major(&schema, &project.scratch(), *major).await;
+            let loaded = loaded.map(|mut c| {
+                project.filter.apply(&mut c);
+                c
+            });
+            desired.insert(*major, loaded.map_err(|e| format!("{e:#}")));
+        }
+    }
+    let rows: Vec<FleetRow> = stream::iter(urls.iter().zip(&majors))
+        .map(|(url, major)| {
+            let desired = &desired;
+            async move {
+                let outcome = match major {
+                    Ok(major) => match &desired[major] {
+                        Ok(catalog) => compare(project, url, catalog).await,
+                        Err(e) => Err(anyhow::anyhow!(
+                            "loading the schema for PostgreSQL {major}: {e}"
+                        )),
+                    },
+                    Err(e) => Err(anyhow::anyhow!("{e:#}")),
+                };
+                row(url, outcome)
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    Ok(report(rows))
+}
+
+async fn major_of(url: &str) -> Result<u32> {
+    let client = conninfo::connect_url(url).await?;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?
+        .get(0);
+    Ok((version / 10000) as u32)
+}
+
+/// The objects of one database that differ from `desired`: (unexpected,
+/// expected).
+async fn compare(
+    project: &Project,
+    url: &str,
+    desired: &Catalog,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut client = conninfo::connect_url(url).await?;
+    let mut current = introspect(&mut client, true).await?;
+    drop(client);
+    project.filter.apply(&mut current);
+    let history_schema_kept = {
+        let mut kept = Catalog::default();
+        project.filter.keep_history_schema(&current, &mut kept);
+        kept.schemas
+            .keys()
+            .any(|s| !desired.schemas.contains_key(s))
+    };
+    let widened;
+    let desired = if history_schema_kept {
+        let mut d = desired.clone();
+        project.filter.keep_history_schema(&current, &mut d);
+        widened = d;
+        &widened
+    } else {
+        desired
+    };
+    if diff::diff(&current, desired).is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let objects = drifted(&current, desired)?;
+    if objects.is_empty() {
+        // A difference no object's DDL shows (it still fails the check).
+        return Ok((vec!["(settings)".to_string()], Vec::new()));
+    }
+    let (expected, unexpected): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .map(|o| o.object)
+        .partition(|o| ExpectedDrift::find(&project.expected_drift, o).is_some());
+    Ok((unexpected, expected))
+}
+
+fn row(url: &str, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
+    let database = conninfo::redact(url);
+    match outcome {
+        Ok((objects, expected)) => FleetRow {
+            database,
+            state: if objects.is_empty() { "ok" } else { "drift" },
+            objects,
+            expected,
+            error: None,
+        },
+        Err(e) => FleetRow {
+            database,
+            state: "error",
+            objects: Vec::new(),
+            expected: Vec::new(),
+            error: Some(format!("{e:#}")),
+        },
+    }
+}
+
+fn report(rows: Vec<FleetRow>) -> Report {
+    let width = rows
+        .iter()
+        .map(|r| r.database.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut stdout = format!("{:<width$}  {:<5}  drifting\n", "database", "state");
+    for r in &rows {
+        let state = match r.state {
+            "ok" => paint(style::GREEN, "ok   "),
+            "drift" => paint(style::RED, "drift"),
+            _ => paint(style::RED, "error"),
+        };
+        let detail = match (&r.error, r.objects.is_empty()) {
+            (Some(e), _) => e.lines().next().unwrap_or_default().to_string(),
+            (None, true) => "0".to_string(),
+            (None, false) => format!("{} ({})", r.objects.len(), r.objects.join(", ")),
+        };
+        let expected = match r.expected.len() {
+            0 => String::new(),
+            n => format!("; {n} expected"),
+        };
+        stdout.push_str(&format!(
+            "{:<width$}  {state}  {detail}{expected}\n",
+            r.database
+        ));
+    }
+    let ok = rows.iter().filter(|r| r.state == "ok").count();
+    let drifted = rows.iter().filter(|r| r.state == "drift").count();
+    let errors = rows.iter().filter(|r| r.state == "error").count();
+    let stderr = format!(
+        "{}: {ok} match the schema, {drifted} drifted, {errors} could not be checked.\n",
+        count(rows.len(), "database")
+    );
+    let exit = if errors > 0 {
+        ERROR
+    } else if drifted > 0 {
+        ATTENTION
+    } else {
+        OK
+    };
+    Report::new(
+        exit,
+        stdout,
+        stderr,
+        FleetJson {
+            databases: rows,
+            ok,
+            drifted,
+            errors,
+        },
+    )
+}
