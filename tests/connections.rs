@@ -337,6 +337,16 @@ async fn each_sslmode_connects_or_refuses_as_libpq_does() {
         .await
         .unwrap_err();
     assert!(e.contains("needs a root certificate"), "{e}");
+    // Several hosts are tried in turn: the first refuses connections.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!(
+        "postgresql://tls_user@127.0.0.1:{closed},127.0.0.1:{}/postgres?sslmode=require&target_session_attrs=read-write",
+        server.port
+    );
+    conninfo::connect_url(&url).await.unwrap();
     // A client key others can read is refused, as libpq does.
     let key = server.pki.join("client.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
