@@ -614,6 +614,8 @@ async fn passwords_never_reach_any_output() {
             format!("{head}:{MARKER}secret{MARKER}@{tail}"),
             format!("{head}:{MARKER}se%40cr%3Aet%25{MARKER}@{tail}"),
             format!("{plain}&password={MARKER}secret"),
+            // Not encoded, as users type them.
+            format!("{head}:{MARKER}s@c:r%t{MARKER}@{tail}"),
         ]
     };
     let dev = urls("postgres")[0].clone();
