@@ -105,6 +105,10 @@ struct Global {
     /// the applying role) or ignore [stratum.yaml: owners; default: schema].
     #[arg(long, global = true, value_enum, value_name = "MODE")]
     owners: Option<crate::filter::Owners>,
+    /// Plain plans: build and drop indexes of existing tables without
+    /// CONCURRENTLY [stratum.yaml: online: false].
+    #[arg(long, global = true)]
+    no_online: bool,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -451,6 +455,7 @@ pub fn main() -> ExitCode {
                     strict: g.strict,
                     privileges: g.privileges,
                     owners: g.owners,
+                    no_online: g.no_online,
                 },
                 &cwd,
             )?;

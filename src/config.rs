@@ -52,6 +52,9 @@ pub struct ConfigFile {
     pub owners: Option<crate::filter::Owners>,
     /// Drift `check` reports but does not fail on.
     pub expected_drift: Option<Vec<ExpectedDrift>>,
+    /// Online plans (the default): indexes of existing tables built and
+    /// dropped CONCURRENTLY.
+    pub online: Option<bool>,
 }
 
 /// An entry of `expected_drift:`: objects whose drift is accepted.
@@ -147,6 +150,8 @@ pub struct Overrides {
     pub privileges: Option<Managed>,
     /// `--owners`.
     pub owners: Option<crate::filter::Owners>,
+    /// `--no-online`.
+    pub no_online: bool,
 }
 
 /// Everything a command needs to know about the project, resolved once.
@@ -237,6 +242,7 @@ impl Project {
             history_table: Some(history_table.clone()),
             ignore_privileges: overrides.privileges.or(file.privileges) == Some(Managed::Ignore),
             owners: overrides.owners.or(file.owners).unwrap_or_default(),
+            online: !overrides.no_online && file.online.unwrap_or(true),
         };
         Ok(Project {
             schema: overrides

@@ -21,6 +21,9 @@ pub struct Filter {
     pub ignore_privileges: bool,
     /// Which owners are compared (`owners:`).
     pub owners: Owners,
+    /// Plans build and drop indexes of existing tables CONCURRENTLY
+    /// (`online:`, `--no-online`).
+    pub online: bool,
 }
 
 /// Which owners a project compares.
@@ -94,6 +97,7 @@ impl Filter {
             catalog.owners.clear();
         }
         catalog.manage_unset_owners = self.owners == Owners::Manage;
+        catalog.online = self.online;
         if !self.is_trivial() {
             catalog
                 .unmanaged
@@ -193,6 +197,7 @@ mod tests {
             history_table: Some(q("public", "stratum_migrations")),
             ignore_privileges: false,
             owners: Owners::Schema,
+            online: true,
         };
         assert!(filter.name(&q("app", "users")));
         assert!(!filter.name(&q("app", "tmp_x")));

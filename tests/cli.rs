@@ -955,3 +955,51 @@ async fn check_over_a_fleet_of_fifty_databases() {
     let error = json["databases"][1]["error"].as_str().unwrap();
     assert!(error.contains("no_such_tenant"), "{error}");
 }
+
+/// Online by default: `plan` builds an existing table's index CONCURRENTLY
+/// (`--no-online` does not), and when `apply`'s concurrent build fails (a
+/// UNIQUE index over duplicates) the INVALID index it leaves is dropped and
+/// the error says so.
+#[tokio::test(flavor = "current_thread")]
+async fn online_index_builds_and_their_failure_clean_up() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with(
+        "CREATE TABLE users (id int, email text);\nCREATE UNIQUE INDEX users_email ON users (email);\n",
+    );
+    let p = dir.path();
+    let db = server.database("online").await;
+    db.batch_execute(
+        "CREATE TABLE users (id int, email text); INSERT INTO users VALUES (1, 'a'), (2, 'a');",
+    )
+    .await
+    .unwrap();
+    let url = server.url("online");
+    let out = stratum_in(p, &["plan", "--db", &url], &env);
+    assert!(
+        text(&out.stdout).contains("CREATE UNIQUE INDEX CONCURRENTLY users_email ON public.users"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = stratum_in(p, &["plan", "--db", &url, "--no-online"], &env);
+    assert!(
+        text(&out.stdout).contains("CREATE UNIQUE INDEX users_email ON public.users"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = stratum_in(p, &["apply", "--db", &url, "--yes"], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("could not create unique index"), "{stderr}");
+    assert!(
+        stderr.contains("What it left behind was removed (DROP INDEX CONCURRENTLY IF EXISTS public.users_email;)"),
+        "{stderr}"
+    );
+    let left = common::strings(
+        &db,
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'users'::regclass",
+    )
+    .await;
+    assert_eq!(left, Vec::<String>::new());
+}

@@ -55,7 +55,9 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     load(&target, &case.join("after.sql")).await?;
     let desired = read(&mut target, false).await;
 
-    let before_cat = read(&mut current, true).await;
+    let mut before_cat = read(&mut current, true).await;
+    // Cases under fixtures/online/ are planned as for a live database.
+    before_cat.online = case.components().any(|c| c.as_os_str() == "online");
     // A fixture of a kind stratum does not manage would pass by being ignored.
     for (side, catalog) in [("before", &before_cat), ("after", &desired)] {
         if let Some(u) = catalog.unmanaged.first() {

@@ -1,6 +1,9 @@
 //! Indexes on tables and materialized views that do not implement a
 //! constraint (those belong to the constraint). A changed definition is drop
-//! and create.
+//! and create. Online (a plan for a live database, or a migration), an
+//! existing table's index is built and dropped CONCURRENTLY, and a changed
+//! one is built under a temporary name before the old one is dropped, then
+//! renamed: queries keep an index all along.
 
 use tokio_postgres::Row;
 
@@ -8,6 +11,7 @@ use super::reader::{Class, Owner, printed, Reader};
 use super::table::facts;
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
+use crate::sql::ident;
 
 /// An index that is not the implementation of a constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +38,15 @@ impl Index {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexChange {
     /// CREATE INDEX on a table or materialized view; `new_table` when the
-    /// relation is created in the same plan (nothing to block).
+    /// relation is created in the same plan (nothing to block);
+    /// `concurrently` online; `build_as` the temporary name of a
+    /// replacement built before the old index is dropped.
     Create {
         table: QualName,
         index: Index,
         new_table: bool,
+        concurrently: bool,
+        build_as: Option<QualName>,
     },
     /// DROP INDEX; `implicit` when its relation's drop takes it along;
     /// `after` is the link to a parent the index was attached to until the
@@ -48,6 +56,16 @@ pub enum IndexChange {
         index: Index,
         implicit: bool,
         after: Option<ObjectId>,
+        /// DROP INDEX CONCURRENTLY.
+        concurrently: bool,
+        /// The replacement built first, under this temporary name.
+        replaced_by: Option<QualName>,
+    },
+    /// ALTER INDEX ... RENAME: the replacement takes the old one's name.
+    Rename {
+        table: QualName,
+        from: QualName,
+        index: Index,
     },
 }
 
@@ -59,14 +77,27 @@ impl IndexChange {
             index: index.clone(),
             implicit: false,
             after: None,
+            concurrently: false,
+            replaced_by: None,
+        }
+    }
+
+    /// A plain CREATE INDEX of `index` on `table`.
+    pub(crate) fn create(table: &QualName, index: &Index, new_table: bool) -> IndexChange {
+        IndexChange::Create {
+            table: table.clone(),
+            index: index.clone(),
+            new_table,
+            concurrently: false,
+            build_as: None,
         }
     }
 
     fn parts(&self) -> (&QualName, &Index) {
         match self {
-            IndexChange::Create { table, index, .. } | IndexChange::Drop { table, index, .. } => {
-                (table, index)
-            }
+            IndexChange::Create { table, index, .. }
+            | IndexChange::Drop { table, index, .. }
+            | IndexChange::Rename { table, index, .. } => (table, index),
         }
     }
 }
@@ -82,29 +113,94 @@ impl Kind for IndexChange {
         match self {
             IndexChange::Create { .. } => "create_index",
             IndexChange::Drop { .. } => "drop_index",
+            IndexChange::Rename { .. } => "rename_index",
         }
     }
 
     fn effects(&self) -> Effects {
+        let temporary = |name: &QualName| ObjectId::Index { name: name.clone() };
         match self {
+            IndexChange::Create {
+                build_as: Some(tmp),
+                ..
+            } => super::made(vec![temporary(tmp)]),
             IndexChange::Create { .. } => super::made(vec![self.id()]),
-            IndexChange::Drop { after, .. } => Effects {
-                needs: after.iter().cloned().collect(),
+            IndexChange::Drop {
+                after, replaced_by, ..
+            } => Effects {
+                needs: after.iter().chain(&replaced_by.as_ref().map(temporary)).cloned().collect(),
                 ..super::gone(vec![self.id()])
             },
+            // After the old index's name is freed.
+            IndexChange::Rename { from, .. } => Effects {
+                needs: vec![temporary(from)],
+                ..super::made(vec![self.id()])
+            },
         }
+    }
+
+    fn undo_on_failure(&self) -> Option<String> {
+        match self {
+            IndexChange::Create {
+                concurrently: true,
+                build_as,
+                index,
+                ..
+            } => Some(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {};",
+                build_as.as_ref().unwrap_or(&index.name)
+            )),
+            _ => None,
+        }
+    }
+
+    fn transactional(&self) -> bool {
+        !matches!(
+            self,
+            IndexChange::Create {
+                concurrently: true,
+                ..
+            } | IndexChange::Drop {
+                concurrently: true,
+                ..
+            }
+        )
     }
 
     fn sql(&self) -> Option<String> {
         match self {
             // An index on a partitioned table prints as ON ONLY; created
             // without ONLY it is built on every partition too.
-            IndexChange::Create { index, .. } => Some(format!(
-                "{};",
-                index.definition.replacen(" ON ONLY ", " ON ", 1)
-            )),
+            IndexChange::Create {
+                index,
+                concurrently,
+                build_as,
+                ..
+            } => {
+                let mut sql = index.definition.replacen(" ON ONLY ", " ON ", 1);
+                if let Some(tmp) = build_as {
+                    let name = format!(" INDEX {} ON ", ident(&index.name.name));
+                    sql = sql.replacen(&name, &format!(" INDEX {} ON ", ident(&tmp.name)), 1);
+                }
+                if *concurrently {
+                    sql = sql.replacen(" INDEX ", " INDEX CONCURRENTLY ", 1);
+                }
+                Some(format!("{sql};"))
+            }
             IndexChange::Drop { implicit: true, .. } => None,
-            IndexChange::Drop { index, .. } => Some(format!("DROP INDEX {};", index.name)),
+            IndexChange::Drop {
+                index,
+                concurrently,
+                ..
+            } => Some(format!(
+                "DROP INDEX {}{};",
+                if *concurrently { "CONCURRENTLY " } else { "" },
+                index.name
+            )),
+            IndexChange::Rename { from, index, .. } => Some(format!(
+                "ALTER INDEX {from} RENAME TO {};",
+                ident(&index.name.name)
+            )),
         }
     }
 
@@ -114,6 +210,8 @@ impl Kind for IndexChange {
                 table,
                 index,
                 new_table: false,
+                concurrently: false,
+                ..
             } => vec![Hazard::new(
                 HazardCode::IndexBuild,
                 format!(
@@ -126,6 +224,7 @@ impl Kind for IndexChange {
             IndexChange::Drop {
                 index,
                 implicit: false,
+                replaced_by: None,
                 ..
             } if index.valid => vec![Hazard::new(
                 HazardCode::IndexDropped,
@@ -141,7 +240,7 @@ impl Kind for IndexChange {
     fn rank(&self) -> (u8, u8) {
         match self {
             IndexChange::Drop { .. } => (0, 3),
-            IndexChange::Create { .. } => (1, 13),
+            IndexChange::Create { .. } | IndexChange::Rename { .. } => (1, 13),
         }
     }
 
@@ -151,8 +250,16 @@ impl Kind for IndexChange {
             IndexChange::Create {
                 new_table: true, ..
             } => return Shown::WithOwner,
+            IndexChange::Create {
+                build_as: Some(_), ..
+            } => format!("~ index {} (built anew beside it)", index.name.name),
             IndexChange::Create { .. } => format!("+ index {}", index.name.name),
+            IndexChange::Drop {
+                replaced_by: Some(_),
+                ..
+            } => format!("~ index {} (old one dropped)", index.name.name),
             IndexChange::Drop { .. } => format!("- index {}", index.name.name),
+            IndexChange::Rename { .. } => format!("~ index {} (new one renamed)", index.name.name),
         };
         Shown::Part {
             table: table.clone(),
@@ -226,12 +333,16 @@ impl Kind for IndexChange {
             let left = old.and_then(|o| super::table::left_parent(o, table));
             let left = left.map(super::table::link);
             let held = |n: &String| left.as_ref().and(old?.parent_indexes.get(n));
-            let drop = |i: &Index| -> Change {
+            // PostgreSQL builds no index CONCURRENTLY on a partitioned table.
+            let online = current.online && old.is_some() && table.partition_by.is_none();
+            let drop = |i: &Index, replaced_by: Option<QualName>| -> Change {
                 IndexChange::Drop {
                     table: name.clone(),
                     index: i.clone(),
                     implicit: false,
                     after: left.clone().filter(|_| held(&i.name.name).is_some()),
+                    concurrently: online,
+                    replaced_by,
                 }
                 .into()
             };
@@ -240,18 +351,38 @@ impl Kind for IndexChange {
                     .and_then(|t| t.indexes.get(&index.name.name))
                     .or_else(|| held(&index.name.name));
                 let same = was.filter(|o| o.same_as(index));
-                if same.is_none() {
-                    if let Some(o) = was {
-                        out.push(drop(o));
+                let create = |build_as| -> Change {
+                    IndexChange::Create {
+                        table: name.clone(),
+                        index: index.clone(),
+                        new_table: old.is_none(),
+                        concurrently: online,
+                        build_as,
                     }
-                    out.push(
-                        IndexChange::Create {
-                            table: name.clone(),
-                            index: index.clone(),
-                            new_table: old.is_none(),
-                        }
-                        .into(),
-                    );
+                    .into()
+                };
+                match (same, was) {
+                    (Some(_), _) => {}
+                    // Online, the replacement is built first: queries keep
+                    // an index all along.
+                    (None, Some(o)) if online && o.valid => {
+                        let tmp = QualName::new(name.schema.clone(), temporary_name(&index.name.name));
+                        out.push(create(Some(tmp.clone())));
+                        out.push(drop(o, Some(tmp.clone())));
+                        out.push(
+                            IndexChange::Rename {
+                                table: name.clone(),
+                                from: tmp,
+                                index: index.clone(),
+                            }
+                            .into(),
+                        );
+                    }
+                    (None, Some(o)) => {
+                        out.push(drop(o, None));
+                        out.push(create(None));
+                    }
+                    (None, None) => out.push(create(None)),
                 }
                 comment::changed(
                     out,
@@ -267,7 +398,7 @@ impl Kind for IndexChange {
             let own = old.iter().flat_map(|t| &t.indexes);
             for (iname, index) in own.chain(held_all.into_iter().flatten()) {
                 if !table.indexes.contains_key(iname) {
-                    out.push(drop(index));
+                    out.push(drop(index, None));
                 }
             }
         }
@@ -297,14 +428,18 @@ impl Kind for IndexChange {
                 None,
                 new.comment.as_ref(),
             );
-            out.push(
-                IndexChange::Create {
-                    table,
-                    index: new,
-                    new_table: false,
-                }
-                .into(),
-            );
+            out.push(IndexChange::create(&table, &new, false).into());
         }
     }
+}
+
+/// The name a replacement index is built under: the index's own with a
+/// suffix, cut to PostgreSQL's 63 bytes.
+fn temporary_name(name: &str) -> String {
+    const SUFFIX: &str = "_stratum_new";
+    let mut keep = name.len().min(63 - SUFFIX.len());
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{SUFFIX}", &name[..keep])
 }

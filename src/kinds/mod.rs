@@ -135,6 +135,10 @@ pub struct Catalog {
     /// True when this catalog was read from a live database (not a scratch
     /// load), so row counts and sizes mean something.
     pub live: bool,
+    /// Plan against this catalog online: indexes of existing tables built
+    /// and dropped CONCURRENTLY (set on the current side by the project's
+    /// `online` setting; see [`crate::filter::Filter`]).
+    pub online: bool,
     /// `server_version_num` of the server the catalog was read from.
     pub server_version: i32,
 }
@@ -338,6 +342,12 @@ pub trait Kind: Debug {
     /// False for statements that cannot run inside a transaction block.
     fn transactional(&self) -> bool {
         true
+    }
+
+    /// SQL that removes what this step leaves behind when it fails outside
+    /// a transaction (the INVALID index of a failed concurrent build).
+    fn undo_on_failure(&self) -> Option<String> {
+        None
     }
 
     /// True when the object holds no data, so that dropping it to create it

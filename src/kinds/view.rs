@@ -222,14 +222,7 @@ fn view_parts(old: &View, view: &View, out: &mut Vec<Change>) {
             if let Some(o) = old.indexes.get(&index.name.name) {
                 out.push(IndexChange::drop(name, o).into());
             }
-            out.push(
-                IndexChange::Create {
-                    table: name.clone(),
-                    index: index.clone(),
-                    new_table: true,
-                }
-                .into(),
-            );
+            out.push(IndexChange::create(name, index, true).into());
         }
         comment::changed(
             out,

@@ -264,7 +264,14 @@ pub async fn execute_on(client: &Client, plan: &Plan) -> Result<usize> {
                         count(committed, "batch")
                     )
                 };
-                let undo = if in_tx { "Rolled back; " } else { "" };
+                let mut undo = if in_tx { "Rolled back; " } else { "" }.to_string();
+                // The original error is reported whatever the clean-up does.
+                if let Some(cleanup) = step.change.kind().undo_on_failure().filter(|_| !in_tx) {
+                    undo = match client.batch_execute(&cleanup).await {
+                        Ok(()) => format!("What it left behind was removed ({cleanup}); "),
+                        Err(e) => format!("Removing what it left behind failed ({cleanup}: {e}); "),
+                    };
+                }
                 return Err(anyhow!(
                     "step {} of {} ({}) failed: {message}\n{sql}\n{undo}{state}.",
                     i + 1,
