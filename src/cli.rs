@@ -109,6 +109,14 @@ struct Global {
     /// CONCURRENTLY [stratum.yaml: online: false].
     #[arg(long, global = true)]
     no_online: bool,
+    /// How long a step may wait for a lock before it gives up and is tried
+    /// again: 500ms, 3s, 0 for no limit [stratum.yaml: timeouts.lock; 3s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    lock_timeout: Option<String>,
+    /// Tries after the first for a step that timed out waiting for a lock
+    /// [stratum.yaml: timeouts.retries; 5].
+    #[arg(long, global = true, value_name = "N")]
+    retries: Option<u32>,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -456,6 +464,8 @@ pub fn main() -> ExitCode {
                     privileges: g.privileges,
                     owners: g.owners,
                     no_online: g.no_online,
+                    lock_timeout: g.lock_timeout,
+                    retries: g.retries,
                 },
                 &cwd,
             )?;

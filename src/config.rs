@@ -55,6 +55,23 @@ pub struct ConfigFile {
     /// Online plans (the default): indexes of existing tables built and
     /// dropped CONCURRENTLY.
     pub online: Option<bool>,
+    /// Lock and statement timeouts of applied steps, and retries.
+    pub timeouts: Option<TimeoutsConfig>,
+}
+
+/// The `timeouts:` section of `stratum.yaml` (durations as `500ms`, `3s`,
+/// `10m`, `1h`, or `0` for no limit).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// lock_timeout of every step [3s].
+    pub lock: Option<String>,
+    /// statement_timeout of steps in a transaction [0].
+    pub statement: Option<String>,
+    /// statement_timeout of concurrent builds and validations [0].
+    pub long_statement: Option<String>,
+    /// Tries after the first when a lock was not granted in time [5].
+    pub retries: Option<u32>,
 }
 
 /// An entry of `expected_drift:`: objects whose drift is accepted.
@@ -152,6 +169,10 @@ pub struct Overrides {
     pub owners: Option<crate::filter::Owners>,
     /// `--no-online`.
     pub no_online: bool,
+    /// `--lock-timeout`.
+    pub lock_timeout: Option<String>,
+    /// `--retries`.
+    pub retries: Option<u32>,
 }
 
 /// Everything a command needs to know about the project, resolved once.
@@ -186,6 +207,36 @@ pub struct Project {
     pub assume_roles: BTreeSet<String>,
     /// Drift `check` reports without failing.
     pub expected_drift: Vec<ExpectedDrift>,
+    /// Timeouts and retries of applied steps.
+    pub timeouts: crate::workflow::Timeouts,
+}
+
+/// The timeouts of a project: flags, then `stratum.yaml`, then defaults.
+fn timeouts(
+    file: TimeoutsConfig,
+    lock_flag: &Option<String>,
+    retries_flag: Option<u32>,
+) -> Result<crate::workflow::Timeouts> {
+    use crate::workflow::Timeouts;
+    let defaults = Timeouts::default();
+    let parse = |what: &str, text: Option<&String>, default| match text {
+        Some(t) => Timeouts::parse_duration(t).with_context(|| format!("timeouts.{what}")),
+        None => Ok(default),
+    };
+    Ok(Timeouts {
+        lock: parse(
+            "lock",
+            lock_flag.as_ref().or(file.lock.as_ref()),
+            defaults.lock,
+        )?,
+        statement: parse("statement", file.statement.as_ref(), defaults.statement)?,
+        long_statement: parse(
+            "long_statement",
+            file.long_statement.as_ref(),
+            defaults.long_statement,
+        )?,
+        retries: retries_flag.or(file.retries).unwrap_or(defaults.retries),
+    })
 }
 
 impl Project {
@@ -262,6 +313,11 @@ impl Project {
             layout: overrides.layout.or(file.layout).unwrap_or_default(),
             strict: overrides.strict || file.strict.unwrap_or(false),
             expected_drift: file.expected_drift.unwrap_or_default(),
+            timeouts: timeouts(
+                file.timeouts.unwrap_or_default(),
+                &overrides.lock_timeout,
+                overrides.retries,
+            )?,
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

@@ -150,8 +150,73 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
             }
         ));
     }
+    for hint in rename_hints(plan) {
+        out.push_str(&format!("hint: possible rename: {hint}\n"));
+    }
     out.push_str(&not_managed(unmanaged, ""));
     out
+}
+
+/// Drops and creates of the same shape in one plan: a column dropped and
+/// another of the same type added to the same table, a table dropped and
+/// another with the same columns created. stratum never renames on a
+/// guess; the hint says how to keep the data.
+pub fn rename_hints(plan: &Plan) -> Vec<String> {
+    use crate::kinds::column::ColumnChange;
+    let mut dropped: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut added: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut tables_dropped = Vec::new();
+    let mut tables_created = Vec::new();
+    for step in &plan.steps {
+        match &step.change {
+            Change::Column(ColumnChange::Drop { table, column, .. }) => dropped
+                .entry((table.plain(), column.data_type.clone()))
+                .or_default()
+                .push(column.name.clone()),
+            Change::Column(ColumnChange::Add { table, column, .. }) => added
+                .entry((table.plain(), column.data_type.clone()))
+                .or_default()
+                .push(column.name.clone()),
+            Change::Table(TableChange::Drop(t)) => tables_dropped.push(t),
+            Change::Table(TableChange::Create(t)) => tables_created.push(t),
+            _ => {}
+        }
+    }
+    let mut hints = Vec::new();
+    for ((table, ty), old) in &dropped {
+        // Only an unambiguous pair: one dropped, one added, same type.
+        if let (Some(new), [old]) = (added.get(&(table.clone(), ty.clone())), old.as_slice()) {
+            if let [new] = new.as_slice() {
+                hints.push(format!(
+                    "column {table}.{old} -> {table}.{new}: planned as drop and add, which loses its data; \
+                     to keep it, rename it first (ALTER TABLE {table} RENAME COLUMN {old} TO {new})"
+                ));
+            }
+        }
+    }
+    let shape = |t: &crate::kinds::Table| {
+        t.columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type.clone()))
+            .collect::<Vec<_>>()
+    };
+    for old in &tables_dropped {
+        let same: Vec<_> = tables_created
+            .iter()
+            .filter(|new| new.name.schema == old.name.schema && shape(new) == shape(old))
+            .collect();
+        if let [new] = same.as_slice() {
+            hints.push(format!(
+                "table {} -> {}: planned as drop and create, which loses its rows; \
+                 to keep them, rename it first (ALTER TABLE {} RENAME TO {})",
+                old.name.plain(),
+                new.name.plain(),
+                old.name,
+                crate::sql::ident(&new.name.name)
+            ));
+        }
+    }
+    hints
 }
 
 /// One `not managed yet: <kind> <name><note>` line per object, so that no

@@ -93,7 +93,12 @@ impl Progress {
 
     /// One unit done.
     pub fn inc(&self) {
-        self.bar.inc(1);
+        self.inc_by(1);
+    }
+
+    /// `n` units done.
+    pub fn inc_by(&self, n: u64) {
+        self.bar.inc(n);
         if !self.shown.get()
             && self.started.elapsed() > Duration::from_secs(1)
             && std::io::stderr().is_terminal()

@@ -1003,3 +1003,123 @@ async fn online_index_builds_and_their_failure_clean_up() {
     .await;
     assert_eq!(left, Vec::<String>::new());
 }
+
+/// A step that cannot get its lock in time gives up quickly (lock_timeout),
+/// is tried again with backoff (the output says each try), and succeeds
+/// once the lock is released; a lock that is never released stops `apply`
+/// cleanly, with nothing applied.
+#[tokio::test(flavor = "current_thread")]
+async fn lock_timeouts_are_retried_then_stop_cleanly() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE t (id int, note text);\n");
+    let p = dir.path();
+    let db = server.database("locked").await;
+    db.batch_execute("CREATE TABLE t (id int)").await.unwrap();
+    let url = server.url("locked");
+    let holder = server.connect("locked").await;
+    let apply = |retries: &str| {
+        Command::new(env!("CARGO_BIN_EXE_stratum"))
+            .args([
+                "apply",
+                "--db",
+                &url,
+                "--yes",
+                "--lock-timeout",
+                "200ms",
+                "--retries",
+                retries,
+            ])
+            .current_dir(p)
+            .env_remove("DATABASE_URL")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Released after a while: retried, then applied.
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let run = apply("10");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("step 1 of 1 (column public.t.note) timed out waiting for a lock; rolled back; trying again in"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Applied 1 step"), "{stderr}");
+    // Never released: stops after its tries, nothing applied.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE t (id int, note text, extra text);\n",
+    )
+    .unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let out = apply("2").wait_with_output().unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("failed (after 3 tries): canceling statement due to lock timeout"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Rolled back; the database is unchanged."),
+        "{stderr}"
+    );
+    let columns = common::strings(
+        &db,
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0",
+    )
+    .await;
+    assert_eq!(columns, ["id", "note"]);
+}
+
+/// A drop and a create of the same shape in one plan get a hint, never a
+/// rename on a guess.
+#[test]
+fn drops_and_creates_of_the_same_shape_hint_at_a_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before.sql");
+    let after = dir.path().join("after.sql");
+    std::fs::write(
+        &before,
+        "CREATE TABLE users (id int, name text, age int);\nCREATE TABLE logs (id int, line text);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &after,
+        "CREATE TABLE users (id int, full_name text, age int);\nCREATE TABLE events (id int, line text);\n",
+    )
+    .unwrap();
+    let out = stratum(&[
+        "diff",
+        "--from",
+        before.to_str().unwrap(),
+        "--to",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("hint: possible rename: column public.users.name -> public.users.full_name: planned as drop and add, which loses its data; to keep it, rename it first (ALTER TABLE public.users RENAME COLUMN name TO full_name)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: possible rename: table public.logs -> public.events"),
+        "{stderr}"
+    );
+    // The plan itself is unchanged: drop and add.
+    assert!(text(&out.stdout).contains("DROP COLUMN name"));
+}

@@ -1,13 +1,19 @@
 //! Table constraints: PRIMARY KEY, UNIQUE, CHECK, EXCLUDE and FOREIGN KEY.
 //! Inline in CREATE TABLE where possible; foreign keys and NOT VALID ones are
 //! separate steps, so reference cycles need nothing special.
+//!
+//! Online, a constraint added to an existing table takes its long work out
+//! of the strong lock: a foreign key or CHECK is added NOT VALID and then
+//! validated in a transaction of its own (writes go on), a PRIMARY KEY or
+//! UNIQUE gets its index built CONCURRENTLY and is added USING INDEX.
 
 use serde::Serialize;
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, printed, Reader};
 use super::table::facts;
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::index::{Index, IndexChange};
+use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -87,8 +93,21 @@ pub enum ConstraintChange {
         constraint: Constraint,
         after: Option<ObjectId>,
     },
-    /// ALTER TABLE ... VALIDATE CONSTRAINT.
-    Validate { table: QualName, name: String },
+    /// ALTER TABLE ... VALIDATE CONSTRAINT; `alone` in a transaction of
+    /// its own, so that the lock of the ADD before it is not held meanwhile.
+    Validate {
+        table: QualName,
+        name: String,
+        alone: bool,
+    },
+    /// ALTER TABLE ... ADD CONSTRAINT ... USING INDEX, over the index built
+    /// CONCURRENTLY for it under its name.
+    AddUsingIndex {
+        table: QualName,
+        constraint: Constraint,
+        /// ` DEFERRABLE ...` as the definition says, or empty.
+        deferrable: String,
+    },
     /// ALTER TABLE ... ALTER CONSTRAINT ... [NOT] ENFORCED: a foreign key
     /// on PostgreSQL 18, where enforcing it also validates it.
     Enforce {
@@ -102,6 +121,7 @@ impl ConstraintChange {
     fn table(&self) -> &QualName {
         match self {
             ConstraintChange::Add { table, .. }
+            | ConstraintChange::AddUsingIndex { table, .. }
             | ConstraintChange::Drop { table, .. }
             | ConstraintChange::Validate { table, .. }
             | ConstraintChange::Enforce { table, .. } => table,
@@ -110,9 +130,9 @@ impl ConstraintChange {
 
     fn name(&self) -> &str {
         match self {
-            ConstraintChange::Add { constraint, .. } | ConstraintChange::Drop { constraint, .. } => {
-                &constraint.name
-            }
+            ConstraintChange::Add { constraint, .. }
+            | ConstraintChange::AddUsingIndex { constraint, .. }
+            | ConstraintChange::Drop { constraint, .. } => &constraint.name,
             ConstraintChange::Validate { name, .. } | ConstraintChange::Enforce { name, .. } => name,
         }
     }
@@ -125,7 +145,7 @@ impl Kind for ConstraintChange {
 
     fn verb(&self) -> &'static str {
         match self {
-            ConstraintChange::Add { .. } => "add_constraint",
+            ConstraintChange::Add { .. } | ConstraintChange::AddUsingIndex { .. } => "add_constraint",
             ConstraintChange::Drop { .. } => "drop_constraint",
             ConstraintChange::Validate { .. } => "validate_constraint",
             ConstraintChange::Enforce { .. } => "enforce_constraint",
@@ -135,6 +155,12 @@ impl Kind for ConstraintChange {
     fn effects(&self) -> Effects {
         match self {
             ConstraintChange::Add { .. } => super::made(vec![self.id()]),
+            ConstraintChange::AddUsingIndex { table, .. } => Effects {
+                needs: vec![ObjectId::Index {
+                    name: QualName::new(table.schema.clone(), self.name().to_string()),
+                }],
+                ..super::made(vec![self.id()])
+            },
             ConstraintChange::Drop { after, .. } => Effects {
                 needs: after.iter().cloned().collect(),
                 ..super::gone(vec![self.id()])
@@ -160,12 +186,29 @@ impl Kind for ConstraintChange {
             ConstraintChange::Validate { name, .. } => {
                 format!("ALTER TABLE {table} VALIDATE CONSTRAINT {};", ident(name))
             }
+            ConstraintChange::AddUsingIndex {
+                constraint,
+                deferrable,
+                ..
+            } => format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {} USING INDEX {name}{deferrable};",
+                if constraint.kind == ConstraintKind::PrimaryKey {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                },
+                name = ident(&constraint.name),
+            ),
             ConstraintChange::Enforce { name, enforced, .. } => format!(
                 "ALTER TABLE {table} ALTER CONSTRAINT {} {};",
                 ident(name),
                 if *enforced { "ENFORCED" } else { "NOT ENFORCED" }
             ),
         })
+    }
+
+    fn transactional(&self) -> bool {
+        !matches!(self, ConstraintChange::Validate { alone: true, .. })
     }
 
     fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
@@ -208,6 +251,8 @@ impl Kind for ConstraintChange {
                     table.plain()
                 ),
             )],
+            // Its columns are NOT NULL by then: a SET NOT NULL step (with
+            // its own hazard) comes first, as the desired columns say.
             ConstraintChange::Enforce { enforced: true, .. } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
@@ -226,6 +271,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Drop { .. } => (0, 4),
             ConstraintChange::Add { constraint, .. } if !foreign(constraint) => (1, 11),
             ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => (1, 12),
+            ConstraintChange::AddUsingIndex { .. } => (1, 14),
             ConstraintChange::Add { .. } => (1, 14),
         }
     }
@@ -235,7 +281,9 @@ impl Kind for ConstraintChange {
             ConstraintChange::Add {
                 new_table: true, ..
             } => return Shown::WithOwner,
-            ConstraintChange::Add { constraint, .. } => format!("+ constraint {}", constraint.name),
+            ConstraintChange::Add { constraint, .. } | ConstraintChange::AddUsingIndex { constraint, .. } => {
+                format!("+ constraint {}", constraint.name)
+            }
             ConstraintChange::Drop { constraint, .. } => {
                 format!("- constraint {}", constraint.name)
             }
@@ -364,6 +412,7 @@ impl Kind for ConstraintChange {
                         ConstraintChange::Validate {
                             table: name.clone(),
                             name: c.name.clone(),
+                            alone: false,
                         }
                         .into(),
                     ),
@@ -372,7 +421,7 @@ impl Kind for ConstraintChange {
                         if let Some(o) = was {
                             out.push(drop(o));
                         }
-                        out.push(add(name, c, false));
+                        add_online(current, table, c, out);
                     }
                 }
                 constraint_comment(out, name, same, c);
@@ -434,6 +483,96 @@ fn kept_in_place(old: &Constraint, new: &Constraint) -> bool {
         (true, false) => new.kind == ConstraintKind::ForeignKey,
     };
     same && enforcement
+}
+
+/// Adds `c` to the existing `table`: online where it can, else plainly.
+fn add_online(current: &Catalog, table: &Table, c: &Constraint, out: &mut Vec<Change>) {
+    let name = &table.name;
+    // NOT VALID foreign keys and concurrent builds are refused on a
+    // partitioned table; a foreign table's constraints read nothing.
+    let online = current.online && table.partition_by.is_none() && table.foreign.is_none();
+    match c.kind {
+        ConstraintKind::ForeignKey | ConstraintKind::Check if online && c.validated && c.enforced => {
+            let not_valid = Constraint {
+                validated: false,
+                ..c.clone()
+            };
+            out.push(add(name, &not_valid, false));
+            out.push(
+                ConstraintChange::Validate {
+                    table: name.clone(),
+                    name: c.name.clone(),
+                    alone: true,
+                }
+                .into(),
+            );
+        }
+        ConstraintKind::PrimaryKey | ConstraintKind::Unique if online => match unique_index(name, c) {
+            Some((index, deferrable)) => {
+                out.push(
+                    IndexChange::Create {
+                        table: name.clone(),
+                        index,
+                        new_table: false,
+                        concurrently: true,
+                        build_as: None,
+                    }
+                    .into(),
+                );
+                out.push(
+                    ConstraintChange::AddUsingIndex {
+                        table: name.clone(),
+                        constraint: c.clone(),
+                        deferrable,
+                    }
+                    .into(),
+                );
+            }
+            None => out.push(add(name, c, false)),
+        },
+        _ => out.push(add(name, c, false)),
+    }
+}
+
+/// The unique index a PRIMARY KEY or UNIQUE constraint can be added over,
+/// and its ` DEFERRABLE ...` clause; None for a definition with more than
+/// columns (INCLUDE, WITH, a tablespace, WITHOUT OVERLAPS), added plainly.
+fn unique_index(table: &QualName, c: &Constraint) -> Option<(Index, String)> {
+    let rest = c
+        .definition
+        .strip_prefix("UNIQUE ")
+        .or_else(|| c.definition.strip_prefix("PRIMARY KEY "))?;
+    let (nulls, rest) = match rest.strip_prefix("NULLS NOT DISTINCT ") {
+        Some(rest) => (" NULLS NOT DISTINCT", rest),
+        None => ("", rest),
+    };
+    let columns = rest.strip_prefix('(')?;
+    let mut depth = 1;
+    let close = columns.char_indices().find_map(|(i, ch)| {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        (depth == 0).then_some(i)
+    })?;
+    let (columns, tail) = (&columns[..close], &columns[close + 1..]);
+    if columns.contains(" WITHOUT OVERLAPS") {
+        return None;
+    }
+    if !(tail.is_empty() || tail.starts_with(" DEFERRABLE")) {
+        return None;
+    }
+    let index = Index {
+        name: QualName::new(table.schema.clone(), c.name.clone()),
+        definition: format!(
+            "CREATE UNIQUE INDEX {} ON {table} USING btree ({columns}){nulls}",
+            ident(&c.name)
+        ),
+        comment: None,
+        valid: true,
+    };
+    Some((index, tail.to_string()))
 }
 
 fn add(table: &QualName, constraint: &Constraint, new_table: bool) -> Change {

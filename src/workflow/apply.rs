@@ -2,7 +2,7 @@
 //! `schema/` to a database, with hazards refused unless allowed.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -17,6 +17,7 @@ use crate::load::{Side, Source};
 use crate::plan::{self, HazardCode, Plan, Step};
 use crate::render;
 use crate::ui::{self, paint, style, Progress};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// Options of `apply`.
@@ -180,7 +181,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         }
     }
     let started = Instant::now();
-    let transactions = execute(url, &plan).await?;
+    let transactions = execute(project, url, &plan).await?;
     let ms = started.elapsed().as_millis() as i64;
     // Convergence: the database must now read back as the schema.
     let mut client = conninfo::connect_url(url).await?;
@@ -213,15 +214,111 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
 }
 
 /// Runs the steps: consecutive transactional steps in one transaction,
-/// others on their own. Returns how many batches ran.
-async fn execute(url: &str, plan: &Plan) -> Result<usize> {
+/// others on their own, holding the advisory lock `migrate` takes, so that
+/// neither runs beside the other. Returns how many batches ran.
+async fn execute(project: &Project, url: &str, plan: &Plan) -> Result<usize> {
     let client = conninfo::connect_url(url).await?;
-    execute_on(&client, plan).await
+    let history = crate::history::History::new(project.history_table.clone());
+    history.lock(&client).await?;
+    let result = execute_on(&client, plan, &project.timeouts).await;
+    // The plan's own error, if any, is the one reported.
+    let unlocked = history.unlock(&client).await;
+    let batches = result?;
+    unlocked?;
+    Ok(batches)
+}
+
+/// How long each step may wait for its lock and run, and how often a batch
+/// that gave up waiting for a lock is tried again (`timeouts:` in
+/// stratum.yaml, `--lock-timeout`, `--retries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `lock_timeout` of every step: short, so that a step waiting behind a
+    /// long query does not stall every query queued behind it; None for none.
+    pub lock: Option<Duration>,
+    /// `statement_timeout` of steps run in a transaction; None for none.
+    pub statement: Option<Duration>,
+    /// `statement_timeout` of steps run on their own (concurrent index
+    /// builds, validations), which may take long by design; None for none.
+    pub long_statement: Option<Duration>,
+    /// Tries after the first, with exponential backoff and jitter.
+    pub retries: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            lock: Some(Duration::from_secs(3)),
+            statement: None,
+            long_statement: None,
+            retries: 5,
+        }
+    }
+}
+
+impl Timeouts {
+    /// Parses a duration as `stratum.yaml` and the flags write it: `500ms`,
+    /// `3s`, `10m`, `1h`, or `0` for no limit.
+    pub fn parse_duration(text: &str) -> Result<Option<Duration>> {
+        let text = text.trim();
+        if text == "0" {
+            return Ok(None);
+        }
+        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+            anyhow!("{text:?}: give a unit (500ms, 3s, 10m, 1h), or 0 for no limit")
+        })?;
+        let (number, unit) = text.split_at(split);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| anyhow!("{text:?} is not a duration (500ms, 3s, 10m, 1h, or 0)"))?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => bail!("{text:?}: the unit is one of ms, s, m, h"),
+        };
+        Ok(Some(d).filter(|d| !d.is_zero()))
+    }
+
+    /// The wait before try `attempt` (1-based): 0.5 s doubled each time, at
+    /// most 30 s, plus up to half of it again at random.
+    fn backoff(attempt: u32) -> Duration {
+        let base = Duration::from_millis(500).saturating_mul(1 << attempt.min(6).saturating_sub(1));
+        let base = base.min(Duration::from_secs(30));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+    }
+}
+
+/// `SET` of the timeouts for one batch.
+fn timeout_sql(timeouts: &Timeouts, long: bool) -> String {
+    let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis().max(1));
+    let statement = if long {
+        timeouts.long_statement
+    } else {
+        timeouts.statement
+    };
+    format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}",
+        ms(timeouts.lock),
+        ms(statement)
+    )
+}
+
+/// Why a batch stopped.
+struct Failed {
+    step: usize,
+    error: tokio_postgres::Error,
+    /// What happened to the batch's own work.
+    undone: String,
 }
 
 /// [`execute`] on an open connection; the test suites apply plans through
 /// it, exactly as `apply` does.
-pub async fn execute_on(client: &Client, plan: &Plan) -> Result<usize> {
+pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Result<usize> {
     client
         .batch_execute("SET check_function_bodies = false")
         .await?;
@@ -238,53 +335,124 @@ pub async fn execute_on(client: &Client, plan: &Plan) -> Result<usize> {
         }
     }
     let progress = Progress::new(plan.steps.len() as u64, "applying");
-    let mut committed = 0;
-    for batch in &batches {
-        let in_tx = batch[0].1.transactional;
-        if in_tx {
-            client.batch_execute("BEGIN").await?;
-        }
-        for (i, step) in batch {
-            let Some(sql) = &step.sql else {
-                progress.inc();
-                continue;
+    for (committed, batch) in batches.iter().enumerate() {
+        let mut attempt = 0;
+        let failed = loop {
+            let Err(failed) = run_batch(client, batch, timeouts, &progress).await else {
+                break None;
             };
-            if let Err(e) = client.batch_execute(sql).await {
-                if in_tx {
-                    client.batch_execute("ROLLBACK").await?;
-                }
-                let message = e
-                    .as_db_error()
-                    .map_or(e.to_string(), |d| d.message().to_string());
-                let state = if committed == 0 {
-                    "the database is unchanged".to_string()
-                } else {
-                    format!(
-                        "{} committed before this one stay applied",
-                        count(committed, "batch")
-                    )
-                };
-                let mut undo = if in_tx { "Rolled back; " } else { "" }.to_string();
-                // The original error is reported whatever the clean-up does.
-                if let Some(cleanup) = step.change.kind().undo_on_failure().filter(|_| !in_tx) {
-                    undo = match client.batch_execute(&cleanup).await {
-                        Ok(()) => format!("What it left behind was removed ({cleanup}); "),
-                        Err(e) => format!("Removing what it left behind failed ({cleanup}: {e}); "),
-                    };
-                }
-                return Err(anyhow!(
-                    "step {} of {} ({}) failed: {message}\n{sql}\n{undo}{state}.",
-                    i + 1,
-                    plan.steps.len(),
-                    step.object
-                ));
+            let lock = failed.error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
+            if !lock || attempt >= timeouts.retries {
+                break Some(failed);
             }
-            progress.inc();
+            attempt += 1;
+            let wait = Timeouts::backoff(attempt);
+            ui::print_err(&format!(
+                "step {} of {} ({}) timed out waiting for a lock; {}trying again in {:.1} s (try {} of {})\n",
+                failed.step + 1,
+                plan.steps.len(),
+                plan.steps[failed.step].object,
+                match failed.undone.trim_end_matches("; ") {
+                    "" => String::new(),
+                    undone => format!("{}; ", undone.to_lowercase()),
+                },
+                wait.as_secs_f64(),
+                attempt + 1,
+                timeouts.retries + 1
+            ));
+            tokio::time::sleep(wait).await;
+        };
+        if let Some(failed) = failed {
+            let step = &plan.steps[failed.step];
+            let e = &failed.error;
+            let message = e
+                .as_db_error()
+                .map_or(e.to_string(), |d| d.message().to_string());
+            let tries = match attempt {
+                0 => String::new(),
+                n => format!(" (after {} tries)", n + 1),
+            };
+            let state = if committed == 0 {
+                "the database is unchanged".to_string()
+            } else {
+                format!(
+                    "{} committed before this one stay applied",
+                    count(committed, "batch")
+                )
+            };
+            return Err(anyhow!(
+                "step {} of {} ({}) failed{tries}: {message}\n{}\n{}{state}.",
+                failed.step + 1,
+                plan.steps.len(),
+                step.object,
+                step.sql.as_deref().unwrap_or_default(),
+                failed.undone
+            ));
         }
-        if in_tx {
-            client.batch_execute("COMMIT").await?;
-        }
-        committed += 1;
     }
     Ok(batches.len())
+}
+
+/// Runs one batch: in a transaction when its steps take one. On failure
+/// the transaction is rolled back, or what a step outside one left behind
+/// removed; the original error is kept whatever that clean-up does.
+async fn run_batch(
+    client: &Client,
+    batch: &[(usize, &Step)],
+    timeouts: &Timeouts,
+    progress: &Progress,
+) -> Result<(), Failed> {
+    let in_tx = batch[0].1.transactional;
+    let fail = |step: usize, error: tokio_postgres::Error| Failed {
+        step,
+        error,
+        undone: String::new(),
+    };
+    client
+        .batch_execute(&timeout_sql(timeouts, !in_tx))
+        .await
+        .map_err(|e| fail(batch[0].0, e))?;
+    if in_tx {
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| fail(batch[0].0, e))?;
+    }
+    let mut done = 0u64;
+    for (i, step) in batch {
+        let Some(sql) = &step.sql else {
+            done += 1;
+            continue;
+        };
+        if let Err(error) = client.batch_execute(sql).await {
+            let undone = if in_tx {
+                match client.batch_execute("ROLLBACK").await {
+                    Ok(()) => "Rolled back; ".to_string(),
+                    Err(e) => format!("ROLLBACK failed too ({e}); "),
+                }
+            } else {
+                match step.change.kind().undo_on_failure() {
+                    Some(cleanup) => match client.batch_execute(&cleanup).await {
+                        Ok(()) => format!("What it left behind was removed ({cleanup}); "),
+                        Err(e) => format!("Removing what it left behind failed ({cleanup}: {e}); "),
+                    },
+                    None => String::new(),
+                }
+            };
+            return Err(Failed {
+                step: *i,
+                error,
+                undone,
+            });
+        }
+        done += 1;
+    }
+    if in_tx {
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| fail(batch[batch.len() - 1].0, e))?;
+    }
+    progress.inc_by(done);
+    Ok(())
 }

@@ -16,7 +16,7 @@ mod migrate;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use apply::{apply, execute_on, plan, ApplyOptions};
+pub use apply::{apply, execute_on, plan, ApplyOptions, Timeouts};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};

@@ -82,7 +82,7 @@ pub async fn read(client: &mut Client, live: bool) -> Catalog {
 /// Applies a plan through the code `stratum apply` runs it with:
 /// consecutive transactional steps in one transaction, the others alone.
 pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Result<()> {
-    stratum::workflow::execute_on(client, plan)
+    stratum::workflow::execute_on(client, plan, &stratum::workflow::Timeouts::default())
         .await
         .map(|_| ())
 }
