@@ -1123,3 +1123,97 @@ fn drops_and_creates_of_the_same_shape_hint_at_a_rename() {
     // The plan itself is unchanged: drop and add.
     assert!(text(&out.stdout).contains("DROP COLUMN name"));
 }
+
+/// Each migration file runs in a clean session: a `SET search_path` or
+/// `SET ROLE` in one does not reach the next.
+#[tokio::test(flavor = "current_thread")]
+async fn each_migration_file_starts_in_a_clean_session() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with(
+        "CREATE SCHEMA other;\nCREATE TABLE other.a (id int);\nCREATE TABLE b (id int);\n",
+    );
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000000_first.sql"),
+        "CREATE SCHEMA other;\nSET search_path = other;\nCREATE TABLE a (id int);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000001_second.sql"),
+        "CREATE TABLE b (id int);\n",
+    )
+    .unwrap();
+    let db = server.database("sessions").await;
+    let url = server.url("sessions");
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tables = common::strings(
+        &db,
+        "SELECT schemaname || '.' || tablename FROM pg_tables WHERE tablename IN ('a', 'b') ORDER BY 1",
+    )
+    .await;
+    assert_eq!(tables, ["other.a", "public.b"]);
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// `migrate` waits at most --lock-timeout for a lock, and tries the file
+/// again once it is released.
+#[tokio::test(flavor = "current_thread")]
+async fn migrate_retries_a_file_that_timed_out_on_a_lock() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE t (id int, x int);\n");
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000001_x.sql"),
+        "ALTER TABLE t ADD COLUMN x int;\n",
+    )
+    .unwrap();
+    let db = server.database("migrate_locked").await;
+    db.batch_execute("CREATE TABLE t (id int)").await.unwrap();
+    let url = server.url("migrate_locked");
+    let holder = server.connect("migrate_locked").await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .args([
+            "migrate",
+            "--db",
+            &url,
+            "--lock-timeout",
+            "200ms",
+            "--retries",
+            "10",
+        ])
+        .current_dir(p)
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("timed out waiting for a lock; trying the file again in"),
+        "{stderr}"
+    );
+    let columns = common::strings(
+        &db,
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0",
+    )
+    .await;
+    assert_eq!(columns, ["id", "x"]);
+}

@@ -283,7 +283,7 @@ impl Timeouts {
 
     /// The wait before try `attempt` (1-based): 0.5 s doubled each time, at
     /// most 30 s, plus up to half of it again at random.
-    fn backoff(attempt: u32) -> Duration {
+    pub(super) fn backoff(attempt: u32) -> Duration {
         let base = Duration::from_millis(500).saturating_mul(1 << attempt.min(6).saturating_sub(1));
         let base = base.min(Duration::from_secs(30));
         let nanos = std::time::SystemTime::now()
@@ -294,7 +294,7 @@ impl Timeouts {
 }
 
 /// `SET` of the timeouts for one batch.
-fn timeout_sql(timeouts: &Timeouts, long: bool) -> String {
+pub(super) fn timeout_sql(timeouts: &Timeouts, long: bool) -> String {
     let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis().max(1));
     let statement = if long {
         timeouts.long_statement

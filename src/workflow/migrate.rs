@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::{count, migrations, Report, ATTENTION, OK};
+use super::{count, migrations, Report, Timeouts, ATTENTION, OK};
 use crate::config::Project;
 use crate::conninfo;
 use crate::history::{Applied, History};
@@ -174,12 +175,17 @@ fn outside_transaction(source: &SqlSource, marker: bool) -> Option<&'static str>
 }
 
 /// Runs one script and, with it, the history change `record`. In a
-/// transaction unless the script cannot run in one. On failure the error
-/// names the file, the statement and the server's message.
+/// transaction unless the script cannot run in one; in a clean session (a
+/// `SET` or `SET ROLE` of the file before does not carry over), with the
+/// project's lock and statement timeouts. A file that timed out waiting for
+/// a lock before anything of it stayed applied is tried again with backoff.
+/// On failure the error names the file, the statement and the server's
+/// message.
 async fn run_script(
     client: &Client,
     file: &SqlFile,
     no_transaction_marker: bool,
+    timeouts: &Timeouts,
     record: &dyn Fn(i64) -> String,
 ) -> Result<(i64, bool)> {
     let source = SqlSource {
@@ -187,17 +193,72 @@ async fn run_script(
         files: vec![file.clone()],
     };
     let outside = outside_transaction(&source, no_transaction_marker);
+    let mut attempt = 0;
+    loop {
+        match run_once(client, &source, outside, timeouts, record).await {
+            Ok(done) => return Ok(done),
+            Err(failed) => {
+                let retry = failed.lock_timeout
+                    && (outside.is_none() || failed.statement == 0)
+                    && attempt < timeouts.retries;
+                if !retry {
+                    return Err(failed.error);
+                }
+                attempt += 1;
+                let wait = Timeouts::backoff(attempt);
+                crate::ui::print_err(&format!(
+                    "{}: timed out waiting for a lock; trying the file again in {:.1} s (try {} of {})\n",
+                    file.path.display(),
+                    wait.as_secs_f64(),
+                    attempt + 1,
+                    timeouts.retries + 1
+                ));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Why one run of a script stopped.
+struct ScriptFailed {
+    error: anyhow::Error,
+    statement: usize,
+    lock_timeout: bool,
+}
+
+async fn run_once(
+    client: &Client,
+    source: &SqlSource,
+    outside: Option<&'static str>,
+    timeouts: &Timeouts,
+    record: &dyn Fn(i64) -> String,
+) -> Result<(i64, bool), ScriptFailed> {
+    let setup = |e: tokio_postgres::Error| ScriptFailed {
+        error: e.into(),
+        statement: 0,
+        lock_timeout: false,
+    };
+    client
+        .batch_execute(&format!(
+            "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; {}",
+            super::apply::timeout_sql(timeouts, outside.is_some())
+        ))
+        .await
+        .map_err(setup)?;
     let started = Instant::now();
     if outside.is_none() {
-        client.batch_execute("BEGIN").await?;
+        client.batch_execute("BEGIN").await.map_err(setup)?;
     }
     let total = source.statements.len();
     for (i, stmt) in source.statements.iter().enumerate() {
         if let Err(e) = client.batch_execute(&stmt.sql).await {
             let state = if outside.is_none() {
-                client.batch_execute("ROLLBACK").await?;
-                "rolled back: the database is as it was before this file, and nothing was recorded"
-                    .to_string()
+                match client.batch_execute("ROLLBACK").await {
+                    Ok(()) => "rolled back: the database is as it was before this file, and nothing was recorded"
+                        .to_string(),
+                    // Never instead of the statement's own error.
+                    Err(r) => format!("ROLLBACK failed too ({r}); nothing was recorded"),
+                }
             } else {
                 format!(
                     "this file runs outside a transaction ({}): statements 1 to {i} stay \
@@ -205,17 +266,24 @@ async fn run_script(
                     outside.unwrap_or_default()
                 )
             };
-            let located = crate::load::located(&source, i, &e);
-            return Err(anyhow!(
-                "{located}\nstatement {} of {total} failed; {state}",
-                i + 1
-            ));
+            let lock_timeout = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
+            let located = crate::load::located(source, i, &e);
+            return Err(ScriptFailed {
+                error: anyhow!("{located}\nstatement {} of {total} failed; {state}", i + 1),
+                statement: i,
+                lock_timeout,
+            });
         }
     }
     let ms = started.elapsed().as_millis() as i64;
-    client.batch_execute(&record(ms)).await?;
+    let finish = |e: tokio_postgres::Error| ScriptFailed {
+        error: e.into(),
+        statement: total,
+        lock_timeout: false,
+    };
+    client.batch_execute(&record(ms)).await.map_err(finish)?;
     if outside.is_none() {
-        client.batch_execute("COMMIT").await?;
+        client.batch_execute("COMMIT").await.map_err(finish)?;
     }
     Ok((ms, outside.is_none()))
 }
@@ -270,9 +338,12 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
         let mut ran = Vec::new();
         for m in pending {
             let record = |ms| history.record_sql(&m.version, &m.name, &m.checksum, ms);
-            let (ms, transactional) = run_script(&client, &m.up, m.no_transaction, &record)
-                .await
-                .map_err(|e| e.context(format!("migration {} failed", project.show(&m.up.path))))?;
+            let (ms, transactional) =
+                run_script(&client, &m.up, m.no_transaction, &project.timeouts, &record)
+                    .await
+                    .map_err(|e| {
+                        e.context(format!("migration {} failed", project.show(&m.up.path)))
+                    })?;
             ran.push(Ran {
                 version: m.version.clone(),
                 name: m.name.clone(),
@@ -284,8 +355,10 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
         Ok::<_, anyhow::Error>(ran)
     }
     .await;
-    history.unlock(&client).await?;
+    // The run's own error, if any, is the one reported.
+    let unlocked = history.unlock(&client).await;
     let ran = result?;
+    unlocked?;
     let mut stderr: String = ran
         .iter()
         .map(|r| {
@@ -341,15 +414,16 @@ pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Repo
         let mut ran = Vec::new();
         for m in targets {
             let down = m.down.as_ref().expect("checked");
-            let (ms, transactional) =
-                run_script(&client, down, false, &|_| history.remove_sql(&m.version))
-                    .await
-                    .map_err(|e| {
-                        e.context(format!(
-                            "down migration {} failed",
-                            project.show(&down.path)
-                        ))
-                    })?;
+            let (ms, transactional) = run_script(&client, down, false, &project.timeouts, &|_| {
+                history.remove_sql(&m.version)
+            })
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "down migration {} failed",
+                    project.show(&down.path)
+                ))
+            })?;
             ran.push(Ran {
                 version: m.version.clone(),
                 name: m.name.clone(),
@@ -360,8 +434,10 @@ pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Repo
         Ok::<_, anyhow::Error>(ran)
     }
     .await;
-    history.unlock(&client).await?;
+    // The run's own error, if any, is the one reported.
+    let unlocked = history.unlock(&client).await;
     let ran = result?;
+    unlocked?;
     let mut stderr: String = ran
         .iter()
         .map(|r| r.line(paint(style::YELLOW, "reverted"), ""))
@@ -418,8 +494,9 @@ pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Rep
         }
     }
     .await;
-    history.unlock(&client).await?;
+    let unlocked = history.unlock(&client).await;
     let message = result?;
+    unlocked?;
     let (version, state) = match what {
         Resolve::Applied(v) => (v, "applied"),
         Resolve::RolledBack(v) => (v, "rolled_back"),
