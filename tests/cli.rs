@@ -14,13 +14,22 @@ fn stratum(args: &[&str]) -> Output {
 
 /// Runs stratum in `dir` with extra environment variables, stdin closed.
 fn stratum_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    spawn_in(dir, args, env)
+        .wait_with_output()
+        .expect("running stratum")
+}
+
+/// Starts stratum in `dir` without waiting: stdin closed, output piped.
+fn spawn_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_stratum"))
         .args(args)
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("running stratum")
 }
 
@@ -1020,25 +1029,17 @@ async fn lock_timeouts_are_retried_then_stop_cleanly() {
     let url = server.url("locked");
     let holder = server.connect("locked").await;
     let apply = |retries: &str| {
-        Command::new(env!("CARGO_BIN_EXE_stratum"))
-            .args([
-                "apply",
-                "--db",
-                &url,
-                "--yes",
-                "--lock-timeout",
-                "200ms",
-                "--retries",
-                retries,
-            ])
-            .current_dir(p)
-            .env_remove("DATABASE_URL")
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        let args = [
+            "apply",
+            "--db",
+            &url,
+            "--yes",
+            "--lock-timeout",
+            "200ms",
+            "--retries",
+            retries,
+        ];
+        spawn_in(p, &args, &env)
     };
     // Released after a while: retried, then applied.
     holder
@@ -1183,24 +1184,16 @@ async fn migrate_retries_a_file_that_timed_out_on_a_lock() {
         .batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE")
         .await
         .unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_stratum"))
-        .args([
-            "migrate",
-            "--db",
-            &url,
-            "--lock-timeout",
-            "200ms",
-            "--retries",
-            "10",
-        ])
-        .current_dir(p)
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let args = [
+        "migrate",
+        "--db",
+        &url,
+        "--lock-timeout",
+        "200ms",
+        "--retries",
+        "10",
+    ];
+    let run = spawn_in(p, &args, &env);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     holder.batch_execute("COMMIT").await.unwrap();
     let out = run.wait_with_output().unwrap();
