@@ -111,14 +111,24 @@ impl Filter {
     /// drops the schema that holds stratum's history (a down migration of
     /// the schema's first migration, a schema/ that stops declaring it).
     pub fn keep_history_schema(&self, from: &Catalog, to: &mut Catalog) {
-        let Some(history) = self.history_table.as_ref().filter(|h| h.schema != "public") else {
-            return;
-        };
-        if let Some(schema) = from.schemas.get(&history.schema) {
-            to.schemas
-                .entry(history.schema.clone())
-                .or_insert_with(|| schema.clone());
+        if let Some((name, schema)) = self.history_schema_missing(from, to) {
+            to.schemas.insert(name.clone(), schema.clone());
         }
+    }
+
+    /// The history table's schema (other than `public`) when `from` has it
+    /// and `to` lacks it: what [`Filter::keep_history_schema`] adds.
+    pub fn history_schema_missing<'a>(
+        &'a self,
+        from: &'a Catalog,
+        to: &Catalog,
+    ) -> Option<(&'a String, &'a crate::kinds::Schema)> {
+        let history = self
+            .history_table
+            .as_ref()
+            .filter(|h| h.schema != "public")?;
+        let schema = from.schemas.get(&history.schema)?;
+        (!to.schemas.contains_key(&history.schema)).then_some((&history.schema, schema))
     }
 
     /// Leaves out the history table's own schema (other than `public`) when

@@ -2,6 +2,8 @@
 //! declares it, printed as GitHub Actions annotations (`--format github`)
 //! or as a SARIF log for code-scanning tools (`--format sarif`).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::parse::{Location, SqlSource};
@@ -31,47 +33,79 @@ pub struct Annotation {
     pub message: String,
 }
 
-/// The file and line of the statement in `source` that declares the object
-/// with drift label `label` (`table app.users`, `function app.f(integer)`):
-/// a CREATE naming it, else any statement whose DDL names it. `show` turns
-/// a path into what the user sees.
-pub fn locate(
-    source: &SqlSource,
-    label: &str,
-    show: &dyn Fn(&std::path::Path) -> String,
-) -> Option<(String, usize)> {
-    let name = label.split_once(' ').map_or(label, |(_, n)| n);
-    let name = name.split('(').next().unwrap_or(name).trim();
-    let name = name.split(" on ").next().unwrap_or(name);
-    let short = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
-    if short.is_empty() {
-        return None;
+/// Finds the statement of a schema that declares an object. Each statement
+/// is parsed once, up front: an index from the names it mentions to the
+/// first statement (and the first CREATE) that does.
+pub struct Locator<'a> {
+    source: &'a SqlSource,
+    /// (a CREATE only, the name) -> the first such statement. Names from
+    /// pg_query's DDL table and function lists are kept as written
+    /// (`Ddl`), words of the text in lower case (`Word`).
+    first: HashMap<(bool, Key), usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Ddl(String),
+    Word(String),
+}
+
+impl<'a> Locator<'a> {
+    /// Indexes the statements of `source`.
+    pub fn new(source: &'a SqlSource) -> Locator<'a> {
+        let mut first = HashMap::new();
+        for (i, statement) in source.statements.iter().enumerate() {
+            let sql = &statement.sql;
+            let head: String = words(sql)
+                .take(6)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let create = head.starts_with("create");
+            let mut keys: Vec<Key> = words(sql).map(|w| Key::Word(w.to_lowercase())).collect();
+            if let Ok(parsed) = pg_query::parse(sql, 0) {
+                let ddl = parsed
+                    .ddl_tables()
+                    .into_iter()
+                    .chain(parsed.ddl_functions());
+                keys.extend(ddl.map(|n| Key::Ddl(n.rsplit('.').next().unwrap_or(&n).to_string())));
+            }
+            for key in keys {
+                if create {
+                    first.entry((true, key.clone())).or_insert(i);
+                }
+                first.entry((false, key)).or_insert(i);
+            }
+        }
+        Locator { source, first }
     }
-    let mentions = |sql: &str| -> bool {
-        let Ok(parsed) = pg_query::parse(sql, 0) else {
-            return false;
+
+    /// The file and line of the statement that declares the object with
+    /// drift label `label` (`table app.users`, `function app.f(integer)`):
+    /// the first CREATE naming it, else the first statement naming it.
+    /// `show` turns a path into what the user sees.
+    pub fn locate(
+        &self,
+        label: &str,
+        show: &dyn Fn(&std::path::Path) -> String,
+    ) -> Option<(String, usize)> {
+        let name = label.split_once(' ').map_or(label, |(_, n)| n);
+        let name = name.split('(').next().unwrap_or(name).trim();
+        let name = name.split(" on ").next().unwrap_or(name);
+        let short = name.rsplit('.').next().unwrap_or(name).trim_matches('"');
+        if short.is_empty() {
+            return None;
+        }
+        let first = |create: bool| {
+            let ddl = self.first.get(&(create, Key::Ddl(short.to_string())));
+            let word = self.first.get(&(create, Key::Word(short.to_lowercase())));
+            ddl.into_iter().chain(word).min().copied()
         };
-        let named = |n: &String| n == name || n.rsplit('.').next() == Some(short);
-        parsed.ddl_tables().iter().any(named)
-            || parsed.ddl_functions().iter().any(named)
-            || words(sql).any(|w| w.eq_ignore_ascii_case(short))
-    };
-    let creates = |sql: &str| {
-        let head: String = words(sql)
-            .take(6)
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
-        head.starts_with("create")
-    };
-    let found = source
-        .statements
-        .iter()
-        .find(|s| creates(&s.sql) && mentions(&s.sql))
-        .or_else(|| source.statements.iter().find(|s| mentions(&s.sql)))?;
-    let file = &source.files[found.file];
-    let start = first_code(&file.text, found.offset);
-    Some((show(&file.path), Location::at(file, start).line))
+        let found = &self.source.statements[first(true).or_else(|| first(false))?];
+        let file = &self.source.files[found.file];
+        let start = first_code(&file.text, found.offset);
+        Some((show(&file.path), Location::at(file, start).line))
+    }
 }
 
 /// The identifiers and keywords of `sql`, unquoted.
@@ -197,8 +231,9 @@ mod tests {
         )
         .unwrap();
         let source = crate::parse::read_source(dir.path()).unwrap();
+        let locator = Locator::new(&source);
         let show = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
-        let at = |label| locate(&source, label, &show).map(|(_, line)| line);
+        let at = |label| locator.locate(label, &show).map(|(_, line)| line);
         assert_eq!(at("schema app"), Some(1));
         assert_eq!(at("table app.users"), Some(4));
         assert_eq!(at("index app.users_email"), Some(5));

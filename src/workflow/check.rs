@@ -221,6 +221,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
 /// declares it (none for an object only the current side has).
 fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -> Vec<Annotation> {
     let source = crate::parse::read_source(&project.schema).unwrap_or_default();
+    let locator = annotate::Locator::new(&source);
     let show = |p: &std::path::Path| project.show(p);
     objects
         .iter()
@@ -228,7 +229,7 @@ fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -
             let place = o
                 .desired
                 .as_ref()
-                .and_then(|_| annotate::locate(&source, &o.object, &show));
+                .and_then(|_| locator.locate(&o.object, &show));
             let mut message = match (&o.current, &o.desired) {
                 (None, _) => format!(
                     "{} is declared here but missing from {current_name}",

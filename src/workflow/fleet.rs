@@ -121,22 +121,18 @@ async fn compare(
     let mut current = introspect(&mut client, true).await?;
     drop(client);
     project.filter.apply(&mut current);
-    let history_schema_kept = {
-        let mut kept = Catalog::default();
-        project.filter.keep_history_schema(&current, &mut kept);
-        kept.schemas
-            .keys()
-            .any(|s| !desired.schemas.contains_key(s))
-    };
-    let widened;
-    let desired = if history_schema_kept {
-        let mut d = desired.clone();
-        project.filter.keep_history_schema(&current, &mut d);
-        widened = d;
-        &widened
-    } else {
-        desired
-    };
+    // Only a database whose history schema the schema lacks needs a copy.
+    let mut desired = std::borrow::Cow::Borrowed(desired);
+    if project
+        .filter
+        .history_schema_missing(&current, &desired)
+        .is_some()
+    {
+        project
+            .filter
+            .keep_history_schema(&current, desired.to_mut());
+    }
+    let desired = desired.as_ref();
     if diff::diff(&current, desired).is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
