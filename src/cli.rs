@@ -472,9 +472,16 @@ pub fn main() -> ExitCode {
             project.relative_to(&cwd);
             run(args.command, project).await
         };
-        let finished = tokio::select! {
-            result = work => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
+        tokio::pin!(work);
+        let finished = loop {
+            tokio::select! {
+                result = &mut work => break Some(result),
+                // Work that runs statements on the user's database cancels
+                // them itself on the first Ctrl-C (`interrupt`).
+                _ = tokio::signal::ctrl_c() => if !crate::interrupt::request() {
+                    break None;
+                },
+            }
         };
         // On Ctrl-C, `work` is dropped by now, which stopped and removed an
         // embedded scratch cluster; what it made on a --dev-url server is

@@ -20,6 +20,18 @@ pub struct Applied {
     pub applied_at: String,
     /// How long it ran, in milliseconds.
     pub execution_ms: i64,
+    /// Set when the migration ran outside a transaction and stopped
+    /// halfway: it is neither applied nor pending until `resolve` says.
+    pub failed: Option<Failure>,
+}
+
+/// Where a migration that ran outside a transaction stopped.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The statement that failed, 1-based: those before it stay applied.
+    pub statement: i32,
+    /// The server's message.
+    pub error: String,
 }
 
 /// The history table of one project.
@@ -52,8 +64,14 @@ impl History {
                 name text NOT NULL,
                 checksum text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now(),
-                execution_ms bigint NOT NULL
-            );\n",
+                execution_ms bigint NOT NULL,
+                status text NOT NULL DEFAULT 'applied',
+                failed_statement integer,
+                error text
+            );
+            ALTER TABLE {0} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'applied',
+                ADD COLUMN IF NOT EXISTS failed_statement integer,
+                ADD COLUMN IF NOT EXISTS error text;\n",
             self.table
         )
     }
@@ -100,13 +118,17 @@ impl History {
         if !exists {
             return Ok(Vec::new());
         }
+        // Through to_jsonb, so that a table made before the status columns
+        // existed reads too.
         let rows = client
             .query(
                 &format!(
                     "SELECT version, name, checksum,
                             pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                            execution_ms
-                     FROM {} ORDER BY applied_at, version",
+                            execution_ms,
+                            (pg_catalog.to_jsonb(h) ->> 'failed_statement')::integer,
+                            pg_catalog.to_jsonb(h) ->> 'error'
+                     FROM {} h ORDER BY applied_at, version",
                     self.table
                 ),
                 &[],
@@ -121,6 +143,10 @@ impl History {
                 checksum: r.get(2),
                 applied_at: r.get(3),
                 execution_ms: r.get(4),
+                failed: r.get::<_, Option<i32>>(5).map(|statement| Failure {
+                    statement,
+                    error: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                }),
             })
             .collect())
     }
@@ -135,6 +161,42 @@ impl History {
             literal(version),
             literal(name),
             literal(checksum)
+        )
+    }
+
+    /// SQL that records a migration (or its down file) as failed at
+    /// `statement` (1-based), outside a transaction, with what it ran.
+    pub fn failed_sql(
+        &self,
+        version: &str,
+        name: &str,
+        checksum: &str,
+        statement: usize,
+        error: &str,
+    ) -> String {
+        format!(
+            "{}INSERT INTO {} AS h (version, name, checksum, execution_ms, status, failed_statement, error) \
+             VALUES ({}, {}, {}, 0, 'failed', {statement}, {})
+             ON CONFLICT (version) DO UPDATE SET status = 'failed', applied_at = now(),
+                failed_statement = excluded.failed_statement, error = excluded.error",
+            self.ensure_sql(),
+            self.table,
+            literal(version),
+            literal(name),
+            literal(checksum),
+            literal(error)
+        )
+    }
+
+    /// SQL that marks a failed migration as applied, with the file's
+    /// checksum now.
+    pub fn resolved_sql(&self, version: &str, checksum: &str) -> String {
+        format!(
+            "UPDATE {} SET status = 'applied', failed_statement = NULL, error = NULL, checksum = {} \
+             WHERE version = {}",
+            self.table,
+            literal(checksum),
+            literal(version)
         )
     }
 

@@ -15,6 +15,7 @@ pub mod diff;
 pub mod filter;
 pub mod hazard;
 pub mod history;
+pub mod interrupt;
 pub mod introspect;
 pub mod kinds;
 pub mod load;

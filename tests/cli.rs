@@ -1210,3 +1210,141 @@ async fn migrate_retries_a_file_that_timed_out_on_a_lock() {
     .await;
     assert_eq!(columns, ["id", "x"]);
 }
+
+/// Ctrl-C (SIGINT) while `apply` validates a constraint: the statement is
+/// cancelled on the server (not left running behind a dropped connection),
+/// and the output says which steps stayed applied.
+#[tokio::test(flavor = "current_thread")]
+async fn interrupted_apply_cancels_the_statement_on_the_server() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let slow = "CREATE FUNCTION slow(x int) RETURNS boolean LANGUAGE sql IMMUTABLE \
+                AS $$ SELECT pg_sleep(0.2) IS NOT NULL $$;\n\
+                CREATE TABLE t (x int);\n";
+    let dir = project_with(&format!(
+        "{slow}ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(x));\n"
+    ));
+    let p = dir.path();
+    let db = server.database("interrupted").await;
+    db.batch_execute(&format!(
+        "{slow}INSERT INTO t SELECT generate_series(1, 1000);"
+    ))
+    .await
+    .unwrap();
+    let url = server.url("interrupted");
+    let args = [
+        "apply",
+        "--db",
+        &url,
+        "--yes",
+        "--allow-hazards",
+        "full-table-scan",
+    ];
+    let run = spawn_in(p, &args, &env);
+    let validating = "SELECT query FROM pg_stat_activity WHERE query LIKE '%VALIDATE CONSTRAINT%' \
+                      AND pid <> pg_backend_pid()";
+    wait_for("the validation", || async {
+        !common::strings(&db, validating).await.is_empty()
+    })
+    .await;
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "step 2 of 2 (constraint t_slow on public.t) was cancelled on the server (interrupted)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("step 1 of 2 stays applied; the others did not run."),
+        "{stderr}"
+    );
+    // Gone from the server at once, not after 200 s of pg_sleep.
+    wait_for("the statement to end", || async {
+        common::strings(&db, validating).await.is_empty()
+    })
+    .await;
+    let state = "SELECT convalidated::text FROM pg_constraint WHERE conname = 't_slow'";
+    assert_eq!(common::strings(&db, state).await, ["false"]);
+}
+
+/// A migration that runs outside a transaction and fails halfway is
+/// recorded as failed: `status` shows where it stopped, `migrate` and
+/// `down` refuse to run over it, and `resolve` says what became of it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_migration_that_fails_halfway_outside_a_transaction_is_recorded_failed() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with(
+        "CREATE TABLE t (a int, b int);\nCREATE INDEX t_a ON t (a);\nCREATE INDEX t_b ON t (b);\n",
+    );
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000001_t.sql"),
+        "CREATE TABLE t (a int, b int);\n",
+    )
+    .unwrap();
+    let second = p.join("migrations/20260101000002_indexes.sql");
+    std::fs::write(
+        &second,
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_c ON t (c);\n",
+    )
+    .unwrap();
+    let db = server.database("halfway").await;
+    let url = server.url("halfway");
+    let run = |args: &[&str]| stratum_in(p, args, &env);
+    let out = run(&["migrate", "--db", &url]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("statement 2 of 2 failed; this file runs outside a transaction (CREATE INDEX CONCURRENTLY): statements 1 to 1 stay applied; it is recorded as failed"),
+        "{stderr}"
+    );
+    let out = run(&["status", "--db", &url]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("failed   20260101000002_indexes  stopped at statement 2 outside a transaction (column \"c\" does not exist); statement 1 stays applied"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("1 applied, 0 pending, 0 changed, 0 missing, 1 failed."));
+    let out = run(&["status", "--db", &url, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["migrations"][1]["state"], "failed");
+    assert_eq!(json["migrations"][1]["failed"]["statement"], 2);
+    for refused in [["migrate", "--db", &url], ["down", "--db", &url]] {
+        let out = run(&refused);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("stopped at statement 2"), "{stderr}");
+        assert!(stderr.contains("nothing was run"), "{stderr}");
+    }
+    // Undone by hand: resolve --rolled-back, and it is pending again.
+    db.batch_execute("DROP INDEX t_a").await.unwrap();
+    let out = run(&["resolve", "--db", &url, "--rolled-back", "20260101000002"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["status", "--db", &url]);
+    assert!(text(&out.stdout).contains("pending  20260101000002_indexes"));
+    let out = run(&["migrate", "--db", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Finished by hand, and the file fixed: resolve --applied.
+    db.batch_execute("CREATE INDEX t_b ON t (b)").await.unwrap();
+    std::fs::write(
+        &second,
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\n",
+    )
+    .unwrap();
+    let out = run(&["resolve", "--db", &url, "--applied", "20260101000002"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("it had failed; you finished it by hand"));
+    let out = run(&["status", "--db", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = run(&["check", "--db", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

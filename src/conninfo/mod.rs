@@ -279,11 +279,7 @@ pub async fn connect(config: &Config) -> Result<Client> {
 /// connection in the background.
 pub async fn connect_target(target: &Target) -> Result<Client> {
     use tokio_postgres::config::SslMode as Wire;
-    let local = target
-        .config
-        .get_hosts()
-        .iter()
-        .all(|h| matches!(h, Host::Unix(_)));
+    let local = is_local(&target.config);
     let with = |mode: Wire| {
         let mut config = target.config.clone();
         config.ssl_mode(mode);
@@ -310,6 +306,30 @@ pub async fn connect_target(target: &Target) -> Result<Client> {
             spawn(&with(Wire::Require), tls()?).await
         }
     }
+}
+
+/// Asks the server to cancel what the connection of `token` runs, over TLS
+/// when that connection used it (with `url`'s certificates).
+pub async fn cancel(token: tokio_postgres::CancelToken, url: Option<&str>) -> Result<()> {
+    let tls = url
+        .map(config)
+        .transpose()?
+        .filter(|t| t.tls.mode != SslMode::Disable && !is_local(&t.config))
+        .map(|t| t.tls.client_config())
+        .transpose()?;
+    match tls {
+        Some(tls) => token.cancel_query(MakeRustlsConnect::new(tls)).await?,
+        None => token.cancel_query(NoTls).await?,
+    }
+    Ok(())
+}
+
+/// Whether every host is a Unix socket (which never uses TLS).
+fn is_local(config: &Config) -> bool {
+    config
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, Host::Unix(_)))
 }
 
 async fn spawn<T>(config: &Config, tls: T) -> Result<Client>

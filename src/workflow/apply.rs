@@ -198,7 +198,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
     let how = if transactions == 1 {
         "in one transaction".to_string()
     } else {
-        format!("in {}", count(transactions, "batch"))
+        format!("in {transactions} batches")
     };
     Ok(Report::new(
         OK,
@@ -220,7 +220,8 @@ async fn execute(project: &Project, url: &str, plan: &Plan) -> Result<usize> {
     let client = conninfo::connect_url(url).await?;
     let history = crate::history::History::new(project.history_table.clone());
     history.lock(&client).await?;
-    let result = execute_on(&client, plan, &project.timeouts).await;
+    let _ctrl_c = crate::interrupt::handle();
+    let result = run_steps(&client, Some(url), plan, &project.timeouts).await;
     // The plan's own error, if any, is the one reported.
     let unlocked = history.unlock(&client).await;
     let batches = result?;
@@ -319,6 +320,26 @@ struct Failed {
 /// [`execute`] on an open connection; the test suites apply plans through
 /// it, exactly as `apply` does.
 pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Result<usize> {
+    run_steps(client, None, plan, timeouts).await
+}
+
+/// Where a run stopped: which steps stay applied.
+fn stopped_state(first_of_batch: usize, total: usize) -> String {
+    match first_of_batch {
+        0 => "the database is unchanged".to_string(),
+        1 => format!("step 1 of {total} stays applied; the others did not run"),
+        n => format!("steps 1 to {n} of {total} stay applied; the others did not run"),
+    }
+}
+
+/// Runs the steps in batches on `client`; `url` (for its TLS settings)
+/// lets Ctrl-C cancel the running statement on the server.
+async fn run_steps(
+    client: &Client,
+    url: Option<&str>,
+    plan: &Plan,
+    timeouts: &Timeouts,
+) -> Result<usize> {
     client
         .batch_execute("SET check_function_bodies = false")
         .await?;
@@ -335,14 +356,23 @@ pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Re
         }
     }
     let progress = Progress::new(plan.steps.len() as u64, "applying");
-    for (committed, batch) in batches.iter().enumerate() {
+    for batch in &batches {
+        let first = batch[0].0;
+        if crate::interrupt::requested() {
+            bail!(
+                "interrupted before step {} of {}; {}.",
+                first + 1,
+                plan.steps.len(),
+                stopped_state(first, plan.steps.len())
+            );
+        }
         let mut attempt = 0;
         let failed = loop {
-            let Err(failed) = run_batch(client, batch, timeouts, &progress).await else {
+            let Err(failed) = run_batch(client, url, batch, timeouts, &progress).await else {
                 break None;
             };
             let lock = failed.error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
-            if !lock || attempt >= timeouts.retries {
+            if !lock || attempt >= timeouts.retries || crate::interrupt::requested() {
                 break Some(failed);
             }
             attempt += 1;
@@ -360,7 +390,10 @@ pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Re
                 attempt + 1,
                 timeouts.retries + 1
             ));
-            tokio::time::sleep(wait).await;
+            crate::interrupt::sleep(wait).await;
+            if crate::interrupt::requested() {
+                break Some(failed);
+            }
         };
         if let Some(failed) = failed {
             let step = &plan.steps[failed.step];
@@ -372,16 +405,16 @@ pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Re
                 0 => String::new(),
                 n => format!(" (after {} tries)", n + 1),
             };
-            let state = if committed == 0 {
-                "the database is unchanged".to_string()
+            let state = stopped_state(first, plan.steps.len());
+            let what = if failed.error.code() == Some(&SqlState::QUERY_CANCELED)
+                && crate::interrupt::requested()
+            {
+                "was cancelled on the server (interrupted)".to_string()
             } else {
-                format!(
-                    "{} committed before this one stay applied",
-                    count(committed, "batch")
-                )
+                format!("failed{tries}: {message}")
             };
             return Err(anyhow!(
-                "step {} of {} ({}) failed{tries}: {message}\n{}\n{}{state}.",
+                "step {} of {} ({}) {what}\n{}\n{}{state}.",
                 failed.step + 1,
                 plan.steps.len(),
                 step.object,
@@ -398,6 +431,7 @@ pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Re
 /// removed; the original error is kept whatever that clean-up does.
 async fn run_batch(
     client: &Client,
+    url: Option<&str>,
     batch: &[(usize, &Step)],
     timeouts: &Timeouts,
     progress: &Progress,
@@ -424,7 +458,8 @@ async fn run_batch(
             done += 1;
             continue;
         };
-        if let Err(error) = client.batch_execute(sql).await {
+        let run = crate::interrupt::cancellable(client, url, client.batch_execute(sql));
+        if let Err(error) = run.await {
             let undone = if in_tx {
                 match client.batch_execute("ROLLBACK").await {
                     Ok(()) => "Rolled back; ".to_string(),

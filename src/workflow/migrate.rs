@@ -29,6 +29,9 @@ pub enum State {
     Changed,
     /// Applied, but no file has this version.
     Missing,
+    /// Ran outside a transaction and stopped halfway: the statements before
+    /// the failed one stay applied. `resolve` says what became of it.
+    Failed,
 }
 
 /// One line of `status`.
@@ -42,6 +45,8 @@ pub struct Entry {
     pub state: State,
     /// When it was applied.
     pub applied_at: Option<String>,
+    /// Where it stopped, when it failed.
+    pub failed: Option<crate::history::Failure>,
 }
 
 fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
@@ -56,10 +61,12 @@ fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
                 name: m.name.clone(),
                 state: match row {
                     None => State::Pending,
+                    Some(a) if a.failed.is_some() => State::Failed,
                     Some(a) if a.checksum != m.checksum => State::Changed,
                     Some(_) => State::Applied,
                 },
                 applied_at: row.map(|a| a.applied_at.clone()),
+                failed: row.and_then(|a| a.failed.clone()),
             }
         })
         .collect();
@@ -68,8 +75,13 @@ fn entries(files: &[Migration], applied: &[Applied]) -> Vec<Entry> {
             out.push(Entry {
                 version: a.version.clone(),
                 name: a.name.clone(),
-                state: State::Missing,
+                state: if a.failed.is_some() {
+                    State::Failed
+                } else {
+                    State::Missing
+                },
                 applied_at: Some(a.applied_at.clone()),
+                failed: a.failed.clone(),
             });
         }
     }
@@ -103,12 +115,14 @@ pub async fn status(project: &Project, url: &str) -> Result<Report> {
             State::Pending => ("pending", style::YELLOW),
             State::Changed => ("changed", style::RED),
             State::Missing => ("missing", style::RED),
+            State::Failed => ("failed", style::RED),
         };
         let note = match e.state {
             State::Applied => e.applied_at.clone().unwrap_or_default(),
             State::Pending => String::new(),
             State::Changed => "the file changed after it was applied".to_string(),
             State::Missing => "applied, but no file has this version".to_string(),
+            State::Failed => failed_note(e),
         };
         stdout.push_str(
             format!(
@@ -128,8 +142,12 @@ pub async fn status(project: &Project, url: &str) -> Result<Report> {
         format!("Up to date: {}.\n", count(entries.len(), "migration"))
     } else {
         let n = |s: State| entries.iter().filter(|e| e.state == s).count();
+        let failed = match n(State::Failed) {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        };
         format!(
-            "{} applied, {} pending, {} changed, {} missing.\n",
+            "{} applied, {} pending, {} changed, {} missing{failed}.\n",
             n(State::Applied),
             n(State::Pending),
             n(State::Changed),
@@ -142,6 +160,25 @@ pub async fn status(project: &Project, url: &str) -> Result<Report> {
         stderr,
         serde_json::json!({ "migrations": entries }),
     ))
+}
+
+/// What `status` and the refusal of `migrate` say about a failed migration.
+fn failed_note(e: &Entry) -> String {
+    let Some(f) = &e.failed else {
+        return String::new();
+    };
+    let kept = match f.statement {
+        1 => "no statement of it stays applied".to_string(),
+        2 => "statement 1 stays applied".to_string(),
+        n => format!("statements 1 to {} stay applied", n - 1),
+    };
+    format!(
+        "stopped at statement {} outside a transaction ({}); {kept}: finish or undo it by hand, \
+         then `stratum resolve --applied {v}` or `stratum resolve --rolled-back {v}`",
+        f.statement,
+        f.error,
+        v = e.version
+    )
 }
 
 /// One migration run by `migrate` or `down`.
@@ -183,10 +220,12 @@ fn outside_transaction(source: &SqlSource, marker: bool) -> Option<&'static str>
 /// message.
 async fn run_script(
     client: &Client,
+    url: &str,
     file: &SqlFile,
     no_transaction_marker: bool,
     timeouts: &Timeouts,
     record: &dyn Fn(i64) -> String,
+    failed: &dyn Fn(usize, &str) -> String,
 ) -> Result<(i64, bool)> {
     let source = SqlSource {
         statements: parse::file_statements(file, 0)?,
@@ -195,12 +234,16 @@ async fn run_script(
     let outside = outside_transaction(&source, no_transaction_marker);
     let mut attempt = 0;
     loop {
-        match run_once(client, &source, outside, timeouts, record).await {
+        if crate::interrupt::requested() {
+            bail!("interrupted before {}", file.path.display());
+        }
+        match run_once(client, url, &source, outside, timeouts, record, failed).await {
             Ok(done) => return Ok(done),
             Err(failed) => {
                 let retry = failed.lock_timeout
                     && (outside.is_none() || failed.statement == 0)
-                    && attempt < timeouts.retries;
+                    && attempt < timeouts.retries
+                    && !crate::interrupt::requested();
                 if !retry {
                     return Err(failed.error);
                 }
@@ -213,7 +256,7 @@ async fn run_script(
                     attempt + 1,
                     timeouts.retries + 1
                 ));
-                tokio::time::sleep(wait).await;
+                crate::interrupt::sleep(wait).await;
             }
         }
     }
@@ -228,10 +271,12 @@ struct ScriptFailed {
 
 async fn run_once(
     client: &Client,
+    url: &str,
     source: &SqlSource,
     outside: Option<&'static str>,
     timeouts: &Timeouts,
     record: &dyn Fn(i64) -> String,
+    failed: &dyn Fn(usize, &str) -> String,
 ) -> Result<(i64, bool), ScriptFailed> {
     let setup = |e: tokio_postgres::Error| ScriptFailed {
         error: e.into(),
@@ -251,7 +296,8 @@ async fn run_once(
     }
     let total = source.statements.len();
     for (i, stmt) in source.statements.iter().enumerate() {
-        if let Err(e) = client.batch_execute(&stmt.sql).await {
+        let run = crate::interrupt::cancellable(client, Some(url), client.batch_execute(&stmt.sql));
+        if let Err(e) = run.await {
             let state = if outside.is_none() {
                 match client.batch_execute("ROLLBACK").await {
                     Ok(()) => "rolled back: the database is as it was before this file, and nothing was recorded"
@@ -259,10 +305,27 @@ async fn run_once(
                     // Never instead of the statement's own error.
                     Err(r) => format!("ROLLBACK failed too ({r}); nothing was recorded"),
                 }
+            } else if i == 0 {
+                format!(
+                    "this file runs outside a transaction ({}); none of its statements was \
+                     applied, and nothing was recorded",
+                    outside.unwrap_or_default()
+                )
             } else {
+                // Neither applied nor pending: recorded as failed, so that
+                // nothing runs on top of it until `resolve` says what it is.
+                let message = e
+                    .as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_string());
+                let recorded = match client.batch_execute(&failed(i + 1, &message)).await {
+                    Ok(()) => "it is recorded as failed: finish or undo it by hand, then \
+                               `stratum resolve --applied` or `--rolled-back` it"
+                        .to_string(),
+                    Err(r) => format!("recording it as failed failed too ({r})"),
+                };
                 format!(
                     "this file runs outside a transaction ({}): statements 1 to {i} stay \
-                     applied, and nothing was recorded",
+                     applied; {recorded}",
                     outside.unwrap_or_default()
                 )
             };
@@ -301,6 +364,12 @@ fn verify(files: &[Migration], applied: &[Applied], project: &Project) -> Result
                     project.history_table
                 );
             }
+            State::Failed => bail!(
+                "migration {}_{} {}; nothing was run",
+                e.version,
+                e.name,
+                failed_note(&e)
+            ),
             State::Missing => bail!(
                 "migration {}_{} is recorded as applied but no file has version {}; restore it, \
                  or `stratum resolve --rolled-back {}`",
@@ -325,6 +394,7 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
         }
     }
     let (client, history) = locked(project, url).await?;
+    let _ctrl_c = crate::interrupt::handle();
     let result = async {
         // Read after the lock: a concurrent run may have applied them.
         let applied = history.applied(&client).await?;
@@ -338,12 +408,20 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
         let mut ran = Vec::new();
         for m in pending {
             let record = |ms| history.record_sql(&m.version, &m.name, &m.checksum, ms);
-            let (ms, transactional) =
-                run_script(&client, &m.up, m.no_transaction, &project.timeouts, &record)
-                    .await
-                    .map_err(|e| {
-                        e.context(format!("migration {} failed", project.show(&m.up.path)))
-                    })?;
+            let failed = |statement, error: &str| {
+                history.failed_sql(&m.version, &m.name, &m.checksum, statement, error)
+            };
+            let (ms, transactional) = run_script(
+                &client,
+                url,
+                &m.up,
+                m.no_transaction,
+                &project.timeouts,
+                &record,
+                &failed,
+            )
+            .await
+            .map_err(|e| e.context(format!("migration {} failed", project.show(&m.up.path))))?;
             ran.push(Ran {
                 version: m.version.clone(),
                 name: m.name.clone(),
@@ -388,6 +466,7 @@ pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<R
 pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
     let files = migrations(project)?;
     let (client, history) = locked(project, url).await?;
+    let _ctrl_c = crate::interrupt::handle();
     let result = async {
         let applied = history.applied(&client).await?;
         verify(&files, &applied, project)?;
@@ -414,9 +493,19 @@ pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Repo
         let mut ran = Vec::new();
         for m in targets {
             let down = m.down.as_ref().expect("checked");
-            let (ms, transactional) = run_script(&client, down, false, &project.timeouts, &|_| {
-                history.remove_sql(&m.version)
-            })
+            let failed = |statement, error: &str| {
+                let error = format!("down file: {error}");
+                history.failed_sql(&m.version, &m.name, &m.checksum, statement, &error)
+            };
+            let (ms, transactional) = run_script(
+                &client,
+                url,
+                down,
+                false,
+                &project.timeouts,
+                &|_| history.remove_sql(&m.version),
+                &failed,
+            )
             .await
             .map_err(|e| {
                 e.context(format!(
@@ -473,13 +562,24 @@ pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Rep
                 let Some(m) = files.iter().find(|m| &m.version == version) else {
                     bail!("--applied {version}: no migration has this version");
                 };
-                if applied.iter().any(|a| &a.version == version) {
-                    bail!("migration {} is already recorded as applied", m.label());
+                match applied.iter().find(|a| &a.version == version) {
+                    Some(a) if a.failed.is_some() => {
+                        client
+                            .batch_execute(&history.resolved_sql(&m.version, &m.checksum))
+                            .await?;
+                        Ok(format!(
+                            "Marked {} as applied (it had failed; you finished it by hand).\n",
+                            m.label()
+                        ))
+                    }
+                    Some(_) => bail!("migration {} is already recorded as applied", m.label()),
+                    None => {
+                        client
+                            .batch_execute(&history.record_sql(&m.version, &m.name, &m.checksum, 0))
+                            .await?;
+                        Ok(format!("Marked {} as applied (not run).\n", m.label()))
+                    }
                 }
-                client
-                    .batch_execute(&history.record_sql(&m.version, &m.name, &m.checksum, 0))
-                    .await?;
-                Ok(format!("Marked {} as applied (not run).\n", m.label()))
             }
             Resolve::RolledBack(version) => {
                 let Some(a) = applied.iter().find(|a| &a.version == version) else {
