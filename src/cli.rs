@@ -204,20 +204,35 @@ that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
         jobs: usize,
     },
     /// Print the SQL that would make the database match schema/.
+    #[command(after_help = "\
+Examples:
+  stratum plan --db postgres://app@localhost/app
+  stratum plan --db ... --out plan.json    save it; `stratum apply plan.json` runs it
+
+A saved plan carries a fingerprint of the database's schema: `apply` runs it
+only while the schema is still the one it was made for.")]
     Plan {
         #[command(flatten)]
         db: Db,
+        /// Also save the plan to FILE (JSON), for `stratum apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Make the database match schema/ directly, in one transaction where possible.
     #[command(after_help = "\
 Examples:
   stratum apply --db postgres://app@localhost/app
   stratum apply --db ... --allow-hazards data-loss,table-rewrite --yes
+  stratum apply plan.json --db ...     a plan saved by `stratum plan --out`
 
 Steps with hazards not allowed here or in stratum.yaml (allow_hazards) are
 refused: nothing runs, exit 1. Asks before applying on a terminal; without a
 terminal it never applies unless --yes.")]
     Apply {
+        /// A plan saved by `stratum plan --out`: applied as it is, and only
+        /// while the database's schema is the one it was made for.
+        #[arg(value_name = "PLAN")]
+        saved: Option<PathBuf>,
         #[command(flatten)]
         db: Db,
         /// Hazards to accept, comma-separated.
@@ -369,8 +384,9 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 many => workflow::check_fleet(&project, many, jobs).await,
             }
         }
-        Command::Plan { db } => workflow::plan(&project, &url(db)?).await,
+        Command::Plan { db, out } => workflow::plan(&project, &url(db)?, out.as_deref()).await,
         Command::Apply {
+            saved,
             db,
             allow_hazards,
             yes,
@@ -378,6 +394,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             let options = workflow::ApplyOptions {
                 allow: allow_hazards.into_iter().collect::<BTreeSet<_>>(),
                 yes,
+                saved,
             };
             workflow::apply(&project, &url(db)?, &options).await
         }

@@ -27,6 +27,23 @@ pub fn build_steps(catalog: &Catalog) -> Result<Vec<Step>> {
     Ok(plan::plan(&empty, catalog, changes)?.steps)
 }
 
+/// A digest of everything stratum manages in `catalog`: sha256 of the
+/// statements that build it from nothing. Row counts, sizes and oids do not
+/// enter it, so it changes only when the schema does. A saved plan carries
+/// the fingerprint of the database it was made for and of the state it
+/// leads to.
+pub fn fingerprint(catalog: &Catalog) -> Result<String> {
+    let mut text = String::new();
+    for sql in build_steps(catalog)?
+        .iter()
+        .filter_map(|s| s.sql.as_deref())
+    {
+        text.push_str(sql);
+        text.push('\n');
+    }
+    Ok(format!("sha256:{}", crate::migrations::checksum(&text)))
+}
+
 /// The object a step belongs to, as a label: constraints, indexes, triggers
 /// and comments go with their table or view.
 pub fn owner(step: &Step, catalog: &Catalog) -> String {

@@ -55,7 +55,7 @@ impl HazardCode {
 }
 
 /// One hazard of one step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Hazard {
     /// Its code.
     pub code: HazardCode,

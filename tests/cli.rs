@@ -1348,3 +1348,129 @@ async fn a_migration_that_fails_halfway_outside_a_transaction_is_recorded_failed
     let out = run(&["check", "--db", &url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// `plan --out` saves a plan; `apply FILE` runs exactly it, and only while
+/// the database's schema is the one it was made for.
+#[tokio::test(flavor = "current_thread")]
+async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE t (id int, note text);\n");
+    let p = dir.path();
+    let db = server.database("saved").await;
+    db.batch_execute("CREATE TABLE t (id int)").await.unwrap();
+    let url = server.url("saved");
+    let run = |args: &[&str]| stratum_in(p, args, &env);
+    let out = run(&["plan", "--db", &url, "--out", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ALTER TABLE public.t ADD COLUMN note text;"));
+    assert!(text(&out.stderr).contains("Saved to plan.json"));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(saved["format"], "stratum plan 1");
+    assert!(saved["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let columns = "SELECT string_agg(attname::text, ',' ORDER BY attnum) FROM pg_attribute \
+                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
+    // The schema changed since: refused, nothing applied.
+    db.batch_execute("ALTER TABLE t ADD COLUMN x int")
+        .await
+        .unwrap();
+    let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("plan.json was made for a database whose schema was sha256:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Nothing was applied"), "{stderr}");
+    assert_eq!(common::strings(&db, columns).await, ["id,x"]);
+    // Back as it was: applied, and checked against schema/.
+    db.batch_execute("ALTER TABLE t DROP COLUMN x")
+        .await
+        .unwrap();
+    let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Applied 1 step in one transaction"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the database matches schema/."), "{stderr}");
+    assert_eq!(common::strings(&db, columns).await, ["id,note"]);
+    // Once applied, the plan no longer fits.
+    let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // schema/ edited after the plan was saved: applied as saved, not
+    // compared with the edited schema.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE t (id int, note text, extra int);\n",
+    )
+    .unwrap();
+    let out = run(&["plan", "--db", &url, "--out", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE t (id int, note text, extra bigint);\n",
+    )
+    .unwrap();
+    let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "schema/ changed since the plan was made, so the result was not compared with it"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(common::strings(&db, columns).await, ["id,note,extra"]);
+    // Not a plan.
+    std::fs::write(p.join("other.json"), "{}").unwrap();
+    let out = run(&["apply", "other.json", "--db", &url, "--yes"]);
+    assert!(text(&out.stderr).contains("other.json: not a plan saved by `stratum plan --out`"));
+}
+
+/// The fingerprint is read again under the migration lock, right before the
+/// first statement: a change made while `apply` waited is not run over.
+#[tokio::test(flavor = "current_thread")]
+async fn apply_checks_the_schema_again_right_before_the_first_statement() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE t (id int, note text);\n");
+    let db = server.database("raced").await;
+    db.batch_execute("CREATE TABLE t (id int)").await.unwrap();
+    let url = server.url("raced");
+    let holder = server.connect("raced").await;
+    let key =
+        "SELECT pg_advisory_lock(hashtext('stratum migrate public.stratum_migrations')::bigint)";
+    holder.batch_execute(key).await.unwrap();
+    let run = spawn_in(dir.path(), &["apply", "--db", &url, "--yes"], &env);
+    let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query LIKE '%pg_advisory_lock%'";
+    wait_for("apply to wait for the lock", || async {
+        !common::strings(&db, waiting).await.is_empty()
+    })
+    .await;
+    db.batch_execute("ALTER TABLE t ADD COLUMN x int")
+        .await
+        .unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_unlock_all()")
+        .await
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the database's schema changed while the plan was being made or reviewed"),
+        "{stderr}"
+    );
+    let columns = "SELECT string_agg(attname::text, ',' ORDER BY attnum) FROM pg_attribute \
+                   WHERE attrelid = 't'::regclass AND attnum > 0";
+    assert_eq!(common::strings(&db, columns).await, ["id,x"]);
+}

@@ -2,16 +2,18 @@
 //! `schema/` to a database, with hazards refused unless allowed.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
-use serde::Serialize;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::{count, load, Report, ATTENTION, OK};
 use crate::config::Project;
 use crate::conninfo;
+use crate::ddl;
 use crate::diff;
-use crate::introspect::introspect;
+use crate::hazard::Hazard;
 use crate::kinds::Catalog;
 use crate::load::{Side, Source};
 use crate::plan::{self, HazardCode, Plan, Step};
@@ -27,6 +29,60 @@ pub struct ApplyOptions {
     pub allow: BTreeSet<HazardCode>,
     /// Apply without asking.
     pub yes: bool,
+    /// A plan saved by `plan --out`, applied instead of planning anew.
+    pub saved: Option<PathBuf>,
+}
+
+/// What a saved plan file (`plan --out`) holds, as JSON.
+const PLAN_FORMAT: &str = "stratum plan 1";
+
+/// One step as `apply` runs it, and as a saved plan holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStep {
+    /// What kind of change, e.g. `add_column`.
+    pub kind: String,
+    /// The object it acts on.
+    pub object: String,
+    /// Its hazards.
+    pub hazards: Vec<Hazard>,
+    /// The statement; None when another step does the work.
+    pub sql: Option<String>,
+    /// Whether it may run in a transaction with its neighbours.
+    pub transactional: bool,
+    /// What removes its leftovers when it fails outside a transaction.
+    pub undo_on_failure: Option<String>,
+}
+
+impl From<&Step> for RunStep {
+    fn from(step: &Step) -> RunStep {
+        RunStep {
+            kind: step.kind.to_string(),
+            object: step.object.clone(),
+            hazards: step.hazards.clone(),
+            sql: step.sql.clone(),
+            transactional: step.transactional,
+            undo_on_failure: step.change.kind().undo_on_failure(),
+        }
+    }
+}
+
+/// A plan as `plan --out` saves it: applied only to a database whose schema
+/// is still the one it was made for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedPlan {
+    format: String,
+    /// The stratum version that made it.
+    stratum: String,
+    /// The database it was made against (password hidden); informative.
+    database: String,
+    /// [`ddl::fingerprint`] of that database's schema.
+    fingerprint: String,
+    /// Checksum of the schema files it leads to.
+    schema_checksum: String,
+    /// The script, as reviewed.
+    sql: String,
+    /// The steps.
+    steps: Vec<RunStep>,
 }
 
 /// The database and the plan that turns it into `schema/`.
@@ -49,23 +105,62 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     Ok((current, desired, plan))
 }
 
+/// The database's schema as `apply` plans from it.
+async fn read_current(project: &Project, url: &str) -> Result<Catalog> {
+    let side = Side::Source(Source::Url(url.to_string()));
+    Ok(load(project, &[side]).await?.pop().expect("one side"))
+}
+
+/// Checksum of the statements of `schema/` (not of its comments or layout).
+fn schema_checksum(project: &Project) -> Result<String> {
+    let source = crate::parse::read_source(&project.schema)?;
+    let text: Vec<&str> = source.statements.iter().map(|s| s.sql.as_str()).collect();
+    Ok(crate::migrations::checksum(&text.join("\n;\n")))
+}
+
 #[derive(Serialize)]
 struct PlanJson<'a> {
     steps: &'a [Step],
     unmanaged: Vec<crate::kinds::Unmanaged>,
+    fingerprint: String,
 }
 
-/// `stratum plan`: the SQL `apply` would run.
-pub async fn plan(project: &Project, url: &str) -> Result<Report> {
+/// `stratum plan`: the SQL `apply` would run; saved to `out` for a later
+/// `apply` when given.
+pub async fn plan(project: &Project, url: &str, out: Option<&Path>) -> Result<Report> {
     let (current, desired, plan) = planned(project, url).await?;
     let unmanaged = crate::coverage::unmanaged(&current, &desired);
+    let fingerprint = ddl::fingerprint(&current)?;
+    let sql = render::sql(&plan);
+    let mut stderr = render::summary(&plan, &unmanaged);
+    if let Some(out) = out {
+        let saved = SavedPlan {
+            format: PLAN_FORMAT.to_string(),
+            stratum: env!("CARGO_PKG_VERSION").to_string(),
+            database: conninfo::redact(url),
+            fingerprint: fingerprint.clone(),
+            schema_checksum: schema_checksum(project)?,
+            sql: sql.clone(),
+            steps: plan.steps.iter().map(RunStep::from).collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&saved).expect("plans serialise");
+        text.push('\n');
+        std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+        stderr.push_str(&format!(
+            "Saved to {}: `stratum apply {}` runs exactly this, and only while the database's \
+             schema is still {fingerprint}.\n",
+            out.display(),
+            out.display()
+        ));
+    }
     Ok(Report::new(
         OK,
-        render::sql(&plan),
-        render::summary(&plan, &unmanaged),
+        sql,
+        stderr,
         PlanJson {
             steps: &plan.steps,
             unmanaged,
+            fingerprint,
         },
     ))
 }
@@ -74,7 +169,7 @@ pub async fn plan(project: &Project, url: &str) -> Result<Report> {
 #[derive(Debug, Clone, Serialize)]
 struct Refused {
     object: String,
-    kind: &'static str,
+    kind: String,
     hazard: HazardCode,
     message: String,
 }
@@ -82,25 +177,84 @@ struct Refused {
 #[derive(Serialize)]
 struct ApplyJson<'a> {
     applied: bool,
-    steps: &'a [Step],
+    steps: &'a [RunStep],
     refused: Vec<Refused>,
     transactions: usize,
     ms: i64,
 }
 
-/// `stratum apply`: runs the plan, in one transaction where PostgreSQL
-/// allows it. Refuses (exit 1) steps whose hazards are not allowed, and asks
-/// on a terminal unless `yes`.
+/// What `apply` runs: planned now, or read from a saved plan.
+struct ToApply {
+    steps: Vec<RunStep>,
+    sql: String,
+    summary: String,
+    fingerprint: String,
+    /// The desired catalog, when planned now (a saved plan re-reads
+    /// `schema/` to check the result, if it is unchanged).
+    desired: Option<Catalog>,
+    saved: Option<SavedPlan>,
+}
+
+async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<ToApply> {
+    let Some(path) = saved else {
+        let (current, desired, plan) = planned(project, url).await?;
+        return Ok(ToApply {
+            steps: plan.steps.iter().map(RunStep::from).collect(),
+            sql: render::sql(&plan),
+            summary: render::summary(&plan, &[]),
+            fingerprint: ddl::fingerprint(&current)?,
+            desired: Some(desired),
+            saved: None,
+        });
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text)
+        .ok()
+        .filter(|p: &SavedPlan| p.format == PLAN_FORMAT)
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: not a plan saved by `stratum plan --out` ({PLAN_FORMAT})",
+                path.display()
+            )
+        })?;
+    let now = ddl::fingerprint(&read_current(project, url).await?)?;
+    if now != saved.fingerprint {
+        bail!(
+            "{} was made for a database whose schema was {}; this one's is {now}. Nothing was \
+             applied: the schema changed since (or this is another database), so make a new plan",
+            path.display(),
+            saved.fingerprint
+        );
+    }
+    Ok(ToApply {
+        steps: saved.steps.clone(),
+        sql: saved.sql.clone(),
+        summary: format!(
+            "{} from {}.\n",
+            count(saved.steps.len(), "step"),
+            path.display()
+        ),
+        fingerprint: now,
+        desired: None,
+        saved: Some(saved),
+    })
+}
+
+/// `stratum apply`: runs the plan (made now, or saved by `plan --out`), in
+/// one transaction where PostgreSQL allows it, only while the database's
+/// schema is the one planned from. Refuses (exit 1) steps whose hazards are
+/// not allowed, and asks on a terminal unless `yes`.
 pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Result<Report> {
-    let (_, desired, plan) = planned(project, url).await?;
+    let todo = to_apply(project, url, options.saved.as_deref()).await?;
     let json = |applied, refused, transactions, ms| ApplyJson {
         applied,
-        steps: &plan.steps,
+        steps: &todo.steps,
         refused,
         transactions,
         ms,
     };
-    if plan.is_empty() {
+    if todo.steps.is_empty() {
         return Ok(Report::new(
             OK,
             String::new(),
@@ -114,7 +268,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         .chain(&options.allow)
         .copied()
         .collect();
-    let refused: Vec<Refused> = plan
+    let refused: Vec<Refused> = todo
         .steps
         .iter()
         .flat_map(|s| {
@@ -123,13 +277,13 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
                 .filter(|h| !allowed.contains(&h.code))
                 .map(|h| Refused {
                     object: s.object.clone(),
-                    kind: s.kind,
+                    kind: s.kind.clone(),
                     hazard: h.code,
                     message: h.message.clone(),
                 })
         })
         .collect();
-    let sql = render::sql(&plan);
+    let sql = todo.sql.clone();
     if !refused.is_empty() {
         let mut stderr = String::new();
         for r in &refused {
@@ -166,11 +320,11 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
             ));
         }
         ui::print_err(&sql);
-        ui::print_err(&render::summary(&plan, &[]));
+        ui::print_err(&todo.summary);
         let target = conninfo::redact(url);
         if !ui::confirm(&format!(
             "Apply {} to {target}?",
-            count(plan.steps.len(), "step")
+            count(todo.steps.len(), "step")
         ))? {
             return Ok(Report::new(
                 ATTENTION,
@@ -181,12 +335,46 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         }
     }
     let started = Instant::now();
-    let transactions = execute(project, url, &plan).await?;
+    let transactions = execute(project, url, &todo.steps, &todo.fingerprint).await?;
     let ms = started.elapsed().as_millis() as i64;
+    let how = if transactions == 1 {
+        "in one transaction".to_string()
+    } else {
+        format!("in {transactions} batches")
+    };
+    let applied = format!(
+        "{} {} {how} ({ms} ms)",
+        paint(style::GREEN, "Applied"),
+        count(todo.steps.len(), "step")
+    );
     // Convergence: the database must now read back as the schema.
-    let mut client = conninfo::connect_url(url).await?;
-    let mut after = introspect(&mut client, true).await?;
-    project.filter.apply(&mut after);
+    let desired = match (todo.desired, &todo.saved) {
+        (Some(desired), _) => desired,
+        (None, Some(saved))
+            if schema_checksum(project).ok() == Some(saved.schema_checksum.clone()) =>
+        {
+            let mut desired = load(project, &[Side::Source(project.schema_source()?)])
+                .await?
+                .pop()
+                .expect("one side");
+            let current = read_current(project, url).await?;
+            project.filter.keep_history_schema(&current, &mut desired);
+            desired
+        }
+        _ => {
+            return Ok(Report::new(
+                OK,
+                String::new(),
+                format!(
+                    "{applied}; {} changed since the plan was made, so the result was not \
+                     compared with it.\n",
+                    project.show(&project.schema)
+                ),
+                json(true, vec![], transactions, ms),
+            ))
+        }
+    };
+    let after = read_current(project, url).await?;
     let left = diff::diff(&after, &desired);
     if !left.is_empty() {
         bail!(
@@ -195,18 +383,11 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
             count(left.len(), "change")
         );
     }
-    let how = if transactions == 1 {
-        "in one transaction".to_string()
-    } else {
-        format!("in {transactions} batches")
-    };
     Ok(Report::new(
         OK,
         String::new(),
         format!(
-            "{} {} {how} ({ms} ms); the database matches {}.\n",
-            paint(style::GREEN, "Applied"),
-            count(plan.steps.len(), "step"),
+            "{applied}; the database matches {}.\n",
             project.show(&project.schema)
         ),
         json(true, vec![], transactions, ms),
@@ -215,13 +396,30 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
 
 /// Runs the steps: consecutive transactional steps in one transaction,
 /// others on their own, holding the advisory lock `migrate` takes, so that
-/// neither runs beside the other. Returns how many batches ran.
-async fn execute(project: &Project, url: &str, plan: &Plan) -> Result<usize> {
+/// neither runs beside the other, and only while the database's schema is
+/// still `fingerprint` (read again under the lock, right before the first
+/// statement). Returns how many batches ran.
+async fn execute(
+    project: &Project,
+    url: &str,
+    steps: &[RunStep],
+    fingerprint: &str,
+) -> Result<usize> {
     let client = conninfo::connect_url(url).await?;
     let history = crate::history::History::new(project.history_table.clone());
     history.lock(&client).await?;
     let _ctrl_c = crate::interrupt::handle();
-    let result = run_steps(&client, Some(url), plan, &project.timeouts).await;
+    let result = async {
+        let now = ddl::fingerprint(&read_current(project, url).await?)?;
+        if now != fingerprint {
+            bail!(
+                "the database's schema changed while the plan was being made or reviewed \
+                 ({fingerprint}, now {now}); nothing was applied: plan again"
+            );
+        }
+        run_steps(&client, Some(url), steps, &project.timeouts).await
+    }
+    .await;
     // The plan's own error, if any, is the one reported.
     let unlocked = history.unlock(&client).await;
     let batches = result?;
@@ -320,7 +518,8 @@ struct Failed {
 /// [`execute`] on an open connection; the test suites apply plans through
 /// it, exactly as `apply` does.
 pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Result<usize> {
-    run_steps(client, None, plan, timeouts).await
+    let steps: Vec<RunStep> = plan.steps.iter().map(RunStep::from).collect();
+    run_steps(client, None, &steps, timeouts).await
 }
 
 /// Where a run stopped: which steps stay applied.
@@ -337,14 +536,14 @@ fn stopped_state(first_of_batch: usize, total: usize) -> String {
 async fn run_steps(
     client: &Client,
     url: Option<&str>,
-    plan: &Plan,
+    steps: &[RunStep],
     timeouts: &Timeouts,
 ) -> Result<usize> {
     client
         .batch_execute("SET check_function_bodies = false")
         .await?;
-    let mut batches: Vec<Vec<(usize, &Step)>> = Vec::new();
-    for (i, step) in plan.steps.iter().enumerate() {
+    let mut batches: Vec<Vec<(usize, &RunStep)>> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
         let joins = step.transactional
             && batches
                 .last()
@@ -355,15 +554,15 @@ async fn run_steps(
             batches.push(vec![(i, step)]);
         }
     }
-    let progress = Progress::new(plan.steps.len() as u64, "applying");
+    let progress = Progress::new(steps.len() as u64, "applying");
     for batch in &batches {
         let first = batch[0].0;
         if crate::interrupt::requested() {
             bail!(
                 "interrupted before step {} of {}; {}.",
                 first + 1,
-                plan.steps.len(),
-                stopped_state(first, plan.steps.len())
+                steps.len(),
+                stopped_state(first, steps.len())
             );
         }
         let mut attempt = 0;
@@ -380,8 +579,8 @@ async fn run_steps(
             ui::print_err(&format!(
                 "step {} of {} ({}) timed out waiting for a lock; {}trying again in {:.1} s (try {} of {})\n",
                 failed.step + 1,
-                plan.steps.len(),
-                plan.steps[failed.step].object,
+                steps.len(),
+                steps[failed.step].object,
                 match failed.undone.trim_end_matches("; ") {
                     "" => String::new(),
                     undone => format!("{}; ", undone.to_lowercase()),
@@ -396,7 +595,7 @@ async fn run_steps(
             }
         };
         if let Some(failed) = failed {
-            let step = &plan.steps[failed.step];
+            let step = &steps[failed.step];
             let e = &failed.error;
             let message = e
                 .as_db_error()
@@ -405,7 +604,7 @@ async fn run_steps(
                 0 => String::new(),
                 n => format!(" (after {} tries)", n + 1),
             };
-            let state = stopped_state(first, plan.steps.len());
+            let state = stopped_state(first, steps.len());
             let what = if failed.error.code() == Some(&SqlState::QUERY_CANCELED)
                 && crate::interrupt::requested()
             {
@@ -416,7 +615,7 @@ async fn run_steps(
             return Err(anyhow!(
                 "step {} of {} ({}) {what}\n{}\n{}{state}.",
                 failed.step + 1,
-                plan.steps.len(),
+                steps.len(),
                 step.object,
                 step.sql.as_deref().unwrap_or_default(),
                 failed.undone
@@ -432,7 +631,7 @@ async fn run_steps(
 async fn run_batch(
     client: &Client,
     url: Option<&str>,
-    batch: &[(usize, &Step)],
+    batch: &[(usize, &RunStep)],
     timeouts: &Timeouts,
     progress: &Progress,
 ) -> Result<(), Failed> {
@@ -466,8 +665,8 @@ async fn run_batch(
                     Err(e) => format!("ROLLBACK failed too ({e}); "),
                 }
             } else {
-                match step.change.kind().undo_on_failure() {
-                    Some(cleanup) => match client.batch_execute(&cleanup).await {
+                match &step.undo_on_failure {
+                    Some(cleanup) => match client.batch_execute(cleanup).await {
                         Ok(()) => format!("What it left behind was removed ({cleanup}); "),
                         Err(e) => format!("Removing what it left behind failed ({cleanup}: {e}); "),
                     },
