@@ -183,14 +183,8 @@ impl Kind for CompositeChange {
             return Vec::new();
         }
         match self {
-            CompositeChange::Rename { .. } => vec![Hazard::new(
-                HazardCode::TableRewrite,
-                format!(
-                    "type {} is built anew: the {users} column(s) using it are converted \
-                     attribute by attribute and their tables rewritten",
-                    name.plain()
-                ),
-            )],
+            // Built anew: the hazards are on each column converted to it.
+            CompositeChange::Rename { .. } => Vec::new(),
             CompositeChange::DropAttribute { attribute, .. } => vec![Hazard::new(
                 HazardCode::DataLoss,
                 format!(

@@ -211,7 +211,7 @@ impl Kind for ConstraintChange {
         !matches!(self, ConstraintChange::Validate { alone: true, .. })
     }
 
-    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
         let table = self.table();
         if current.tables.get(table).is_some_and(|t| t.foreign.is_some()) {
             // PostgreSQL trusts a foreign table's constraints: nothing is read.
@@ -244,6 +244,24 @@ impl Kind for ConstraintChange {
                 }
                 _ => Vec::new(),
             },
+            // Dropped for good (not rebuilt under its name): its index goes.
+            ConstraintChange::Drop { constraint, .. }
+                if matches!(
+                    constraint.kind,
+                    ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
+                ) && !desired
+                    .tables
+                    .get(table)
+                    .is_some_and(|t| t.constraints.contains_key(name)) =>
+            {
+                vec![Hazard::new(
+                    HazardCode::IndexDropped,
+                    format!(
+                        "drops {name} and its index on {}: queries that use it get slower{f}",
+                        table.plain()
+                    ),
+                )]
+            }
             ConstraintChange::Validate { .. } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(

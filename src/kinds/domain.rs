@@ -208,27 +208,10 @@ impl Kind for DomainChange {
         })
     }
 
-    fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
         let name = self.name();
         let users = || current.columns_using(name);
         match self {
-            DomainChange::Rename { domain, .. } if users() > 0 => {
-                let to = desired.domains.get(name).map_or("", |d| &d.base);
-                let why = if to == domain.base {
-                    format!("is rebuilt with its base type {to}")
-                } else {
-                    format!("changes from {} to {to}", domain.base)
-                };
-                vec![Hazard::new(
-                    HazardCode::TableRewrite,
-                    format!(
-                        "domain {} {why}: the {} column(s) using it are converted through \
-                         text and their tables rewritten",
-                        name.plain(),
-                        users()
-                    ),
-                )]
-            }
             DomainChange::SetNotNull { not_null: true, .. } if users() > 0 => {
                 vec![scan(name, users(), "NOT NULL")]
             }

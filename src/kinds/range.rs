@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{aside_name as aside, comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
-use crate::hazard::{Hazard, HazardCode};
+use crate::hazard::Hazard;
 use crate::sql::ident;
 
 /// A range type.
@@ -98,19 +98,9 @@ impl Kind for RangeChange {
         })
     }
 
-    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
-        match self {
-            RangeChange::Rename { range } => vec![Hazard::new(
-                HazardCode::TableRewrite,
-                format!(
-                    "range {} is built anew: the {} column(s) using it are converted through \
-                     text and their tables rewritten",
-                    range.name.plain(),
-                    current.columns_using(&range.name)
-                ),
-            )],
-            _ => Vec::new(),
-        }
+    // A range built anew: the hazards are on each column converted to it.
+    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
+        Vec::new()
     }
 
     fn rank(&self) -> (u8, u8) {

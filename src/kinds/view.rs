@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use super::index::IndexChange;
 use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
+use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A view or materialized view.
@@ -107,6 +108,26 @@ impl Kind for ViewChange {
             }
             ViewChange::Drop(v) => format!("DROP {} {};", v.keyword(), v.name),
         })
+    }
+
+    fn hazards(&self, _: &Catalog, desired: &Catalog) -> Vec<Hazard> {
+        match self {
+            // Dropped and built again in one transaction: the DROP's lock is
+            // held while the query runs again and the indexes are built.
+            ViewChange::Drop(v)
+                if v.materialized && desired.views.get(&v.name).is_some_and(|d| d.materialized) =>
+            {
+                vec![Hazard::new(
+                    HazardCode::AccessExclusiveLock,
+                    format!(
+                        "materialized view {} is built again: readers wait until its query has run \
+                         and its indexes are built",
+                        v.name.plain()
+                    ),
+                )]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn rank(&self) -> (u8, u8) {

@@ -21,7 +21,7 @@ use crate::kinds::table::facts;
 use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::kinds::SequenceOptions;
 use crate::hazard::{Hazard, HazardCode};
-use crate::sql::{ident, sorted_options};
+use crate::sql::{ident, literal, sorted_options};
 
 /// A table column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +324,24 @@ impl Kind for ColumnChange {
             ),
             ColumnChange::AlterIdentity { from, to, .. } => match (from, to) {
                 (_, None) => format!("{prefix} DROP IDENTITY;"),
-                (None, Some(to)) => format!("{prefix} ADD {};", identity(to)),
+                // The new sequence starts below the rows already there:
+                // moved past them, or the next inserts would collide.
+                (None, Some(to)) => {
+                    let column = self.column();
+                    let sequence = format!(
+                        "pg_catalog.pg_get_serial_sequence({}, {})",
+                        literal(&table.to_string()),
+                        literal(column)
+                    );
+                    format!(
+                        "{prefix} ADD {};\n\
+                         SELECT pg_catalog.setval({sequence}, max({c})) FROM {table}\n\
+                         HAVING max({c}) >= (SELECT seqstart FROM pg_catalog.pg_sequence \
+                         WHERE seqrelid = {sequence}::regclass AND seqincrement > 0);",
+                        identity(to),
+                        c = ident(column)
+                    )
+                }
                 (Some(from), Some(to)) => {
                     let mut parts = Vec::new();
                     if from.always != to.always {

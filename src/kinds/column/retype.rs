@@ -130,7 +130,11 @@ pub(super) fn type_hazards(
             a.len() == b.len() && a[0] <= b[0] && a.get(1).unwrap_or(&0) == b.get(1).unwrap_or(&0)
         }
     };
+    // The same name with the same collation: the type itself is built anew
+    // (an enum, domain, range or composite), and every value is converted.
+    let rebuilt = from.data_type == to.data_type && from.collation == to.collation;
     let rewrite_free = from.collation == to.collation
+        && !rebuilt
         && widened
         && (same_base || cast.is_some_and(|c| c.method == 'b'));
     let lossless = (widened && (same_base || cast.is_some_and(|c| c.context == 'i')))
@@ -142,7 +146,11 @@ pub(super) fn type_hazards(
     if !rewrite_free {
         hazards.push(Hazard::new(
             HazardCode::TableRewrite,
-            format!("changing {what} rewrites the table and its indexes{f}"),
+            if rebuilt {
+                format!("changing {what} converts every value and rewrites the table and its indexes{f}")
+            } else {
+                format!("changing {what} rewrites the table and its indexes{f}")
+            },
         ));
     }
     if !lossless {
