@@ -185,6 +185,11 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     assert_eq!(steps.len(), 2, "{json:#}");
     let drop = steps.iter().find(|s| s["kind"] == "drop_column").unwrap();
     assert_eq!(drop["hazards"][0]["code"], "data-loss");
+    let facts = &drop["hazards"][0]["table"];
+    assert_eq!(facts["table"], "public.users", "{json:#}");
+    assert_eq!(facts["rows"], 1000, "{json:#}");
+    assert!(facts["bytes"].as_i64().unwrap() > 0, "{json:#}");
+    assert_eq!(facts["lock"], "ACCESS EXCLUSIVE", "{json:#}");
     assert_eq!(drop["sql"], "ALTER TABLE public.users DROP COLUMN phone;");
     assert_eq!(json["unmanaged"][0]["kind"], "window function");
 
@@ -1509,4 +1514,85 @@ async fn an_identity_added_to_a_table_with_rows_starts_after_them() {
     assert_eq!(common::strings(&db, next).await, ["8"]);
     let next = "INSERT INTO empty DEFAULT VALUES RETURNING id::text";
     assert_eq!(common::strings(&db, next).await, ["100"]);
+}
+
+/// The lock stratum names under each hazard is the one PostgreSQL takes:
+/// each statement shape its plans use, run in a transaction that is rolled
+/// back, against the strongest mode `pg_locks` shows on the table.
+#[tokio::test(flavor = "current_thread")]
+async fn lock_modes_match_what_the_server_takes() {
+    use stratum::plan::locks::strongest;
+    let server = TestServer::start().await;
+    let db = server.database("locks").await;
+    db.batch_execute(
+        "CREATE TABLE p (id int PRIMARY KEY);
+         CREATE TABLE t (id int, a int, b text, p int);
+         CREATE INDEX t_a ON t (a);
+         CREATE UNIQUE INDEX t_id ON t (id);
+         ALTER TABLE t ADD CONSTRAINT c1 CHECK (a > 0) NOT VALID;
+         ALTER TABLE t ADD CONSTRAINT f1 FOREIGN KEY (p) REFERENCES p NOT VALID;
+         CREATE TABLE parent (a int) PARTITION BY RANGE (a);
+         CREATE TABLE t2 (a int);",
+    )
+    .await
+    .unwrap();
+    let statements = [
+        "ALTER TABLE t ADD COLUMN x int",
+        "ALTER TABLE t ALTER COLUMN a SET DEFAULT 1",
+        "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint",
+        "ALTER TABLE t ALTER COLUMN a SET STATISTICS 100",
+        "ALTER TABLE t ALTER COLUMN a SET (n_distinct = 5)",
+        "ALTER TABLE t ALTER COLUMN b SET STORAGE EXTERNAL",
+        "ALTER TABLE t ADD CONSTRAINT c2 CHECK (a > 1)",
+        "ALTER TABLE t ADD CONSTRAINT c3 CHECK (a > 1) NOT VALID",
+        "ALTER TABLE t ADD CONSTRAINT f2 FOREIGN KEY (p) REFERENCES p",
+        "ALTER TABLE t ADD CONSTRAINT u1 UNIQUE (b)",
+        "ALTER TABLE t ADD CONSTRAINT u2 UNIQUE USING INDEX t_id",
+        "ALTER TABLE t VALIDATE CONSTRAINT c1",
+        "ALTER TABLE t VALIDATE CONSTRAINT f1",
+        "ALTER TABLE t DROP CONSTRAINT c1",
+        "ALTER TABLE t SET (fillfactor = 50)",
+        "ALTER TABLE t SET UNLOGGED",
+        "ALTER TABLE t REPLICA IDENTITY FULL",
+        "ALTER TABLE t ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE t DISABLE TRIGGER ALL",
+        "ALTER TABLE t DROP COLUMN b",
+        "ALTER TABLE t RENAME COLUMN b TO bb",
+        "ALTER TABLE t RENAME CONSTRAINT c1 TO c9",
+        "ALTER TABLE t ALTER COLUMN a SET STATISTICS 5, ALTER COLUMN b SET DEFAULT 'x'",
+        "ALTER TABLE parent ATTACH PARTITION t2 FOR VALUES FROM (1) TO (2)",
+        "CREATE INDEX t_b ON t (b)",
+        "DROP INDEX t_a",
+        "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW \
+         EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+        "CREATE POLICY pol ON t USING (true)",
+        "CREATE RULE r AS ON INSERT TO t DO ALSO NOTHING",
+        "COMMENT ON TABLE t IS 'x'",
+    ];
+    let modes = "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                 WHERE l.pid = pg_backend_pid() AND l.granted AND c.relname = ";
+    // Weakest first, as PostgreSQL names them in its documentation.
+    let order = [
+        ("ShareUpdateExclusiveLock", "SHARE UPDATE EXCLUSIVE"),
+        ("ShareLock", "SHARE"),
+        ("ShareRowExclusiveLock", "SHARE ROW EXCLUSIVE"),
+        ("AccessExclusiveLock", "ACCESS EXCLUSIVE"),
+    ];
+    for sql in statements {
+        // The table the statement works on: the partition, for ATTACH.
+        let table = if sql.contains("t2") { "'t2'" } else { "'t'" };
+        db.batch_execute("BEGIN").await.unwrap();
+        db.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let taken = common::strings(&db, &format!("{modes}{table}")).await;
+        db.batch_execute("ROLLBACK").await.unwrap();
+        let server = order
+            .iter()
+            .rev()
+            .find(|(mode, _)| taken.iter().any(|t| t == mode))
+            .map(|(_, name)| *name);
+        assert_eq!(strongest(sql).map(|m| m.name()), server, "{sql}");
+    }
 }

@@ -11,7 +11,6 @@ use serde::Serialize;
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, printed, Reader};
-use super::table::facts;
 use super::index::{Index, IndexChange};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown, Table};
 use crate::hazard::{Hazard, HazardCode};
@@ -217,7 +216,6 @@ impl Kind for ConstraintChange {
             // PostgreSQL trusts a foreign table's constraints: nothing is read.
             return Vec::new();
         }
-        let f = facts(current, table);
         let name = self.name();
         match self {
             ConstraintChange::Add {
@@ -230,14 +228,14 @@ impl Kind for ConstraintChange {
                 {
                     vec![Hazard::new(
                         HazardCode::FullTableScan,
-                        format!("validating {name} reads every row of {}{f}", table.plain()),
+                        format!("validating {name} reads every row of {}", table.plain()),
                     )]
                 }
                 ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion => {
                     vec![Hazard::new(
                         HazardCode::IndexBuild,
                         format!(
-                            "{name} builds its index on {} while blocking writes{f}",
+                            "{name} builds its index on {}",
                             table.plain()
                         ),
                     )]
@@ -257,7 +255,7 @@ impl Kind for ConstraintChange {
                 vec![Hazard::new(
                     HazardCode::IndexDropped,
                     format!(
-                        "drops {name} and its index on {}: queries that use it get slower{f}",
+                        "drops {name} and its index on {}: queries that use it get slower",
                         table.plain()
                     ),
                 )]
@@ -265,7 +263,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Validate { .. } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
-                    "validating {name} reads every row of {} (writes go on){f}",
+                    "validating {name} reads every row of {}",
                     table.plain()
                 ),
             )],
@@ -274,7 +272,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Enforce { enforced: true, .. } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
-                    "enforcing {name} validates every row of {}{f}",
+                    "enforcing {name} validates every row of {}",
                     table.plain()
                 ),
             )],

@@ -8,7 +8,6 @@
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, printed, Reader};
-use super::table::facts;
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -109,6 +108,10 @@ impl Kind for IndexChange {
         }
     }
 
+    fn table(&self) -> Option<QualName> {
+        Some(self.parts().0.clone())
+    }
+
     fn verb(&self) -> &'static str {
         match self {
             IndexChange::Create { .. } => "create_index",
@@ -204,7 +207,7 @@ impl Kind for IndexChange {
         }
     }
 
-    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
         match self {
             IndexChange::Create {
                 table,
@@ -215,10 +218,9 @@ impl Kind for IndexChange {
             } => vec![Hazard::new(
                 HazardCode::IndexBuild,
                 format!(
-                    "builds index {} without CONCURRENTLY, blocking writes to {}{}",
+                    "builds index {} on {} without CONCURRENTLY",
                     index.name.plain(),
-                    table.plain(),
-                    facts(current, table)
+                    table.plain()
                 ),
             )],
             IndexChange::Drop {

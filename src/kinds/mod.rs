@@ -361,6 +361,15 @@ pub trait Kind: Debug {
         Shown::Object
     }
 
+    /// The table the step works on, whose size, lock and estimated
+    /// duration its hazards state on a live database.
+    fn table(&self) -> Option<QualName> {
+        match self.id() {
+            ObjectId::Table { name } => Some(name),
+            id => id.relation().cloned(),
+        }
+    }
+
     /// The object whose DDL this step belongs to in dumps and drift reports:
     /// the table of a part of one (a column, its comment, a constraint, a
     /// trigger, a rule), else the object itself.

@@ -13,7 +13,7 @@ use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
 use super::{column, comment, constraint, server};
 use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Kind, ObjectId};
 use super::{QualName, Trigger};
-use crate::hazard::{group_digits, human_size, Hazard, HazardCode};
+use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// An ordinary, partitioned or foreign table.
@@ -141,24 +141,6 @@ impl Table {
         }
         ids
     }
-}
-
-/// Estimated rows and size of a table as ` (about 12 034 rows, 1.2 MB)`, when
-/// the current side is a live database that has the table.
-pub(crate) fn facts(current: &Catalog, table: &QualName) -> String {
-    if !current.live {
-        return String::new();
-    }
-    if !current.tables.contains_key(table) {
-        return String::new();
-    }
-    let (rows, bytes) = current.table_size(table);
-    let rows = if rows < 0.0 {
-        "rows not yet counted by ANALYZE".to_string()
-    } else {
-        format!("about {} rows", group_digits(rows.round() as u64))
-    };
-    format!(" ({rows}, {})", human_size(bytes))
 }
 
 /// A change to a table as a whole.
@@ -330,13 +312,13 @@ impl Kind for TableChange {
         })
     }
 
-    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
         match self {
             // A foreign table's rows stay where they are.
             TableChange::Drop(t) if t.foreign.is_some() => Vec::new(),
             TableChange::Drop(t) => vec![Hazard::new(
                 HazardCode::DataLoss,
-                format!("drops table {}{}", t.name.plain(), facts(current, &t.name)),
+                format!("drops table {}", t.name.plain()),
             )],
             TableChange::SetLogged { table, unlogged } => vec![
                 Hazard::new(
@@ -350,9 +332,8 @@ impl Kind for TableChange {
                 Hazard::new(
                     HazardCode::TableRewrite,
                     format!(
-                        "changing the persistence of {} rewrites it{}",
-                        table.plain(),
-                        facts(current, table)
+                        "changing the persistence of {} rewrites it",
+                        table.plain()
                     ),
                 ),
             ],
@@ -363,10 +344,9 @@ impl Kind for TableChange {
             } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
-                    "attaching {} to {} reads every row to check the bound, and locks both{}",
+                    "attaching {} to {} reads every row to check the bound, and locks both",
                     table.plain(),
-                    partition_of.parent.plain(),
-                    facts(current, table)
+                    partition_of.parent.plain()
                 ),
             )],
             TableChange::Detach {

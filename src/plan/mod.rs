@@ -4,6 +4,7 @@
 //! Pure: no I/O. Ordering lives in [`order`]; each step's SQL, hazards and
 //! tie-break rank come from its kind (`kinds::Kind`).
 
+pub mod locks;
 mod order;
 
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use crate::diff::Change;
 pub use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::{Catalog, ObjectId};
+pub use locks::LockMode;
 
 /// One statement of a plan.
 #[derive(Debug, Clone, Serialize)]
@@ -70,10 +72,22 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
                 hazards.retain(|h| h.code != HazardCode::DataLoss);
             }
             hazards.sort_by_key(|h| h.code);
+            let sql = kind.sql();
+            let on = kind
+                .table()
+                .filter(|t| !hazards.is_empty() && current.tables.contains_key(t));
+            if let Some(table) = on {
+                let size = current.live.then(|| current.table_size(&table));
+                let lock = sql.as_deref().and_then(locks::strongest);
+                hazards = hazards
+                    .into_iter()
+                    .map(|h| h.with_facts(&table.plain(), size, lock))
+                    .collect();
+            }
             Step {
                 kind: kind.verb(),
                 object: kind.label(),
-                sql: kind.sql(),
+                sql,
                 transactional: kind.transactional(),
                 hazards,
                 change,

@@ -17,7 +17,6 @@ use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{default_options, options_sql, split_options};
-use crate::kinds::table::facts;
 use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::kinds::SequenceOptions;
 use crate::hazard::{Hazard, HazardCode};
@@ -369,16 +368,15 @@ impl Kind for ColumnChange {
             // data: changing them reads, rewrites and loses nothing.
             return Vec::new();
         }
-        let f = || facts(current, table);
         match self {
             // A generated column's values are derived: dropping loses none.
             ColumnChange::Drop { column: c, .. } if c.generated.is_some() => Vec::new(),
             ColumnChange::Drop { .. } => vec![Hazard::new(
                 HazardCode::DataLoss,
-                format!("drops column {}.{column}{}", table.plain(), f()),
+                format!("drops column {}.{column}", table.plain()),
             )],
             ColumnChange::AlterType { from, to, .. } => {
-                type_hazards(current, desired, table, from, to)
+                type_hazards(desired, table, from, to)
             }
             ColumnChange::Add {
                 column: c,
@@ -387,9 +385,8 @@ impl Kind for ColumnChange {
             } if default_is_volatile(c, desired) => vec![Hazard::new(
                 HazardCode::TableRewrite,
                 format!(
-                    "adds column {}.{column} with a volatile default: every row is rewritten{}",
-                    table.plain(),
-                    f()
+                    "adds column {}.{column} with a volatile default: every row is rewritten",
+                    table.plain()
                 ),
             )],
             ColumnChange::Add {
@@ -399,18 +396,16 @@ impl Kind for ColumnChange {
             } if c.generated.is_some() && !c.virtual_generated => vec![Hazard::new(
                 HazardCode::TableRewrite,
                 format!(
-                    "adds generated column {}.{column}: every row is rewritten{}",
-                    table.plain(),
-                    f()
+                    "adds generated column {}.{column}: every row is rewritten",
+                    table.plain()
                 ),
             )],
             ColumnChange::SetExpression { column: c, .. } if !c.virtual_generated => {
                 vec![Hazard::new(
                     HazardCode::TableRewrite,
                     format!(
-                        "sets a new expression on generated column {}.{column}: every row is rewritten{}",
-                        table.plain(),
-                        f()
+                        "sets a new expression on generated column {}.{column}: every row is rewritten",
+                        table.plain()
                     ),
                 )]
             }
@@ -421,9 +416,8 @@ impl Kind for ColumnChange {
             } if !constraint.not_valid => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
-                    "SET NOT NULL on {}.{column} scans the table under an ACCESS EXCLUSIVE lock{}",
-                    table.plain(),
-                    f()
+                    "SET NOT NULL on {}.{column} scans the table",
+                    table.plain()
                 ),
             )],
             ColumnChange::AlterNotNull {
@@ -432,9 +426,8 @@ impl Kind for ColumnChange {
             } => vec![Hazard::new(
                 HazardCode::FullTableScan,
                 format!(
-                    "validating NOT NULL on {}.{column} reads every row of the table (writes go on){}",
-                    table.plain(),
-                    f()
+                    "validating NOT NULL on {}.{column} reads every row of the table",
+                    table.plain()
                 ),
             )],
             ColumnChange::AlterIdentity { from: None, .. } => vec![Hazard::new(

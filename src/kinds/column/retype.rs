@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use super::Column;
 use crate::hazard::{Hazard, HazardCode};
-use crate::kinds::table::facts;
 use crate::kinds::{Catalog, Conversion, QualName};
 use crate::sql::ident;
 
@@ -97,13 +96,11 @@ fn integer_fits(from: &str, to: &str, typmod: Option<&[i64]>) -> bool {
 /// are binary coercible and the typmod only widens, data loss unless the
 /// conversion is implicit and widening.
 pub(super) fn type_hazards(
-    current: &Catalog,
     desired: &Catalog,
     table: &QualName,
     from: &Column,
     to: &Column,
 ) -> Vec<Hazard> {
-    let f = facts(current, table);
     let column = format!("{}.{}", table.plain(), to.name);
     let collation = |c: &Column| c.collation.clone().unwrap_or_else(|| "default".into());
     let what = if from.data_type == to.data_type && from.collation != to.collation {
@@ -141,15 +138,15 @@ pub(super) fn type_hazards(
         || integer_fits(&from.base_type, &to.base_type, new_mod.as_deref());
     let mut hazards = vec![Hazard::new(
         HazardCode::AccessExclusiveLock,
-        format!("changing {what} locks the table{f}"),
+        format!("changing {what} locks the table"),
     )];
     if !rewrite_free {
         hazards.push(Hazard::new(
             HazardCode::TableRewrite,
             if rebuilt {
-                format!("changing {what} converts every value and rewrites the table and its indexes{f}")
+                format!("changing {what} converts every value and rewrites the table and its indexes")
             } else {
-                format!("changing {what} rewrites the table and its indexes{f}")
+                format!("changing {what} rewrites the table and its indexes")
             },
         ));
     }
