@@ -208,6 +208,7 @@ that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
 Examples:
   stratum plan --db postgres://app@localhost/app
   stratum plan --db ... --out plan.json    save it; `stratum apply plan.json` runs it
+  stratum plan --db ... --explain          why each statement is there
 
 A saved plan carries a fingerprint of the database's schema: `apply` runs it
 only while the schema is still the one it was made for.")]
@@ -217,6 +218,10 @@ only while the schema is still the one it was made for.")]
         /// Also save the plan to FILE (JSON), for `stratum apply FILE`.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Say under each statement why it is there: the change it makes,
+        /// and for an object dropped and created again, what forced it.
+        #[arg(long)]
+        explain: bool,
     },
     /// Make the database match schema/ directly, in one transaction where possible.
     #[command(after_help = "\
@@ -269,6 +274,9 @@ Examples:
         /// The desired state: a postgres:// URL, a .sql file, a directory, or `empty`.
         #[arg(long, value_name = "SOURCE")]
         to: String,
+        /// Say under each statement why it is there.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print shell completions.
     Completions {
@@ -315,6 +323,8 @@ pub struct DiffSettings {
     pub strict: bool,
     /// Roles assumed to exist on the target.
     pub assume_roles: BTreeSet<String>,
+    /// Notes under each statement on why it is there.
+    pub explain: bool,
 }
 
 /// Runs one diff: SQL on stdout, the summary on stderr.
@@ -339,8 +349,13 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
             version % 10000
         ));
     }
+    let notes = if settings.explain {
+        plan::explain(&plan, &current)
+    } else {
+        Vec::new()
+    };
     Ok(Report {
-        stdout: render::sql(&plan),
+        stdout: render::sql_explained(&plan, &notes),
         stderr,
         json,
         exit: workflow::OK,
@@ -384,7 +399,9 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 many => workflow::check_fleet(&project, many, jobs).await,
             }
         }
-        Command::Plan { db, out } => workflow::plan(&project, &url(db)?, out.as_deref()).await,
+        Command::Plan { db, out, explain } => {
+            workflow::plan(&project, &url(db)?, out.as_deref(), explain).await
+        }
         Command::Apply {
             saved,
             db,
@@ -411,8 +428,9 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             };
             workflow::dump(&project, &url(db)?, &options).await
         }
-        Command::Diff { from, to } => {
+        Command::Diff { from, to, explain } => {
             run_diff(&DiffSettings {
+                explain,
                 from: Source::parse(&from)?,
                 to: Source::parse(&to)?,
                 scratch: project.scratch(),

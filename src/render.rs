@@ -13,6 +13,12 @@ use crate::plan::{HazardCode, Plan, Step};
 /// The migration script: hazard comments right above each statement. Empty
 /// when the plan is.
 pub fn sql(plan: &Plan) -> String {
+    sql_explained(plan, &[])
+}
+
+/// [`sql`] with `notes` (from [`crate::plan::explain`]) as comments under
+/// each step's hazards.
+pub fn sql_explained(plan: &Plan, notes: &[Vec<String>]) -> String {
     if plan.is_empty() {
         return String::new();
     }
@@ -35,8 +41,11 @@ pub fn sql(plan: &Plan) -> String {
         // As pg_dump does: function bodies may refer to objects created later.
         out.push_str("SET check_function_bodies = false;\n");
     }
-    for step in &plan.steps {
+    for (i, step) in plan.steps.iter().enumerate() {
         out.push('\n');
+        for note in notes.get(i).into_iter().flatten() {
+            out.push_str(&format!("-- {note}\n"));
+        }
         for hazard in &step.hazards {
             out.push_str(&format!(
                 "-- hazard {}: {}\n",

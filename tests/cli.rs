@@ -1596,3 +1596,39 @@ async fn lock_modes_match_what_the_server_takes() {
         assert_eq!(strongest(sql).map(|m| m.name()), server, "{sql}");
     }
 }
+
+/// `--explain` says under each statement what it changes and, for an
+/// object dropped and created again, which dependency forced it.
+#[test]
+fn explain_names_the_dependency_that_forced_a_drop() {
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/views/view_over_retyped_column");
+    let (before, after) = (case.join("before.sql"), case.join("after.sql"));
+    let args = [
+        "diff",
+        "--from",
+        before.to_str().unwrap(),
+        "--to",
+        after.to_str().unwrap(),
+        "--explain",
+    ];
+    let out = stratum(&args);
+    let sql = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        sql.contains(
+            "-- step 1: drop_view view public.large_payments\n\
+             -- dropped because view public.large_payments depends on column \
+             public.payments.amount, whose type changes at step 2; created again at step 3\n\
+             DROP VIEW public.large_payments;"
+        ),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("-- view public.large_payments created again, after its drop at step 1"),
+        "{sql}"
+    );
+    // Without the flag, no notes.
+    let out = stratum(&args[..5]);
+    assert!(!text(&out.stdout).contains("-- step 1"));
+}

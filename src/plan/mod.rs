@@ -4,6 +4,7 @@
 //! Pure: no I/O. Ordering lives in [`order`]; each step's SQL, hazards and
 //! tie-break rank come from its kind (`kinds::Kind`).
 
+mod explain;
 pub mod locks;
 mod order;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::diff::Change;
 pub use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::{Catalog, ObjectId};
+pub use explain::explain;
 pub use locks::LockMode;
 
 /// One statement of a plan.

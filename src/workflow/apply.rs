@@ -123,15 +123,28 @@ struct PlanJson<'a> {
     steps: &'a [Step],
     unmanaged: Vec<crate::kinds::Unmanaged>,
     fingerprint: String,
+    /// `--explain`: why each step is there, in step order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    explain: Vec<Vec<String>>,
 }
 
 /// `stratum plan`: the SQL `apply` would run; saved to `out` for a later
 /// `apply` when given.
-pub async fn plan(project: &Project, url: &str, out: Option<&Path>) -> Result<Report> {
+pub async fn plan(
+    project: &Project,
+    url: &str,
+    out: Option<&Path>,
+    explain: bool,
+) -> Result<Report> {
     let (current, desired, plan) = planned(project, url).await?;
     let unmanaged = crate::coverage::unmanaged(&current, &desired);
     let fingerprint = ddl::fingerprint(&current)?;
     let sql = render::sql(&plan);
+    let notes = if explain {
+        plan::explain(&plan, &current)
+    } else {
+        Vec::new()
+    };
     let mut stderr = render::summary(&plan, &unmanaged);
     if let Some(out) = out {
         let saved = SavedPlan {
@@ -155,12 +168,13 @@ pub async fn plan(project: &Project, url: &str, out: Option<&Path>) -> Result<Re
     }
     Ok(Report::new(
         OK,
-        sql,
+        render::sql_explained(&plan, &notes),
         stderr,
         PlanJson {
             steps: &plan.steps,
             unmanaged,
             fingerprint,
+            explain: notes,
         },
     ))
 }
