@@ -182,7 +182,20 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = json["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 2, "{json:#}");
+    // The drop, and SET NOT NULL online: a check added, validated, used
+    // and dropped.
+    let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "drop_column",
+            "add_not_null_check",
+            "validate_not_null_check",
+            "set_not_null",
+            "drop_not_null_check"
+        ],
+        "{json:#}"
+    );
     let drop = steps.iter().find(|s| s["kind"] == "drop_column").unwrap();
     assert_eq!(drop["hazards"][0]["code"], "data-loss");
     let facts = &drop["hazards"][0]["table"];
@@ -1631,4 +1644,41 @@ fn explain_names_the_dependency_that_forced_a_drop() {
     // Without the flag, no notes.
     let out = stratum(&args[..5]);
     assert!(!text(&out.stdout).contains("-- step 1"));
+}
+
+/// Online SET NOT NULL over a NULL: the helper check fails to validate, is
+/// dropped again, and the column is as it was.
+#[tokio::test(flavor = "current_thread")]
+async fn online_set_not_null_over_a_null_leaves_nothing_behind() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_with("CREATE TABLE t (id int NOT NULL);\n");
+    let db = server.database("nulls").await;
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (NULL);")
+        .await
+        .unwrap();
+    let url = server.url("nulls");
+    let args = [
+        "apply",
+        "--db",
+        &url,
+        "--yes",
+        "--allow-hazards",
+        "full-table-scan",
+    ];
+    let out = stratum_in(dir.path(), &args, &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("step 2 of 4 (column public.t.id) failed: check constraint \"id_stratum_not_null\" of relation \"t\" is violated by some row"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("What it left behind was removed (ALTER TABLE public.t DROP CONSTRAINT IF EXISTS id_stratum_not_null;)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("step 1 of 4 stays applied"), "{stderr}");
+    let left = "SELECT conname::text FROM pg_constraint WHERE conrelid = 't'::regclass";
+    assert_eq!(common::strings(&db, left).await, Vec::<String>::new());
 }

@@ -33,7 +33,7 @@ pub fn explain(plan: &Plan, current: &Catalog) -> Vec<Vec<String>> {
             let mut lines = vec![format!("step {n}: {} {}", step.kind, step.object)];
             let e = &effects[i];
             for id in &e.removes {
-                let Some(&again) = provided_by.get(id).filter(|&&m| m != n) else {
+                let Some(&again) = provided_by.get(id).filter(|&&m| m > n) else {
                     continue;
                 };
                 // The first thing it depends on that an earlier decision
@@ -57,7 +57,7 @@ pub fn explain(plan: &Plan, current: &Catalog) -> Vec<Vec<String>> {
                 });
             }
             for id in &e.provides {
-                if let Some(&(j, false)) = removed_by.get(id).filter(|(j, _)| *j != n) {
+                if let Some(&(j, false)) = removed_by.get(id).filter(|(j, _)| *j < n) {
                     lines.push(format!("{} created again, after its drop at step {j}", id.label()));
                 }
             }

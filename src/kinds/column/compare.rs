@@ -134,6 +134,19 @@ pub(super) fn diff_table(
     }
 }
 
+/// Whether SET NOT NULL on this existing column goes online (a helper
+/// check validated first): on a live database's plain table, unless the
+/// column is retyped (rewritten) anyway or the constraint stays NOT VALID.
+fn online_not_null(current: &Catalog, table: &QualName, column: &Column, retyped: bool) -> bool {
+    current.online
+        && !retyped
+        && !column.not_null_constraint.not_valid
+        && current
+            .tables
+            .get(table)
+            .is_some_and(|t| t.partition_by.is_none() && t.foreign.is_none())
+}
+
 fn alter_column(
     current: &Catalog,
     table: &QualName,
@@ -174,18 +187,23 @@ fn alter_column(
         out.push(set_default(table, col, from, column.default.clone()));
     }
     if was.not_null != column.not_null && !(column.identity.is_some() && was.identity.is_some()) {
-        out.push(if column.not_null {
-            not_null::set(table, column, false)
+        if column.not_null && online_not_null(current, table, column, retyped) {
+            not_null::set_checked(table, column, out);
+        } else if column.not_null {
+            out.push(not_null::set(table, column, false));
         } else {
-            ColumnChange::SetNotNull {
-                table: table.clone(),
-                column: col.clone(),
-                not_null: false,
-                constraint: NotNull::default(),
-                replace: false,
-            }
-            .into()
-        });
+            out.push(
+                ColumnChange::SetNotNull {
+                    table: table.clone(),
+                    column: col.clone(),
+                    not_null: false,
+                    constraint: NotNull::default(),
+                    replace: false,
+                    checked: false,
+                }
+                .into(),
+            );
+        }
     } else if was.not_null && column.not_null {
         not_null::diff(table, was, column, out);
     }

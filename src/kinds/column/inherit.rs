@@ -59,6 +59,7 @@ pub(super) fn inherited(
                 not_null: column.not_null,
                 constraint: column.not_null_constraint.clone(),
                 replace: false,
+                checked: false,
             }
             .into(),
         );

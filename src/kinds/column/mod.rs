@@ -146,6 +146,17 @@ pub enum ColumnChange {
         not_null: bool,
         constraint: NotNull,
         replace: bool,
+        /// Online: a validated helper CHECK proves the column has no NULL,
+        /// so SET NOT NULL reads no row.
+        checked: bool,
+    },
+    /// Online SET NOT NULL on an existing table: a helper
+    /// `CHECK (column IS NOT NULL)` added NOT VALID, validated on its own
+    /// (writes go on), and dropped once SET NOT NULL has used it.
+    NotNullCheck {
+        table: QualName,
+        column: String,
+        stage: CheckStage,
     },
     /// A NOT NULL constraint renamed, validated or made [NO] INHERIT.
     AlterNotNull {
@@ -173,6 +184,47 @@ pub enum ColumnChange {
     },
 }
 
+/// Where an online SET NOT NULL's helper check is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStage {
+    /// ADD CONSTRAINT ... CHECK (c IS NOT NULL) NOT VALID.
+    Add,
+    /// VALIDATE CONSTRAINT, in a transaction of its own.
+    Validate,
+    /// DROP CONSTRAINT, after SET NOT NULL.
+    Drop,
+}
+
+/// The helper check's name: `<column>_stratum_not_null`, within 63 bytes.
+fn check_name(column: &str) -> String {
+    let suffix = "_stratum_not_null";
+    let mut end = column.len().min(63 - suffix.len());
+    while !column.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &column[..end])
+}
+
+/// Order of an online SET NOT NULL's steps, through ids only they use:
+/// the helper check (added), the helper validated, NOT NULL set.
+fn check_ids(table: &QualName, column: &str) -> [ObjectId; 3] {
+    let name = check_name(column);
+    [
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: name.clone(),
+        },
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: format!("{name} (validated)"),
+        },
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: format!("{name} (used)"),
+        },
+    ]
+}
+
 impl ColumnChange {
     fn table(&self) -> &QualName {
         match self {
@@ -184,6 +236,7 @@ impl ColumnChange {
             | ColumnChange::AlterNotNull { table, .. }
             | ColumnChange::SetOptions { table, .. }
             | ColumnChange::SetExpression { table, .. }
+            | ColumnChange::NotNullCheck { table, .. }
             | ColumnChange::AlterIdentity { table, .. } => table,
         }
     }
@@ -198,6 +251,7 @@ impl ColumnChange {
             | ColumnChange::SetNotNull { column, .. }
             | ColumnChange::AlterNotNull { column, .. }
             | ColumnChange::SetOptions { column, .. }
+            | ColumnChange::NotNullCheck { column, .. }
             | ColumnChange::AlterIdentity { column, .. } => column,
         }
     }
@@ -219,6 +273,11 @@ impl Kind for ColumnChange {
             ColumnChange::SetOptions { .. } => "set_column_options",
             ColumnChange::AlterIdentity { .. } => "alter_identity",
             ColumnChange::SetExpression { .. } => "set_expression",
+            ColumnChange::NotNullCheck { stage, .. } => match stage {
+                CheckStage::Add => "add_not_null_check",
+                CheckStage::Validate => "validate_not_null_check",
+                CheckStage::Drop => "drop_not_null_check",
+            },
         }
     }
 
@@ -265,6 +324,30 @@ impl Kind for ColumnChange {
                 needs: vec![column],
                 ..Effects::default()
             },
+            ColumnChange::SetNotNull { checked: true, .. } => {
+                let [_, validated, used] = check_ids(table, name);
+                Effects {
+                    needs: vec![column, validated],
+                    provides: vec![used],
+                    ..Effects::default()
+                }
+            }
+            ColumnChange::NotNullCheck { stage, .. } => {
+                let [added, validated, used] = check_ids(table, name);
+                match stage {
+                    CheckStage::Add => Effects {
+                        needs: vec![column],
+                        provides: vec![added],
+                        ..Effects::default()
+                    },
+                    CheckStage::Validate => Effects {
+                        needs: vec![added],
+                        provides: vec![validated],
+                        ..Effects::default()
+                    },
+                    CheckStage::Drop => super::needs(vec![used]),
+                }
+            }
             ColumnChange::SetNotNull { .. }
             | ColumnChange::AlterNotNull { .. }
             | ColumnChange::SetOptions { .. }
@@ -310,6 +393,19 @@ impl Kind for ColumnChange {
                 replace,
                 ..
             } => not_null::set_sql(table, self.column(), constraint, *replace),
+            ColumnChange::NotNullCheck { column, stage, .. } => {
+                let name = ident(&check_name(column));
+                match stage {
+                    CheckStage::Add => format!(
+                        "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({} IS NOT NULL) NOT VALID;",
+                        ident(column)
+                    ),
+                    CheckStage::Validate => {
+                        format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name};")
+                    }
+                    CheckStage::Drop => format!("ALTER TABLE {table} DROP CONSTRAINT {name};"),
+                }
+            }
             ColumnChange::SetNotNull { .. } => format!("{prefix} DROP NOT NULL;"),
             ColumnChange::AlterNotNull { action, .. } => not_null::action_sql(table, action),
             ColumnChange::SetOptions {
@@ -358,6 +454,32 @@ impl Kind for ColumnChange {
                 }
             },
         })
+    }
+
+    // Validated on its own, so that the lock of the ADD before it is not
+    // held while every row is read.
+    fn transactional(&self) -> bool {
+        !matches!(
+            self,
+            ColumnChange::NotNullCheck {
+                stage: CheckStage::Validate,
+                ..
+            }
+        )
+    }
+
+    fn undo_on_failure(&self) -> Option<String> {
+        match self {
+            ColumnChange::NotNullCheck {
+                table,
+                column,
+                stage: CheckStage::Validate,
+            } => Some(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {};",
+                ident(&check_name(column))
+            )),
+            _ => None,
+        }
     }
 
     fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
@@ -409,9 +531,20 @@ impl Kind for ColumnChange {
                     ),
                 )]
             }
+            ColumnChange::NotNullCheck {
+                stage: CheckStage::Validate,
+                ..
+            } => vec![Hazard::new(
+                HazardCode::FullTableScan,
+                format!(
+                    "checking that {}.{column} holds no NULL reads every row of the table",
+                    table.plain()
+                ),
+            )],
             ColumnChange::SetNotNull {
                 not_null: true,
                 constraint,
+                checked: false,
                 ..
             } if !constraint.not_valid => vec![Hazard::new(
                 HazardCode::FullTableScan,
@@ -449,7 +582,9 @@ impl Kind for ColumnChange {
             ColumnChange::Add { .. } => (1, 6),
             ColumnChange::AlterType { .. } => (1, 7),
             ColumnChange::SetDefault { .. } | ColumnChange::SetExpression { .. } => (1, 8),
-            ColumnChange::SetNotNull { .. } | ColumnChange::AlterNotNull { .. } => (1, 9),
+            ColumnChange::SetNotNull { .. }
+            | ColumnChange::AlterNotNull { .. }
+            | ColumnChange::NotNullCheck { .. } => (1, 9),
             ColumnChange::SetOptions { .. } => (1, 10),
             ColumnChange::AlterIdentity { .. } => (1, 10),
         }
@@ -486,6 +621,14 @@ impl Kind for ColumnChange {
                 c.generated.as_deref().unwrap_or_default()
             ),
             ColumnChange::AlterIdentity { .. } => format!("~ column {column} identity"),
+            ColumnChange::NotNullCheck { stage, .. } => format!(
+                "~ column {column} {} a check that it holds no NULL",
+                match stage {
+                    CheckStage::Add => "adds",
+                    CheckStage::Validate => "validates",
+                    CheckStage::Drop => "drops",
+                }
+            ),
         };
         Shown::Part {
             table: self.table().clone(),

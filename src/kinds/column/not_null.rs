@@ -2,7 +2,7 @@
 //! be NOT VALID or NO INHERIT. What of it differs from the plain form, and
 //! the steps that change it in place.
 
-use super::{Column, ColumnChange};
+use super::{CheckStage, Column, ColumnChange};
 use crate::kinds::{Change, QualName};
 use crate::sql::ident;
 
@@ -90,8 +90,37 @@ pub(super) fn set(table: &QualName, column: &Column, replace: bool) -> Change {
         not_null: true,
         constraint: column.not_null_constraint.clone(),
         replace,
+        checked: false,
     }
     .into()
+}
+
+/// SET NOT NULL online: a helper check added NOT VALID, validated on its
+/// own, SET NOT NULL (which the valid check spares a scan), the check
+/// dropped.
+pub(super) fn set_checked(table: &QualName, column: &Column, out: &mut Vec<Change>) {
+    let stage = |stage| {
+        ColumnChange::NotNullCheck {
+            table: table.clone(),
+            column: column.name.clone(),
+            stage,
+        }
+        .into()
+    };
+    out.push(stage(CheckStage::Add));
+    out.push(stage(CheckStage::Validate));
+    out.push(
+        ColumnChange::SetNotNull {
+            table: table.clone(),
+            column: column.name.clone(),
+            not_null: true,
+            constraint: column.not_null_constraint.clone(),
+            replace: false,
+            checked: true,
+        }
+        .into(),
+    );
+    out.push(stage(CheckStage::Drop));
 }
 
 /// The SQL of a SetNotNull step that sets one.
