@@ -33,6 +33,11 @@ fn spawn_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Ch
         .expect("running stratum")
 }
 
+/// `apply --db URL --yes --allow-hazards HAZARDS`.
+fn apply_yes<'a>(url: &'a str, hazards: &'a str) -> [&'a str; 6] {
+    ["apply", "--db", url, "--yes", "--allow-hazards", hazards]
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -1251,14 +1256,7 @@ async fn interrupted_apply_cancels_the_statement_on_the_server() {
     .await
     .unwrap();
     let url = server.url("interrupted");
-    let args = [
-        "apply",
-        "--db",
-        &url,
-        "--yes",
-        "--allow-hazards",
-        "full-table-scan",
-    ];
+    let args = apply_yes(&url, "full-table-scan");
     let run = spawn_in(p, &args, &env);
     let validating = "SELECT query FROM pg_stat_activity WHERE query LIKE '%VALIDATE CONSTRAINT%' \
                       AND pid <> pg_backend_pid()";
@@ -1513,14 +1511,7 @@ async fn an_identity_added_to_a_table_with_rows_starts_after_them() {
     .await
     .unwrap();
     let url = server.url("identity");
-    let args = [
-        "apply",
-        "--db",
-        &url,
-        "--yes",
-        "--allow-hazards",
-        "access-exclusive-lock",
-    ];
+    let args = apply_yes(&url, "access-exclusive-lock");
     let out = stratum_in(dir.path(), &args, &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let next = "INSERT INTO tags (label) VALUES ('c') RETURNING id::text";
@@ -1659,14 +1650,7 @@ async fn online_set_not_null_over_a_null_leaves_nothing_behind() {
         .await
         .unwrap();
     let url = server.url("nulls");
-    let args = [
-        "apply",
-        "--db",
-        &url,
-        "--yes",
-        "--allow-hazards",
-        "full-table-scan",
-    ];
+    let args = apply_yes(&url, "full-table-scan");
     let out = stratum_in(dir.path(), &args, &env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
