@@ -329,11 +329,18 @@ pub struct DiffSettings {
 
 /// Runs one diff: SQL on stdout, the summary on stderr.
 pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
-    let (mut current, mut desired) =
-        load_pair(&settings.from, &settings.to, &settings.scratch).await?;
+    let (mut current, desired) = load_pair(&settings.from, &settings.to, &settings.scratch).await?;
+    let to = crate::load::Side::Source(settings.to.clone());
+    let (undone, renames) =
+        crate::load::undo_renames(&to, &current, &desired, &settings.scratch).await?;
+    let mut desired = undone.unwrap_or(desired);
+    for warning in &renames.warnings {
+        ui::print_err(&format!("warning: {warning}\n"));
+    }
     settings.filter.apply(&mut current);
     settings.filter.apply(&mut desired);
-    let changes = diff::diff(&current, &desired);
+    let mut changes = diff::diff(&current, &desired);
+    changes.extend(renames.changes.into_iter().map(crate::diff::Change::from));
     crate::coverage::check(&current, &desired, &changes, settings.strict)?;
     crate::coverage::roles(&current, &desired, &settings.assume_roles)?;
     let plan = plan::plan(&current, &desired, changes)?;

@@ -67,6 +67,10 @@ pub enum Side {
     Source(Source),
     /// Migrations, replayed one after the other into a scratch database.
     Migrations(Vec<Migration>),
+    /// A side loaded into a scratch database, then these statements run
+    /// there before it is read (the renames of `-- stratum:renamed-from`,
+    /// undone on the desired side).
+    Then(Box<Side>, Vec<String>),
 }
 
 /// Where SQL sources are loaded.
@@ -86,6 +90,8 @@ enum Ready {
     Empty,
     /// One source per migration, statements in file order.
     Replay(Vec<SqlSource>),
+    /// A side, then statements.
+    Then(Box<Ready>, Vec<String>),
 }
 
 /// Loads both sides. SQL is parsed before any server is started, so a syntax
@@ -135,6 +141,7 @@ pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog
 
 fn prepare(side: &Side) -> Result<Ready> {
     Ok(match side {
+        Side::Then(side, statements) => Ready::Then(Box::new(prepare(side)?), statements.clone()),
         Side::Source(Source::Url(url)) => Ready::Url(Box::new(conninfo::config(url)?)),
         Side::Source(Source::Sql(path)) => Ready::Sql(parse::read_source(path)?),
         Side::Source(Source::Empty) => Ready::Empty,
@@ -162,15 +169,57 @@ pub async fn load_for_major(source: &Source, scratch: &Scratch, major: u32) -> R
     load_scratch(&server, &ready).await
 }
 
+/// The renames that `-- stratum:renamed-from` in the desired side asks for
+/// against `current`, and the desired catalog to plan the other changes
+/// against: the desired side loaded again with those renames undone (at the
+/// same major as `desired`); None when no rename applies. The catalog is
+/// unfiltered, as [`load_sides`] returns it.
+pub async fn undo_renames(
+    side: &Side,
+    current: &Catalog,
+    desired: &Catalog,
+    scratch: &Scratch,
+) -> Result<(Option<Catalog>, crate::renames::Renames)> {
+    let Side::Source(Source::Sql(path)) = side else {
+        return Ok((None, crate::renames::Renames::default()));
+    };
+    let source = parse::read_source(path)?;
+    if !crate::renames::any(&source) {
+        return Ok((None, crate::renames::Renames::default()));
+    }
+    let renames = crate::renames::resolve(&source, current, desired)?;
+    if renames.changes.is_empty() {
+        return Ok((None, renames));
+    }
+    let ready = Ready::Then(Box::new(Ready::Sql(source)), renames.undo.clone());
+    let major = (desired.server_version / 10000) as u32;
+    let server =
+        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
+    let undone = load_scratch(&server, &ready)
+        .await
+        .context("undoing the renames of -- stratum:renamed-from on the schema")?;
+    Ok((Some(undone), renames))
+}
+
 /// Loads `ready` into a new scratch database and reads it back.
 async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> {
     let db = server.create_db().await?;
     let result = async {
         let mut client = db.connect().await?;
+        let (ready, then) = match ready {
+            Ready::Then(ready, then) => (&**ready, then.as_slice()),
+            ready => (ready, &[][..]),
+        };
         match ready {
             Ready::Sql(source) => load_sql(&client, source).await?,
             Ready::Replay(sources) => replay(&client, sources).await?,
-            Ready::Url(_) | Ready::Empty => {}
+            Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
+        }
+        for sql in then {
+            client
+                .batch_execute(sql)
+                .await
+                .with_context(|| format!("in the scratch database: {sql}"))?;
         }
         introspect(&mut client, false).await
     }

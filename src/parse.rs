@@ -197,19 +197,22 @@ pub fn read_file(path: &Path) -> Result<SqlFile> {
     })
 }
 
+/// The first statement of `sql`, parsed; None when it does not parse.
+pub fn first_statement(sql: &str) -> Option<pg_query::NodeEnum> {
+    pg_query::parse(sql, 0)
+        .ok()?
+        .protobuf
+        .stmts
+        .into_iter()
+        .next()?
+        .stmt?
+        .node
+}
+
 /// Why `sql` cannot run inside a transaction block, if it cannot: such a
 /// script is run statement by statement instead.
 pub fn outside_transaction(sql: &str) -> Option<&'static str> {
-    let parsed = pg_query::parse(sql, 0).ok()?;
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
-    match node.to_ref() {
+    match first_statement(sql)?.to_ref() {
         NodeRef::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
         NodeRef::DropStmt(s) if s.concurrent => Some("DROP INDEX CONCURRENTLY"),
         NodeRef::ReindexStmt(s)

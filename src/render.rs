@@ -198,7 +198,7 @@ pub fn rename_hints(plan: &Plan) -> Vec<String> {
             if let [new] = new.as_slice() {
                 hints.push(format!(
                     "column {table}.{old} -> {table}.{new}: planned as drop and add, which loses its data; \
-                     to keep it, rename it first (ALTER TABLE {table} RENAME COLUMN {old} TO {new})"
+                     to keep it, add -- stratum:renamed-from {old} on the line of {new}"
                 ));
             }
         }
@@ -217,11 +217,11 @@ pub fn rename_hints(plan: &Plan) -> Vec<String> {
         if let [new] = same.as_slice() {
             hints.push(format!(
                 "table {} -> {}: planned as drop and create, which loses its rows; \
-                 to keep them, rename it first (ALTER TABLE {} RENAME TO {})",
+                 to keep them, add -- stratum:renamed-from {} on the line of CREATE TABLE {}",
                 old.name.plain(),
                 new.name.plain(),
-                old.name,
-                crate::sql::ident(&new.name.name)
+                old.name.name,
+                new.name.plain()
             ));
         }
     }

@@ -1137,7 +1137,7 @@ fn drops_and_creates_of_the_same_shape_hint_at_a_rename() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("hint: possible rename: column public.users.name -> public.users.full_name: planned as drop and add, which loses its data; to keep it, rename it first (ALTER TABLE public.users RENAME COLUMN name TO full_name)"),
+        stderr.contains("hint: possible rename: column public.users.name -> public.users.full_name: planned as drop and add, which loses its data; to keep it, add -- stratum:renamed-from name on the line of full_name"),
         "{stderr}"
     );
     assert!(
@@ -1665,4 +1665,124 @@ async fn online_set_not_null_over_a_null_leaves_nothing_behind() {
     assert!(stderr.contains("step 1 of 4 stays applied"), "{stderr}");
     let left = "SELECT conname::text FROM pg_constraint WHERE conrelid = 't'::regclass";
     assert_eq!(common::strings(&db, left).await, Vec::<String>::new());
+}
+
+/// `-- stratum:renamed-from` turns drop + create into renames that keep the
+/// rows: apply once, then nothing left to do; generate writes them (and
+/// their undoing in the down file); stale and conflicting annotations are
+/// errors naming the file and line.
+#[tokio::test(flavor = "current_thread")]
+async fn renamed_from_annotations_rename_and_keep_rows() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let before = "CREATE SCHEMA app;
+CREATE TABLE app.users (id int PRIMARY KEY, name text NOT NULL, CONSTRAINT name_len CHECK (length(name) > 0));
+CREATE INDEX users_name ON app.users (name);
+CREATE VIEW app.names AS SELECT name FROM app.users;
+CREATE TYPE app.mood AS ENUM ('happy', 'sad');
+CREATE FUNCTION app.greet(n text) RETURNS text LANGUAGE sql AS $$ SELECT 'hi ' || n $$;
+CREATE SEQUENCE app.counter;
+";
+    let after = "CREATE SCHEMA app;
+CREATE TABLE app.members ( -- stratum:renamed-from users
+    id int PRIMARY KEY,
+    full_name text NOT NULL, -- stratum:renamed-from name
+    feel app.feeling,
+    CONSTRAINT full_name_len CHECK (length(full_name) > 0) -- stratum:renamed-from name_len
+);
+CREATE INDEX members_full_name ON app.members (full_name); -- stratum:renamed-from users_name
+CREATE VIEW app.member_names AS SELECT full_name FROM app.members; -- stratum:renamed-from names
+CREATE TYPE app.feeling AS ENUM ( -- stratum:renamed-from mood
+    'glad', -- stratum:renamed-from happy
+    'sad'
+);
+CREATE FUNCTION app.hello(n text) RETURNS text LANGUAGE sql AS $$ SELECT 'hi ' || n $$; -- stratum:renamed-from greet
+CREATE SEQUENCE app.ticker; -- stratum:renamed-from counter
+";
+    let dir = project_with(after);
+    let p = dir.path();
+    let db = server.database("renames").await;
+    db.batch_execute(&format!(
+        "{before}INSERT INTO app.users VALUES (1, 'ada'), (2, 'grace');"
+    ))
+    .await
+    .unwrap();
+    let url = server.url("renames");
+    let run = |args: &[&str]| stratum_in(p, args, &env);
+    let out = run(&["plan", "--db", &url]);
+    let sql = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for rename in [
+        "ALTER SEQUENCE app.counter RENAME TO ticker;",
+        "ALTER TABLE app.users RENAME TO members;",
+        "ALTER TABLE app.members RENAME COLUMN name TO full_name;",
+        "ALTER TABLE app.members RENAME CONSTRAINT name_len TO full_name_len;",
+        "ALTER TABLE app.members RENAME CONSTRAINT users_pkey TO members_pkey;",
+        "ALTER INDEX app.users_name RENAME TO members_full_name;",
+        "ALTER TYPE app.feeling RENAME VALUE 'happy' TO 'glad';",
+        "ALTER ROUTINE app.greet(n text) RENAME TO hello;",
+    ] {
+        assert!(sql.contains(rename), "{rename}\n{sql}");
+    }
+    assert!(
+        !sql.contains("DROP TABLE") && !sql.contains("DROP COLUMN"),
+        "{sql}"
+    );
+    let out = run(&["apply", "--db", &url, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = "SELECT string_agg(id || ':' || full_name, ',' ORDER BY id) FROM app.members";
+    assert_eq!(common::strings(&db, rows).await, ["1:ada,2:grace"]);
+    // Done: the annotations now find the new names and ask for nothing.
+    let out = run(&["plan", "--db", &url]);
+    assert_eq!(text(&out.stdout), "", "{}", text(&out.stderr));
+
+    // generate: the renames in the up file, undone in the down file.
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(p.join("migrations/20260101000001_init.sql"), before).unwrap();
+    let out = run(&["generate", "--name", "renames"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fresh = server.database("renames_migrated").await;
+    fresh.batch_execute("SELECT 1").await.unwrap();
+    let fresh_url = server.url("renames_migrated");
+    let out = run(&["migrate", "--db", &fresh_url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["check", "--db", &fresh_url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["down", "--db", &fresh_url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tables = "SELECT string_agg(tablename::text, ',') FROM pg_tables WHERE schemaname = 'app'";
+    assert_eq!(common::strings(&fresh, tables).await, ["users"]);
+
+    // A stale annotation, where the table exists: an error at its line.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        after.replace(
+            "-- stratum:renamed-from name\n",
+            "-- stratum:renamed-from nmae\n",
+        ),
+    )
+    .unwrap();
+    let other = server.database("renames_stale").await;
+    other.batch_execute(before).await.unwrap();
+    let out = run(&["plan", "--db", &server.url("renames_stale")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("schema/schema.sql:4: renamed-from nmae: the database has neither column app.members.full_name nor nmae"),
+        "{stderr}"
+    );
+    // Both names there: an error.
+    other
+        .batch_execute("ALTER TABLE app.users ADD COLUMN full_name text")
+        .await
+        .unwrap();
+    std::fs::write(p.join("schema/schema.sql"), after).unwrap();
+    let out = run(&["plan", "--db", &server.url("renames_stale")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("schema/schema.sql:4: renamed-from name: the database has both column app.members.full_name and the old name name"),
+        "{stderr}"
+    );
 }

@@ -552,4 +552,6 @@ kinds! {
     Privilege => privilege::PrivilegeChange,
     /// Comments on any object.
     Comment => comment::CommentChange,
+    /// Renames that `-- stratum:renamed-from` asks for (run last).
+    Rename => rename::RenameChange,
 }

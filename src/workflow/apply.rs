@@ -98,10 +98,14 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     let mut desired = catalogs.pop().expect("two sides");
     let current = catalogs.pop().expect("two sides");
     project.filter.keep_history_schema(&current, &mut desired);
-    let changes = diff::diff(&current, &desired);
-    crate::coverage::check(&current, &desired, &changes, project.strict)?;
-    crate::coverage::roles(&current, &desired, &project.assume_roles)?;
-    let plan = plan::plan(&current, &desired, changes)?;
+    // Planned against the schema with its renames undone; they run last.
+    let (undone, renames) = super::renamed(project, &current, &desired).await?;
+    let target = undone.as_ref().unwrap_or(&desired);
+    let mut changes = diff::diff(&current, target);
+    changes.extend(renames.changes.into_iter().map(crate::diff::Change::from));
+    crate::coverage::check(&current, target, &changes, project.strict)?;
+    crate::coverage::roles(&current, target, &project.assume_roles)?;
+    let plan = plan::plan(&current, target, changes)?;
     Ok((current, desired, plan))
 }
 

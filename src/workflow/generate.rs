@@ -7,6 +7,8 @@ use serde::Serialize;
 use super::{count, load, migrations, Report, OK};
 use crate::config::Project;
 use crate::diff;
+use crate::diff::Change;
+use crate::kinds::rename::RenameChange;
 use crate::load::Side;
 use crate::migrations::{next_version, slug, write, NewMigration};
 use crate::plan::{self, Plan};
@@ -66,13 +68,18 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     .await?;
     let desired = catalogs.pop().expect("two sides");
     let built = catalogs.pop().expect("two sides");
+    // Planned against the schema with its renames undone; they run last.
+    let (undone, renames) = super::renamed(project, &built, &desired).await?;
+    let desired = undone.unwrap_or(desired);
     // Never skipped silently: kinds stratum does not manage yet are named.
     let warnings = render::not_managed(
         &crate::coverage::unmanaged(&built, &desired),
         " (not in the migration)",
     );
-    let changes = diff::diff(&built, &desired);
+    let mut changes = diff::diff(&built, &desired);
     crate::coverage::check(&built, &desired, &changes, project.strict)?;
+    let undo = RenameChange::undoing(&renames);
+    changes.extend(renames.changes.into_iter().map(Change::from));
     if changes.is_empty() {
         let mut report = Report::new(
             OK,
@@ -96,7 +103,10 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     let up = plan::plan(&built, &desired, changes)?;
     let mut before = built;
     project.filter.keep_history_schema(&desired, &mut before);
-    let down = plan::plan(&desired, &before, diff::diff(&desired, &before))?;
+    // Down: the renames undone first, then back to what the migrations built.
+    let mut down_changes = diff::diff(&desired, &before);
+    down_changes.extend(undo.map(Change::from));
+    let down = plan::plan(&desired, &before, down_changes)?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => describe(&up),

@@ -70,6 +70,28 @@ async fn load(project: &Project, sides: &[Side]) -> Result<Vec<Catalog>> {
     Ok(catalogs)
 }
 
+/// `desired` with the renames of `-- stratum:renamed-from` in `schema/`
+/// undone against `current` (None when none applies), and those renames:
+/// plan the other changes against the first and add the second, which run
+/// last. Annotations that did nothing are said on stderr.
+async fn renamed(
+    project: &Project,
+    current: &Catalog,
+    desired: &Catalog,
+) -> Result<(Option<Catalog>, crate::renames::Renames)> {
+    let side = Side::Source(project.schema_source()?);
+    let (mut undone, renames) =
+        crate::load::undo_renames(&side, current, desired, &project.scratch()).await?;
+    if let Some(undone) = &mut undone {
+        project.filter.apply(undone);
+        project.filter.keep_history_schema(current, undone);
+    }
+    for warning in &renames.warnings {
+        crate::ui::print_err(&format!("warning: {warning}\n"));
+    }
+    Ok((undone, renames))
+}
+
 /// The migrations of the project, in order.
 fn migrations(project: &Project) -> Result<Vec<crate::migrations::Migration>> {
     crate::migrations::read_dir(&project.migrations, project.layout)

@@ -1,0 +1,88 @@
+//! Renames that `-- stratum:renamed-from <old name>` in `schema/` asks for
+//! (see `renames`): ALTER ... RENAME instead of a drop and a create, so rows
+//! and everything that refers to the object are kept.
+//!
+//! A plan with renames is made against the desired schema with the renames
+//! undone, and the renames run last: every other step sees the old names,
+//! as the database has them until then, and PostgreSQL carries each rename
+//! into the views, indexes and constraints that refer to the object.
+
+use super::{Catalog, Effects, Kind, ObjectId, Shown};
+use crate::hazard::Hazard;
+
+/// One rename.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenameChange {
+    /// The object under its new name.
+    pub id: ObjectId,
+    /// It, for people: `column app.users.full_name`.
+    pub what: String,
+    /// Its old name, as written in the annotation.
+    pub from: String,
+    /// The ALTER ... RENAME statement.
+    pub sql: String,
+    /// Schemas first, then what they hold, then the parts of tables and
+    /// types, so that each statement names its parent as it is by then.
+    pub depth: u8,
+    /// Renames undone (a down migration): one step of several statements,
+    /// run first.
+    pub undo: bool,
+}
+
+impl RenameChange {
+    /// One step that undoes `renames`, for the down migration.
+    pub fn undoing(renames: &crate::renames::Renames) -> Option<RenameChange> {
+        let first = renames.changes.first()?;
+        Some(RenameChange {
+            id: first.id.clone(),
+            what: String::new(),
+            from: String::new(),
+            sql: renames.undo.join("\n"),
+            depth: 0,
+            undo: true,
+        })
+    }
+}
+
+impl Kind for RenameChange {
+    fn id(&self) -> ObjectId {
+        self.id.clone()
+    }
+
+    fn label(&self) -> String {
+        if self.undo {
+            return "the renames of -- stratum:renamed-from, undone".to_string();
+        }
+        format!("{} (was {})", self.what, self.from)
+    }
+
+    fn verb(&self) -> &'static str {
+        "rename"
+    }
+
+    // Renames run after every other step (phase 2), which works on the old
+    // names; nothing else is ordered by them.
+    fn effects(&self) -> Effects {
+        Effects::default()
+    }
+
+    fn sql(&self) -> Option<String> {
+        Some(self.sql.clone())
+    }
+
+    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
+        Vec::new()
+    }
+
+    fn rank(&self) -> (u8, u8) {
+        if self.undo {
+            (0, 0)
+        } else {
+            (2, self.depth)
+        }
+    }
+
+    fn shown(&self) -> Shown {
+        Shown::Object
+    }
+}

@@ -1,0 +1,612 @@
+//! `-- stratum:renamed-from <old name>` in `schema/`: a rename instead of a
+//! drop and a create.
+//!
+//! The comment sits on the line that declares the object: a CREATE
+//! statement's first line (table, view, index, sequence, function, type,
+//! domain, schema), a column or constraint line of CREATE TABLE / ALTER
+//! TABLE ... ADD, or an enum value's line. Against the current database:
+//! the old name there and the new one not is a rename; the new one there and
+//! the old one not is a rename already done (nothing to do); both there is
+//! an error; neither is an error when the object's parent exists there (a
+//! typo or a stale annotation would otherwise become a drop and an add), and
+//! a warning when the parent is new too or the object is top-level.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use pg_query::{NodeEnum, NodeRef};
+
+use crate::kinds::rename::RenameChange;
+use crate::kinds::{Catalog, ObjectId, QualName};
+use crate::parse::SqlSource;
+use crate::sql::{ident, literal};
+
+/// What an annotation renames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Schema(String),
+    /// Tables, views, sequences, indexes, types and functions: a name in a
+    /// schema.
+    Named(Named, QualName),
+    Column(QualName, String),
+    Constraint(QualName, String),
+    Index(QualName, String),
+    EnumValue(QualName, String),
+}
+
+/// The kind of a schema-qualified object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Table,
+    View { materialized: bool },
+    Sequence,
+    Type,
+    Domain,
+    Function,
+}
+
+/// One `-- stratum:renamed-from` comment and what it is on.
+#[derive(Debug, Clone)]
+struct Annotation {
+    at: String,
+    old: String,
+    target: Target,
+}
+
+/// The renames to run, and what to say about the annotations.
+#[derive(Debug, Default)]
+pub struct Renames {
+    /// Steps for the plan, run last.
+    pub changes: Vec<RenameChange>,
+    /// The same renames undone, for the desired side's scratch database.
+    pub undo: Vec<String>,
+    /// Annotations that did nothing, with why (`file:line: ...`).
+    pub warnings: Vec<String>,
+}
+
+const MARK: &str = "stratum:renamed-from";
+
+/// Whether any file of `source` holds an annotation (cheap: no parsing).
+pub fn any(source: &SqlSource) -> bool {
+    source.files.iter().any(|f| f.text.contains(MARK))
+}
+
+/// Reads the annotations of `source` and decides each against `current`
+/// (the database) and `desired` (the schema, as loaded).
+pub fn resolve(source: &SqlSource, current: &Catalog, desired: &Catalog) -> Result<Renames> {
+    let annotations = annotations(source, desired)?;
+    let mut out = Renames::default();
+    let mut errors = Vec::new();
+    // Parents renamed here: children are looked up under the old names.
+    let mut schemas: BTreeMap<String, String> = BTreeMap::new();
+    let mut relations: BTreeMap<QualName, QualName> = BTreeMap::new();
+    let mut sorted = annotations;
+    sorted.sort_by_key(|a| depth(&a.target));
+    let written: Vec<Target> = sorted.iter().map(|a| a.target.clone()).collect();
+    let mut queue: std::collections::VecDeque<Annotation> = sorted.into();
+    while let Some(a) = queue.pop_front() {
+        let old_schema = |s: &str| schemas.get(s).cloned().unwrap_or_else(|| s.to_string());
+        let old_parent = |q: &QualName| {
+            relations
+                .get(q)
+                .cloned()
+                .unwrap_or_else(|| QualName::new(old_schema(&q.schema), q.name.clone()))
+        };
+        let (old_there, new_there, parent_there) = match &a.target {
+            Target::Schema(new) => (
+                current.schemas.contains_key(&a.old),
+                current.schemas.contains_key(new),
+                false,
+            ),
+            Target::Named(kind, new) => {
+                let old = QualName::new(old_schema(&new.schema), a.old.clone());
+                let moved = QualName::new(old_schema(&new.schema), new.name.clone());
+                (
+                    has_named(current, *kind, &old),
+                    has_named(current, *kind, &moved),
+                    false,
+                )
+            }
+            Target::Column(table, new) => {
+                let t = current.tables.get(&old_parent(table));
+                (
+                    t.is_some_and(|t| t.column(&a.old).is_some()),
+                    t.is_some_and(|t| t.column(new).is_some()),
+                    t.is_some(),
+                )
+            }
+            Target::Constraint(table, new) => {
+                let t = current.tables.get(&old_parent(table));
+                (
+                    t.is_some_and(|t| t.constraints.contains_key(&a.old)),
+                    t.is_some_and(|t| t.constraints.contains_key(new)),
+                    t.is_some(),
+                )
+            }
+            Target::Index(table, new) => {
+                let t = current.tables.get(&old_parent(table));
+                (
+                    t.is_some_and(|t| t.indexes.contains_key(&a.old)),
+                    t.is_some_and(|t| t.indexes.contains_key(new)),
+                    t.is_some(),
+                )
+            }
+            Target::EnumValue(ty, new) => {
+                let e = current.enums.get(&old_parent(ty));
+                (
+                    e.is_some_and(|e| e.values.contains(&a.old)),
+                    e.is_some_and(|e| e.values.contains(new)),
+                    e.is_some(),
+                )
+            }
+        };
+        let what = label(&a.target);
+        match (old_there, new_there) {
+            (true, false) => {
+                match &a.target {
+                    Target::Schema(new) => {
+                        schemas.insert(new.clone(), a.old.clone());
+                    }
+                    Target::Named(kind, new) => {
+                        let old = QualName::new(old_schema(&new.schema), a.old.clone());
+                        if *kind == Named::Table {
+                            queue.extend(
+                                derived(&a, new, &old, current, desired)
+                                    .into_iter()
+                                    .filter(|d| !written.contains(&d.target)),
+                            );
+                        }
+                        relations.insert(new.clone(), old);
+                    }
+                    _ => {}
+                }
+                let (forward, undo) = statements(&a, desired);
+                out.changes.push(RenameChange {
+                    id: id(&a.target, desired),
+                    what: what.clone(),
+                    from: a.old.clone(),
+                    sql: forward,
+                    depth: depth(&a.target),
+                    undo: false,
+                });
+                out.undo.push(undo);
+            }
+            (false, true) => {}
+            (true, true) => errors.push(format!(
+                "{}: renamed-from {}: the database has both {what} and the old name {}; \
+                 drop one of them first, or remove the annotation",
+                a.at, a.old, a.old
+            )),
+            (false, false) if parent_there => errors.push(format!(
+                "{}: renamed-from {}: the database has neither {what} nor {}; \
+                 a typo or a stale annotation? (remove it once the rename is applied everywhere)",
+                a.at, a.old, a.old
+            )),
+            (false, false) => out.warnings.push(format!(
+                "{}: renamed-from {}: the database has neither {what} nor {}: it is created",
+                a.at, a.old, a.old
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    // Children are undone first: each statement names its parent as the
+    // desired side has it.
+    out.undo.reverse();
+    Ok(out)
+}
+
+/// The constraints and indexes of a renamed table whose names PostgreSQL
+/// derived from the table's (`users_pkey`, `users_email_key`): renamed with
+/// it when the desired table has the same one under the new table's name.
+fn derived(
+    a: &Annotation,
+    new: &QualName,
+    old: &QualName,
+    current: &Catalog,
+    desired: &Catalog,
+) -> Vec<Annotation> {
+    let (Some(cur), Some(des)) = (current.tables.get(old), desired.tables.get(new)) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}_", a.old);
+    let mut out = Vec::new();
+    let names = |t: &crate::kinds::Table, index: bool| -> Vec<String> {
+        if index {
+            t.indexes.keys().cloned().collect()
+        } else {
+            t.constraints.keys().cloned().collect()
+        }
+    };
+    for index in [false, true] {
+        let (have, want_in) = (names(cur, index), names(des, index));
+        for name in &have {
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let want = format!("{}_{rest}", new.name);
+            if want_in.contains(&want) && !want_in.contains(name) && !have.contains(&want) {
+                out.push(Annotation {
+                    at: a.at.clone(),
+                    old: name.clone(),
+                    target: if index {
+                        Target::Index(new.clone(), want)
+                    } else {
+                        Target::Constraint(new.clone(), want)
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+fn has_named(catalog: &Catalog, kind: Named, name: &QualName) -> bool {
+    match kind {
+        Named::Table => catalog.tables.contains_key(name),
+        Named::View { .. } => catalog.views.contains_key(name),
+        Named::Sequence => catalog.sequences.contains_key(name),
+        Named::Type => {
+            catalog.enums.contains_key(name)
+                || catalog.composites.contains_key(name)
+                || catalog.ranges.contains_key(name)
+        }
+        Named::Domain => catalog.domains.contains_key(name),
+        Named::Function => catalog.functions.keys().any(|r| &r.name == name),
+    }
+}
+
+/// Schemas first, then what they hold, then parts of tables and types.
+fn depth(target: &Target) -> u8 {
+    match target {
+        Target::Schema(_) => 0,
+        Target::Named(..) => 1,
+        _ => 2,
+    }
+}
+
+fn label(target: &Target) -> String {
+    match target {
+        Target::Schema(s) => format!("schema {s}"),
+        Target::Named(kind, name) => format!(
+            "{} {}",
+            match kind {
+                Named::Table => "table",
+                Named::View {
+                    materialized: false,
+                } => "view",
+                Named::View { materialized: true } => "materialized view",
+                Named::Sequence => "sequence",
+                Named::Type => "type",
+                Named::Domain => "domain",
+                Named::Function => "function",
+            },
+            name.plain()
+        ),
+        Target::Column(t, c) => format!("column {}.{c}", t.plain()),
+        Target::Constraint(t, c) => format!("constraint {c} on {}", t.plain()),
+        Target::Index(t, i) => format!("index {}.{i}", t.schema),
+        Target::EnumValue(t, v) => format!("value '{v}' of enum {}", t.plain()),
+    }
+}
+
+fn id(target: &Target, desired: &Catalog) -> ObjectId {
+    match target {
+        Target::Schema(name) => ObjectId::Schema { name: name.clone() },
+        Target::Named(Named::Table, name) => ObjectId::Table { name: name.clone() },
+        Target::Named(Named::View { .. }, name) => ObjectId::View { name: name.clone() },
+        Target::Named(Named::Sequence, name) => ObjectId::Sequence { name: name.clone() },
+        Target::Named(Named::Type | Named::Domain, name) => ObjectId::Type { name: name.clone() },
+        Target::Named(Named::Function, name) => desired
+            .functions
+            .keys()
+            .find(|r| &r.name == name)
+            .map(|r| ObjectId::Routine { id: r.clone() })
+            .unwrap_or(ObjectId::Type { name: name.clone() }),
+        Target::Column(t, c) => ObjectId::column(t, c),
+        Target::Constraint(t, c) => ObjectId::Constraint {
+            table: t.clone(),
+            name: c.clone(),
+        },
+        Target::Index(t, i) => ObjectId::Index {
+            name: QualName::new(t.schema.clone(), i.clone()),
+        },
+        // An enum value is part of its type.
+        Target::EnumValue(t, _) => ObjectId::Type { name: t.clone() },
+    }
+}
+
+/// The rename, as the plan runs it (parents already renamed: named by their
+/// new names, the object by its old one), and undone on the desired side
+/// (named as the desired side has them).
+fn statements(a: &Annotation, desired: &Catalog) -> (String, String) {
+    let old = &a.old;
+    let rename = |what: &str, parent: &str, from: &str, to: &str| {
+        format!(
+            "ALTER {what} {parent}{} RENAME TO {};",
+            ident(from),
+            ident(to)
+        )
+    };
+    match &a.target {
+        Target::Schema(new) => (
+            format!("ALTER SCHEMA {} RENAME TO {};", ident(old), ident(new)),
+            format!("ALTER SCHEMA {} RENAME TO {};", ident(new), ident(old)),
+        ),
+        Target::Named(kind, new) => {
+            let schema = format!("{}.", ident(&new.schema));
+            let what = match kind {
+                Named::Table => "TABLE",
+                Named::View {
+                    materialized: false,
+                } => "VIEW",
+                Named::View { materialized: true } => "MATERIALIZED VIEW",
+                Named::Sequence => "SEQUENCE",
+                Named::Type => "TYPE",
+                Named::Domain => "DOMAIN",
+                Named::Function => "ROUTINE",
+            };
+            if *kind == Named::Function {
+                let args = desired
+                    .functions
+                    .keys()
+                    .find(|r| &r.name == new)
+                    .map(|r| r.args.clone())
+                    .unwrap_or_default();
+                return (
+                    format!(
+                        "ALTER ROUTINE {schema}{}({args}) RENAME TO {};",
+                        ident(old),
+                        ident(&new.name)
+                    ),
+                    format!(
+                        "ALTER ROUTINE {schema}{}({args}) RENAME TO {};",
+                        ident(&new.name),
+                        ident(old)
+                    ),
+                );
+            }
+            (
+                rename(what, &schema, old, &new.name),
+                rename(what, &schema, &new.name, old),
+            )
+        }
+        Target::Column(table, new) => (
+            format!(
+                "ALTER TABLE {table} RENAME COLUMN {} TO {};",
+                ident(old),
+                ident(new)
+            ),
+            format!(
+                "ALTER TABLE {table} RENAME COLUMN {} TO {};",
+                ident(new),
+                ident(old)
+            ),
+        ),
+        Target::Constraint(table, new) => (
+            format!(
+                "ALTER TABLE {table} RENAME CONSTRAINT {} TO {};",
+                ident(old),
+                ident(new)
+            ),
+            format!(
+                "ALTER TABLE {table} RENAME CONSTRAINT {} TO {};",
+                ident(new),
+                ident(old)
+            ),
+        ),
+        Target::Index(table, new) => {
+            let schema = format!("{}.", ident(&table.schema));
+            (
+                rename("INDEX", &schema, old, new),
+                rename("INDEX", &schema, new, old),
+            )
+        }
+        Target::EnumValue(ty, new) => (
+            format!(
+                "ALTER TYPE {ty} RENAME VALUE {} TO {};",
+                literal(old),
+                literal(new)
+            ),
+            format!(
+                "ALTER TYPE {ty} RENAME VALUE {} TO {};",
+                literal(new),
+                literal(old)
+            ),
+        ),
+    }
+}
+
+/// Where each line of a file starts, to find the line of an offset fast.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines(starts.collect())
+    }
+
+    /// 1-based line of byte `offset`.
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
+/// Every annotation in `source`, with the object it is on.
+fn annotations(source: &SqlSource, desired: &Catalog) -> Result<Vec<Annotation>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (f, file) in source.files.iter().enumerate() {
+        if !file.text.contains(MARK) {
+            continue;
+        }
+        let lines = Lines::new(&file.text);
+        for (i, text) in file.text.lines().enumerate() {
+            let Some(at) = text.find(MARK) else {
+                continue;
+            };
+            if !text[..at].contains("--") {
+                continue;
+            }
+            let line = i + 1;
+            let place = format!("{}:{line}", file.path.display());
+            let Some(old) = text[at + MARK.len()..].split_whitespace().next() else {
+                errors.push(format!("{place}: {MARK} needs the old name"));
+                continue;
+            };
+            let old = old.trim_matches('"').to_string();
+            // The statement on this line: the last one that starts on it or
+            // before and ends on it or after.
+            let statement = source.statements.iter().rfind(|s| {
+                s.file == f
+                    && lines.of(s.offset) <= line
+                    && lines.of(s.offset + s.sql.len()) >= line
+            });
+            let target = statement.and_then(|s| target(s, &lines, line, text, desired));
+            match target {
+                Some(target) => out.push(Annotation {
+                    at: place,
+                    old,
+                    target,
+                }),
+                None => errors.push(format!(
+                    "{place}: {MARK} is on no line that declares a table, column, constraint, \
+                     index, view, sequence, function, type, domain, enum value or schema"
+                )),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(out)
+}
+
+/// What the statement `s` declares on `line` (whose text is `text`).
+fn target(
+    s: &crate::parse::Statement,
+    lines: &Lines,
+    line: usize,
+    text: &str,
+    desired: &Catalog,
+) -> Option<Target> {
+    let node = crate::parse::first_statement(&s.sql)?;
+    let on_line =
+        |location: i32| usize::try_from(location).is_ok_and(|l| lines.of(s.offset + l) == line);
+    let first_line = lines.of(s.offset) == line;
+    let relation = |r: &pg_query::protobuf::RangeVar| relation_name(r, desired);
+    let named = |names: &[pg_query::Node]| -> Option<QualName> {
+        let parts: Vec<&str> = names
+            .iter()
+            .filter_map(|n| match n.node.as_ref() {
+                Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                _ => None,
+            })
+            .collect();
+        match parts.as_slice() {
+            [name] => Some(QualName::new("public", *name)),
+            [schema, name] => Some(QualName::new(*schema, *name)),
+            _ => None,
+        }
+    };
+    // A column or constraint of a table, declared on this line.
+    let part = |table: QualName, element: &NodeEnum| match element {
+        NodeEnum::ColumnDef(c) if on_line(c.location) => {
+            Some(Target::Column(table, c.colname.clone()))
+        }
+        NodeEnum::Constraint(c) if on_line(c.location) && !c.conname.is_empty() => {
+            Some(Target::Constraint(table, c.conname.clone()))
+        }
+        _ => None,
+    };
+    match node.to_ref() {
+        NodeRef::CreateStmt(c) => {
+            let table = relation(c.relation.as_ref()?);
+            c.table_elts
+                .iter()
+                .filter_map(|e| e.node.as_ref())
+                .find_map(|e| part(table.clone(), e))
+                .or_else(|| first_line.then_some(Target::Named(Named::Table, table)))
+        }
+        NodeRef::AlterTableStmt(a) => {
+            let table = relation(a.relation.as_ref()?);
+            a.cmds.iter().find_map(|c| match c.node.as_ref()? {
+                NodeEnum::AlterTableCmd(cmd) => {
+                    part(table.clone(), cmd.def.as_ref()?.node.as_ref()?)
+                }
+                _ => None,
+            })
+        }
+        NodeRef::IndexStmt(i) => {
+            let table = relation(i.relation.as_ref()?);
+            Some(Target::Index(table, i.idxname.clone()))
+        }
+        NodeRef::ViewStmt(v) => Some(Target::Named(
+            Named::View {
+                materialized: false,
+            },
+            relation(v.view.as_ref()?),
+        )),
+        NodeRef::CreateTableAsStmt(c) => Some(Target::Named(
+            Named::View { materialized: true },
+            relation(c.into.as_ref()?.rel.as_ref()?),
+        )),
+        NodeRef::CreateSeqStmt(q) => Some(Target::Named(
+            Named::Sequence,
+            relation(q.sequence.as_ref()?),
+        )),
+        NodeRef::CreateFunctionStmt(f) => Some(Target::Named(Named::Function, named(&f.funcname)?)),
+        NodeRef::CreateEnumStmt(e) => {
+            let ty = named(&e.type_name)?;
+            let value = e.vals.iter().find_map(|v| match v.node.as_ref() {
+                Some(NodeEnum::String(v)) if text.contains(&literal(&v.sval)) => {
+                    Some(v.sval.clone())
+                }
+                _ => None,
+            });
+            Some(match value {
+                Some(v) if !first_line || e.vals.len() == 1 => Target::EnumValue(ty, v),
+                _ => Target::Named(Named::Type, ty),
+            })
+        }
+        NodeRef::CompositeTypeStmt(c) => {
+            Some(Target::Named(Named::Type, relation(c.typevar.as_ref()?)))
+        }
+        NodeRef::CreateRangeStmt(r) => Some(Target::Named(Named::Type, named(&r.type_name)?)),
+        NodeRef::CreateDomainStmt(d) => Some(Target::Named(Named::Domain, named(&d.domainname)?)),
+        NodeRef::CreateSchemaStmt(c) => Some(Target::Schema(c.schemaname.clone())),
+        _ => None,
+    }
+}
+
+/// A relation's name: its schema as written, else the one schema of the
+/// desired side that has it, else `public`.
+fn relation_name(r: &pg_query::protobuf::RangeVar, desired: &Catalog) -> QualName {
+    if !r.schemaname.is_empty() {
+        return QualName::new(r.schemaname.clone(), r.relname.clone());
+    }
+    let mut schemas = desired
+        .tables
+        .keys()
+        .chain(desired.views.keys())
+        .chain(desired.sequences.keys())
+        .chain(desired.composites.keys())
+        .filter(|q| q.name == r.relname)
+        .map(|q| q.schema.clone());
+    match (schemas.next(), schemas.next()) {
+        (Some(schema), None) => QualName::new(schema, r.relname.clone()),
+        _ => QualName::new("public", r.relname.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_an_offset() {
+        let lines = Lines::new("a\nbc\n\nd");
+        assert_eq!([0, 1, 2, 4, 5, 6].map(|o| lines.of(o)), [1, 1, 2, 2, 3, 4]);
+    }
+}
