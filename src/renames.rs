@@ -32,6 +32,7 @@ enum Target {
     Constraint(QualName, String),
     Index(QualName, String),
     EnumValue(QualName, String),
+    DomainCheck(QualName, String),
 }
 
 /// The kind of a schema-qualified object.
@@ -131,6 +132,14 @@ pub fn resolve(source: &SqlSource, current: &Catalog, desired: &Catalog) -> Resu
                     t.is_some(),
                 )
             }
+            Target::DomainCheck(domain, new) => {
+                let d = current.domains.get(&old_parent(domain));
+                (
+                    d.is_some_and(|d| d.checks.contains_key(&a.old)),
+                    d.is_some_and(|d| d.checks.contains_key(new)),
+                    d.is_some(),
+                )
+            }
             Target::EnumValue(ty, new) => {
                 let e = current.enums.get(&old_parent(ty));
                 (
@@ -149,18 +158,30 @@ pub fn resolve(source: &SqlSource, current: &Catalog, desired: &Catalog) -> Resu
                     }
                     Target::Named(kind, new) => {
                         let old = QualName::new(old_schema(&new.schema), a.old.clone());
-                        if *kind == Named::Table {
-                            queue.extend(
-                                derived(&a, new, &old, current, desired)
-                                    .into_iter()
-                                    .filter(|d| !written.contains(&d.target)),
-                            );
-                        }
+                        let prefixes = (format!("{}_", a.old), format!("{}_", new.name));
+                        let more = match kind {
+                            Named::Table | Named::Domain => {
+                                let domain = *kind == Named::Domain;
+                                derived(&a, &prefixes, (&old, new), domain, current, desired)
+                            }
+                            _ => Vec::new(),
+                        };
+                        queue.extend(more.into_iter().filter(|d| !written.contains(&d.target)));
                         relations.insert(new.clone(), old);
+                    }
+                    Target::Column(table, new) => {
+                        let old_table = old_parent(table);
+                        let prefixes = (
+                            format!("{}_{}_", old_table.name, a.old),
+                            format!("{}_{new}_", table.name),
+                        );
+                        let more =
+                            derived(&a, &prefixes, (&old_table, table), false, current, desired);
+                        queue.extend(more.into_iter().filter(|d| !written.contains(&d.target)));
                     }
                     _ => {}
                 }
-                let (forward, undo) = statements(&a, desired);
+                let (forward, undo) = statements(&a, current, desired);
                 out.changes.push(RenameChange {
                     id: id(&a.target, desired),
                     what: what.clone(),
@@ -197,49 +218,77 @@ pub fn resolve(source: &SqlSource, current: &Catalog, desired: &Catalog) -> Resu
     Ok(out)
 }
 
-/// The constraints and indexes of a renamed table whose names PostgreSQL
-/// derived from the table's (`users_pkey`, `users_email_key`): renamed with
-/// it when the desired table has the same one under the new table's name.
+type Names = Vec<String>;
+
+/// The constraints and indexes PostgreSQL named after a renamed table or
+/// column (`users_pkey`, `users_email_key`, `posts_author_fkey`), and a
+/// renamed domain's checks (`positive_check`): renamed with it when the
+/// desired side has the same one under the new name (`prefixes`: the old
+/// and the new start of such names; `domain`: `old` and `new` name a domain).
 fn derived(
     a: &Annotation,
-    new: &QualName,
-    old: &QualName,
+    prefixes: &(String, String),
+    (old, new): (&QualName, &QualName),
+    domain: bool,
     current: &Catalog,
     desired: &Catalog,
 ) -> Vec<Annotation> {
-    let (Some(cur), Some(des)) = (current.tables.get(old), desired.tables.get(new)) else {
-        return Vec::new();
+    // (names on the current side, on the desired side, what they name)
+    let lists: Vec<(Option<Names>, Option<Names>, u8)> = if domain {
+        let checks = |c: &Catalog, q: &QualName| {
+            c.domains.get(q).map(|d| d.checks.keys().cloned().collect())
+        };
+        vec![(checks(current, old), checks(desired, new), 2)]
+    } else {
+        let table = |c: &Catalog, q: &QualName, index: bool| {
+            c.tables.get(q).map(|t| {
+                if index {
+                    t.indexes.keys().cloned().collect()
+                } else {
+                    t.constraints.keys().cloned().collect()
+                }
+            })
+        };
+        vec![
+            (table(current, old, false), table(desired, new, false), 0),
+            (table(current, old, true), table(desired, new, true), 1),
+        ]
     };
-    let prefix = format!("{}_", a.old);
     let mut out = Vec::new();
-    let names = |t: &crate::kinds::Table, index: bool| -> Vec<String> {
-        if index {
-            t.indexes.keys().cloned().collect()
-        } else {
-            t.constraints.keys().cloned().collect()
-        }
-    };
-    for index in [false, true] {
-        let (have, want_in) = (names(cur, index), names(des, index));
-        for name in &have {
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
+    for (have, want, what) in lists {
+        let (Some(have), Some(want)) = (have, want) else {
+            continue;
+        };
+        for (old_name, new_name) in follow(&have, &want, prefixes) {
+            let target = match what {
+                0 => Target::Constraint(new.clone(), new_name),
+                1 => Target::Index(new.clone(), new_name),
+                _ => Target::DomainCheck(new.clone(), new_name),
             };
-            let want = format!("{}_{rest}", new.name);
-            if want_in.contains(&want) && !want_in.contains(name) && !have.contains(&want) {
-                out.push(Annotation {
-                    at: a.at.clone(),
-                    old: name.clone(),
-                    target: if index {
-                        Target::Index(new.clone(), want)
-                    } else {
-                        Target::Constraint(new.clone(), want)
-                    },
-                });
-            }
+            out.push(Annotation {
+                at: a.at.clone(),
+                old: old_name,
+                target,
+            });
         }
     }
     out
+}
+
+/// Names in `have` that start with the old prefix and whose counterpart
+/// with the new prefix is in `want` (and not the other way round).
+fn follow(
+    have: &[String],
+    want: &[String],
+    (old, new): &(String, String),
+) -> Vec<(String, String)> {
+    have.iter()
+        .filter_map(|name| {
+            let renamed = format!("{new}{}", name.strip_prefix(old.as_str())?);
+            (want.contains(&renamed) && !want.contains(name) && !have.contains(&renamed))
+                .then(|| (name.clone(), renamed))
+        })
+        .collect()
 }
 
 fn has_named(catalog: &Catalog, kind: Named, name: &QualName) -> bool {
@@ -288,6 +337,7 @@ fn label(target: &Target) -> String {
         Target::Constraint(t, c) => format!("constraint {c} on {}", t.plain()),
         Target::Index(t, i) => format!("index {}.{i}", t.schema),
         Target::EnumValue(t, v) => format!("value '{v}' of enum {}", t.plain()),
+        Target::DomainCheck(d, c) => format!("constraint {c} on domain {}", d.plain()),
     }
 }
 
@@ -312,15 +362,15 @@ fn id(target: &Target, desired: &Catalog) -> ObjectId {
         Target::Index(t, i) => ObjectId::Index {
             name: QualName::new(t.schema.clone(), i.clone()),
         },
-        // An enum value is part of its type.
-        Target::EnumValue(t, _) => ObjectId::Type { name: t.clone() },
+        // An enum value and a domain's check are parts of their type.
+        Target::EnumValue(t, _) | Target::DomainCheck(t, _) => ObjectId::Type { name: t.clone() },
     }
 }
 
 /// The rename, as the plan runs it (parents already renamed: named by their
 /// new names, the object by its old one), and undone on the desired side
 /// (named as the desired side has them).
-fn statements(a: &Annotation, desired: &Catalog) -> (String, String) {
+fn statements(a: &Annotation, current: &Catalog, desired: &Catalog) -> (String, String) {
     let old = &a.old;
     let rename = |what: &str, parent: &str, from: &str, to: &str| {
         format!(
@@ -367,10 +417,30 @@ fn statements(a: &Annotation, desired: &Catalog) -> (String, String) {
                     ),
                 );
             }
-            (
+            let (mut forward, mut undo) = (
                 rename(what, &schema, old, &new.name),
                 rename(what, &schema, &new.name, old),
-            )
+            );
+            // A range's multirange type, named after it, follows it.
+            let was = current
+                .ranges
+                .values()
+                .find(|r| r.name.name == *old && r.multirange.name == format!("{old}_multirange"));
+            let is = desired.ranges.get(new).map(|r| &r.multirange);
+            if let (Some(_), Some(multirange)) = (was, is) {
+                if multirange.name == format!("{}_multirange", new.name) {
+                    let old_multi = format!("{old}_multirange");
+                    forward.push_str(&format!(
+                        "\n{}",
+                        rename("TYPE", &schema, &old_multi, &multirange.name)
+                    ));
+                    undo = format!(
+                        "{}\n{undo}",
+                        rename("TYPE", &schema, &multirange.name, &old_multi)
+                    );
+                }
+            }
+            (forward, undo)
         }
         Target::Column(table, new) => (
             format!(
@@ -403,6 +473,18 @@ fn statements(a: &Annotation, desired: &Catalog) -> (String, String) {
                 rename("INDEX", &schema, new, old),
             )
         }
+        Target::DomainCheck(domain, new) => (
+            format!(
+                "ALTER DOMAIN {domain} RENAME CONSTRAINT {} TO {};",
+                ident(old),
+                ident(new)
+            ),
+            format!(
+                "ALTER DOMAIN {domain} RENAME CONSTRAINT {} TO {};",
+                ident(new),
+                ident(old)
+            ),
+        ),
         Target::EnumValue(ty, new) => (
             format!(
                 "ALTER TYPE {ty} RENAME VALUE {} TO {};",
@@ -523,11 +605,15 @@ fn target(
     match node.to_ref() {
         NodeRef::CreateStmt(c) => {
             let table = relation(c.relation.as_ref()?);
+            // On the first line, the table itself (however many columns share
+            // that line).
+            if first_line {
+                return Some(Target::Named(Named::Table, table));
+            }
             c.table_elts
                 .iter()
                 .filter_map(|e| e.node.as_ref())
                 .find_map(|e| part(table.clone(), e))
-                .or_else(|| first_line.then_some(Target::Named(Named::Table, table)))
         }
         NodeRef::AlterTableStmt(a) => {
             let table = relation(a.relation.as_ref()?);

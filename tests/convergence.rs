@@ -64,7 +64,22 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
             anyhow::bail!("{side}.sql holds an unmanaged {} {}", u.kind, u.name);
         }
     }
-    let first = plan::plan(&before_cat, &desired, diff::diff(&before_cat, &desired))?;
+    // `-- stratum:renamed-from`: planned against the schema with its renames
+    // undone, the renames last, as the workflow does.
+    let source = stratum::parse::read_source(&case.join("after.sql"))?;
+    let renames = stratum::renames::resolve(&source, &before_cat, &desired)?;
+    let target_cat = if renames.changes.is_empty() {
+        None
+    } else {
+        for sql in &renames.undo {
+            target.batch_execute(sql).await?;
+        }
+        Some(read(&mut target, false).await)
+    };
+    let planned_against = target_cat.as_ref().unwrap_or(&desired);
+    let mut changes = diff::diff(&before_cat, planned_against);
+    changes.extend(renames.changes.into_iter().map(diff::Change::from));
+    let first = plan::plan(&before_cat, planned_against, changes)?;
     apply(&current, &first).await?;
 
     let after_cat = read(&mut current, true).await;
