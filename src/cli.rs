@@ -109,6 +109,10 @@ struct Global {
     /// CONCURRENTLY [stratum.yaml: online: false].
     #[arg(long, global = true)]
     no_online: bool,
+    /// Do not prove plans on a copy of the database with rows before
+    /// applying or writing them [stratum.yaml: proof: false].
+    #[arg(long, global = true)]
+    no_proof: bool,
     /// How long a step may wait for a lock before it gives up and is tried
     /// again: 500ms, 3s, 0 for no limit [stratum.yaml: timeouts.lock; 3s].
     #[arg(long, global = true, value_name = "DURATION")]
@@ -506,6 +510,7 @@ pub fn main() -> ExitCode {
                     privileges: g.privileges,
                     owners: g.owners,
                     no_online: g.no_online,
+                    no_proof: g.no_proof,
                     lock_timeout: g.lock_timeout,
                     retries: g.retries,
                 },

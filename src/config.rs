@@ -57,6 +57,9 @@ pub struct ConfigFile {
     pub online: Option<bool>,
     /// Lock and statement timeouts of applied steps, and retries.
     pub timeouts: Option<TimeoutsConfig>,
+    /// Prove plans on a copy before `apply` and `generate` finish (the
+    /// default).
+    pub proof: Option<bool>,
 }
 
 /// The `timeouts:` section of `stratum.yaml` (durations as `500ms`, `3s`,
@@ -169,6 +172,8 @@ pub struct Overrides {
     pub owners: Option<crate::filter::Owners>,
     /// `--no-online`.
     pub no_online: bool,
+    /// `--no-proof`.
+    pub no_proof: bool,
     /// `--lock-timeout`.
     pub lock_timeout: Option<String>,
     /// `--retries`.
@@ -209,6 +214,9 @@ pub struct Project {
     pub expected_drift: Vec<ExpectedDrift>,
     /// Timeouts and retries of applied steps.
     pub timeouts: crate::workflow::Timeouts,
+    /// Prove plans on a copy with rows before `apply` runs them and before
+    /// `generate` writes them.
+    pub proof: bool,
 }
 
 /// The timeouts of a project: flags, then `stratum.yaml`, then defaults.
@@ -318,6 +326,7 @@ impl Project {
                 &overrides.lock_timeout,
                 overrides.retries,
             )?,
+            proof: !overrides.no_proof && file.proof.unwrap_or(true),
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

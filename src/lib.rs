@@ -22,6 +22,7 @@ pub mod load;
 pub mod migrations;
 pub mod parse;
 pub mod plan;
+pub mod proof;
 pub mod renames;
 pub mod render;
 pub mod scratch;

@@ -67,6 +67,8 @@ pub enum Side {
     Source(Source),
     /// Migrations, replayed one after the other into a scratch database.
     Migrations(Vec<Migration>),
+    /// SQL text, named for error messages (a catalog's DDL, for a proof).
+    Text(String, String),
     /// A side loaded into a scratch database, then these statements run
     /// there before it is read (the renames of `-- stratum:renamed-from`,
     /// undone on the desired side).
@@ -145,6 +147,16 @@ fn prepare(side: &Side) -> Result<Ready> {
         Side::Source(Source::Url(url)) => Ready::Url(Box::new(conninfo::config(url)?)),
         Side::Source(Source::Sql(path)) => Ready::Sql(parse::read_source(path)?),
         Side::Source(Source::Empty) => Ready::Empty,
+        Side::Text(name, text) => {
+            let file = parse::SqlFile {
+                path: PathBuf::from(name),
+                text: text.clone(),
+            };
+            Ready::Sql(SqlSource {
+                statements: parse::file_statements(&file, 0)?,
+                files: vec![file],
+            })
+        }
         Side::Migrations(migrations) => Ready::Replay(
             migrations
                 .iter()
@@ -199,6 +211,45 @@ pub async fn undo_renames(
         .await
         .context("undoing the renames of -- stratum:renamed-from on the schema")?;
     Ok((Some(undone), renames))
+}
+
+/// A scratch database holding a side, kept open for more work (a proof).
+pub struct Built {
+    server: ScratchServer,
+    db: crate::scratch::ScratchDb,
+    /// A connection to it.
+    pub client: Client,
+}
+
+/// Loads `side` into a new scratch database of PostgreSQL `major`, and
+/// keeps it; [`Built::finish`] drops it.
+pub async fn build(side: &Side, scratch: &Scratch, major: u32) -> Result<Built> {
+    let ready = prepare(side)?;
+    let server =
+        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
+    let db = server.create_db().await?;
+    let client = db.connect().await?;
+    let built = Built { server, db, client };
+    let loaded = match &ready {
+        Ready::Sql(source) => load_sql(&built.client, source).await,
+        Ready::Replay(sources) => replay(&built.client, sources).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = loaded {
+        built.finish().await;
+        return Err(e);
+    }
+    Ok(built)
+}
+
+impl Built {
+    /// Drops the database and the stub roles its load made.
+    pub async fn finish(self) {
+        drop(self.client);
+        let name = self.db.name.clone();
+        let _ = self.db.drop_db().await;
+        drop_stub_roles(&self.server, &name).await;
+    }
 }
 
 /// Loads `ready` into a new scratch database and reads it back.

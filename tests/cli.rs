@@ -1258,8 +1258,9 @@ async fn interrupted_apply_cancels_the_statement_on_the_server() {
     let url = server.url("interrupted");
     let args = apply_yes(&url, "full-table-scan");
     let run = spawn_in(p, &args, &env);
+    // On this database: the proof runs the same statement on a copy first.
     let validating = "SELECT query FROM pg_stat_activity WHERE query LIKE '%VALIDATE CONSTRAINT%' \
-                      AND pid <> pg_backend_pid()";
+                      AND pid <> pg_backend_pid() AND datname = 'interrupted'";
     wait_for("the validation", || async {
         !common::strings(&db, validating).await.is_empty()
     })
@@ -1785,4 +1786,64 @@ CREATE SEQUENCE app.ticker; -- stratum:renamed-from counter
         stderr.contains("schema/schema.sql:4: renamed-from name: the database has both column app.members.full_name and the old name name"),
         "{stderr}"
     );
+}
+
+/// The proof catches a plan whose hazards understate it: seeded rows lost
+/// without `data-loss`, a table rewritten without `table-rewrite`; with the
+/// hazards the planner gives, the same plans prove.
+#[tokio::test(flavor = "current_thread")]
+async fn the_proof_checks_rows_and_declared_rewrites() {
+    use stratum::load::{Scratch, Side};
+    let server = TestServer::start().await;
+    let scratch = Scratch {
+        dev_url: Some(server.url("postgres")),
+        any_major: false,
+    };
+    let before = "CREATE TABLE kept (id int PRIMARY KEY, note text);
+                  CREATE TABLE widened (id int, n int);
+                  CREATE TABLE dropped (id int);";
+    let after = "CREATE TABLE kept (id int PRIMARY KEY, note text, extra text);
+                 CREATE TABLE widened (id int, n bigint);";
+    for (name, sql) in [("proof_before", before), ("proof_after", after)] {
+        server
+            .database(name)
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap();
+    }
+    let mut current_db = server.connect("proof_before").await;
+    let mut desired_db = server.connect("proof_after").await;
+    let current = stratum::introspect::introspect(&mut current_db, false)
+        .await
+        .unwrap();
+    let desired = stratum::introspect::introspect(&mut desired_db, false)
+        .await
+        .unwrap();
+    let plan =
+        stratum::plan::plan(&current, &desired, stratum::diff::diff(&current, &desired)).unwrap();
+    let build = Side::Text("before".into(), before.into());
+    let filter = stratum::filter::Filter::default();
+    let proven = stratum::proof::prove(&build, &plan, &desired, &filter, &scratch)
+        .await
+        .unwrap();
+    assert_eq!((proven.rows, proven.tables), (9, 3), "{proven:?}");
+    // The same plan with its hazards taken away.
+    let mut understated = plan.clone();
+    for step in &mut understated.steps {
+        step.hazards.clear();
+    }
+    let error = stratum::proof::prove(&build, &understated, &desired, &filter, &scratch)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("table public.dropped and its 3 seeded rows are gone, but no step on it declares data-loss"),
+        "{error}"
+    );
+    assert!(
+        error.contains("table public.widened was rewritten (its storage changed), but no step on it declares table-rewrite"),
+        "{error}"
+    );
+    assert!(!error.contains("public.kept"), "{error}");
 }

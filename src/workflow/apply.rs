@@ -211,6 +211,8 @@ struct ToApply {
     /// `schema/` to check the result, if it is unchanged).
     desired: Option<Catalog>,
     saved: Option<SavedPlan>,
+    /// The database's schema and the plan, when planned now: for the proof.
+    planned: Option<(Catalog, Plan)>,
 }
 
 async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<ToApply> {
@@ -223,6 +225,7 @@ async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<
             fingerprint: ddl::fingerprint(&current)?,
             desired: Some(desired),
             saved: None,
+            planned: Some((current, plan)),
         });
     };
     let text =
@@ -256,6 +259,7 @@ async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<
         fingerprint: now,
         desired: None,
         saved: Some(saved),
+        planned: None,
     })
 }
 
@@ -352,6 +356,12 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
             ));
         }
     }
+    let proved = match (&todo.planned, &todo.desired) {
+        (Some((current, plan)), Some(desired)) if project.proof => {
+            Some(prove(project, current, plan, desired).await?)
+        }
+        _ => None,
+    };
     let started = Instant::now();
     let transactions = execute(project, url, &todo.steps, &todo.fingerprint).await?;
     let ms = started.elapsed().as_millis() as i64;
@@ -361,7 +371,8 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         format!("in {transactions} batches")
     };
     let applied = format!(
-        "{} {} {how} ({ms} ms)",
+        "{}{} {} {how} ({ms} ms)",
+        proved.map(|p| super::proved_line(&p)).unwrap_or_default(),
         paint(style::GREEN, "Applied"),
         count(todo.steps.len(), "step")
     );
@@ -410,6 +421,21 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         ),
         json(true, vec![], transactions, ms),
     ))
+}
+
+/// Proves `plan` on a copy of `current` (its DDL, built in a scratch
+/// database) before it runs on the database.
+async fn prove(
+    project: &Project,
+    current: &Catalog,
+    plan: &Plan,
+    desired: &Catalog,
+) -> Result<crate::proof::Proven> {
+    let build = Plan {
+        steps: ddl::build_steps(current)?,
+    };
+    let side = Side::Text("the database's schema".into(), render::sql(&build));
+    crate::proof::prove(&side, plan, desired, &project.filter, &project.scratch()).await
 }
 
 /// Runs the steps: consecutive transactional steps in one transaction,
@@ -525,6 +551,26 @@ pub(super) fn timeout_sql(timeouts: &Timeouts, long: bool) -> String {
     )
 }
 
+/// A step that failed while a plan ran: which, its SQLSTATE, and the whole
+/// story (what was rolled back, what stays applied) as its message.
+#[derive(Debug)]
+pub struct StepFailed {
+    /// Index of the step in the plan.
+    pub step: usize,
+    /// The server's SQLSTATE, if the server refused it.
+    pub code: Option<SqlState>,
+    /// What happened.
+    pub message: String,
+}
+
+impl std::fmt::Display for StepFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StepFailed {}
+
 /// Why a batch stopped.
 struct Failed {
     step: usize,
@@ -630,14 +676,19 @@ async fn run_steps(
             } else {
                 format!("failed{tries}: {message}")
             };
-            return Err(anyhow!(
-                "step {} of {} ({}) {what}\n{}\n{}{state}.",
-                failed.step + 1,
-                steps.len(),
-                step.object,
-                step.sql.as_deref().unwrap_or_default(),
-                failed.undone
-            ));
+            return Err(StepFailed {
+                step: failed.step,
+                code: failed.error.code().cloned(),
+                message: format!(
+                    "step {} of {} ({}) {what}\n{}\n{}{state}.",
+                    failed.step + 1,
+                    steps.len(),
+                    step.object,
+                    step.sql.as_deref().unwrap_or_default(),
+                    failed.undone
+                ),
+            }
+            .into());
         }
     }
     Ok(batches.len())

@@ -61,7 +61,7 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     let mut catalogs = load(
         project,
         &[
-            Side::Migrations(existing),
+            Side::Migrations(existing.clone()),
             Side::Source(project.schema_source()?),
         ],
     )
@@ -70,6 +70,9 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     let built = catalogs.pop().expect("two sides");
     // Planned against the schema with its renames undone; they run last.
     let (undone, renames) = super::renamed(project, &built, &desired).await?;
+    // What the migration must reach, for the proof; `desired` from here on
+    // is what it is planned against.
+    let reached = undone.as_ref().map(|_| desired.clone());
     let desired = undone.unwrap_or(desired);
     // Never skipped silently: kinds stratum does not manage yet are named.
     let warnings = render::not_managed(
@@ -101,6 +104,16 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         return Ok(report);
     }
     let up = plan::plan(&built, &desired, changes)?;
+    // Proved before it is written: the migrations replayed, rows seeded, the
+    // new migration run.
+    let proved = if project.proof {
+        let target = reached.as_ref().unwrap_or(&desired);
+        let build = Side::Migrations(existing.clone());
+        let scratch = project.scratch();
+        Some(crate::proof::prove(&build, &up, target, &project.filter, &scratch).await?)
+    } else {
+        None
+    };
     let mut before = built;
     project.filter.keep_history_schema(&desired, &mut before);
     // Down: the renames undone first, then back to what the migrations built.
@@ -127,6 +140,9 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
     )?;
     let mut report = written(project, version, name, files, &up, down.steps.len());
     report.stderr.push_str(&warnings);
+    if let Some(p) = proved {
+        report.stderr.push_str(&super::proved_line(&p));
+    }
     Ok(report)
 }
 

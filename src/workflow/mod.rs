@@ -16,7 +16,7 @@ mod migrate;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use apply::{apply, execute_on, plan, ApplyOptions, Timeouts};
+pub use apply::{apply, execute_on, plan, ApplyOptions, StepFailed, Timeouts};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
@@ -90,6 +90,21 @@ async fn renamed(
         crate::ui::print_err(&format!("warning: {warning}\n"));
     }
     Ok((undone, renames))
+}
+
+/// `Proved on a copy: ...` for stderr.
+fn proved_line(p: &crate::proof::Proven) -> String {
+    let mut line = format!(
+        "Proved on a copy of the database: {} seeded in {} kept, no undeclared rewrite, \
+         the schema reached ({} ms).\n",
+        count(p.rows as usize, "row"),
+        count(p.tables, "table"),
+        p.ms
+    );
+    for why in &p.unseeded {
+        line.push_str(&format!("  proved without rows in {why}\n"));
+    }
+    line
 }
 
 /// The migrations of the project, in order.

@@ -511,6 +511,20 @@ impl Kind for ColumnChange {
                     table.plain()
                 ),
             )],
+            // PostgreSQL checks a constrained domain's rules against every
+            // row's new value by rewriting the table.
+            ColumnChange::Add {
+                column: c,
+                table_rows: true,
+                ..
+            } if constrained_domain(c, desired) => vec![Hazard::new(
+                HazardCode::TableRewrite,
+                format!(
+                    "adds column {}.{column} of domain {}, which has constraints: every row is rewritten",
+                    table.plain(),
+                    c.data_type
+                ),
+            )],
             ColumnChange::Add {
                 column: c,
                 table_rows: true,
@@ -819,6 +833,14 @@ fn identity_of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity
     Some(Identity {
         always,
         options: options.cloned()?,
+    })
+}
+
+/// Whether the column's type is a domain with a CHECK or NOT NULL.
+fn constrained_domain(column: &Column, desired: &Catalog) -> bool {
+    desired.domains.values().any(|d| {
+        (d.name.to_string() == column.data_type || d.name.name == column.data_type)
+            && (d.not_null || !d.checks.is_empty())
     })
 }
 

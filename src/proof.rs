@@ -1,0 +1,333 @@
+//! Proven plans: before a plan touches a database, it runs on a copy.
+//!
+//! The current schema is built in a scratch database, a few generated rows
+//! go into every table (typed, within constraints, foreign keys pointing at
+//! rows seeded before), and the plan runs there exactly as `apply` runs it.
+//! The proof then requires:
+//! - the copy to read back as the desired schema (no difference);
+//! - every seeded row to be there still, unless a step on its table carries
+//!   `data-loss`;
+//! - every table whose storage was rewritten (`relfilenode` changed) to have
+//!   a step that declared `table-rewrite`: the hazard list itself is checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use tokio_postgres::Client;
+
+use crate::diff;
+use crate::filter::Filter;
+use crate::kinds::{Catalog, QualName};
+use crate::load::{self, Scratch, Side};
+use crate::plan::{HazardCode, Plan};
+
+/// What a proof did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Proven {
+    /// Rows seeded, in how many tables.
+    pub rows: u64,
+    /// Tables that took seeded rows.
+    pub tables: usize,
+    /// How long the proof took.
+    pub ms: u128,
+    /// Tables left without rows, each with why: their seeded rows broke a
+    /// rule the plan adds (real rows may not).
+    pub unseeded: Vec<String>,
+}
+
+/// Rows tried per table.
+const ROWS: i64 = 3;
+
+/// Proves `plan` from the state `build` makes to `desired` (filtered with
+/// `filter`, as the plan's sides were).
+pub async fn prove(
+    build: &Side,
+    plan: &Plan,
+    desired: &Catalog,
+    filter: &Filter,
+    scratch: &Scratch,
+) -> Result<Proven> {
+    let started = Instant::now();
+    let major = (desired.server_version / 10000) as u32;
+    let mut unseeded: BTreeMap<QualName, String> = BTreeMap::new();
+    loop {
+        let mut built = load::build(build, scratch, major).await?;
+        let result = run(&mut built.client, plan, desired, filter, &unseeded).await;
+        built.finish().await;
+        match result {
+            Ok((rows, tables)) => {
+                return Ok(Proven {
+                    rows,
+                    tables,
+                    ms: started.elapsed().as_millis(),
+                    unseeded: unseeded
+                        .iter()
+                        .map(|(t, why)| format!("{}: {why}", t.plain()))
+                        .collect(),
+                })
+            }
+            Err(e) => {
+                // Seeded rows that break a rule the plan adds say nothing
+                // about the plan: that table is tried again without rows.
+                let Some((table, why)) = data_error(&e, plan) else {
+                    return Err(e);
+                };
+                if unseeded.insert(table, why).is_some() || unseeded.len() > 20 {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// The proof on the built copy: rows seeded, then (rows, tables seeded).
+/// The table of the step that failed on data (SQLSTATE class 22 or 23),
+/// and the server's word for it.
+fn data_error(e: &anyhow::Error, plan: &Plan) -> Option<(QualName, String)> {
+    let failed = e.downcast_ref::<crate::workflow::StepFailed>()?;
+    let class = failed.code.as_ref()?.code().get(..2)?;
+    if class != "22" && class != "23" {
+        return None;
+    }
+    let table = plan.steps.get(failed.step)?.change.kind().table()?;
+    let why = failed.message.lines().next().unwrap_or_default();
+    Some((table, format!("its seeded rows broke {why}")))
+}
+
+async fn run(
+    client: &mut Client,
+    plan: &Plan,
+    desired: &Catalog,
+    filter: &Filter,
+    unseeded: &BTreeMap<QualName, String>,
+) -> Result<(u64, usize)> {
+    seed(client, unseeded).await?;
+    let before = tables(client).await?;
+    crate::workflow::execute_on(client, plan, &crate::workflow::Timeouts::default())
+        .await
+        .map_err(|e| e.context("the plan failed on a copy of the database, with rows"))?;
+    let after = tables(client).await?;
+
+    // Which tables' steps declared what.
+    let mut declared: BTreeMap<QualName, BTreeSet<HazardCode>> = BTreeMap::new();
+    for step in &plan.steps {
+        if let Some(table) = step.change.kind().table() {
+            declared
+                .entry(table)
+                .or_default()
+                .extend(step.hazards.iter().map(|h| h.code));
+        }
+    }
+    // A step on a parent reaches its partitions and children.
+    let has = |oid: u32, code| {
+        let mut todo = vec![oid];
+        let mut seen = BTreeSet::new();
+        while let Some(o) = todo.pop() {
+            let Some(t) = before.get(&o).filter(|_| seen.insert(o)) else {
+                continue;
+            };
+            if declared.get(&t.name).is_some_and(|c| c.contains(&code)) {
+                return true;
+            }
+            todo.extend(&t.parents);
+        }
+        false
+    };
+    let mut failures = Vec::new();
+    for (oid, was) in &before {
+        let now = after.get(oid);
+        if was.rows > 0 && !has(*oid, HazardCode::DataLoss) {
+            match now {
+                None => failures.push(format!(
+                    "table {} and its {} seeded rows are gone, but no step on it declares data-loss",
+                    was.name.plain(),
+                    was.rows
+                )),
+                Some(now) if now.rows < was.rows => failures.push(format!(
+                    "table {} lost {} of its {} seeded rows, but no step on it declares data-loss",
+                    was.name.plain(),
+                    was.rows - now.rows,
+                    was.rows
+                )),
+                _ => {}
+            }
+        }
+        if let Some(now) = now {
+            if now.filenode != was.filenode && !has(*oid, HazardCode::TableRewrite) {
+                failures.push(format!(
+                    "table {} was rewritten (its storage changed), but no step on it declares table-rewrite",
+                    was.name.plain()
+                ));
+            }
+        }
+    }
+    let mut reached = crate::introspect::introspect(client, false).await?;
+    filter.apply(&mut reached);
+    let left = diff::diff(&reached, desired);
+    if !left.is_empty() {
+        let rest = crate::plan::plan(&reached, desired, left)?;
+        failures.push(format!(
+            "after the plan, the copy still differs from the schema; what is left:\n{}",
+            crate::render::sql(&rest)
+        ));
+    }
+    if !failures.is_empty() {
+        bail!(
+            "the plan failed its proof on a copy of the database (--no-proof skips it):\n- {}",
+            failures.join("\n- ")
+        );
+    }
+    let seeded: Vec<&Table> = before.values().filter(|t| t.rows > 0).collect();
+    Ok((
+        seeded.iter().map(|t| t.rows.unsigned_abs()).sum(),
+        seeded.len(),
+    ))
+}
+
+/// A table of the copy: its name, storage and rows.
+#[derive(Debug)]
+struct Table {
+    name: QualName,
+    filenode: u32,
+    rows: i64,
+    /// Parents (partitioned or by inheritance), whose changes reach it.
+    parents: Vec<u32>,
+}
+
+/// Every ordinary table and materialized view, by oid.
+async fn tables(client: &Client) -> Result<BTreeMap<u32, Table>> {
+    let rows = client
+        .query(
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relfilenode, \
+               ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_%'",
+            &[],
+        )
+        .await?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let name = QualName::new(row.get::<_, String>(1), row.get::<_, String>(2));
+        let count: i64 = client
+            .query_one(&format!("SELECT count(*) FROM ONLY {name}"), &[])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        out.insert(
+            row.get::<_, u32>(0),
+            Table {
+                name,
+                filenode: row.get(3),
+                rows: count,
+                parents: row.get(4),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Inserts up to [`ROWS`] rows into every ordinary table, a row at a time:
+/// a row a constraint refuses is skipped. Tables are tried
+/// again while rows keep going in, so that a foreign key finds the rows of
+/// the table it references.
+async fn seed(client: &Client, unseeded: &BTreeMap<QualName, String>) -> Result<()> {
+    let columns = client
+        .query(
+            "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text, \
+               pg_catalog.format_type(a.atttypid, a.atttypmod), \
+               coalesce(bt.typcategory, t.typcategory)::text, t.typtype::text, \
+               (SELECT format('(SELECT %I FROM %I.%I ORDER BY 1 OFFSET $i LIMIT 1)', ra.attname, rn.nspname, rc.relname) \
+                  FROM pg_catalog.pg_constraint f \
+                  JOIN pg_catalog.pg_class rc ON rc.oid = f.confrelid \
+                  JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
+                  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = f.confrelid AND ra.attnum = f.confkey[1] \
+                 WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.conkey[1] = a.attnum LIMIT 1) \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype \
+             WHERE c.relkind = 'r' AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+               AND a.attidentity <> 'a' AND a.attgenerated = '' \
+             ORDER BY c.oid, a.attnum",
+            &[],
+        )
+        .await?;
+    // Per table: its name and (column, value template) pairs.
+    let mut tables: BTreeMap<u32, (QualName, Vec<(String, String)>)> = BTreeMap::new();
+    for row in &columns {
+        let entry = tables.entry(row.get(0)).or_insert_with(|| {
+            (
+                QualName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
+                Vec::new(),
+            )
+        });
+        let ty: String = row.get(4);
+        let value = match row.get::<_, Option<String>>(7) {
+            Some(reference) => reference,
+            None => value(&ty, &row.get::<_, String>(5), &row.get::<_, String>(6)),
+        };
+        entry.1.push((row.get(3), value));
+    }
+    let mut seeded: BTreeMap<u32, i64> = BTreeMap::new();
+    loop {
+        let mut progress = false;
+        for (oid, (name, columns)) in &tables {
+            if unseeded.contains_key(name) {
+                continue;
+            }
+            let done = seeded.get(oid).copied().unwrap_or(0);
+            for i in done..ROWS {
+                let names: Vec<String> =
+                    columns.iter().map(|(c, _)| crate::sql::ident(c)).collect();
+                let values: Vec<String> = columns
+                    .iter()
+                    .map(|(_, v)| {
+                        v.replace("$i", &i.to_string())
+                            .replace("$n", &(i + 1).to_string())
+                    })
+                    .collect();
+                let insert = if columns.is_empty() {
+                    format!("INSERT INTO {name} DEFAULT VALUES")
+                } else {
+                    format!(
+                        "INSERT INTO {name} ({}) VALUES ({})",
+                        names.join(", "),
+                        values.join(", ")
+                    )
+                };
+                // Autocommit: a row a constraint refuses is simply not there.
+                if client.batch_execute(&insert).await.is_err() {
+                    break;
+                }
+                *seeded.entry(*oid).or_insert(0) += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A value of type `ty` (category `category`, type kind `kind`) for row `$n`.
+fn value(ty: &str, category: &str, kind: &str) -> String {
+    let cast = |v: &str| format!("{v}::{ty}");
+    match (category, kind) {
+        (_, "e") => format!("(pg_catalog.enum_range(NULL::{ty}))[1]"),
+        ("N", _) => cast("'$n'"),
+        ("B", _) => cast("true"),
+        ("D", _) => cast("(timestamptz '2020-01-01' + interval '$n day')"),
+        ("T", _) => cast("interval '$n minutes'"),
+        ("S", _) => cast("'$n'"),
+        ("A", _) => cast("'{}'"),
+        ("U", _) if ty == "uuid" => cast("pg_catalog.md5('$n')"),
+        ("U", _) if ty.starts_with("json") => cast("'{}'"),
+        ("I", _) => cast("'10.0.0.$n'"),
+        _ => "DEFAULT".to_string(),
+    }
+}
