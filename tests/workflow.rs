@@ -18,6 +18,9 @@ fn project(server: &TestServer, dir: &Path, layout: Layout) -> Project {
         Overrides {
             dev_url: Some(server.url("postgres")),
             layout: Some(layout),
+            // Every generated migration is proved on a copy, unless CI
+            // turns that off for a major (`.ci/run`).
+            no_proof: std::env::var("STRATUM_TEST_PROOFS").is_ok_and(|v| v == "off"),
             ..Overrides::default()
         },
         dir,
