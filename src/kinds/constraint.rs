@@ -532,6 +532,7 @@ fn add_online(current: &Catalog, table: &Table, c: &Constraint, out: &mut Vec<Ch
                         new_table: false,
                         concurrently: true,
                         build_as: None,
+                        only: false,
                     }
                     .into(),
                 );
@@ -587,6 +588,7 @@ fn unique_index(table: &QualName, c: &Constraint) -> Option<(Index, String)> {
         ),
         comment: None,
         valid: true,
+        attached_to: None,
     };
     Some((index, tail.to_string()))
 }

@@ -24,6 +24,9 @@ pub struct Index {
     /// False for an index that a failed CREATE INDEX CONCURRENTLY left
     /// behind: it serves no query and is built again.
     pub valid: bool,
+    /// A partition's index: the name of its parent's index it is attached
+    /// to.
+    pub attached_to: Option<String>,
 }
 
 impl Index {
@@ -46,6 +49,16 @@ pub enum IndexChange {
         new_table: bool,
         concurrently: bool,
         build_as: Option<QualName>,
+        /// On a partitioned table, `ON ONLY`: its partitions' indexes are
+        /// built (concurrently) and attached by steps of their own.
+        only: bool,
+    },
+    /// ALTER INDEX parent ATTACH PARTITION index: a partition's index,
+    /// built on its own, joins its parent's.
+    Attach {
+        table: QualName,
+        index: Index,
+        parent: QualName,
     },
     /// DROP INDEX; `implicit` when its relation's drop takes it along;
     /// `after` is the link to a parent the index was attached to until the
@@ -89,6 +102,7 @@ impl IndexChange {
             new_table,
             concurrently: false,
             build_as: None,
+            only: false,
         }
     }
 
@@ -96,6 +110,7 @@ impl IndexChange {
         match self {
             IndexChange::Create { table, index, .. }
             | IndexChange::Drop { table, index, .. }
+            | IndexChange::Attach { table, index, .. }
             | IndexChange::Rename { table, index, .. } => (table, index),
         }
     }
@@ -117,6 +132,7 @@ impl Kind for IndexChange {
             IndexChange::Create { .. } => "create_index",
             IndexChange::Drop { .. } => "drop_index",
             IndexChange::Rename { .. } => "rename_index",
+            IndexChange::Attach { .. } => "attach_index",
         }
     }
 
@@ -134,6 +150,9 @@ impl Kind for IndexChange {
                 needs: after.iter().chain(&replaced_by.as_ref().map(temporary)).cloned().collect(),
                 ..super::gone(vec![self.id()])
             },
+            IndexChange::Attach { parent, .. } => {
+                super::needs(vec![self.id(), ObjectId::Index { name: parent.clone() }])
+            }
             // After the old index's name is freed.
             IndexChange::Rename { from, .. } => Effects {
                 needs: vec![temporary(from)],
@@ -178,9 +197,14 @@ impl Kind for IndexChange {
                 index,
                 concurrently,
                 build_as,
+                only,
                 ..
             } => {
-                let mut sql = index.definition.replacen(" ON ONLY ", " ON ", 1);
+                let mut sql = if *only {
+                    index.definition.clone()
+                } else {
+                    index.definition.replacen(" ON ONLY ", " ON ", 1)
+                };
                 if let Some(tmp) = build_as {
                     let name = format!(" INDEX {} ON ", ident(&index.name.name));
                     sql = sql.replacen(&name, &format!(" INDEX {} ON ", ident(&tmp.name)), 1);
@@ -204,6 +228,10 @@ impl Kind for IndexChange {
                 "ALTER INDEX {from} RENAME TO {};",
                 ident(&index.name.name)
             )),
+            IndexChange::Attach { index, parent, .. } => Some(format!(
+                "ALTER INDEX {parent} ATTACH PARTITION {};",
+                index.name
+            )),
         }
     }
 
@@ -214,6 +242,7 @@ impl Kind for IndexChange {
                 index,
                 new_table: false,
                 concurrently: false,
+                only: false,
                 ..
             } => vec![Hazard::new(
                 HazardCode::IndexBuild,
@@ -242,7 +271,9 @@ impl Kind for IndexChange {
     fn rank(&self) -> (u8, u8) {
         match self {
             IndexChange::Drop { .. } => (0, 3),
-            IndexChange::Create { .. } | IndexChange::Rename { .. } => (1, 13),
+            IndexChange::Create { .. } | IndexChange::Rename { .. } | IndexChange::Attach { .. } => {
+                (1, 13)
+            }
         }
     }
 
@@ -262,6 +293,9 @@ impl Kind for IndexChange {
             } => format!("~ index {} (old one dropped)", index.name.name),
             IndexChange::Drop { .. } => format!("- index {}", index.name.name),
             IndexChange::Rename { .. } => format!("~ index {} (new one renamed)", index.name.name),
+            IndexChange::Attach { parent, .. } => {
+                format!("~ index {} attached to {}", index.name.name, parent.name)
+            }
         };
         Shown::Part {
             table: table.clone(),
@@ -282,7 +316,9 @@ impl Kind for IndexChange {
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
                pg_catalog.obj_description(i.indexrelid, 'pg_class'), \
                NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
-               i.indisvalid \
+               i.indisvalid, \
+               (SELECT pc.relname::text FROM pg_catalog.pg_inherits h \
+                  JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent WHERE h.inhrelid = i.indexrelid) \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
                                AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
@@ -321,6 +357,7 @@ impl Kind for IndexChange {
                     definition,
                     comment: row.get(4),
                     valid: row.get(6),
+                    attached_to: row.get(7),
                 },
             );
         }
@@ -360,6 +397,7 @@ impl Kind for IndexChange {
                         new_table: old.is_none(),
                         concurrently: online,
                         build_as,
+                        only: false,
                     }
                     .into()
                 };
@@ -384,7 +422,43 @@ impl Kind for IndexChange {
                         out.push(drop(o, None));
                         out.push(create(None));
                     }
-                    (None, None) => out.push(create(None)),
+                    (None, None) => match partitions_online(current, desired, table, index) {
+                        Some(parts) => {
+                            out.push(
+                                IndexChange::Create {
+                                    table: name.clone(),
+                                    index: index.clone(),
+                                    new_table: false,
+                                    concurrently: false,
+                                    build_as: None,
+                                    only: true,
+                                }
+                                .into(),
+                            );
+                            for (partition, part) in parts {
+                                out.push(
+                                    IndexChange::Create {
+                                        table: partition.clone(),
+                                        index: part.clone(),
+                                        new_table: false,
+                                        concurrently: true,
+                                        build_as: None,
+                                        only: false,
+                                    }
+                                    .into(),
+                                );
+                                out.push(
+                                    IndexChange::Attach {
+                                        table: partition,
+                                        index: part,
+                                        parent: index.name.clone(),
+                                    }
+                                    .into(),
+                                );
+                            }
+                        }
+                        None => out.push(create(None)),
+                    },
                 }
                 comment::changed(
                     out,
@@ -433,6 +507,42 @@ impl Kind for IndexChange {
             out.push(IndexChange::create(&table, &new, false).into());
         }
     }
+}
+
+/// Online, a new index on an existing partitioned table: its index on each
+/// partition, as the desired side names it, to build concurrently and
+/// attach. None (built plainly) unless every partition exists already, is
+/// a plain table, and has its index attached in the desired catalog.
+fn partitions_online(
+    current: &Catalog,
+    desired: &Catalog,
+    table: &super::Table,
+    index: &Index,
+) -> Option<Vec<(QualName, Index)>> {
+    if !current.online || table.partition_by.is_none() || !current.tables.contains_key(&table.name) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for partition in desired.tables.values() {
+        if partition.partition_of.as_ref().is_none_or(|p| p.parent != table.name) {
+            continue;
+        }
+        let existing = current.tables.get(&partition.name)?;
+        if partition.partition_by.is_some() || existing.partition_of.is_none() {
+            return None;
+        }
+        let part = partition
+            .parent_indexes
+            .values()
+            .find(|i| i.attached_to.as_deref() == Some(index.name.name.as_str()))?;
+        if existing.parent_indexes.contains_key(&part.name.name)
+            || existing.indexes.contains_key(&part.name.name)
+        {
+            return None;
+        }
+        out.push((partition.name.clone(), part.clone()));
+    }
+    Some(out)
 }
 
 /// The name a replacement index is built under: the index's own with a
