@@ -525,17 +525,7 @@ fn add_online(current: &Catalog, table: &Table, c: &Constraint, out: &mut Vec<Ch
         }
         ConstraintKind::PrimaryKey | ConstraintKind::Unique if online => match unique_index(name, c) {
             Some((index, deferrable)) => {
-                out.push(
-                    IndexChange::Create {
-                        table: name.clone(),
-                        index,
-                        new_table: false,
-                        concurrently: true,
-                        build_as: None,
-                        only: false,
-                    }
-                    .into(),
-                );
+                out.push(IndexChange::concurrent(name, &index).into());
                 out.push(
                     ConstraintChange::AddUsingIndex {
                         table: name.clone(),

@@ -94,6 +94,18 @@ impl IndexChange {
         }
     }
 
+    /// CREATE INDEX CONCURRENTLY of `index` on the existing `table`.
+    pub(crate) fn concurrent(table: &QualName, index: &Index) -> IndexChange {
+        IndexChange::Create {
+            table: table.clone(),
+            index: index.clone(),
+            new_table: false,
+            concurrently: true,
+            build_as: None,
+            only: false,
+        }
+    }
+
     /// A plain CREATE INDEX of `index` on `table`.
     pub(crate) fn create(table: &QualName, index: &Index, new_table: bool) -> IndexChange {
         IndexChange::Create {
@@ -436,17 +448,7 @@ impl Kind for IndexChange {
                                 .into(),
                             );
                             for (partition, part) in parts {
-                                out.push(
-                                    IndexChange::Create {
-                                        table: partition.clone(),
-                                        index: part.clone(),
-                                        new_table: false,
-                                        concurrently: true,
-                                        build_as: None,
-                                        only: false,
-                                    }
-                                    .into(),
-                                );
+                                out.push(IndexChange::concurrent(&partition, &part).into());
                                 out.push(
                                     IndexChange::Attach {
                                         table: partition,
