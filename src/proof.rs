@@ -20,7 +20,8 @@ use crate::diff;
 use crate::filter::Filter;
 use crate::kinds::{Catalog, QualName};
 use crate::load::{self, Scratch, Side};
-use crate::plan::{HazardCode, Plan};
+use crate::plan::HazardCode;
+use crate::workflow::RunStep;
 
 /// What a proof did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,21 +40,22 @@ pub struct Proven {
 /// Rows tried per table.
 const ROWS: i64 = 3;
 
-/// Proves `plan` from the state `build` makes to `desired` (filtered with
-/// `filter`, as the plan's sides were).
+/// Proves the plan `steps` from the state `build` makes to `desired`
+/// (filtered with `filter`, as the plan's sides were); without `desired`
+/// (a saved plan whose schema changed since), rows and rewrites only.
 pub async fn prove(
     build: &Side,
-    plan: &Plan,
-    desired: &Catalog,
+    steps: &[RunStep],
+    desired: Option<&Catalog>,
+    major: u32,
     filter: &Filter,
     scratch: &Scratch,
 ) -> Result<Proven> {
     let started = Instant::now();
-    let major = (desired.server_version / 10000) as u32;
-    let mut unseeded: BTreeMap<QualName, String> = BTreeMap::new();
+    let mut unseeded: BTreeMap<String, String> = BTreeMap::new();
     loop {
         let mut built = load::build(build, scratch, major).await?;
-        let result = run(&mut built.client, plan, desired, filter, &unseeded).await;
+        let result = run(&mut built.client, steps, desired, filter, &unseeded).await;
         built.finish().await;
         match result {
             Ok((rows, tables)) => {
@@ -63,14 +65,14 @@ pub async fn prove(
                     ms: started.elapsed().as_millis(),
                     unseeded: unseeded
                         .iter()
-                        .map(|(t, why)| format!("{}: {why}", t.plain()))
+                        .map(|(t, why)| format!("{t}: {why}"))
                         .collect(),
                 })
             }
             Err(e) => {
                 // Seeded rows that break a rule the plan adds say nothing
                 // about the plan: that table is tried again without rows.
-                let Some((table, why)) = data_error(&e, plan) else {
+                let Some((table, why)) = data_error(&e, steps) else {
                     return Err(e);
                 };
                 if unseeded.insert(table, why).is_some() || unseeded.len() > 20 {
@@ -84,35 +86,35 @@ pub async fn prove(
 /// The proof on the built copy: rows seeded, then (rows, tables seeded).
 /// The table of the step that failed on data (SQLSTATE class 22 or 23),
 /// and the server's word for it.
-fn data_error(e: &anyhow::Error, plan: &Plan) -> Option<(QualName, String)> {
+fn data_error(e: &anyhow::Error, steps: &[RunStep]) -> Option<(String, String)> {
     let failed = e.downcast_ref::<crate::workflow::StepFailed>()?;
     let class = failed.code.as_ref()?.code().get(..2)?;
     if class != "22" && class != "23" {
         return None;
     }
-    let table = plan.steps.get(failed.step)?.change.kind().table()?;
+    let table = steps.get(failed.step)?.table.clone()?;
     let why = failed.message.lines().next().unwrap_or_default();
     Some((table, format!("its seeded rows broke {why}")))
 }
 
 async fn run(
     client: &mut Client,
-    plan: &Plan,
-    desired: &Catalog,
+    steps: &[RunStep],
+    desired: Option<&Catalog>,
     filter: &Filter,
-    unseeded: &BTreeMap<QualName, String>,
+    unseeded: &BTreeMap<String, String>,
 ) -> Result<(u64, usize)> {
     seed(client, unseeded).await?;
     let before = tables(client).await?;
-    crate::workflow::execute_on(client, plan, &crate::workflow::Timeouts::default())
+    crate::workflow::execute_steps(client, steps)
         .await
         .map_err(|e| e.context("the plan failed on a copy of the database, with rows"))?;
     let after = tables(client).await?;
 
     // Which tables' steps declared what.
-    let mut declared: BTreeMap<QualName, BTreeSet<HazardCode>> = BTreeMap::new();
-    for step in &plan.steps {
-        if let Some(table) = step.change.kind().table() {
+    let mut declared: BTreeMap<&str, BTreeSet<HazardCode>> = BTreeMap::new();
+    for step in steps {
+        if let Some(table) = &step.table {
             declared
                 .entry(table)
                 .or_default()
@@ -127,7 +129,10 @@ async fn run(
             let Some(t) = before.get(&o).filter(|_| seen.insert(o)) else {
                 continue;
             };
-            if declared.get(&t.name).is_some_and(|c| c.contains(&code)) {
+            if declared
+                .get(t.name.plain().as_str())
+                .is_some_and(|c| c.contains(&code))
+            {
                 return true;
             }
             todo.extend(&t.parents);
@@ -162,15 +167,17 @@ async fn run(
             }
         }
     }
-    let mut reached = crate::introspect::introspect(client, false).await?;
-    filter.apply(&mut reached);
-    let left = diff::diff(&reached, desired);
-    if !left.is_empty() {
-        let rest = crate::plan::plan(&reached, desired, left)?;
-        failures.push(format!(
-            "after the plan, the copy still differs from the schema; what is left:\n{}",
-            crate::render::sql(&rest)
-        ));
+    if let Some(desired) = desired {
+        let mut reached = crate::introspect::introspect(client, false).await?;
+        filter.apply(&mut reached);
+        let left = diff::diff(&reached, desired);
+        if !left.is_empty() {
+            let rest = crate::plan::plan(&reached, desired, left)?;
+            failures.push(format!(
+                "after the plan, the copy still differs from the schema; what is left:\n{}",
+                crate::render::sql(&rest)
+            ));
+        }
     }
     if !failures.is_empty() {
         bail!(
@@ -232,7 +239,7 @@ async fn tables(client: &Client) -> Result<BTreeMap<u32, Table>> {
 /// a row a constraint refuses is skipped. Tables are tried
 /// again while rows keep going in, so that a foreign key finds the rows of
 /// the table it references.
-async fn seed(client: &Client, unseeded: &BTreeMap<QualName, String>) -> Result<()> {
+async fn seed(client: &Client, unseeded: &BTreeMap<String, String>) -> Result<()> {
     let columns = client
         .query(
             "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text, \
@@ -276,7 +283,7 @@ async fn seed(client: &Client, unseeded: &BTreeMap<QualName, String>) -> Result<
     loop {
         let mut progress = false;
         for (oid, (name, columns)) in &tables {
-            if unseeded.contains_key(name) {
+            if unseeded.contains_key(&name.plain()) {
                 continue;
             }
             let done = seeded.get(oid).copied().unwrap_or(0);

@@ -1417,6 +1417,10 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
         "{stderr}"
     );
     assert!(stderr.contains("the database matches schema/."), "{stderr}");
+    assert!(
+        stderr.contains("Proved on a copy of the database:"),
+        "{stderr}"
+    );
     assert_eq!(common::strings(&db, columns).await, ["id,note"]);
     // Once applied, the plan no longer fits.
     let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
@@ -1794,6 +1798,7 @@ CREATE SEQUENCE app.ticker; -- stratum:renamed-from counter
 #[tokio::test(flavor = "current_thread")]
 async fn the_proof_checks_rows_and_declared_rewrites() {
     use stratum::load::{Scratch, Side};
+    use stratum::workflow::RunStep;
     let server = TestServer::start().await;
     let scratch = Scratch {
         dev_url: Some(server.url("postgres")),
@@ -1822,21 +1827,22 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
         .unwrap();
     let plan =
         stratum::plan::plan(&current, &desired, stratum::diff::diff(&current, &desired)).unwrap();
+    let steps: Vec<RunStep> = plan.steps.iter().map(RunStep::from).collect();
     let build = Side::Text("before".into(), before.into());
     let filter = stratum::filter::Filter::default();
-    let proven = stratum::proof::prove(&build, &plan, &desired, &filter, &scratch)
-        .await
-        .unwrap();
+    let major = (desired.server_version / 10000) as u32;
+    let prove = |steps: Vec<RunStep>| {
+        let (build, desired, filter, scratch) = (&build, &desired, &filter, &scratch);
+        async move { stratum::proof::prove(build, &steps, Some(desired), major, filter, scratch).await }
+    };
+    let proven = prove(steps.clone()).await.unwrap();
     assert_eq!((proven.rows, proven.tables), (9, 3), "{proven:?}");
     // The same plan with its hazards taken away.
-    let mut understated = plan.clone();
-    for step in &mut understated.steps {
+    let mut understated = steps;
+    for step in &mut understated {
         step.hazards.clear();
     }
-    let error = stratum::proof::prove(&build, &understated, &desired, &filter, &scratch)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = prove(understated).await.unwrap_err().to_string();
     assert!(
         error.contains("table public.dropped and its 3 seeded rows are gone, but no step on it declares data-loss"),
         "{error}"

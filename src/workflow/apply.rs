@@ -51,6 +51,9 @@ pub struct RunStep {
     pub transactional: bool,
     /// What removes its leftovers when it fails outside a transaction.
     pub undo_on_failure: Option<String>,
+    /// The table it works on (`schema.name`), for the proof's checks.
+    #[serde(default)]
+    pub table: Option<String>,
 }
 
 impl From<&Step> for RunStep {
@@ -62,6 +65,7 @@ impl From<&Step> for RunStep {
             sql: step.sql.clone(),
             transactional: step.transactional,
             undo_on_failure: step.change.kind().undo_on_failure(),
+            table: step.change.kind().table().map(|t| t.plain()),
         }
     }
 }
@@ -211,8 +215,8 @@ struct ToApply {
     /// `schema/` to check the result, if it is unchanged).
     desired: Option<Catalog>,
     saved: Option<SavedPlan>,
-    /// The database's schema and the plan, when planned now: for the proof.
-    planned: Option<(Catalog, Plan)>,
+    /// The database's schema when planned now: for the proof.
+    current: Option<Catalog>,
 }
 
 async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<ToApply> {
@@ -225,7 +229,7 @@ async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<
             fingerprint: ddl::fingerprint(&current)?,
             desired: Some(desired),
             saved: None,
-            planned: Some((current, plan)),
+            current: Some(current),
         });
     };
     let text =
@@ -259,7 +263,7 @@ async fn to_apply(project: &Project, url: &str, saved: Option<&Path>) -> Result<
         fingerprint: now,
         desired: None,
         saved: Some(saved),
-        planned: None,
+        current: None,
     })
 }
 
@@ -356,11 +360,10 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
             ));
         }
     }
-    let proved = match (&todo.planned, &todo.desired) {
-        (Some((current, plan)), Some(desired)) if project.proof => {
-            Some(prove(project, current, plan, desired).await?)
-        }
-        _ => None,
+    let proved = if project.proof {
+        Some(prove(project, url, &todo).await?)
+    } else {
+        None
     };
     let started = Instant::now();
     let transactions = execute(project, url, &todo.steps, &todo.fingerprint).await?;
@@ -423,19 +426,37 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
     ))
 }
 
-/// Proves `plan` on a copy of `current` (its DDL, built in a scratch
-/// database) before it runs on the database.
-async fn prove(
-    project: &Project,
-    current: &Catalog,
-    plan: &Plan,
-    desired: &Catalog,
-) -> Result<crate::proof::Proven> {
+/// Proves the steps on a copy of the database's schema (its DDL, built in a
+/// scratch database) before they run on the database. A saved plan is
+/// proved against `schema/` when it is unchanged since the plan was made,
+/// else for rows and rewrites only.
+async fn prove(project: &Project, url: &str, todo: &ToApply) -> Result<crate::proof::Proven> {
+    let loaded;
+    let (current, desired) = match (&todo.current, &todo.desired, &todo.saved) {
+        (Some(current), Some(desired), _) => (current, Some(desired)),
+        (_, _, Some(saved)) => {
+            let current = read_current(project, url).await?;
+            let desired = if schema_checksum(project).ok().as_ref() == Some(&saved.schema_checksum)
+            {
+                let side = Side::Source(project.schema_source()?);
+                let mut desired = load(project, &[side]).await?.pop().expect("one side");
+                project.filter.keep_history_schema(&current, &mut desired);
+                Some(desired)
+            } else {
+                None
+            };
+            loaded = (current, desired);
+            (&loaded.0, loaded.1.as_ref())
+        }
+        _ => bail!("nothing to prove"),
+    };
     let build = Plan {
         steps: ddl::build_steps(current)?,
     };
     let side = Side::Text("the database's schema".into(), render::sql(&build));
-    crate::proof::prove(&side, plan, desired, &project.filter, &project.scratch()).await
+    let major = (current.server_version / 10000) as u32;
+    let (filter, scratch) = (&project.filter, &project.scratch());
+    crate::proof::prove(&side, &todo.steps, desired, major, filter, scratch).await
 }
 
 /// Runs the steps: consecutive transactional steps in one transaction,
@@ -584,6 +605,12 @@ struct Failed {
 pub async fn execute_on(client: &Client, plan: &Plan, timeouts: &Timeouts) -> Result<usize> {
     let steps: Vec<RunStep> = plan.steps.iter().map(RunStep::from).collect();
     run_steps(client, None, &steps, timeouts).await
+}
+
+/// Runs `steps` as `apply` does, on a scratch copy (the proof): default
+/// timeouts, no cancel request.
+pub async fn execute_steps(client: &Client, steps: &[RunStep]) -> Result<usize> {
+    run_steps(client, None, steps, &Timeouts::default()).await
 }
 
 /// Where a run stopped: which steps stay applied.

@@ -110,7 +110,10 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         let target = reached.as_ref().unwrap_or(&desired);
         let build = Side::Migrations(existing.clone());
         let scratch = project.scratch();
-        Some(crate::proof::prove(&build, &up, target, &project.filter, &scratch).await?)
+        let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
+        let major = (target.server_version / 10000) as u32;
+        let filter = &project.filter;
+        Some(crate::proof::prove(&build, &steps, Some(target), major, filter, &scratch).await?)
     } else {
         None
     };

@@ -16,7 +16,9 @@ mod migrate;
 use anyhow::Result;
 use serde::Serialize;
 
-pub use apply::{apply, execute_on, plan, ApplyOptions, StepFailed, Timeouts};
+pub use apply::{
+    apply, execute_on, execute_steps, plan, ApplyOptions, RunStep, StepFailed, Timeouts,
+};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
