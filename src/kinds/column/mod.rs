@@ -9,7 +9,8 @@ mod not_null;
 mod options;
 mod retype;
 
-pub use not_null::{NotNull, NotNullAction};
+pub use not_null::{CheckStage, NotNull, NotNullAction};
+use not_null::{check_ids, check_name};
 pub use options::ColumnOptions;
 use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};
@@ -182,47 +183,6 @@ pub enum ColumnChange {
         from: Option<Identity>,
         to: Option<Identity>,
     },
-}
-
-/// Where an online SET NOT NULL's helper check is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckStage {
-    /// ADD CONSTRAINT ... CHECK (c IS NOT NULL) NOT VALID.
-    Add,
-    /// VALIDATE CONSTRAINT, in a transaction of its own.
-    Validate,
-    /// DROP CONSTRAINT, after SET NOT NULL.
-    Drop,
-}
-
-/// The helper check's name: `<column>_stratum_not_null`, within 63 bytes.
-fn check_name(column: &str) -> String {
-    let suffix = "_stratum_not_null";
-    let mut end = column.len().min(63 - suffix.len());
-    while !column.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{suffix}", &column[..end])
-}
-
-/// Order of an online SET NOT NULL's steps, through ids only they use:
-/// the helper check (added), the helper validated, NOT NULL set.
-fn check_ids(table: &QualName, column: &str) -> [ObjectId; 3] {
-    let name = check_name(column);
-    [
-        ObjectId::Constraint {
-            table: table.clone(),
-            name: name.clone(),
-        },
-        ObjectId::Constraint {
-            table: table.clone(),
-            name: format!("{name} (validated)"),
-        },
-        ObjectId::Constraint {
-            table: table.clone(),
-            name: format!("{name} (used)"),
-        },
-    ]
 }
 
 impl ColumnChange {

@@ -2,8 +2,8 @@
 //! be NOT VALID or NO INHERIT. What of it differs from the plain form, and
 //! the steps that change it in place.
 
-use super::{CheckStage, Column, ColumnChange};
-use crate::kinds::{Change, QualName};
+use super::{Column, ColumnChange};
+use crate::kinds::{Change, ObjectId, QualName};
 use crate::sql::ident;
 
 /// A NOT NULL constraint's details; the default is the plain form (the
@@ -204,6 +204,47 @@ fn alter(table: &QualName, column: &Column, action: NotNullAction) -> Change {
         action,
     }
     .into()
+}
+
+/// Where an online SET NOT NULL's helper check is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStage {
+    /// ADD CONSTRAINT ... CHECK (c IS NOT NULL) NOT VALID.
+    Add,
+    /// VALIDATE CONSTRAINT, in a transaction of its own.
+    Validate,
+    /// DROP CONSTRAINT, after SET NOT NULL.
+    Drop,
+}
+
+/// The helper check's name: `<column>_stratum_not_null`, within 63 bytes.
+pub(super) fn check_name(column: &str) -> String {
+    let suffix = "_stratum_not_null";
+    let mut end = column.len().min(63 - suffix.len());
+    while !column.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &column[..end])
+}
+
+/// Order of an online SET NOT NULL's steps, through ids only they use:
+/// the helper check (added), the helper validated, NOT NULL set.
+pub(super) fn check_ids(table: &QualName, column: &str) -> [ObjectId; 3] {
+    let name = check_name(column);
+    [
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: name.clone(),
+        },
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: format!("{name} (validated)"),
+        },
+        ObjectId::Constraint {
+            table: table.clone(),
+            name: format!("{name} (used)"),
+        },
+    ]
 }
 
 #[cfg(test)]
