@@ -1,16 +1,26 @@
 //! Scale benchmark: generates schemas of thousands of tables in a real
-//! PostgreSQL and times introspection, diff, plan and render. The baseline,
-//! measured in the same run on the same database, is `pg_dump --schema-only`
-//! (the standard way to read a schema), so the ratios hold across machines.
+//! PostgreSQL and times what stratum does with them, beside yardsticks
+//! measured in the same run on the same databases: `psql -f` of the same
+//! SQL (loading a schema) and `pg_dump --schema-only` (reading one), so the
+//! ratios hold across machines.
 //!
-//! Run with `cargo bench --bench scale` (10 000 tables; `STRATUM_BENCH_TABLES=N`
-//! to resize), with nothing else running.
+//! - the commands, run as a user runs them (the release binary, its wall
+//!   time and peak memory): `diff` database to database (identical, and
+//!   with changes), `diff --from empty --to schema.sql` (a load into the
+//!   scratch server), `dump`; the `diff` is run over one connection too,
+//!   and its output must be byte-identical;
+//! - the phases in process: introspection of one side, diff, plan, render.
+//!
+//! Run with `cargo bench --bench scale` (10 000 tables), or
+//! `cargo bench --bench scale -- --tables 1000,10000,50000` to see how cost
+//! grows, with nothing else running.
 
 use std::fmt::Write;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stratum::scratch::{find_binaries, Cluster};
+use stratum::scratch::{find_binaries, Binaries, Cluster};
 use stratum::{conninfo, diff, introspect, plan, render};
 
 /// A schema of `tables` tables in 10 schemas: columns of several types,
@@ -94,71 +104,298 @@ where
     (fastest, last.expect("at least one run"))
 }
 
+/// What one run of a command cost.
+struct Run {
+    wall: Duration,
+    /// Peak resident memory, in bytes.
+    peak: u64,
+    stdout: Vec<u8>,
+}
+
+/// Runs `command` to its end, with its stdout kept, and measures its wall
+/// time and peak memory (`wait4`'s rusage, which is the child's own).
+// The child is waited for with wait4, which std does not know.
+#[allow(clippy::zombie_processes)]
+fn measure(command: &mut Command) -> Run {
+    let out = tempfile::tempfile().expect("a temp file");
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::from(out.try_clone().expect("a temp file")))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).ok();
+    // SAFETY: the pid is our own child, waited for once, here.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert!(pid > 0, "wait4 failed for {command:?}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed ({status}):\n{err}"
+    );
+    let mut stdout = Vec::new();
+    let mut out = out;
+    std::io::Seek::rewind(&mut out).unwrap();
+    std::io::Read::read_to_end(&mut out, &mut stdout).unwrap();
+    Run {
+        wall,
+        peak: usage.ru_maxrss as u64 * 1024,
+        stdout,
+    }
+}
+
+/// `measure`, `runs` times: the fastest wall time, the highest peak.
+fn measure_best(runs: usize, command: &mut Command) -> Run {
+    let mut best = measure(command);
+    for _ in 1..runs {
+        let run = measure(command);
+        best.peak = best.peak.max(run.peak);
+        if run.wall < best.wall {
+            best.wall = run.wall;
+        }
+    }
+    best
+}
+
+/// A table of results: phase, seconds, ratio to a yardstick, peak memory.
+#[derive(Default)]
+struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    fn row(
+        &mut self,
+        phase: &str,
+        time: Duration,
+        yardstick: Option<(&str, Duration)>,
+        peak: Option<u64>,
+    ) {
+        let ratio = yardstick
+            .map(|(name, y)| format!("{:.3} x {name}", secs(time) / secs(y)))
+            .unwrap_or_default();
+        let peak = peak
+            .map(|p| format!("{:.0} MB", p as f64 / 1e6))
+            .unwrap_or_default();
+        self.lines.push(format!(
+            "| {phase} | {:.3} | {ratio} | {peak} |",
+            secs(time)
+        ));
+    }
+}
+
+/// A URL for database `db` of `cluster` (its Unix socket).
+fn url(cluster: &Cluster, db: &str) -> String {
+    let config = cluster.config(db);
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Unix(p) => p.clone(),
+        other => panic!("unexpected host {other:?}"),
+    };
+    format!(
+        "postgresql://stratum@/{db}?host={}&port={}",
+        host.display(),
+        config.get_ports()[0]
+    )
+}
+
+/// The sizes to run: `--tables 1000,10000`, else `STRATUM_BENCH_TABLES`,
+/// else 10 000. (`cargo bench` adds `--bench`, which is ignored.)
+fn sizes() -> Vec<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args
+        .iter()
+        .position(|a| a == "--tables")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("STRATUM_BENCH_TABLES").ok());
+    match given {
+        Some(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("--tables takes numbers, e.g. 1000,10000")
+            })
+            .collect(),
+        None => vec![10_000],
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let tables: usize = std::env::var("STRATUM_BENCH_TABLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
     let bins = find_binaries(None).expect("the benchmark needs PostgreSQL server binaries");
-    let cluster = Cluster::start(&bins).await.expect("starting PostgreSQL");
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_stratum"));
+    let mut summary = Vec::new();
+    for tables in sizes() {
+        let lines = one_size(&bins, &exe, tables).await;
+        println!(
+            "\nstratum scale benchmark: {tables} tables, PostgreSQL {}",
+            bins.version
+        );
+        println!("| phase | seconds | ratio | peak memory |\n|---|---|---|---|");
+        for line in &lines.0 {
+            println!("{line}");
+        }
+        summary.push((tables, lines.1));
+    }
+    if summary.len() > 1 {
+        println!("\nhow cost grows (seconds per 1 000 tables):");
+        for (tables, per) in &summary {
+            println!("{tables:>7} tables: {per}");
+        }
+    }
+}
+
+/// Runs every measurement at one size; returns the report's lines and a
+/// one-line growth summary.
+async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, String) {
+    let cluster = Cluster::start(bins).await.expect("starting PostgreSQL");
     let admin = conninfo::connect(&cluster.config("postgres"))
         .await
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = Report::default();
+
+    // Yardstick: psql -f of each schema into a database of its own.
+    let mut psql_time = Duration::ZERO;
     for (db, variant) in [("current", false), ("desired", true)] {
         admin
             .batch_execute(&format!("CREATE DATABASE {db}"))
             .await
             .unwrap();
-        let client = conninfo::connect(&cluster.config(db)).await.unwrap();
-        let start = Instant::now();
-        // In chunks: one transaction over thousands of tables runs out of
-        // lock slots.
-        let text = schema(tables, variant);
-        let lines: Vec<&str> = text.lines().collect();
-        for chunk in lines.chunks(500) {
-            client.batch_execute(&chunk.join("\n")).await.unwrap();
+        let file = dir.path().join(format!("{db}.sql"));
+        std::fs::write(&file, schema(tables, variant)).unwrap();
+        let run = measure(
+            Command::new(bins.bindir.join("psql"))
+                .args([
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    &url(&cluster, db),
+                    "-f",
+                ])
+                .arg(&file),
+        );
+        if db == "desired" {
+            psql_time = run.wall;
         }
-        eprintln!(
-            "loaded {db}: {tables} tables in {:.2} s",
-            secs(start.elapsed())
-        );
+        eprintln!("loaded {db}: {tables} tables in {:.2} s", secs(run.wall));
     }
-    let mut current = conninfo::connect(&cluster.config("current")).await.unwrap();
-    let mut desired = conninfo::connect(&cluster.config("desired")).await.unwrap();
+    let runs = if tables <= 10_000 { 3 } else { 1 };
+    let dump = measure_best(
+        runs,
+        Command::new(bins.bindir.join("pg_dump")).args([
+            "--schema-only",
+            "-d",
+            &url(&cluster, "current"),
+        ]),
+    );
+    let pg_dump = ("pg_dump -s", dump.wall);
+    let psql = ("psql -f", psql_time);
+    report.row(
+        "yardstick: pg_dump --schema-only",
+        dump.wall,
+        None,
+        Some(dump.peak),
+    );
+    report.row("yardstick: psql -f desired.sql", psql_time, None, None);
 
-    // Baseline: pg_dump --schema-only of the same database.
-    let config = cluster.config("current");
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(p) => p.clone(),
-        other => panic!("unexpected host {other:?}"),
+    // The commands, as a user runs them.
+    let stratum = |args: &[&str], connections: usize| {
+        let mut command = Command::new(exe);
+        command
+            .current_dir(dir.path())
+            .env("STRATUM_PG_BIN", &bins.bindir)
+            .env("STRATUM_READ_CONNECTIONS", connections.to_string())
+            .args(args);
+        command
     };
-    let (dump, _) = best(3, || async {
-        let out = Command::new(bins.bindir.join("pg_dump"))
-            .args(["--schema-only", "-U", "stratum", "-p", "5432", "-h"])
-            .arg(&host)
-            .arg("current")
-            .output()
-            .expect("running pg_dump");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    })
-    .await;
+    let (current, desired) = (url(&cluster, "current"), url(&cluster, "desired"));
+    let cores = introspect::connections();
+    let same = measure_best(
+        runs,
+        &mut stratum(&["diff", "--from", &current, "--to", &current], cores),
+    );
+    report.row(
+        "stratum diff DB -> same DB (empty plan)",
+        same.wall,
+        Some(pg_dump),
+        Some(same.peak),
+    );
+    let serial = measure_best(
+        runs,
+        &mut stratum(&["diff", "--from", &current, "--to", &current], 1),
+    );
+    report.row(
+        "  the same over one connection",
+        serial.wall,
+        Some(pg_dump),
+        Some(serial.peak),
+    );
+    let changed = measure_best(
+        runs,
+        &mut stratum(&["diff", "--from", &current, "--to", &desired], cores),
+    );
+    report.row(
+        "stratum diff DB -> DB (with changes)",
+        changed.wall,
+        Some(pg_dump),
+        Some(changed.peak),
+    );
+    let serial_changed = measure(&mut stratum(
+        &["diff", "--from", &current, "--to", &desired],
+        1,
+    ));
+    assert!(
+        serial_changed.stdout == changed.stdout && serial.stdout == same.stdout,
+        "the output over one connection differs from the output over {cores}"
+    );
+    let dumped = measure_best(
+        runs,
+        &mut stratum(&["dump", "--db", &current, "--out", "-"], cores),
+    );
+    report.row(
+        "stratum dump",
+        dumped.wall,
+        Some(pg_dump),
+        Some(dumped.peak),
+    );
+    let load = measure(&mut stratum(
+        &["diff", "--from", "empty", "--to", "desired.sql"],
+        cores,
+    ));
+    report.row(
+        "stratum diff --from empty --to desired.sql",
+        load.wall,
+        Some(psql),
+        Some(load.peak),
+    );
 
+    // The phases, in process.
+    let current_target = conninfo::config(&current).unwrap();
+    let mut desired_client = conninfo::connect(&cluster.config("desired")).await.unwrap();
     let mut read_current = Duration::MAX;
     let mut cur = None;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let start = Instant::now();
-        cur = Some(introspect::introspect(&mut current, true).await.unwrap());
+        cur = Some(
+            introspect::introspect_target(&current_target, true, cores)
+                .await
+                .unwrap(),
+        );
         read_current = read_current.min(start.elapsed());
     }
     let cur = cur.expect("introspected");
-    let des = introspect::introspect(&mut desired, false).await.unwrap();
+    let des = introspect::introspect(&mut desired_client, false)
+        .await
+        .unwrap();
     let (diff_time, changes) = best(5, || async { diff::diff(&cur, &des) }).await;
-    let n_changes = changes.len();
     let (plan_time, planned) = best(5, || async {
         plan::plan(&cur, &des, diff::diff(&cur, &des)).unwrap()
     })
@@ -167,48 +404,40 @@ async fn main() {
     let (render_time, sql) = best(5, || async { render::sql(&planned) }).await;
     let (same_time, same) = best(5, || async { diff::diff(&cur, &cur) }).await;
     assert!(same.is_empty(), "a catalog differs from itself");
-
-    let ratio = |d: Duration| secs(d) / secs(dump);
-    println!(
-        "stratum scale benchmark: {tables} tables, {} dependencies, PostgreSQL {}",
-        cur.depends.len(),
-        bins.version
+    report.row(
+        &format!("introspect one side ({} dependencies)", cur.depends.len()),
+        read_current,
+        Some(pg_dump),
+        None,
     );
-    println!("{:<34} {:>9} {:>14}", "phase", "seconds", "x pg_dump -s");
-    println!(
-        "{:<34} {:>9.3} {:>14.2}",
-        "baseline: pg_dump --schema-only",
-        secs(dump),
-        1.0
+    report.row(
+        &format!("diff ({} changes)", changes.len()),
+        diff_time,
+        Some(pg_dump),
+        None,
     );
-    println!(
-        "{:<34} {:>9.3} {:>14.2}",
-        "introspect (one side)",
-        secs(read_current),
-        ratio(read_current)
+    report.row("diff of identical catalogs", same_time, Some(pg_dump), None);
+    report.row(
+        &format!("plan ({} steps)", planned.steps.len()),
+        plan_only,
+        Some(pg_dump),
+        None,
     );
-    println!(
-        "{:<34} {:>9.3} {:>14.3}",
-        format!("diff ({n_changes} changes)"),
-        secs(diff_time),
-        ratio(diff_time)
+    report.row(
+        &format!("render ({} bytes)", sql.len()),
+        render_time,
+        Some(pg_dump),
+        None,
     );
-    println!(
-        "{:<34} {:>9.3} {:>14.3}",
-        "diff of identical catalogs",
-        secs(same_time),
-        ratio(same_time)
+    let per = |d: Duration| secs(d) * 1000.0 / tables as f64;
+    let growth = format!(
+        "pg_dump -s {:.3}, diff DB -> DB {:.3}, load {:.3} (psql -f {:.3}), introspect {:.3}, diff+plan {:.4}",
+        per(dump.wall),
+        per(changed.wall),
+        per(load.wall),
+        per(psql_time),
+        per(read_current),
+        per(plan_time),
     );
-    println!(
-        "{:<34} {:>9.3} {:>14.3}",
-        format!("plan ({} steps)", planned.steps.len()),
-        secs(plan_only),
-        ratio(plan_only)
-    );
-    println!(
-        "{:<34} {:>9.3} {:>14.3}",
-        format!("render ({} bytes)", sql.len()),
-        secs(render_time),
-        ratio(render_time)
-    );
+    (report.lines, growth)
 }

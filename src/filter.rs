@@ -88,7 +88,7 @@ impl Filter {
         catalog.retain(&|schema| self.schema(schema), &|name| self.name(name));
         catalog
             .depends
-            .retain(|(a, b)| self.object(a) && self.object(b));
+            .retain(|a, b| self.object(a) && self.object(b));
         self.leave_history_schema(catalog);
         if self.ignore_privileges {
             catalog.privileges.clear();

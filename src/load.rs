@@ -12,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::conninfo;
-use crate::introspect::introspect;
+use crate::introspect::{self, introspect_target};
 use crate::kinds::Catalog;
 use crate::migrations::Migration;
 use crate::parse::{self, char_to_byte, Location, SqlError, SqlSource};
@@ -116,26 +116,42 @@ pub async fn load_pair(
 /// Loads any number of sides, in order, sharing one scratch server.
 pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog>> {
     let ready: Vec<Ready> = sides.iter().map(prepare).collect::<Result<_>>()?;
-    let mut live_major = None;
-    let mut catalogs: Vec<Option<Catalog>> = Vec::new();
-    for r in &ready {
-        catalogs.push(match r {
-            Ready::Url(config) => {
-                let mut client = conninfo::connect_target(config).await?;
-                let catalog = introspect(&mut client, true).await?;
-                live_major = Some((catalog.server_version / 10000) as u32);
-                Some(catalog)
-            }
+    // Live databases are read at the same time, and so are the scratch
+    // loads; errors are reported in the order of `sides`, whichever came
+    // first.
+    let urls = ready.iter().filter(|r| matches!(r, Ready::Url(_))).count();
+    let share = |n: usize| (introspect::connections() / n.max(1)).max(1);
+    let live = futures_util::future::join_all(ready.iter().map(|r| async move {
+        match r {
+            Ready::Url(target) => Some(introspect_target(target, true, share(urls)).await),
             _ => None,
-        });
+        }
+    }))
+    .await;
+    let mut catalogs: Vec<Option<Catalog>> = Vec::new();
+    for read in live {
+        catalogs.push(read.transpose()?);
     }
+    let live_major = catalogs
+        .iter()
+        .flatten()
+        .map(|c| (c.server_version / 10000) as u32)
+        .next_back();
     if catalogs.iter().any(Option::is_none) {
         let dev_url = scratch.dev_url.as_deref();
         let server = ScratchServer::start(dev_url, live_major, scratch.any_major).await?;
-        for (r, slot) in ready.iter().zip(catalogs.iter_mut()) {
-            if slot.is_none() {
-                *slot = Some(load_scratch(&server, r).await?);
-            }
+        let loads = ready.len() - urls;
+        let loads = futures_util::future::join_all(
+            ready
+                .iter()
+                .zip(&catalogs)
+                .filter(|(_, slot)| slot.is_none())
+                .map(|(r, _)| load_scratch(&server, r, share(loads))),
+        )
+        .await;
+        let mut loads = loads.into_iter();
+        for slot in catalogs.iter_mut().filter(|slot| slot.is_none()) {
+            *slot = Some(loads.next().expect("one load per empty slot")?);
         }
     }
     Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
@@ -178,7 +194,7 @@ pub async fn load_for_major(source: &Source, scratch: &Scratch, major: u32) -> R
     let ready = prepare(&Side::Source(source.clone()))?;
     let server =
         ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
-    load_scratch(&server, &ready).await
+    load_scratch(&server, &ready, introspect::connections()).await
 }
 
 /// The renames that `-- stratum:renamed-from` in the desired side asks for
@@ -207,7 +223,7 @@ pub async fn undo_renames(
     let major = (desired.server_version / 10000) as u32;
     let server =
         ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
-    let undone = load_scratch(&server, &ready)
+    let undone = load_scratch(&server, &ready, introspect::connections())
         .await
         .context("undoing the renames of -- stratum:renamed-from on the schema")?;
     Ok((Some(undone), renames))
@@ -253,10 +269,14 @@ impl Built {
 }
 
 /// Loads `ready` into a new scratch database and reads it back.
-async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> {
+async fn load_scratch(
+    server: &ScratchServer,
+    ready: &Ready,
+    connections: usize,
+) -> Result<Catalog> {
     let db = server.create_db().await?;
     let result = async {
-        let mut client = db.connect().await?;
+        let client = db.connect().await?;
         let (ready, then) = match ready {
             Ready::Then(ready, then) => (&**ready, then.as_slice()),
             ready => (ready, &[][..]),
@@ -272,7 +292,8 @@ async fn load_scratch(server: &ScratchServer, ready: &Ready) -> Result<Catalog> 
                 .await
                 .with_context(|| format!("in the scratch database: {sql}"))?;
         }
-        introspect(&mut client, false).await
+        drop(client);
+        introspect_target(&db.config, false, connections).await
     }
     .await;
     let name = db.name.clone();
@@ -450,10 +471,26 @@ async fn run_with_stub_roles(
             break;
         }
         let role = crate::sql::ident(&name);
-        client
+        match client
             .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
             .await
-            .with_context(|| format!("creating stub role {name} on the scratch server"))?;
+        {
+            Ok(()) => {}
+            // Another load at the same time made it first: it is its to
+            // drop, and this one can use it.
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_OBJECT)
+                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+            {
+                made.push(name);
+                outcome = client.batch_execute(sql).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("creating stub role {name} on the scratch server")))
+            }
+        }
         // Marked, so that a run that dies cannot leave it for good on a
         // --dev-url server (see scratch::clean_dev_server).
         let database: String = client

@@ -1,38 +1,40 @@
 //! Dependencies between managed objects, from `pg_depend`.
 
-use anyhow::{Context, Result};
-use tokio_postgres::Transaction;
+use tokio_postgres::Row;
 
+use crate::kinds::depends::DependsBuilder;
 use crate::kinds::reader::{Class, Reader};
 use crate::kinds::{Catalog, ObjectId};
 
-pub(super) async fn depends(
-    tx: &Transaction<'_>,
-    cat: &mut Catalog,
-    oids: &mut Reader,
-) -> Result<()> {
-    // Objects that belong to an extension stand for the extension, so that a
-    // column of type citext orders after CREATE EXTENSION citext.
-    let members = "SELECT d.classid::pg_catalog.regclass::text, d.objid, e.extname::text \
-                   FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid \
-                   WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'";
-    for row in tx
-        .query(members, &[])
-        .await
-        .context("reading extension members")?
-    {
+/// Objects that belong to an extension: they stand for the extension, so
+/// that a column of type citext orders after CREATE EXTENSION citext.
+pub(super) const MEMBERS: &str =
+    "SELECT d.classid::pg_catalog.regclass::text, d.objid, e.extname::text \
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid \
+    WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'";
+
+/// Dependencies between objects. Oids below FirstNormalObjectId (16384)
+/// belong to the system, which stratum never creates or drops, so those
+/// rows cannot order anything.
+pub(super) const DEPENDS: &str = "SELECT classid::pg_catalog.regclass::text, objid, objsubid, \
+    refclassid::pg_catalog.regclass::text, refobjid, refobjsubid, deptype::text \
+    FROM pg_catalog.pg_depend \
+    WHERE deptype IN ('n', 'a', 'i') AND objid >= 16384 AND refobjid >= 16384";
+
+/// Reads the rows of [`MEMBERS`].
+pub(super) fn read_members(rows: &[Row], oids: &mut Reader) {
+    for row in rows {
         if let Some(class) = Class::from_catalog_name(row.get(0)) {
             let name: String = row.get(2);
             oids.insert(class, row.get(1), ObjectId::Extension { name });
         }
     }
-    // Oids below FirstNormalObjectId (16384) belong to the system, which
-    // stratum never creates or drops, so those rows cannot order anything.
-    let sql = "SELECT classid::pg_catalog.regclass::text, objid, objsubid, \
-                      refclassid::pg_catalog.regclass::text, refobjid, refobjsubid, deptype::text \
-               FROM pg_catalog.pg_depend \
-               WHERE deptype IN ('n', 'a', 'i') AND objid >= 16384 AND refobjid >= 16384";
-    for row in tx.query(sql, &[]).await.context("reading dependencies")? {
+}
+
+/// Reads the rows of [`DEPENDS`] between objects `oids` knows.
+pub(super) fn read(rows: &[Row], cat: &mut Catalog, oids: &Reader) {
+    let mut depends = DependsBuilder::default();
+    for row in rows {
         let (Some(class), Some(ref_class)) = (
             Class::from_catalog_name(row.get(0)),
             Class::from_catalog_name(row.get(3)),
@@ -63,7 +65,7 @@ pub(super) async fn depends(
             },
             _ => dependent.clone(),
         };
-        cat.depends.insert((dependent, referenced.clone()));
+        depends.insert(&dependent, referenced);
     }
-    Ok(())
+    cat.depends = depends.finish();
 }

@@ -3,24 +3,22 @@
 //! with the reader so that dependencies on them are known (a plan must not
 //! rely on them).
 
-use anyhow::{Context, Result};
-use tokio_postgres::Transaction;
+use std::sync::LazyLock;
+
+use tokio_postgres::Row;
 
 use crate::kinds::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
 use crate::kinds::{Catalog, ObjectId, Unmanaged};
 
-pub(super) async fn unmanaged(
-    tx: &Transaction<'_>,
-    cat: &mut Catalog,
-    reader: &mut Reader,
-) -> Result<()> {
+/// Objects of unmanaged kinds, and unmanaged properties of managed ones.
+pub(super) static SQL: LazyLock<String> = LazyLock::new(|| {
     let qual = "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident";
     let rel_member = not_extension_member("pg_class", "c.oid");
     let type_member = not_extension_member("pg_type", "t.oid");
     let proc_member = not_extension_member("pg_proc", "p.oid");
     // Each branch: kind, name, and the catalog and oid of the object when it
     // is one (NULL for properties of managed objects, such as a tablespace).
-    let sql = format!(
+    format!(
         "SELECT kind, name, class, oid, schema FROM ( \
          SELECT 'base type' AS kind, {qual}(t.typname) AS name, 'pg_type' AS class, t.oid AS oid, n.nspname::text AS schema \
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
@@ -41,12 +39,12 @@ pub(super) async fn unmanaged(
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
            WHERE {USER_SCHEMA} AND {proc_member} AND p.prokind = 'w' \
          ) u ORDER BY kind, name",
-    );
-    for row in tx
-        .query(&sql, &[])
-        .await
-        .context("reading unmanaged objects")?
-    {
+    )
+});
+
+/// Reads the rows of [`SQL`], registering each object with `reader`.
+pub(super) fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) {
+    for row in rows {
         let object = Unmanaged {
             kind: row.get(0),
             name: row.get(1),
@@ -66,5 +64,4 @@ pub(super) async fn unmanaged(
         }
         cat.unmanaged.push(object);
     }
-    Ok(())
 }

@@ -149,7 +149,7 @@ impl Kind for AggregateChange {
         Some(format!(
             "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
                pg_catalog.pg_get_function_arguments(p.oid), a.aggkind::text, \
-               ARRAY[{}]::text[], pg_catalog.obj_description(p.oid, 'pg_proc') \
+               ARRAY[{}]::text[], (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE {USER_SCHEMA} AND {}",

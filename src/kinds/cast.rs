@@ -116,7 +116,7 @@ impl Kind for CastChange {
             "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL), \
                CASE c.castmethod WHEN 'f' THEN 'WITH FUNCTION ' || c.castfunc::pg_catalog.regprocedure::text \
                  WHEN 'i' THEN 'WITH INOUT' ELSE 'WITHOUT FUNCTION' END, \
-               c.castcontext::text, pg_catalog.obj_description(c.oid, 'pg_cast') \
+               c.castcontext::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_cast'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x \
                WHERE x.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass AND x.objid = c.oid AND x.deptype IN ('e', 'i'))"
                 .to_string(),

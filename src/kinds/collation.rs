@@ -97,7 +97,7 @@ impl Kind for CollationChange {
                CASE WHEN co.collprovider = 'c' THEN co.collcollate END, \
                CASE WHEN co.collprovider = 'c' THEN co.collctype END, \
                {locale}, {rules}, co.collisdeterministic, \
-               pg_catalog.obj_description(co.oid, 'pg_collation') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_collation'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace \
              WHERE {USER_SCHEMA} AND {}",
             not_extension_member("pg_collation", "co.oid")

@@ -220,14 +220,14 @@ impl Kind for CompositeChange {
         let collation = collation_sql("a.attcollation", "at.typcollation");
         Some(format!(
             "SELECT t.oid, t.typarray, t.typrelid, n.nspname::text, t.typname::text, \
-               pg_catalog.obj_description(t.oid, 'pg_type'), {}, {}, {}, {} \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0), {}, {}, {}, {} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
              WHERE t.typtype = 'c' AND c.relkind = 'c' AND {USER_SCHEMA} AND {}",
             attributes("a.attname::text"),
             attributes("pg_catalog.format_type(a.atttypid, a.atttypmod)"),
             attributes(&collation),
-            attributes("pg_catalog.col_description(a.attrelid, a.attnum)"),
+            attributes("(SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = a.attrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = a.attnum)"),
             not_extension_member("pg_type", "t.oid")
         ))
     }

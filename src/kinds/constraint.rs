@@ -323,9 +323,8 @@ impl Kind for ConstraintChange {
         Some(
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text, \
                pg_catalog.pg_get_constraintdef(co.oid), co.convalidated, co.conindid, \
-               ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(co.conkey) k(n) \
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n), \
-               pg_catalog.obj_description(co.oid, 'pg_constraint'), \
+               co.conkey, \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dsc.objsubid = 0), \
                co.conislocal AND co.coninhcount = 0 AND co.conparentid = 0 \
              FROM pg_catalog.pg_constraint co \
              WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x')"
@@ -379,7 +378,15 @@ impl Kind for ConstraintChange {
                         definition,
                         validated: row.get(5),
                         enforced,
-                        columns: row.get(7),
+                        // Named from the columns already read: a join
+                        // to pg_attribute per constraint cost more than
+                        // the rest of this query.
+                        columns: row
+                            .get::<_, Option<Vec<i16>>>(7)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|n| reader.column_name(row.get(1), n).map(str::to_string))
+                            .collect(),
                         comment: row.get(8),
                     },
                 );

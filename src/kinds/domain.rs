@@ -252,7 +252,7 @@ impl Kind for DomainChange {
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
                pg_catalog.format_type(t.typbasetype, t.typtypmod), \
                {collation}, \
-               t.typdefault, t.typnotnull, pg_catalog.obj_description(t.oid, 'pg_type'), \
+               t.typdefault, t.typnotnull, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0), \
                {}, {}, {}, {}, {} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype \
@@ -261,7 +261,7 @@ impl Kind for DomainChange {
             checks("co.conname::text"),
             checks("pg_catalog.pg_get_constraintdef(co.oid)"),
             checks("co.convalidated"),
-            checks("pg_catalog.obj_description(co.oid, 'pg_constraint')"),
+            checks("(SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dsc.objsubid = 0)"),
             not_extension_member("pg_type", "t.oid"),
             collation = collation_sql("t.typcollation", "b.typcollation"),
         ))

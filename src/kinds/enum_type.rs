@@ -160,7 +160,7 @@ impl Kind for EnumChange {
         Some(format!(
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
                ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder), \
-               pg_catalog.obj_description(t.oid, 'pg_type') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              WHERE t.typtype = 'e' AND {USER_SCHEMA} AND {}",
             not_extension_member("pg_type", "t.oid")

@@ -114,7 +114,7 @@ impl Kind for EventTriggerChange {
         Some(
             "SELECT e.oid, e.evtname::text, e.evtevent::text, coalesce(e.evttags, '{}'), \
                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
-               e.evtenabled::text, pg_catalog.obj_description(e.oid, 'pg_event_trigger') \
+               e.evtenabled::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = e.oid AND dsc.classoid = 'pg_catalog.pg_event_trigger'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x \

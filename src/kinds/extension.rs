@@ -95,7 +95,7 @@ impl Kind for ExtensionChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, \
-             pg_catalog.obj_description(e.oid, 'pg_extension') \
+             (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = e.oid AND dsc.classoid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
                 .to_string(),
         )

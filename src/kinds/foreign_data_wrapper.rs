@@ -111,7 +111,7 @@ impl Kind for FdwChange {
         };
         Some(format!(
             "SELECT w.oid, w.fdwname::text, {}, {}, coalesce(w.fdwoptions, '{{}}')::text[], \
-               pg_catalog.obj_description(w.oid, 'pg_foreign_data_wrapper') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = w.oid AND dsc.classoid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_foreign_data_wrapper w WHERE {}",
             function("fdwhandler"),
             function("fdwvalidator"),

@@ -133,7 +133,7 @@ impl Kind for FunctionChange {
             "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
                p.prokind = 'p', pg_catalog.pg_get_function_arguments(p.oid), \
                coalesce(pg_catalog.pg_get_function_result(p.oid), ''), pg_catalog.pg_get_functiondef(p.oid), \
-               pg_catalog.obj_description(p.oid, 'pg_proc') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {} \
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \

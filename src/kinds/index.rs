@@ -326,7 +326,7 @@ impl Kind for IndexChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
-               pg_catalog.obj_description(i.indexrelid, 'pg_class'), \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = i.indexrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), \
                NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
                i.indisvalid, \
                (SELECT pc.relname::text FROM pg_catalog.pg_inherits h \

@@ -13,6 +13,7 @@
 //! (`format_type`, `pg_get_expr`, `pg_get_indexdef`, ...). Maps are ordered so
 //! that everything derived from a catalog is deterministic.
 
+pub mod depends;
 mod id;
 pub mod lifecycle;
 pub mod reader;
@@ -22,7 +23,7 @@ use std::fmt::Debug;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 
 use crate::hazard::Hazard;
 pub use crate::sql::QualName;
@@ -120,7 +121,7 @@ pub struct Catalog {
     /// Publications, by name.
     pub publications: BTreeMap<String, Publication>,
     /// Dependencies between managed objects: (dependent, referenced).
-    pub depends: BTreeSet<(ObjectId, ObjectId)>,
+    pub depends: depends::Depends,
     /// Every cast known to the server, used to judge type changes.
     pub casts: BTreeMap<(String, String), Cast>,
     /// Names of volatile functions (any schema).
@@ -448,22 +449,31 @@ macro_rules! kinds {
             }
         })*
 
-        /// Runs every kind's catalog query in `tx`, in registry order.
-        pub(crate) async fn read_all(
-            tx: &Transaction<'_>,
+        /// Every kind's catalog query for a server of `version`, in
+        /// registry order, each named for error messages (None for a kind
+        /// another kind's query reads).
+        pub(crate) fn queries(version: i32) -> Vec<(&'static str, Option<String>)> {
+            vec![$((stringify!($module), <$module::$ty as Kind>::query(version)),)*]
+        }
+
+        /// Reads the rows of query `index` of [`queries`] into `cat`. The
+        /// queries' rows must be read in order: a kind's rows refer to
+        /// objects of the kinds before it.
+        pub(crate) fn read_kind(
+            index: usize,
+            rows: &[Row],
             cat: &mut Catalog,
             reader: &mut Reader,
         ) -> Result<()> {
+            let mut i = 0;
             $(
-                if let Some(sql) = <$module::$ty as Kind>::query(cat.server_version) {
-                    let rows = tx
-                        .query(&sql, &[])
-                        .await
-                        .context(concat!("reading ", stringify!($module), " objects"))?;
-                    <$module::$ty as Kind>::read(&rows, cat, reader)?;
+                if i == index {
+                    return <$module::$ty as Kind>::read(rows, cat, reader)
+                        .context(concat!("reading ", stringify!($module), " objects"));
                 }
+                i += 1;
             )*
-            Ok(())
+            anyhow::bail!("no kind query {index} (of {i})")
         }
 
         /// Every kind's changes from `current` to `desired`.

@@ -149,7 +149,7 @@ impl Kind for OperatorChange {
             "SELECT o.oid, n.nspname::text, o.oprname::text, \
                CASE WHEN o.oprleft = 0 THEN 'NONE' ELSE pg_catalog.format_type(o.oprleft, NULL) END, \
                pg_catalog.format_type(o.oprright, NULL), ARRAY[{}]::text[], \
-               pg_catalog.obj_description(o.oid, 'pg_operator') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = o.oid AND dsc.classoid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
              WHERE o.oprcode <> 0 AND {USER_SCHEMA} AND {}",
             options.join(", "),

@@ -220,7 +220,7 @@ impl Kind for PolicyChange {
                      LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.oid ORDER BY 1), \
                pg_catalog.pg_get_expr(pol.polqual, pol.polrelid), \
                pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid), \
-               pg_catalog.obj_description(pol.oid, 'pg_policy') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = pol.oid AND dsc.classoid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE {USER_SCHEMA} AND {}",

@@ -200,7 +200,7 @@ impl Kind for PublicationChange {
                  CASE WHEN p.pubupdate THEN 'update' END, CASE WHEN p.pubdelete THEN 'delete' END, \
                  CASE WHEN p.pubtruncate THEN 'truncate' END), \
                p.pubviaroot, {}, {}, {}, {schemas}, \
-               pg_catalog.obj_description(p.oid, 'pg_publication') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_publication'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_publication p",
             tables("n.nspname::text"),
             tables("c.relname::text"),

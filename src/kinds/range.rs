@@ -122,7 +122,7 @@ impl Kind for RangeChange {
                {collation}, \
                CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END, \
                CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END, \
-               mn.nspname::text, m.typname::text, pg_catalog.obj_description(t.oid, 'pg_type') \
+               mn.nspname::text, m.typname::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid \
              JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype \

@@ -123,6 +123,14 @@ impl Reader {
         self.columns.insert((relid, attnum), id);
     }
 
+    /// The name of column `attnum` of the managed table `relid`.
+    pub(crate) fn column_name(&self, relid: u32, attnum: i16) -> Option<&str> {
+        match self.columns.get(&(relid, attnum))? {
+            ObjectId::Column { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+
     /// The managed object a `pg_depend` reference names, if any.
     pub(crate) fn resolve(&self, class: Class, oid: u32, sub: i32) -> Option<&ObjectId> {
         if class == Class::Relation && sub > 0 {

@@ -97,7 +97,7 @@ impl Kind for RuleChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT r.oid, n.nspname::text, c.relname::text, r.rulename::text, \
-               pg_catalog.pg_get_ruledef(r.oid), pg_catalog.obj_description(r.oid, 'pg_rewrite') \
+               pg_catalog.pg_get_ruledef(r.oid), (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = r.oid AND dsc.classoid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {}",

@@ -81,7 +81,7 @@ impl Kind for SchemaChange {
 
     fn query(_version: i32) -> Option<String> {
         Some(format!(
-            "SELECT n.oid, n.nspname::text, pg_catalog.obj_description(n.oid, 'pg_namespace') \
+            "SELECT n.oid, n.nspname::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = n.oid AND dsc.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND {}",
             not_extension_member("pg_namespace", "n.oid")
         ))

@@ -159,7 +159,7 @@ impl Kind for SequenceChange {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), \
                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
-               pg_catalog.obj_description(c.oid, 'pg_class'), \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), \
                own.deptype::text, own.refobjid, own.refobjsubid::int2, \
                tn.nspname::text, tc.relname::text, a.attname::text \
              FROM pg_catalog.pg_class c \

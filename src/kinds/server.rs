@@ -101,7 +101,7 @@ impl Kind for ServerChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype::text, s.srvversion::text, \
-               coalesce(s.srvoptions, '{}')::text[], pg_catalog.obj_description(s.oid, 'pg_foreign_server') \
+               coalesce(s.srvoptions, '{}')::text[], (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = s.oid AND dsc.classoid = 'pg_catalog.pg_foreign_server'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_foreign_server s \
              JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw"
                 .to_string(),

@@ -95,7 +95,7 @@ impl Kind for StatisticsChange {
         Some(format!(
             "SELECT s.oid, n.nspname::text, s.stxname::text, pg_catalog.pg_get_statisticsobjdef(s.oid), \
                CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget::int2 END, \
-               pg_catalog.obj_description(s.oid, 'pg_statistic_ext') \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = s.oid AND dsc.classoid = 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace \
              WHERE {USER_SCHEMA} AND {}",
             not_extension_member("pg_statistic_ext", "s.oid")

@@ -388,10 +388,10 @@ impl Kind for TableChange {
         };
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, \
-               pg_catalog.obj_description(c.oid, 'pg_class'), c.reltuples::float8, \
-               pg_catalog.pg_total_relation_size(c.oid), c.relpersistence = 'u', \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), c.reltuples::float8, \
+               c.relpersistence = 'u', \
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
-               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
+               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, 0) END, \
                {}, {}, coalesce(c.reloptions, '{{}}')::text[], c.relreplident::text, \
                (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
                 WHERE i.indrelid = c.oid AND i.indisreplident), \
@@ -414,14 +414,14 @@ impl Kind for TableChange {
             reader.insert(Class::Relation, oid, id.clone());
             reader.insert(Class::Type, row.get(1), id);
             reader.owners.insert(oid, Owner::Table(name.clone()));
-            let parent_schemas: Vec<String> = row.get(10);
-            let parent_names: Vec<String> = row.get(11);
+            let parent_schemas: Vec<String> = row.get(9);
+            let parent_names: Vec<String> = row.get(10);
             let mut parents: Vec<QualName> = parent_schemas
                 .into_iter()
                 .zip(parent_names)
                 .map(|(s, n)| QualName::new(s, n))
                 .collect();
-            let partition_of = row.get::<_, Option<String>>(9).map(|bound| PartitionOf {
+            let partition_of = row.get::<_, Option<String>>(8).map(|bound| PartitionOf {
                 parent: parents.remove(0),
                 bound,
             });
@@ -435,26 +435,27 @@ impl Kind for TableChange {
                     triggers: BTreeMap::new(),
                     parent_constraints: BTreeMap::new(),
                     parent_indexes: BTreeMap::new(),
-                    unlogged: row.get(7),
-                    partition_by: row.get(8),
+                    unlogged: row.get(6),
+                    partition_by: row.get(7),
                     partition_of,
                     inherits: parents,
-                    options: row.get(12),
+                    options: row.get(11),
                     // A foreign table has none ('n'); there is nothing to change.
-                    replica_identity: match (row.get::<_, String>(13).as_str(), row.get(14)) {
-                        _ if row.get::<_, Option<String>>(15).is_some() => ReplicaIdentity::Default,
+                    replica_identity: match (row.get::<_, String>(12).as_str(), row.get(13)) {
+                        _ if row.get::<_, Option<String>>(14).is_some() => ReplicaIdentity::Default,
                         ("n", _) => ReplicaIdentity::Nothing,
                         ("f", _) => ReplicaIdentity::Full,
                         ("i", Some(index)) => ReplicaIdentity::Index(index),
                         _ => ReplicaIdentity::Default,
                     },
-                    foreign: row.get::<_, Option<String>>(15).map(|server| ForeignTable {
+                    foreign: row.get::<_, Option<String>>(14).map(|server| ForeignTable {
                         server,
-                        options: sorted_options(row.get(16)),
+                        options: sorted_options(row.get(15)),
                     }),
                     comment: row.get(4),
                     rows: row.get(5),
-                    bytes: row.get(6),
+                    // Read apart, and only from a live database.
+                    bytes: 0,
                 },
             );
         }
@@ -655,15 +656,10 @@ fn drop_table(
     let name = table.name.clone();
     table.constraints.retain(|_, c| {
         let id = ObjectId::constraint(&name, &c.name);
-        // `depends` is ordered by dependent: the smallest id starts its run.
-        let first = ObjectId::Schema {
-            name: String::new(),
-        };
         let to_dropped = current
             .depends
-            .range((id.clone(), first)..)
-            .take_while(|(a, _)| a == &id)
-            .any(|(_, b)| {
+            .of(&id)
+            .any(|b| {
                 table_of(current, b).is_some_and(|other| *other != name && dropped.contains(other))
             });
         if to_dropped {

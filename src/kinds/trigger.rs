@@ -120,7 +120,7 @@ impl Kind for TriggerChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid), \
-               pg_catalog.obj_description(t.oid, 'pg_trigger'), t.tgenabled::text \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND dsc.objsubid = 0), t.tgenabled::text \
              FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgparentid = 0"
                 .to_string(),
         )

@@ -147,7 +147,7 @@ impl Kind for TsConfigChange {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.cfgname::text, \
                pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.prsname), \
-               {}, {}, pg_catalog.obj_description(c.oid, 'pg_ts_config') \
+               {}, {}, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_ts_config'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace \
              JOIN pg_catalog.pg_ts_parser p ON p.oid = c.cfgparser \
              JOIN pg_catalog.pg_namespace pn ON pn.oid = p.prsnamespace \

@@ -125,7 +125,7 @@ impl Kind for TsDictionaryChange {
         Some(format!(
             "SELECT d.oid, n.nspname::text, d.dictname::text, \
                pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.tmplname), \
-               d.dictinitoption, pg_catalog.obj_description(d.oid, 'pg_ts_dict') \
+               d.dictinitoption, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = d.oid AND dsc.classoid = 'pg_catalog.pg_ts_dict'::pg_catalog.regclass AND dsc.objsubid = 0) \
              FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace \
              JOIN pg_catalog.pg_ts_template t ON t.oid = d.dicttemplate \
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.tmplnamespace \

@@ -144,7 +144,7 @@ impl Kind for ViewChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \
-               pg_catalog.obj_description(c.oid, 'pg_class'), pg_catalog.pg_get_viewdef(c.oid), \
+               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), pg_catalog.pg_get_viewdef(c.oid), \
                coalesce(c.reloptions, '{{}}')::text[], \
                (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \

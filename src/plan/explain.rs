@@ -40,9 +40,8 @@ pub fn explain(plan: &Plan, current: &Catalog) -> Vec<Vec<String>> {
                 // removes is the reason it must go.
                 let cause = current
                     .depends
-                    .iter()
-                    .filter(|(d, _)| d == id)
-                    .find_map(|(_, r)| removed_by.get(r).filter(|(j, _)| *j != n).map(|w| (r, w)));
+                    .of(id)
+                    .find_map(|r| removed_by.get(r).filter(|(j, _)| *j != n).map(|w| (r, w)));
                 lines.push(match cause {
                     Some((referenced, &(j, retype))) => format!(
                         "dropped because {} depends on {}, {} at step {j}; created again at step {again}",
