@@ -112,11 +112,17 @@ struct Run {
     stdout: Vec<u8>,
 }
 
-/// Runs `command` to its end, with its stdout kept, and measures its wall
-/// time and peak memory (`wait4`'s rusage, which is the child's own).
+/// Runs `command` to its end (it must exit 0), with its stdout kept, and
+/// measures its wall time and peak memory (`wait4`'s rusage, which is the
+/// child's own).
+fn measure(command: &mut Command) -> Run {
+    measure_exit(command, 0)
+}
+
+/// [`measure`] of a command that must exit with `code`.
 // The child is waited for with wait4, which std does not know.
 #[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> Run {
+fn measure_exit(command: &mut Command, code: i32) -> Run {
     let out = tempfile::tempfile().expect("a temp file");
     let start = Instant::now();
     let mut child = command
@@ -135,7 +141,7 @@ fn measure(command: &mut Command) -> Run {
     let wall = start.elapsed();
     assert!(pid > 0, "wait4 failed for {command:?}");
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == code,
         "{command:?} failed ({status}):\n{err}"
     );
     let mut stdout = Vec::new();
@@ -313,6 +319,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
             .current_dir(dir.path())
             .env("STRATUM_PG_BIN", &bins.bindir)
             .env("STRATUM_READ_CONNECTIONS", connections.to_string())
+            .env("STRATUM_CACHE_DIR", dir.path().join("cache"))
             .args(args);
         command
     };
@@ -376,6 +383,68 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         Some(psql),
         Some(load.peak),
     );
+    let cached = measure(&mut stratum(
+        &["diff", "--from", "empty", "--to", "desired.sql"],
+        cores,
+    ));
+    assert!(
+        cached.stdout == load.stdout,
+        "the cached load's output differs"
+    );
+    report.row(
+        "  the same again (catalog cache)",
+        cached.wall,
+        Some(psql),
+        Some(cached.peak),
+    );
+
+    // check: migrations/ replayed against schema/, with the current schema
+    // as 1 migration or as 500, then again after schema/ alone changed.
+    let current_sql = schema(tables, false);
+    let lines: Vec<&str> = current_sql.lines().collect();
+    for (count, folder) in [(1, "migrations_1"), (500, "migrations_500")] {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir(&folder).unwrap();
+        for (i, chunk) in lines.chunks(lines.len().div_ceil(count)).enumerate() {
+            let file = folder.join(format!("{}_part_{i}.sql", 20260101000000u64 + i as u64));
+            std::fs::write(file, chunk.join("\n")).unwrap();
+        }
+    }
+    // A file per run, so that neither finds the other's load cached.
+    let edited = format!(
+        "{}COMMENT ON TABLE s0.t0 IS 'edited';\n",
+        schema(tables, true)
+    );
+    for count in [1, 500] {
+        std::fs::write(dir.path().join(format!("edited_{count}.sql")), &edited).unwrap();
+    }
+    let check = |migrations: &str, schema: &str| {
+        let run = measure_exit(
+            &mut stratum(
+                &["check", "--migrations", migrations, "--schema", schema],
+                cores,
+            ),
+            1,
+        );
+        (run.wall, run.peak)
+    };
+    for count in [1, 500] {
+        let folder = format!("migrations_{count}");
+        let (wall, peak) = check(&folder, "desired.sql");
+        report.row(
+            &format!("stratum check, {count} migrations"),
+            wall,
+            Some(psql),
+            Some(peak),
+        );
+        let (wall, peak) = check(&folder, &format!("edited_{count}.sql"));
+        report.row(
+            &format!("  again with schema/ edited ({count} migrations cached)"),
+            wall,
+            Some(psql),
+            Some(peak),
+        );
+    }
 
     // The phases, in process.
     let current_target = conninfo::config(&current).unwrap();
@@ -429,15 +498,32 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         Some(pg_dump),
         None,
     );
+    // Everything created: the first migration of a schema.
+    let empty = stratum::kinds::Catalog {
+        server_version: des.server_version,
+        ..Default::default()
+    };
+    let (all_time, (steps, bytes)) = best(3, || async {
+        let planned = plan::plan(&empty, &des, diff::diff(&empty, &des)).unwrap();
+        (planned.steps.len(), render::sql(&planned).len())
+    })
+    .await;
+    report.row(
+        &format!("diff + plan + render from empty ({steps} steps, {bytes} bytes)"),
+        all_time,
+        Some(pg_dump),
+        None,
+    );
     let per = |d: Duration| secs(d) * 1000.0 / tables as f64;
     let growth = format!(
-        "pg_dump -s {:.3}, diff DB -> DB {:.3}, load {:.3} (psql -f {:.3}), introspect {:.3}, diff+plan {:.4}",
+        "pg_dump -s {:.3}, diff DB -> DB {:.3}, load {:.3} (psql -f {:.3}), introspect {:.3}, diff+plan {:.4}, from empty {:.4}",
         per(dump.wall),
         per(changed.wall),
         per(load.wall),
         per(psql_time),
         per(read_current),
         per(plan_time),
+        per(all_time),
     );
     (report.lines, growth)
 }

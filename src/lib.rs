@@ -6,6 +6,7 @@
 //! about one object kind lives in its module under `kinds`. See
 //! ARCHITECTURE.md.
 
+pub mod catalog_cache;
 pub mod cli;
 pub mod config;
 pub mod conninfo;

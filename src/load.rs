@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
+use crate::catalog_cache::{CatalogCache, Key};
 use crate::conninfo;
 use crate::introspect::{self, introspect_target};
 use crate::kinds::Catalog;
@@ -137,22 +138,17 @@ pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog
         .flatten()
         .map(|c| (c.server_version / 10000) as u32)
         .next_back();
-    if catalogs.iter().any(Option::is_none) {
-        let dev_url = scratch.dev_url.as_deref();
-        let server = ScratchServer::start(dev_url, live_major, scratch.any_major).await?;
-        let loads = ready.len() - urls;
-        let loads = futures_util::future::join_all(
-            ready
-                .iter()
-                .zip(&catalogs)
-                .filter(|(_, slot)| slot.is_none())
-                .map(|(r, _)| load_scratch(&server, r, share(loads))),
-        )
-        .await;
-        let mut loads = loads.into_iter();
-        for slot in catalogs.iter_mut().filter(|slot| slot.is_none()) {
-            *slot = Some(loads.next().expect("one load per empty slot")?);
-        }
+    let scratch_sides: Vec<&Ready> = ready
+        .iter()
+        .zip(&catalogs)
+        .filter(|(_, slot)| slot.is_none())
+        .map(|(r, _)| r)
+        .collect();
+    let mut loaded = load_scratch_sides(&scratch_sides, scratch, live_major)
+        .await?
+        .into_iter();
+    for slot in catalogs.iter_mut().filter(|slot| slot.is_none()) {
+        *slot = loaded.next();
     }
     Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
 }
@@ -192,9 +188,101 @@ fn prepare(side: &Side) -> Result<Ready> {
 /// several).
 pub async fn load_for_major(source: &Source, scratch: &Scratch, major: u32) -> Result<Catalog> {
     let ready = prepare(&Side::Source(source.clone()))?;
-    let server =
-        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
-    load_scratch(&server, &ready, introspect::connections()).await
+    let mut loaded = load_scratch_sides(&[&ready], scratch, Some(major)).await?;
+    Ok(loaded.pop().expect("one side"))
+}
+
+/// Loads `ready` into scratch databases of PostgreSQL `major` (any when
+/// None), at the same time, and reads each back; a side the catalog cache
+/// holds is not loaded, and when it holds them all no server is started.
+/// Errors come in the order of `ready`.
+async fn load_scratch_sides(
+    ready: &[&Ready],
+    scratch: &Scratch,
+    major: Option<u32>,
+) -> Result<Vec<Catalog>> {
+    // The cache is keyed by the binaries the embedded server would run;
+    // binaries of another major than the target's are left to the
+    // server's start to refuse.
+    let cached = scratch
+        .dev_url
+        .is_none()
+        .then(CatalogCache::open)
+        .flatten()
+        .and_then(|cache| {
+            let bins = crate::scratch::find_binaries(major).ok()?;
+            let fits = scratch.any_major || major.is_none_or(|m| m == bins.major);
+            fits.then(|| (cache, format!("{} {}", bins.bindir.display(), bins.version)))
+        });
+    let mut keys: Vec<Option<String>> = Vec::new();
+    let mut catalogs: Vec<Option<Catalog>> = Vec::new();
+    for r in ready {
+        let (key, hit) = match &cached {
+            Some((cache, server)) => {
+                let mut key = Key::new(server);
+                add_to_key(&mut key, r);
+                let (key, hit) = cache.get(key);
+                (Some(key), hit)
+            }
+            None => (None, None),
+        };
+        keys.push(key);
+        catalogs.push(hit);
+    }
+    let missing: Vec<usize> = (0..ready.len())
+        .filter(|&i| catalogs[i].is_none())
+        .collect();
+    if missing.is_empty() && !ready.is_empty() {
+        crate::scratch::remove_dead_cluster_dirs();
+    }
+    if !missing.is_empty() {
+        let server =
+            ScratchServer::start(scratch.dev_url.as_deref(), major, scratch.any_major).await?;
+        let share = (introspect::connections() / missing.len()).max(1);
+        let loads = futures_util::future::join_all(
+            missing
+                .iter()
+                .map(|&i| load_scratch(&server, ready[i], share)),
+        )
+        .await;
+        for (i, loaded) in missing.into_iter().zip(loads) {
+            let catalog = loaded?;
+            if let (Some((cache, _)), Some(key)) = (&cached, &keys[i]) {
+                cache.put(key, &catalog);
+            }
+            catalogs[i] = Some(catalog);
+        }
+    }
+    Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
+}
+
+/// Feeds what `ready` loads into a cache key.
+fn add_to_key(key: &mut Key, ready: &Ready) {
+    let source = |key: &mut Key, source: &SqlSource| {
+        key.add(b"source");
+        for file in &source.files {
+            key.add(file.path.to_string_lossy().as_bytes());
+            key.add(file.text.as_bytes());
+        }
+    };
+    match ready {
+        Ready::Url(_) => key.add(b"url"),
+        Ready::Empty => key.add(b"empty"),
+        Ready::Sql(sql) => source(key, sql),
+        Ready::Replay(sources) => {
+            key.add(b"replay");
+            for sql in sources {
+                source(key, sql);
+            }
+        }
+        Ready::Then(inner, then) => {
+            key.add(b"then");
+            add_to_key(key, inner);
+            for sql in then {
+                key.add(sql.as_bytes());
+            }
+        }
+    }
 }
 
 /// The renames that `-- stratum:renamed-from` in the desired side asks for
@@ -221,12 +309,10 @@ pub async fn undo_renames(
     }
     let ready = Ready::Then(Box::new(Ready::Sql(source)), renames.undo.clone());
     let major = (desired.server_version / 10000) as u32;
-    let server =
-        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
-    let undone = load_scratch(&server, &ready, introspect::connections())
+    let mut undone = load_scratch_sides(&[&ready], scratch, Some(major))
         .await
         .context("undoing the renames of -- stratum:renamed-from on the schema")?;
-    Ok((Some(undone), renames))
+    Ok((undone.pop(), renames))
 }
 
 /// A scratch database holding a side, kept open for more work (a proof).
@@ -336,8 +422,20 @@ async fn drop_stub_roles(server: &ScratchServer, database: &str) {
 async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()> {
     let progress = crate::ui::Progress::new(sources.len() as u64, "replaying migrations");
     for source in sources {
-        for (i, stmt) in source.statements.iter().enumerate() {
+        // Batches of statements first (see `run_batch`); where one fails,
+        // its statements run one at a time to find and report the failure.
+        let all: Vec<usize> = (0..source.statements.len()).collect();
+        let mut alone_until = 0;
+        let mut i = 0;
+        while i < all.len() {
+            if let Some(end) = batch_at(client, source, &all, i, &mut alone_until).await {
+                i = end;
+                continue;
+            }
+            let stmt = &source.statements[i];
+            i += 1;
             if let Err(e) = run_with_stub_roles(client, &stmt.sql).await? {
+                let i = i - 1;
                 return Err(anyhow::Error::new(located(source, i, &e)).context(format!(
                     "migration {} does not replay",
                     source.files[0].path.display()
@@ -396,14 +494,10 @@ pub async fn load_sql(client: &Client, source: &SqlSource) -> Result<()> {
             let i = pending[k];
             let stmt = &source.statements[i];
             session.enter(source, stmt.file, before[i]).await?;
-            if first_pass && k >= alone_until {
-                let end = batch_end(source, &pending, k);
-                if end - k > 1 {
-                    if run_batch(client, source, &pending[k..end]).await {
-                        k = end;
-                        continue;
-                    }
-                    alone_until = end;
+            if first_pass {
+                if let Some(end) = batch_at(client, source, &pending, k, &mut alone_until).await {
+                    k = end;
+                    continue;
                 }
             }
             k += 1;
@@ -434,8 +528,9 @@ pub async fn load_sql(client: &Client, source: &SqlSource) -> Result<()> {
 const BATCH: (usize, usize) = (200, 256 * 1024);
 
 /// Where the batch that starts at `pending[start]` ends: it holds the
-/// statements after it of the same file, up to the next statement that
-/// sets session state and up to [`BATCH`].
+/// statements after it of the same file, up to [`BATCH`], and up to the
+/// next statement that sets session state or needs a transaction of its
+/// own (CREATE INDEX CONCURRENTLY, its own BEGIN, ...), which runs alone.
 fn batch_end(source: &SqlSource, pending: &[usize], start: usize) -> usize {
     let first = &source.statements[pending[start]];
     let mut bytes = 0;
@@ -447,6 +542,7 @@ fn batch_end(source: &SqlSource, pending: &[usize], start: usize) -> usize {
             || stmt.file != first.file
             || end - start == BATCH.0
             || (bytes > BATCH.1 && end > start)
+            || parse::needs_own_transaction(&stmt.sql)
         {
             break;
         }
@@ -455,11 +551,36 @@ fn batch_end(source: &SqlSource, pending: &[usize], start: usize) -> usize {
     end
 }
 
+/// Runs the batch that starts at `pending[k]`, unless that statement
+/// belongs to a batch that failed (up to `alone_until`) or would be alone
+/// in its batch; Some(where it ends) when it ran, else the statement is to
+/// run on its own.
+async fn batch_at(
+    client: &Client,
+    source: &SqlSource,
+    pending: &[usize],
+    k: usize,
+    alone_until: &mut usize,
+) -> Option<usize> {
+    if k < *alone_until {
+        return None;
+    }
+    let end = batch_end(source, pending, k);
+    if end - k < 2 {
+        return None;
+    }
+    if run_batch(client, source, &pending[k..end]).await {
+        return Some(end);
+    }
+    *alone_until = end;
+    None
+}
+
 /// Runs `batch` (indexes of statements of `source`) in one message: one
 /// round trip and one transaction instead of one each (at 10 000 tables,
-/// loading took 7.1 s instead of 12.3 s). False when any statement failed: then none took
-/// effect, and the caller runs them one by one, to retry or report each
-/// failure as it would without batches.
+/// loading took 7.1 s instead of about 12 s). False when any statement
+/// failed: then none took effect, and the caller runs them one by one, to
+/// retry or report each failure as it would without batches.
 async fn run_batch(client: &Client, source: &SqlSource, batch: &[usize]) -> bool {
     // A newline before each semicolon ends a statement's closing line
     // comment.

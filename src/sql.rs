@@ -50,7 +50,7 @@ fn is_keyword(word: &str) -> bool {
 }
 
 /// A schema-qualified name of a relation, type, sequence or routine.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct QualName {
     /// The schema (namespace) the object lives in.
     pub schema: String,

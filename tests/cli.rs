@@ -1853,3 +1853,77 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
     );
     assert!(!error.contains("public.kept"), "{error}");
 }
+
+#[test]
+fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
+    let p = dir.path();
+    let cache = tempfile::tempdir().unwrap();
+    let cached = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
+    // A scratch dir that cannot be made: a run that needs a server fails.
+    let file = p.join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let no_server = [cached[0], ("STRATUM_SCRATCH_DIR", file.to_str().unwrap())];
+    let entries = || std::fs::read_dir(cache.path()).unwrap().count();
+
+    let out = stratum_in(p, &["generate"], &cached);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["check"], &cached);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = entries();
+    assert!(stored >= 2, "{stored} entries");
+
+    // Unchanged: both sides come from the cache, with no server at all,
+    // and the output is the same byte for byte as without the cache.
+    let hit = stratum_in(p, &["check"], &no_server);
+    assert_eq!(hit.status.code(), Some(0), "{}", text(&hit.stderr));
+    let off = stratum_in(p, &["check"], &[("STRATUM_CACHE", "off")]);
+    assert_eq!((hit.stdout, hit.stderr), (off.stdout, off.stderr));
+    assert_eq!(entries(), stored);
+
+    // An edited schema file is loaded again.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY, email text);\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["check"], &no_server);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["check"], &cached);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(entries(), stored + 1);
+
+    // So is an edited migration.
+    let migration = std::fs::read_dir(p.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|path| !path.to_string_lossy().ends_with(".down.sql"))
+        .unwrap();
+    let mut sql = std::fs::read_to_string(&migration).unwrap();
+    sql.push_str("\n-- edited\n");
+    std::fs::write(&migration, sql).unwrap();
+    let out = stratum_in(p, &["check"], &no_server);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_database_reads_the_same_over_one_connection_or_several() {
+    let server = TestServer::start().await;
+    let _db = server.database("example").await;
+    let url = server.url("example");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut args = apply_yes(&url, "access-exclusive-lock").to_vec();
+    args.push("--no-proof");
+    let out = stratum_in(root, &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for command in [
+        vec!["dump", "--db", url.as_str(), "--out", "-"],
+        vec!["diff", "--from", "empty", "--to", url.as_str()],
+    ] {
+        let one = stratum_in(root, &command, &[("STRATUM_READ_CONNECTIONS", "1")]);
+        let four = stratum_in(root, &command, &[("STRATUM_READ_CONNECTIONS", "4")]);
+        assert_eq!(one.status.code(), Some(0), "{}", text(&one.stderr));
+        assert!(text(&one.stdout).contains("CREATE TABLE app.users"));
+        assert_eq!((one.stdout, one.stderr), (four.stdout, four.stderr));
+    }
+}

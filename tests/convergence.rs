@@ -58,6 +58,15 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     let mut before_cat = read(&mut current, true).await;
     // Cases under fixtures/online/ are planned as for a live database.
     before_cat.online = case.components().any(|c| c.as_os_str() == "online");
+    // The catalog cache stores catalogs as JSON: every kind must read back
+    // exactly.
+    for catalog in [&before_cat, &desired] {
+        let back: stratum::kinds::Catalog = serde_json::from_slice(&serde_json::to_vec(catalog)?)?;
+        anyhow::ensure!(
+            format!("{back:?}") == format!("{catalog:?}"),
+            "the catalog does not read back the same from the catalog cache's JSON"
+        );
+    }
     // A fixture of a kind stratum does not manage would pass by being ignored.
     for (side, catalog) in [("before", &before_cat), ("after", &desired)] {
         if let Some(u) = catalog.unmanaged.first() {

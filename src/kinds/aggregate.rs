@@ -9,7 +9,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Routine
 use crate::hazard::{Hazard, HazardCode};
 
 /// An aggregate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregate {
     /// Name and identity arguments.
     pub id: RoutineId,
@@ -37,7 +37,7 @@ impl Aggregate {
 }
 
 /// A change to an aggregate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AggregateChange {
     /// CREATE AGGREGATE.
     Create(Aggregate),

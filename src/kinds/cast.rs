@@ -7,7 +7,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 
 /// A cast created by the user (not one PostgreSQL or an extension brings).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserCast {
     /// Source type, as `format_type` prints it.
     pub source: String,
@@ -35,7 +35,7 @@ impl UserCast {
 }
 
 /// A change to a cast.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CastChange {
     /// CREATE CAST.
     Create(UserCast),

@@ -9,7 +9,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::sql::literal;
 
 /// A collation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Collation {
     /// Qualified name.
     pub name: QualName,
@@ -30,7 +30,7 @@ pub struct Collation {
 }
 
 /// A change to a collation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CollationChange {
     /// CREATE COLLATION.
     Create(Collation),

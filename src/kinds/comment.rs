@@ -5,7 +5,7 @@ use super::{Change, Effects, Kind, ObjectId, Shown};
 use crate::sql::literal;
 
 /// COMMENT ON ... IS.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CommentChange {
     /// The object commented on.
     pub object: ObjectId,

@@ -14,7 +14,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A composite type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Composite {
     /// Qualified name.
     pub name: QualName,
@@ -25,7 +25,7 @@ pub struct Composite {
 }
 
 /// An attribute of a composite type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attribute {
     /// Name.
     pub name: String,
@@ -49,7 +49,7 @@ impl Attribute {
 }
 
 /// A change to a composite type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CompositeChange {
     /// CREATE TYPE ... AS (...).
     Create(Composite),

@@ -17,7 +17,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// What kind of constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConstraintKind {
     /// PRIMARY KEY.
@@ -33,7 +33,7 @@ pub enum ConstraintKind {
 }
 
 /// A table constraint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Constraint {
     /// Name.
     pub name: String,
@@ -76,7 +76,7 @@ pub(crate) fn definition(c: &Constraint) -> String {
 }
 
 /// A change to a table constraint.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ConstraintChange {
     /// ALTER TABLE ... ADD CONSTRAINT; `new_table` when the table is created
     /// in the same plan.

@@ -10,7 +10,7 @@ use super::ObjectId;
 /// Dependencies between managed objects, as (dependent, referenced) pairs,
 /// iterated in the order of the pairs of ids (as a sorted set of them
 /// would be).
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Depends {
     /// Every object of some pair, sorted.
     ids: Vec<ObjectId>,

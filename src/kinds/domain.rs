@@ -16,7 +16,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Domain {
     /// Qualified name.
     pub name: QualName,
@@ -35,7 +35,7 @@ pub struct Domain {
 }
 
 /// A CHECK constraint of a domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DomainCheck {
     /// Name.
     pub name: String,
@@ -48,7 +48,7 @@ pub struct DomainCheck {
 }
 
 /// A change to a domain.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DomainChange {
     /// CREATE DOMAIN with its valid constraints.
     Create(Domain),

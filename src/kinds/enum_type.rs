@@ -14,7 +14,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
 
 /// An enum type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnumType {
     /// Qualified name.
     pub name: QualName,
@@ -25,7 +25,7 @@ pub struct EnumType {
 }
 
 /// Where a new enum value goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnumPosition {
     /// At the end.
@@ -35,7 +35,7 @@ pub enum EnumPosition {
 }
 
 /// A change to an enum type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EnumChange {
     /// CREATE TYPE ... AS ENUM.
     Create(EnumType),

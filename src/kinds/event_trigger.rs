@@ -8,7 +8,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, literal};
 
 /// An event trigger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventTrigger {
     /// Name.
     pub name: String,
@@ -25,7 +25,7 @@ pub struct EventTrigger {
 }
 
 /// A change to an event trigger.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EventTriggerChange {
     /// CREATE EVENT TRIGGER.
     Create(EventTrigger),

@@ -9,7 +9,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
 
 /// An installed extension.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Extension {
     /// Name.
     pub name: String,
@@ -22,7 +22,7 @@ pub struct Extension {
 }
 
 /// A change to an extension.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ExtensionChange {
     /// CREATE EXTENSION.
     Create(Extension),

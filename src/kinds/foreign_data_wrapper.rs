@@ -10,7 +10,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// A foreign data wrapper.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ForeignDataWrapper {
     /// Name.
     pub name: String,

@@ -10,7 +10,7 @@ use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
 /// A function or procedure in any language.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Function {
     /// Name and identity arguments.
     pub id: RoutineId,
@@ -43,7 +43,7 @@ impl Function {
 }
 
 /// A change to a function or procedure.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FunctionChange {
     /// CREATE FUNCTION / PROCEDURE.
     Create(Function),

@@ -8,7 +8,7 @@ use super::Unmanaged;
 use crate::sql::QualName;
 
 /// Identity of any managed object, used for dependencies and ordering.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectId {
     /// A schema.
@@ -285,7 +285,7 @@ impl ObjectId {
 
 /// A function's identity: its name and its identity argument types, as
 /// `pg_get_function_identity_arguments` prints them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct RoutineId {
     /// Qualified name.
     pub name: QualName,

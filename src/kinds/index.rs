@@ -13,7 +13,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// An index that is not the implementation of a constraint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Index {
     /// Qualified name (schema is the table's).
     pub name: QualName,
@@ -37,7 +37,7 @@ impl Index {
 }
 
 /// A change to an index.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum IndexChange {
     /// CREATE INDEX on a table or materialized view; `new_table` when the
     /// relation is created in the same plan (nothing to block);

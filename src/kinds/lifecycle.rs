@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::{Change, Effects, ObjectId};
 
 /// A step of a kind that creates, alters in place and drops its objects.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Lifecycle<T> {
     /// CREATE.
     Create(T),

@@ -16,6 +16,7 @@
 pub mod depends;
 mod id;
 pub mod lifecycle;
+pub(crate) mod pairs;
 pub mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,60 +62,81 @@ pub use user_mapping::UserMapping;
 pub use view::View;
 
 /// Everything stratum knows about one database.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     /// Schemas other than the system ones, by name.
     pub schemas: BTreeMap<String, Schema>,
     /// Installed extensions, by name.
     pub extensions: BTreeMap<String, Extension>,
     /// Enum types.
+    #[serde(with = "crate::kinds::pairs")]
     pub enums: BTreeMap<QualName, EnumType>,
     /// Collations.
+    #[serde(with = "crate::kinds::pairs")]
     pub collations: BTreeMap<QualName, Collation>,
     /// Composite types.
+    #[serde(with = "crate::kinds::pairs")]
     pub composites: BTreeMap<QualName, Composite>,
     /// Range types.
+    #[serde(with = "crate::kinds::pairs")]
     pub ranges: BTreeMap<QualName, Range>,
     /// Domains.
+    #[serde(with = "crate::kinds::pairs")]
     pub domains: BTreeMap<QualName, Domain>,
     /// Free-standing sequences (identity sequences belong to their column).
+    #[serde(with = "crate::kinds::pairs")]
     pub sequences: BTreeMap<QualName, Sequence>,
     /// Foreign data wrappers, by name.
     pub foreign_data_wrappers: BTreeMap<String, ForeignDataWrapper>,
     /// Foreign servers, by name.
     pub servers: BTreeMap<String, Server>,
     /// User mappings, by (role as SQL names it, server).
+    #[serde(with = "crate::kinds::pairs")]
     pub user_mappings: BTreeMap<(String, String), UserMapping>,
     /// Ordinary, partitioned and foreign tables with their columns, constraints, indexes and triggers.
+    #[serde(with = "crate::kinds::pairs")]
     pub tables: BTreeMap<QualName, Table>,
     /// Views and materialized views.
+    #[serde(with = "crate::kinds::pairs")]
     pub views: BTreeMap<QualName, View>,
     /// Rules other than views' own, by relation and name.
+    #[serde(with = "crate::kinds::pairs")]
     pub rules: BTreeMap<(QualName, String), Rule>,
     /// Row level security policies, by table and name.
+    #[serde(with = "crate::kinds::pairs")]
     pub policies: BTreeMap<(QualName, String), Policy>,
     /// Row level security flags of the tables that have one set.
+    #[serde(with = "crate::kinds::pairs")]
     pub row_security: BTreeMap<QualName, RowSecurity>,
     /// Grants other than owners' on every managed object that takes them.
+    #[serde(with = "crate::kinds::pairs")]
     pub privileges: BTreeMap<ObjectId, privilege::Grants>,
     /// Owners of every managed object that has one.
+    #[serde(with = "crate::kinds::pairs")]
     pub owners: BTreeMap<ObjectId, ownership::Owned>,
     /// `owners: manage`: objects whose owner the schema does not set go to
     /// the role that applies the plan (set on both sides by the filter).
     pub manage_unset_owners: bool,
     /// Functions and procedures, keyed by name and identity arguments.
+    #[serde(with = "crate::kinds::pairs")]
     pub functions: BTreeMap<RoutineId, Function>,
     /// Aggregates, keyed by name and identity arguments.
+    #[serde(with = "crate::kinds::pairs")]
     pub aggregates: BTreeMap<RoutineId, Aggregate>,
     /// Operators, by name and argument types.
+    #[serde(with = "crate::kinds::pairs")]
     pub operators: BTreeMap<(QualName, String, String), Operator>,
     /// Casts the user created, by (source, target) type.
+    #[serde(with = "crate::kinds::pairs")]
     pub user_casts: BTreeMap<(String, String), UserCast>,
     /// Text search dictionaries.
+    #[serde(with = "crate::kinds::pairs")]
     pub ts_dictionaries: BTreeMap<QualName, TsDictionary>,
     /// Text search configurations.
+    #[serde(with = "crate::kinds::pairs")]
     pub ts_configs: BTreeMap<QualName, TsConfig>,
     /// Extended statistics objects.
+    #[serde(with = "crate::kinds::pairs")]
     pub statistics: BTreeMap<QualName, Statistics>,
     /// Event triggers, by name.
     pub event_triggers: BTreeMap<String, EventTrigger>,
@@ -123,6 +145,7 @@ pub struct Catalog {
     /// Dependencies between managed objects: (dependent, referenced).
     pub depends: depends::Depends,
     /// Every cast known to the server, used to judge type changes.
+    #[serde(with = "crate::kinds::pairs")]
     pub casts: BTreeMap<(String, String), Cast>,
     /// Names of volatile functions (any schema).
     pub volatile_functions: BTreeSet<String>,
@@ -210,7 +233,7 @@ impl Catalog {
 }
 
 /// A cast between two types, as `pg_cast` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cast {
     /// `i` implicit, `a` assignment, `e` explicit only.
     pub context: char,
@@ -219,7 +242,7 @@ pub struct Cast {
 }
 
 /// An object of a kind stratum does not manage yet.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct Unmanaged {
     /// Its kind, e.g. `domain` or `policy`.
     pub kind: String,
@@ -233,7 +256,7 @@ pub struct Unmanaged {
 /// How a column's values move over to a type that the plan builds anew (an
 /// enum that loses a value, a domain with a new base type, ...): the old type
 /// is renamed aside, the new one created, the column converted with USING.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Conversion {
     /// Through the values' text form (enums, domains, ranges).
     Text,
@@ -244,7 +267,7 @@ pub enum Conversion {
 }
 
 /// What a change does to objects, for ordering and for finding dependents.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Effects {
     /// Current objects it destroys or invalidates: whatever depends on them in
     /// the current catalog must be gone first.
@@ -292,7 +315,7 @@ pub(crate) fn needs(ids: Vec<ObjectId>) -> Effects {
 }
 
 /// How a step shows in the human summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Shown {
     /// On a line of its own: `+ label`, `- label` or `~ label`.
     Object,
@@ -429,7 +452,7 @@ macro_rules! kinds {
         // Plans hold thousands of changes, each moved once: boxing would
         // only add noise.
         #[allow(clippy::large_enum_variant)]
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum Change {
             $($(#[$doc])* $variant($module::$ty),)*
         }

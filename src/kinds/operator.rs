@@ -8,7 +8,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 
 /// An operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Operator {
     /// Qualified name, e.g. `public.===`.
     pub name: QualName,
@@ -45,7 +45,7 @@ impl Operator {
 }
 
 /// A change to an operator.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum OperatorChange {
     /// CREATE OPERATOR.
     Create(Operator),

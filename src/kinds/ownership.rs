@@ -24,7 +24,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// The owner of one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owned {
     /// The ALTER keyword of its kind: `TABLE`, `MATERIALIZED VIEW`, ...
     pub keyword: String,
@@ -33,7 +33,7 @@ pub struct Owned {
 }
 
 /// ALTER ... OWNER TO.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OwnerChange {
     /// The object.
     pub object: ObjectId,

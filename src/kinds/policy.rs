@@ -15,7 +15,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A policy on a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// The table it is on.
     pub table: QualName,
@@ -91,7 +91,7 @@ fn clauses(sql: &mut String, using: Option<&String>, check: Option<&String>) {
 }
 
 /// A change to a policy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PolicyChange {
     /// CREATE POLICY.
     Create(Policy),

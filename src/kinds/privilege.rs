@@ -24,7 +24,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// One privilege held by one grantee.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     /// `PUBLIC` or a quoted role name.
     pub grantee: String,
@@ -38,7 +38,7 @@ pub struct Grant {
 pub type Grants = BTreeSet<Grant>;
 
 /// The GRANT / REVOKE steps for one grantee on one object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PrivilegeChange {
     /// The object (a column for column privileges).
     pub object: ObjectId,

@@ -9,7 +9,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::sql::{ident, literal};
 
 /// A publication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Publication {
     /// Name.
     pub name: String,
@@ -28,7 +28,7 @@ pub struct Publication {
 }
 
 /// One table of a publication.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct PublishedTable {
     /// The table.
     pub table: QualName,
@@ -37,7 +37,7 @@ pub struct PublishedTable {
 }
 
 /// A change to a publication.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PublicationChange {
     /// CREATE PUBLICATION.
     Create(Publication),

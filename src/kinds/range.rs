@@ -14,7 +14,7 @@ use crate::hazard::Hazard;
 use crate::sql::ident;
 
 /// A range type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Range {
     /// Qualified name.
     pub name: QualName,
@@ -35,7 +35,7 @@ pub struct Range {
 }
 
 /// A change to a range type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RangeChange {
     /// CREATE TYPE ... AS RANGE.
     Create(Range),

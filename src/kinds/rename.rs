@@ -11,7 +11,7 @@ use super::{Catalog, Effects, Kind, ObjectId, Shown};
 use crate::hazard::Hazard;
 
 /// One rename.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenameChange {
     /// The object under its new name.
     pub id: ObjectId,

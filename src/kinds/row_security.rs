@@ -10,7 +10,7 @@ use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 
 /// The row level security flags of a table; kept only when one is set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowSecurity {
     /// ENABLE ROW LEVEL SECURITY.
     pub enabled: bool,
@@ -19,7 +19,7 @@ pub struct RowSecurity {
 }
 
 /// A change of a table's row level security flags.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RowSecurityChange {
     /// The table.
     pub table: QualName,

@@ -8,7 +8,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
 /// A rule on a table or view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     /// The table or view it is on.
     pub table: QualName,
@@ -21,7 +21,7 @@ pub struct Rule {
 }
 
 /// A change to a rule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RuleChange {
     /// CREATE RULE.
     Create(Rule),

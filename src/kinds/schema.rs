@@ -9,7 +9,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Schema {
     /// Name.
     pub name: String,
@@ -18,7 +18,7 @@ pub struct Schema {
 }
 
 /// A change to a schema.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SchemaChange {
     /// CREATE SCHEMA.
     Create(Schema),

@@ -10,7 +10,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// Options shared by sequences and identity columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SequenceOptions {
     /// Data type (`smallint`, `integer` or `bigint`).
     pub data_type: String,
@@ -29,7 +29,7 @@ pub struct SequenceOptions {
 }
 
 /// A free-standing sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sequence {
     /// Qualified name.
     pub name: QualName,
@@ -42,7 +42,7 @@ pub struct Sequence {
 }
 
 /// A change to a sequence.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SequenceChange {
     /// CREATE SEQUENCE.
     Create(Sequence),

@@ -10,7 +10,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, literal, options_change, options_clause, sorted_options};
 
 /// A foreign server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Server {
     /// Name.
     pub name: String,

@@ -7,7 +7,7 @@ use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A statistics object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Statistics {
     /// Qualified name.
     pub name: QualName,
@@ -20,7 +20,7 @@ pub struct Statistics {
 }
 
 /// A change to a statistics object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StatisticsChange {
     /// CREATE STATISTICS.
     Create(Statistics),

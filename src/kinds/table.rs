@@ -17,7 +17,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// An ordinary, partitioned or foreign table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     /// Qualified name.
     pub name: QualName,
@@ -58,7 +58,7 @@ pub struct Table {
 }
 
 /// Which old row values logical replication writes for updates and deletes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReplicaIdentity {
     /// The primary key (the default).
     Default,
@@ -82,7 +82,7 @@ impl ReplicaIdentity {
 }
 
 /// Where a foreign table's rows live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ForeignTable {
     /// The foreign server.
     pub server: String,
@@ -91,7 +91,7 @@ pub struct ForeignTable {
 }
 
 /// Where a partition sits in its parent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionOf {
     /// The partitioned table.
     pub parent: QualName,
@@ -144,7 +144,7 @@ impl Table {
 }
 
 /// A change to a table as a whole.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TableChange {
     /// CREATE TABLE with columns and inline constraints.
     Create(Table),

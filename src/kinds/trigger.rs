@@ -11,7 +11,7 @@ use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
 /// A trigger on a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trigger {
     /// Name.
     pub name: String,
@@ -35,7 +35,7 @@ fn enable_sql(enabled: char) -> &'static str {
 }
 
 /// A change to a trigger.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TriggerChange {
     /// CREATE TRIGGER.
     Create { table: QualName, trigger: Trigger },

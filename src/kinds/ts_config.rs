@@ -10,7 +10,7 @@ use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A text search configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TsConfig {
     /// Qualified name.
     pub name: QualName,
@@ -23,7 +23,7 @@ pub struct TsConfig {
 }
 
 /// What a mapping change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MappingAction {
     /// ADD MAPPING.
     Add,
@@ -34,7 +34,7 @@ pub enum MappingAction {
 }
 
 /// A change to a text search configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TsConfigChange {
     /// CREATE TEXT SEARCH CONFIGURATION with its parser (mappings follow).
     Create(TsConfig),

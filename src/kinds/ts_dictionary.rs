@@ -7,7 +7,7 @@ use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A text search dictionary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TsDictionary {
     /// Qualified name.
     pub name: QualName,
@@ -20,7 +20,7 @@ pub struct TsDictionary {
 }
 
 /// A change to a text search dictionary.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TsDictionaryChange {
     /// CREATE TEXT SEARCH DICTIONARY.
     Create(TsDictionary),

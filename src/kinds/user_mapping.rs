@@ -14,7 +14,7 @@ use super::{server, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// A user mapping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserMapping {
     /// The role as SQL names it: `PUBLIC`, `CURRENT_USER` or a quoted name.
     pub user: String,

@@ -13,7 +13,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
 /// A view or materialized view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct View {
     /// Qualified name.
     pub name: QualName,
@@ -47,7 +47,7 @@ impl View {
 }
 
 /// A change to a view.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ViewChange {
     /// CREATE VIEW / CREATE MATERIALIZED VIEW.
     Create(View),

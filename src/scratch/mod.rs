@@ -61,6 +61,20 @@ fn cluster_dir() -> Result<tempfile::TempDir> {
     Ok(make(&std::env::temp_dir())?)
 }
 
+/// Removes the cluster directories of dead runs where new clusters go. A
+/// new cluster does that anyway; a run that needs none (its loads were
+/// cached) calls this, so that a killed run's directory, in memory under
+/// `/dev/shm`, does not wait for the next run that starts a server.
+pub fn remove_dead_cluster_dirs() {
+    match std::env::var_os("STRATUM_SCRATCH_DIR") {
+        Some(parent) => leftovers::remove_dead_clusters(Path::new(&parent)),
+        None => {
+            leftovers::remove_dead_clusters(Path::new("/dev/shm"));
+            leftovers::remove_dead_clusters(&std::env::temp_dir());
+        }
+    }
+}
+
 /// PostgreSQL server binaries found on this machine.
 #[derive(Debug, Clone)]
 pub struct Binaries {

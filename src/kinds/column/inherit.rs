@@ -13,7 +13,7 @@ pub(super) fn parent_column<'a>(desired: &'a Catalog, table: &Table, column: &Co
 }
 
 /// How an inherited column gets its parent's default and NOT NULL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum Inherit {
     /// The table is created by the plan and copies them.
     Created,

@@ -24,7 +24,7 @@ use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
 
 /// A table column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     /// Name.
     pub name: String,
@@ -59,7 +59,7 @@ pub struct Column {
 }
 
 /// An identity column's kind and sequence options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     /// ALWAYS (true) or BY DEFAULT (false).
     pub always: bool,
@@ -106,7 +106,7 @@ fn identity(id: &Identity) -> String {
 /// A change to a column.
 // Plans hold thousands of changes, each moved once: boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ColumnChange {
     /// ALTER TABLE ... ADD COLUMN; `table_rows` when the table may hold rows.
     Add {

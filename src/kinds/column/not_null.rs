@@ -9,7 +9,7 @@ use crate::sql::ident;
 /// A NOT NULL constraint's details; the default is the plain form (the
 /// name PostgreSQL chooses, valid, inherited by children). Before
 /// PostgreSQL 18 always the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NotNull {
     /// Its name, when not `<table>_<column>_not_null`.
     pub name: Option<String>,
@@ -37,7 +37,7 @@ impl NotNull {
 }
 
 /// What changes in place on a NOT NULL constraint kept on both sides.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum NotNullAction {
     /// RENAME CONSTRAINT.
     Rename { from: String, to: String },
@@ -207,7 +207,7 @@ fn alter(table: &QualName, column: &Column, action: NotNullAction) -> Change {
 }
 
 /// Where an online SET NOT NULL's helper check is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CheckStage {
     /// ADD CONSTRAINT ... CHECK (c IS NOT NULL) NOT VALID.
     Add,

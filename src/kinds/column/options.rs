@@ -5,7 +5,7 @@
 use crate::sql::{ident, options_change};
 
 /// A column's storage settings, each None when it is the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnOptions {
     /// `pg_attribute.attstorage` when it differs from the type's default.
     pub storage: Option<char>,

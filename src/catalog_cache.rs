@@ -1,0 +1,204 @@
+//! A cache of the catalogs that loads into the scratch server produce,
+//! keyed by what was loaded and by which server binaries and which stratum
+//! build read it: a second `check` or `generate` over an unchanged
+//! `schema/` or `migrations/` skips that load, and the scratch server too
+//! when every side it needed is cached.
+//!
+//! Entries live under the user's cache directory (`STRATUM_CACHE_DIR`
+//! overrides it; `STRATUM_CACHE=off` turns the cache off), one JSON file per
+//! key. A new entry is written to a temp file and renamed into place, so a
+//! run never reads another's half-written entry; an entry that does not
+//! read back is a miss and is removed. The directory is kept under
+//! [`LIMIT`] bytes by removing the entries used least recently.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::kinds::Catalog;
+
+/// Bytes the cache directory may hold.
+pub const LIMIT: u64 = 1 << 30;
+
+/// The cache directory, or None when the cache is off.
+#[derive(Debug, Clone)]
+pub struct CatalogCache {
+    dir: PathBuf,
+}
+
+/// What a cache key is made of, fed piece by piece.
+pub struct Key(Sha256);
+
+impl Key {
+    /// A key for catalogs read by this stratum build from binaries
+    /// `server` (their directory and full version).
+    pub fn new(server: &str) -> Key {
+        let mut hash = Sha256::new();
+        hash.update(b"stratum catalog cache 1\0");
+        hash.update(build_identity().as_bytes());
+        hash.update([0]);
+        hash.update(server.as_bytes());
+        hash.update([0]);
+        Key(hash)
+    }
+
+    /// Adds one piece (its length first, so pieces cannot run together).
+    pub fn add(&mut self, piece: &[u8]) {
+        self.0.update((piece.len() as u64).to_le_bytes());
+        self.0.update(piece);
+    }
+
+    fn finish(self) -> String {
+        self.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The running executable's size and modification time: the catalog a
+/// stratum build reads may differ from another build's.
+fn build_identity() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{} {} {modified}", env!("CARGO_PKG_VERSION"), m.len())
+        })
+        .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").to_string())
+}
+
+impl CatalogCache {
+    /// The cache, unless `STRATUM_CACHE=off` or there is no cache
+    /// directory.
+    pub fn open() -> Option<CatalogCache> {
+        if std::env::var("STRATUM_CACHE").is_ok_and(|v| v == "off" || v == "0") {
+            return None;
+        }
+        let dir = match std::env::var_os("STRATUM_CACHE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => dirs::cache_dir()?.join("stratum").join("catalogs"),
+        };
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(CatalogCache { dir })
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    /// The catalog stored under `key`, if any.
+    pub fn get(&self, key: Key) -> (String, Option<Catalog>) {
+        let key = key.finish();
+        let path = self.path(&key);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return (key, None);
+        };
+        match serde_json::from_slice::<Catalog>(&bytes) {
+            Ok(catalog) => {
+                // Marks it used, for the size bound.
+                if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+                    let _ = file.set_modified(SystemTime::now());
+                }
+                (key, Some(catalog))
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                (key, None)
+            }
+        }
+    }
+
+    /// Stores `catalog` under `key` (from [`CatalogCache::get`]), then keeps
+    /// the directory under [`LIMIT`]. Failures only mean no entry.
+    pub fn put(&self, key: &str, catalog: &Catalog) {
+        let Ok(json) = serde_json::to_vec(catalog) else {
+            return;
+        };
+        let Ok(mut file) = tempfile::NamedTempFile::new_in(&self.dir) else {
+            return;
+        };
+        if file.write_all(&json).is_err() || file.persist(self.path(key)).is_err() {
+            return;
+        }
+        self.trim();
+    }
+
+    /// Removes the least recently used entries while the directory holds
+    /// more than [`LIMIT`] bytes.
+    fn trim(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((m.modified().ok()?, m.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= LIMIT {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(server: &str, pieces: &[&str]) -> String {
+        let mut key = Key::new(server);
+        for piece in pieces {
+            key.add(piece.as_bytes());
+        }
+        key.finish()
+    }
+
+    #[test]
+    fn keys_change_with_the_server_and_every_piece() {
+        let base = key(
+            "/usr/lib/postgresql/15/bin 15.18",
+            &["schema/a.sql", "CREATE TABLE t ()"],
+        );
+        assert_eq!(
+            base,
+            key(
+                "/usr/lib/postgresql/15/bin 15.18",
+                &["schema/a.sql", "CREATE TABLE t ()"]
+            )
+        );
+        for other in [
+            key(
+                "/usr/lib/postgresql/15/bin 15.19",
+                &["schema/a.sql", "CREATE TABLE t ()"],
+            ),
+            key("/opt/pg/bin 15.18", &["schema/a.sql", "CREATE TABLE t ()"]),
+            key(
+                "/usr/lib/postgresql/15/bin 15.18",
+                &["schema/a.sql", "CREATE TABLE u ()"],
+            ),
+            key(
+                "/usr/lib/postgresql/15/bin 15.18",
+                &["schema/a.sqlCREATE TABLE t ()"],
+            ),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+}
