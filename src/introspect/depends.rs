@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 
 use crate::kinds::depends::DependsBuilder;
 use crate::kinds::reader::{Class, Reader};
-use crate::kinds::{Catalog, ObjectId};
+use crate::kinds::ObjectId;
 
 /// Objects that belong to an extension: they stand for the extension, so
 /// that a column of type citext orders after CREATE EXTENSION citext.
@@ -31,41 +31,38 @@ pub(super) fn read_members(rows: &[Row], oids: &mut Reader) {
     }
 }
 
-/// Reads the rows of [`DEPENDS`] between objects `oids` knows.
-pub(super) fn read(rows: &[Row], cat: &mut Catalog, oids: &Reader) {
-    let mut depends = DependsBuilder::default();
-    for row in rows {
-        let (Some(class), Some(ref_class)) = (
-            Class::from_catalog_name(row.get(0)),
-            Class::from_catalog_name(row.get(3)),
-        ) else {
-            continue;
-        };
-        let (Some(dependent), Some(referenced)) = (
-            oids.resolve(class, row.get(1), row.get(2)),
-            oids.resolve(ref_class, row.get(4), row.get(5)),
-        ) else {
-            continue;
-        };
-        if dependent == referenced {
-            continue;
-        }
-        let dependent = match (dependent, referenced, row.get::<_, &str>(6)) {
-            // OWNED BY is its own step, made once the column exists.
-            (ObjectId::Sequence { name }, ObjectId::Column { .. }, "a") => {
-                ObjectId::SequenceOwner { name: name.clone() }
-            }
-            // PostgreSQL 14 records what a generated column's expression
-            // uses as AUTO dependencies of the column itself (so dropping a
-            // function silently drops the column); 15 and later record them
-            // on the expression (pg_attrdef), which reads as the default.
-            (ObjectId::Column { table, column }, _, "a") => ObjectId::Default {
-                table: table.clone(),
-                column: column.clone(),
-            },
-            _ => dependent.clone(),
-        };
-        depends.insert(&dependent, referenced);
+/// Reads a row of [`DEPENDS`] into `depends` when it is between objects
+/// `oids` knows.
+pub(super) fn read_row(row: &Row, depends: &mut DependsBuilder, oids: &Reader) {
+    let (Some(class), Some(ref_class)) = (
+        Class::from_catalog_name(row.get(0)),
+        Class::from_catalog_name(row.get(3)),
+    ) else {
+        return;
+    };
+    let (Some(dependent), Some(referenced)) = (
+        oids.resolve(class, row.get(1), row.get(2)),
+        oids.resolve(ref_class, row.get(4), row.get(5)),
+    ) else {
+        return;
+    };
+    if dependent == referenced {
+        return;
     }
-    cat.depends = depends.finish();
+    let dependent = match (dependent, referenced, row.get::<_, &str>(6)) {
+        // OWNED BY is its own step, made once the column exists.
+        (ObjectId::Sequence { name }, ObjectId::Column { .. }, "a") => {
+            ObjectId::SequenceOwner { name: name.clone() }
+        }
+        // PostgreSQL 14 records what a generated column's expression
+        // uses as AUTO dependencies of the column itself (so dropping a
+        // function silently drops the column); 15 and later record them
+        // on the expression (pg_attrdef), which reads as the default.
+        (ObjectId::Column { table, column }, _, "a") => ObjectId::Default {
+            table: table.clone(),
+            column: column.clone(),
+        },
+        _ => dependent.clone(),
+    };
+    depends.insert(&dependent, referenced);
 }

@@ -17,13 +17,15 @@ mod depends;
 mod unmanaged;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
-use anyhow::{anyhow, Context, Result};
-use tokio::sync::oneshot;
+use anyhow::{bail, Context, Result};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use crate::conninfo::{self, Target};
+use crate::kinds::depends::DependsBuilder;
 use crate::kinds::reader::{Owner, Reader};
 use crate::kinds::{self, Cast, Catalog};
 
@@ -31,8 +33,9 @@ use crate::kinds::{self, Cast, Catalog};
 /// together: `STRATUM_READ_CONNECTIONS`, else this machine's cores (at least
 /// 2, at most 8). The catalog queries keep a server core busy each, so more
 /// connections than cores only make them wait for each other (measured at
-/// 10 000 tables on 2 cores: one side read in 4.1 s over 1 connection, 3.2 s
-/// over 2, 3.3 s over 4). 1 reads everything over one connection.
+/// 10 000 tables on 2 cores: one database read in 4.1 s over 1 connection,
+/// 3.2 s over 2, 3.3 s over 4; two at once in 4.8 s over 1 each, 5.3 s over
+/// 2 each). 1 reads everything over one connection.
 pub fn connections() -> usize {
     std::env::var("STRATUM_READ_CONNECTIONS")
         .ok()
@@ -138,7 +141,20 @@ async fn read(main: &Client, helpers: &[Client], live: bool) -> Result<Catalog> 
     let mut connections = vec![main];
     connections.extend(helpers.iter());
     let mut reader = Reader::default();
-    let fetched = fetch_in_order(&connections, &reads, |i, rows| {
+    let mut depends = DependsBuilder::default();
+    let streamed = |i: usize| matches!(reads[i].0, Read::Depends);
+    let fetched = fetch_in_order(&connections, &reads, streamed, |i, rows| {
+        let rows = match rows {
+            Rows::All(rows) => rows,
+            Rows::One(row) => {
+                depends::read_row(&row, &mut depends, &reader);
+                return Ok(());
+            }
+            Rows::Done => {
+                catalog.depends = std::mem::take(&mut depends).finish();
+                return Ok(());
+            }
+        };
         let (read, _, _) = &reads[i];
         match read {
             Read::Kind(k) => kinds::read_kind(*k, &rows, &mut catalog, &mut reader),
@@ -176,10 +192,8 @@ async fn read(main: &Client, helpers: &[Client], live: bool) -> Result<Catalog> 
                 depends::read_members(&rows, &mut reader);
                 Ok(())
             }
-            Read::Depends => {
-                depends::read(&rows, &mut catalog, &reader);
-                Ok(())
-            }
+            // Streamed: read above.
+            Read::Depends => Ok(()),
         }
     })
     .await;
@@ -244,35 +258,67 @@ async fn share_snapshot<'a>(main: &Client, helpers: &'a [Client]) -> Vec<&'a Cli
         .collect()
 }
 
+/// Rows of one query, as [`fetch_in_order`] hands them over.
+enum Rows {
+    /// All of them, for a query whose rows are read together.
+    All(Vec<Row>),
+    /// One, for a query whose rows are read one at a time as they arrive.
+    One(Row),
+    /// The end of such a query.
+    Done,
+}
+
 /// Runs `reads` over `connections` (each takes the next query not yet
 /// taken), and hands each query's rows to `take` in the order of `reads`,
-/// as soon as they and all before them have arrived. An error stops the
-/// read: the first in `reads` order is returned, named after its query.
+/// as soon as they and all before them have arrived: all at once, or, for
+/// the queries `streamed` names, a row at a time, so that they are never
+/// held all together (the dependencies: a few hundred thousand rows at
+/// 10 000 tables). An error stops the read: the first in `reads` order is
+/// returned, named after its query.
 async fn fetch_in_order(
     connections: &[&Client],
     reads: &[(Read, &'static str, String)],
-    mut take: impl FnMut(usize, Vec<Row>) -> Result<()>,
+    streamed: impl Fn(usize) -> bool,
+    mut take: impl FnMut(usize, Rows) -> Result<()>,
 ) -> Result<()> {
-    let (senders, receivers): (Vec<_>, Vec<_>) = reads.iter().map(|_| oneshot::channel()).unzip();
-    let senders = Mutex::new(senders.into_iter().map(Some).collect::<Vec<_>>());
+    // A row or an error, then None at the end of the query.
+    type Sent = Option<std::result::Result<Row, tokio_postgres::Error>>;
+    let (senders, receivers): (Vec<_>, Vec<_>) = reads
+        .iter()
+        .map(|_| mpsc::unbounded_channel::<Sent>())
+        .unzip();
     let next = AtomicUsize::new(0);
     let workers = connections.iter().map(|client| {
         let (senders, next) = (&senders, &next);
         async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((_, what, sql)) = reads.get(i) else {
+                let Some((_, _, sql)) = reads.get(i) else {
                     return Ok::<(), anyhow::Error>(());
                 };
-                let rows = client
-                    .query(sql.as_str(), &[])
+                let sender = &senders[i];
+                let failed = match client
+                    .query_raw(sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
                     .await
-                    .with_context(|| format!("reading {what}"));
-                let failed = rows.is_err();
-                let sender = senders.lock().expect("not poisoned")[i].take();
-                if let Some(sender) = sender {
-                    let _ = sender.send(rows);
-                }
+                {
+                    Ok(stream) => {
+                        let mut stream = std::pin::pin!(stream);
+                        let mut failed = false;
+                        while let Some(row) = stream.next().await {
+                            failed = row.is_err();
+                            let _ = sender.send(Some(row));
+                            if failed {
+                                break;
+                            }
+                        }
+                        failed
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Some(Err(e)));
+                        true
+                    }
+                };
+                let _ = sender.send(None);
                 if failed {
                     // The transaction is aborted: this connection is done.
                     return Ok(());
@@ -281,11 +327,29 @@ async fn fetch_in_order(
         }
     });
     let consume = async {
-        for (i, receiver) in receivers.into_iter().enumerate() {
-            let rows = receiver
-                .await
-                .map_err(|_| anyhow!("reading {}: the connection failed", reads[i].1))??;
-            take(i, rows)?;
+        for (i, mut receiver) in receivers.into_iter().enumerate() {
+            let what = reads[i].1;
+            let mut all = Vec::new();
+            loop {
+                let row = match receiver.recv().await {
+                    Some(Some(row)) => row.with_context(|| format!("reading {what}"))?,
+                    Some(None) => break,
+                    None => bail!("reading {what}: the connection failed"),
+                };
+                if streamed(i) {
+                    take(i, Rows::One(row))?;
+                } else {
+                    all.push(row);
+                }
+            }
+            take(
+                i,
+                if streamed(i) {
+                    Rows::Done
+                } else {
+                    Rows::All(all)
+                },
+            )?;
         }
         Ok::<(), anyhow::Error>(())
     };
