@@ -4,22 +4,24 @@
 use tokio_postgres::Row;
 
 mod compare;
+mod identity;
 mod inherit;
 mod not_null;
 mod options;
 mod retype;
+mod rewrites;
 
 pub use not_null::{CheckStage, NotNull, NotNullAction};
 use not_null::{check_ids, check_name};
+pub use identity::Identity;
 pub use options::ColumnOptions;
 use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};
 use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, Class, Owner, Reader};
-use crate::kinds::sequence::{default_options, options_sql, split_options};
+use crate::kinds::sequence::{options_sql, split_options};
 use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
-use crate::kinds::SequenceOptions;
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
 
@@ -58,15 +60,6 @@ pub struct Column {
     pub type_storage: char,
 }
 
-/// An identity column's kind and sequence options.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Identity {
-    /// ALWAYS (true) or BY DEFAULT (false).
-    pub always: bool,
-    /// The options of its internal sequence.
-    pub options: SequenceOptions,
-}
-
 /// A column as CREATE TABLE and ADD COLUMN write it.
 pub fn definition(column: &Column) -> String {
     let mut sql = format!("{} {}", ident(&column.name), column.data_type);
@@ -83,24 +76,13 @@ pub fn definition(column: &Column) -> String {
     }
     if let Some(id) = &column.identity {
         sql.push(' ');
-        sql.push_str(&identity(id));
+        sql.push_str(&identity::sql(id));
     }
     if let Some(default) = &column.default {
         sql.push_str(&format!(" DEFAULT {default}"));
     }
     sql.push_str(&not_null::in_definition(column));
     sql
-}
-
-fn identity(id: &Identity) -> String {
-    let kind = if id.always { "ALWAYS" } else { "BY DEFAULT" };
-    let defaults = default_options(&id.options.data_type, id.options.increment);
-    let options = options_sql(Some(&defaults), &id.options);
-    if options.is_empty() {
-        format!("GENERATED {kind} AS IDENTITY")
-    } else {
-        format!("GENERATED {kind} AS IDENTITY ({})", options.trim_start())
-    }
 }
 
 /// A change to a column.
@@ -393,7 +375,7 @@ impl Kind for ColumnChange {
                          SELECT pg_catalog.setval({sequence}, max({c})) FROM {table}\n\
                          HAVING max({c}) >= (SELECT seqstart FROM pg_catalog.pg_sequence \
                          WHERE seqrelid = {sequence}::regclass AND seqincrement > 0);",
-                        identity(to),
+                        identity::sql(to),
                         c = ident(column)
                     )
                 }
@@ -464,7 +446,7 @@ impl Kind for ColumnChange {
                 column: c,
                 table_rows: true,
                 ..
-            } if default_is_volatile(c, desired) => vec![Hazard::new(
+            } if rewrites::volatile_default(c, desired) => vec![Hazard::new(
                 HazardCode::TableRewrite,
                 format!(
                     "adds column {}.{column} with a volatile default: every row is rewritten",
@@ -477,7 +459,7 @@ impl Kind for ColumnChange {
                 column: c,
                 table_rows: true,
                 ..
-            } if constrained_domain(c, desired) => vec![Hazard::new(
+            } if rewrites::constrained_domain(c, desired) => vec![Hazard::new(
                 HazardCode::TableRewrite,
                 format!(
                     "adds column {}.{column} of domain {}, which has constraints: every row is rewritten",
@@ -667,7 +649,7 @@ impl Kind for ColumnChange {
                     // 's' stored, 'v' virtual (PostgreSQL 18).
                     let kind = row.get::<_, String>(10);
                     let generated = kind == "s" || kind == "v";
-                    let identity = identity_of(
+                    let identity = identity::of(
                         &row.get::<_, String>(9),
                         reader.identities.get(&(relid, attnum)),
                     );
@@ -787,52 +769,9 @@ fn first_char(text: Option<String>) -> Option<char> {
     text.and_then(|t| t.chars().next())
 }
 
-/// Builds an identity from `pg_attribute.attidentity` and its sequence.
-fn identity_of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity> {
-    let always = match kind {
-        "a" => true,
-        "d" => false,
-        _ => return None,
-    };
-    Some(Identity {
-        always,
-        options: options.cloned()?,
-    })
-}
-
-/// Whether the column's type is a domain with a CHECK or NOT NULL.
-fn constrained_domain(column: &Column, desired: &Catalog) -> bool {
-    desired.domains.values().any(|d| {
-        (d.name.to_string() == column.data_type || d.name.name == column.data_type)
-            && (d.not_null || !d.checks.is_empty())
-    })
-}
-
-fn default_is_volatile(column: &Column, desired: &Catalog) -> bool {
-    let Some(default) = &column.default else {
-        return false;
-    };
-    let Ok(parsed) = pg_query::parse(&format!("SELECT {default}"), 0) else {
-        return true;
-    };
-    parsed.functions().iter().any(|name| {
-        let short = name.rsplit('.').next().unwrap_or(name);
-        desired.volatile_functions.contains(short)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_omits_default_options() {
-        let id = Identity {
-            always: true,
-            options: default_options("bigint", 1),
-        };
-        assert_eq!(identity(&id), "GENERATED ALWAYS AS IDENTITY");
-    }
 
     #[test]
     fn generated_columns_say_stored_or_virtual() {
