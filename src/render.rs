@@ -90,7 +90,7 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
     let created: BTreeSet<ObjectId> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.change, Change::Table(TableChange::Create(_))))
+        .filter(|s| matches!(&s.change, Change::Table(t) if matches!(**t, TableChange::Create(_))))
         .map(|s| s.change.kind().id())
         .collect();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -178,16 +178,22 @@ pub fn rename_hints(plan: &Plan) -> Vec<String> {
     let mut tables_created = Vec::new();
     for step in &plan.steps {
         match &step.change {
-            Change::Column(ColumnChange::Drop { table, column, .. }) => dropped
-                .entry((table.plain(), column.data_type.clone()))
-                .or_default()
-                .push(column.name.clone()),
-            Change::Column(ColumnChange::Add { table, column, .. }) => added
-                .entry((table.plain(), column.data_type.clone()))
-                .or_default()
-                .push(column.name.clone()),
-            Change::Table(TableChange::Drop(t)) => tables_dropped.push(t),
-            Change::Table(TableChange::Create(t)) => tables_created.push(t),
+            Change::Column(c) => match &**c {
+                ColumnChange::Drop { table, column, .. } => dropped
+                    .entry((table.plain(), column.data_type.clone()))
+                    .or_default()
+                    .push(column.name.clone()),
+                ColumnChange::Add { table, column, .. } => added
+                    .entry((table.plain(), column.data_type.clone()))
+                    .or_default()
+                    .push(column.name.clone()),
+                _ => {}
+            },
+            Change::Table(t) => match &**t {
+                TableChange::Drop(t) => tables_dropped.push(t),
+                TableChange::Create(t) => tables_created.push(t),
+                _ => {}
+            },
             _ => {}
         }
     }

@@ -41,28 +41,29 @@ pub(super) fn read_row(row: &Row, depends: &mut DependsBuilder, oids: &Reader) {
         return;
     };
     let (Some(dependent), Some(referenced)) = (
-        oids.resolve(class, row.get(1), row.get(2)),
-        oids.resolve(ref_class, row.get(4), row.get(5)),
+        oids.resolve_index(class, row.get(1), row.get(2)),
+        oids.resolve_index(ref_class, row.get(4), row.get(5)),
     ) else {
         return;
     };
-    if dependent == referenced {
+    let (dependent_id, referenced_id) = (oids.id(dependent), oids.id(referenced));
+    if dependent_id == referenced_id {
         return;
     }
-    let dependent = match (dependent, referenced, row.get::<_, &str>(6)) {
+    let dependent = match (dependent_id, referenced_id, row.get::<_, &str>(6)) {
         // OWNED BY is its own step, made once the column exists.
         (ObjectId::Sequence { name }, ObjectId::Column { .. }, "a") => {
-            ObjectId::SequenceOwner { name: name.clone() }
+            depends.own(&ObjectId::SequenceOwner { name: name.clone() })
         }
         // PostgreSQL 14 records what a generated column's expression
         // uses as AUTO dependencies of the column itself (so dropping a
         // function silently drops the column); 15 and later record them
         // on the expression (pg_attrdef), which reads as the default.
-        (ObjectId::Column { table, column }, _, "a") => ObjectId::Default {
+        (ObjectId::Column { table, column }, _, "a") => depends.own(&ObjectId::Default {
             table: table.clone(),
             column: column.clone(),
-        },
-        _ => dependent.clone(),
+        }),
+        _ => dependent,
     };
-    depends.insert(&dependent, referenced);
+    depends.insert_indexes(dependent, referenced);
 }

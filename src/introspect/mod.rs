@@ -143,7 +143,8 @@ async fn read(main: &Client, helpers: &[Client], live: bool) -> Result<Catalog> 
     let mut reader = Reader::default();
     let mut depends = DependsBuilder::default();
     let streamed = |i: usize| matches!(reads[i].0, Read::Depends);
-    let fetched = fetch_in_order(&connections, &reads, streamed, |i, rows| {
+    let batched = |i: usize| matches!(reads[i].0, Read::Kind(k) if kinds::reads_row_by_row(k));
+    let fetched = fetch_in_order(&connections, &reads, streamed, batched, |i, rows| {
         let rows = match rows {
             Rows::All(rows) => rows,
             Rows::One(row) => {
@@ -151,7 +152,9 @@ async fn read(main: &Client, helpers: &[Client], live: bool) -> Result<Catalog> 
                 return Ok(());
             }
             Rows::Done => {
-                catalog.depends = std::mem::take(&mut depends).finish();
+                // The last read: the reader's objects move into the catalog.
+                let read = std::mem::take(&mut reader).into_ids();
+                catalog.depends = std::mem::take(&mut depends).finish(read);
                 return Ok(());
             }
         };
@@ -258,9 +261,13 @@ async fn share_snapshot<'a>(main: &Client, helpers: &'a [Client]) -> Vec<&'a Cli
         .collect()
 }
 
+/// The rows a query that reads row by row is given at a time.
+const BATCH: usize = 1000;
+
 /// Rows of one query, as [`fetch_in_order`] hands them over.
 enum Rows {
-    /// All of them, for a query whose rows are read together.
+    /// All of them, for a query whose rows are read together; or the next
+    /// batch of them, for a query `batched` names.
     All(Vec<Row>),
     /// One, for a query whose rows are read one at a time as they arrive.
     One(Row),
@@ -271,21 +278,29 @@ enum Rows {
 /// Runs `reads` over `connections` (each takes the next query not yet
 /// taken), and hands each query's rows to `take` in the order of `reads`,
 /// as soon as they and all before them have arrived: all at once, or, for
-/// the queries `streamed` names, a row at a time, so that they are never
-/// held all together (the dependencies: a few hundred thousand rows at
+/// the queries `streamed` names, a row at a time, and for those `batched`
+/// names, in batches of [`BATCH`] rows, so that they are never held all
+/// together (the dependencies: a few hundred thousand rows at
 /// 10 000 tables). An error stops the read: the first in `reads` order is
 /// returned, named after its query.
 async fn fetch_in_order(
     connections: &[&Client],
     reads: &[(Read, &'static str, String)],
     streamed: impl Fn(usize) -> bool,
+    batched: impl Fn(usize) -> bool,
     mut take: impl FnMut(usize, Rows) -> Result<()>,
 ) -> Result<()> {
     // A row or an error, then None at the end of the query.
     type Sent = Option<std::result::Result<Row, tokio_postgres::Error>>;
+    // Bounded: a server sends rows faster than they are read, and rows
+    // waiting in an unbounded channel were a third of the peak memory at
+    // 10 000 tables. A connection whose query's turn has not come waits
+    // once its channel is full; the query whose turn it is always has a
+    // connection free to fetch it (queries are taken in order), so the
+    // read cannot stall.
     let (senders, receivers): (Vec<_>, Vec<_>) = reads
         .iter()
-        .map(|_| mpsc::unbounded_channel::<Sent>())
+        .map(|_| mpsc::channel::<Sent>(2 * BATCH))
         .unzip();
     let next = AtomicUsize::new(0);
     let workers = connections.iter().map(|client| {
@@ -306,7 +321,7 @@ async fn fetch_in_order(
                         let mut failed = false;
                         while let Some(row) = stream.next().await {
                             failed = row.is_err();
-                            let _ = sender.send(Some(row));
+                            let _ = sender.send(Some(row)).await;
                             if failed {
                                 break;
                             }
@@ -314,11 +329,11 @@ async fn fetch_in_order(
                         failed
                     }
                     Err(e) => {
-                        let _ = sender.send(Some(Err(e)));
+                        let _ = sender.send(Some(Err(e))).await;
                         true
                     }
                 };
-                let _ = sender.send(None);
+                let _ = sender.send(None).await;
                 if failed {
                     // The transaction is aborted: this connection is done.
                     return Ok(());
@@ -340,6 +355,9 @@ async fn fetch_in_order(
                     take(i, Rows::One(row))?;
                 } else {
                     all.push(row);
+                    if all.len() == BATCH && batched(i) {
+                        take(i, Rows::All(std::mem::take(&mut all)))?;
+                    }
                 }
             }
             take(

@@ -26,7 +26,7 @@ pub(crate) fn changed(
     to: Option<&String>,
 ) {
     if from != to {
-        out.push(Change::Comment(CommentChange {
+        out.push(Change::from(CommentChange {
             object,
             target,
             from: from.cloned(),

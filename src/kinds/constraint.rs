@@ -332,6 +332,10 @@ impl Kind for ConstraintChange {
         )
     }
 
+    fn reads_row_by_row() -> bool {
+        true
+    }
+
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
             let Some(Owner::Table(table_name)) = reader.owners.get(&row.get::<_, u32>(1)) else {

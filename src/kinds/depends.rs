@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::reader::Ids;
 use super::ObjectId;
 
 /// Dependencies between managed objects, as (dependent, referenced) pairs,
@@ -18,48 +19,87 @@ pub struct Depends {
     pairs: Vec<(u32, u32)>,
 }
 
-/// Collects dependencies while a catalog is read.
+/// Collects dependencies while a catalog is read, as pairs of indexes: into
+/// the objects the catalog's [`Reader`](super::reader::Reader) recorded, or,
+/// tagged with [`OWN`], into objects of the builder's own (made from a
+/// dependency row, or inserted by value).
 #[derive(Default)]
 pub struct DependsBuilder {
-    index: HashMap<ObjectId, u32>,
+    own: Vec<ObjectId>,
+    own_index: HashMap<ObjectId, u32>,
     pairs: Vec<(u32, u32)>,
 }
 
+/// Tags an index into the builder's own objects.
+const OWN: u32 = 1 << 31;
+
 impl DependsBuilder {
-    fn id(&mut self, id: &ObjectId) -> u32 {
-        if let Some(&i) = self.index.get(id) {
+    /// The tagged index of `id` among the builder's own objects.
+    pub(crate) fn own(&mut self, id: &ObjectId) -> u32 {
+        if let Some(&i) = self.own_index.get(id) {
             return i;
         }
-        let i = self.index.len() as u32;
-        self.index.insert(id.clone(), i);
+        let i = self.own.len() as u32 | OWN;
+        self.own.push(id.clone());
+        self.own_index.insert(id.clone(), i);
         i
     }
 
     /// Records that `dependent` depends on `referenced`.
     pub fn insert(&mut self, dependent: &ObjectId, referenced: &ObjectId) {
-        let pair = (self.id(dependent), self.id(referenced));
+        let pair = (self.own(dependent), self.own(referenced));
         self.pairs.push(pair);
     }
 
-    /// The dependencies, sorted.
-    pub fn finish(self) -> Depends {
-        let mut ids: Vec<(ObjectId, u32)> = self.index.into_iter().collect();
-        ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut rank = vec![0u32; ids.len()];
-        for (new, (_, old)) in ids.iter().enumerate() {
-            rank[*old as usize] = new as u32;
+    /// Records a dependency between two indexes: a reader's, or tagged
+    /// ones from [`DependsBuilder::own`].
+    pub(crate) fn insert_indexes(&mut self, dependent: u32, referenced: u32) {
+        self.pairs.push((dependent, referenced));
+    }
+
+    /// The dependencies, sorted. `read` is the objects the reader recorded,
+    /// which untagged indexes refer to; the ones some pair names are moved
+    /// out of it. One object recorded under several indexes is one object.
+    pub fn finish(self, mut read: Ids) -> Depends {
+        let mut named = vec![false; read.len()];
+        for &(a, b) in &self.pairs {
+            for i in [a, b] {
+                if i & OWN == 0 {
+                    named[i as usize] = true;
+                }
+            }
+        }
+        let count = named.iter().filter(|n| **n).count() + self.own.len();
+        let mut keyed: Vec<(ObjectId, u32)> = Vec::with_capacity(count);
+        for (i, named) in named.into_iter().enumerate() {
+            if named {
+                keyed.push((read.take(i as u32), i as u32));
+            }
+        }
+        drop(read);
+        keyed.extend(
+            self.own
+                .into_iter()
+                .enumerate()
+                .map(|(i, id)| (id, i as u32 | OWN)),
+        );
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut rank_read = HashMap::with_capacity(keyed.len());
+        let mut ids: Vec<ObjectId> = Vec::with_capacity(keyed.len());
+        for (id, key) in keyed {
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+            rank_read.insert(key, (ids.len() - 1) as u32);
         }
         let mut pairs: Vec<(u32, u32)> = self
             .pairs
             .into_iter()
-            .map(|(a, b)| (rank[a as usize], rank[b as usize]))
+            .map(|(a, b)| (rank_read[&a], rank_read[&b]))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
-        Depends {
-            ids: ids.into_iter().map(|(id, _)| id).collect(),
-            pairs,
-        }
+        Depends { ids, pairs }
     }
 }
 
@@ -69,7 +109,7 @@ impl FromIterator<(ObjectId, ObjectId)> for Depends {
         for (a, b) in iter {
             builder.insert(&a, &b);
         }
-        builder.finish()
+        builder.finish(Ids::default())
     }
 }
 
@@ -103,6 +143,17 @@ impl Depends {
             Err(_) => &[],
         };
         run.iter().map(|&(_, b)| &self.ids[b as usize])
+    }
+
+    /// Every object some pair names, sorted: what the indexes of
+    /// [`Depends::index_pairs`] refer to.
+    pub fn ids(&self) -> &[ObjectId] {
+        &self.ids
+    }
+
+    /// Every pair as indexes into [`Depends::ids`], in order.
+    pub fn index_pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.pairs.iter().map(|&(a, b)| (a as usize, b as usize))
     }
 
     /// Keeps the pairs for which `keep` holds.

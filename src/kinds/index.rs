@@ -338,6 +338,10 @@ impl Kind for IndexChange {
         )
     }
 
+    fn reads_row_by_row() -> bool {
+        true
+    }
+
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
             let own: bool = row.get(5);

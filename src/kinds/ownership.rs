@@ -165,6 +165,10 @@ impl Kind for OwnerChange {
         ))
     }
 
+    fn reads_row_by_row() -> bool {
+        true
+    }
+
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
             let Some(class) = Class::from_catalog_name(row.get(0)) else {

@@ -285,7 +285,11 @@ impl Kind for PolicyChange {
         if let (Some(old), Some(new)) = (current.policies.get(&key), desired.policies.get(&key)) {
             // The rebuild replaces an ALTER POLICY and a comment change of it.
             out.retain(|c| {
-                let replaced = matches!(c, Change::Policy(PolicyChange::Alter { .. }) | Change::Comment(_));
+                let replaced = match c {
+                    Change::Policy(p) => matches!(**p, PolicyChange::Alter { .. }),
+                    Change::Comment(_) => true,
+                    _ => false,
+                };
                 !(replaced && c.kind().id() == *id)
             });
             out.push(PolicyChange::Drop(old.clone()).into());

@@ -380,6 +380,10 @@ impl Kind for PrivilegeChange {
         ))
     }
 
+    fn reads_row_by_row() -> bool {
+        true
+    }
+
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
             if row.get::<_, &str>(0) == "pg_default_acl" {

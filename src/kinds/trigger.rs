@@ -2,7 +2,6 @@
 //! and create; the firing state (ENABLE, DISABLE, ENABLE REPLICA / ALWAYS)
 //! changes in place.
 
-use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
@@ -193,8 +192,8 @@ impl Kind for TriggerChange {
 /// relation is created by the plan.
 fn diff_triggers(
     name: &QualName,
-    old: Option<&BTreeMap<String, Trigger>>,
-    new: &BTreeMap<String, Trigger>,
+    old: Option<&super::name_map::NameMap<Trigger>>,
+    new: &super::name_map::NameMap<Trigger>,
     out: &mut Vec<Change>,
 ) {
     for trigger in new.values() {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
+use super::name_map::NameMap;
 use super::index::IndexChange;
 use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA};
 use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
@@ -26,9 +27,9 @@ pub struct View {
     /// Column names in order (for column comments and CREATE OR REPLACE).
     pub columns: Vec<String>,
     /// Indexes (materialized views only).
-    pub indexes: BTreeMap<String, Index>,
+    pub indexes: NameMap<Index>,
     /// Triggers (INSTEAD OF on views), by name.
-    pub triggers: BTreeMap<String, Trigger>,
+    pub triggers: NameMap<Trigger>,
     /// COMMENT ON VIEW / MATERIALIZED VIEW.
     pub comment: Option<String>,
     /// Comments on the view's columns, by column name.
@@ -173,8 +174,8 @@ impl Kind for ViewChange {
                     query,
                     options: row.get(7),
                     columns: Vec::new(),
-                    indexes: BTreeMap::new(),
-                    triggers: BTreeMap::new(),
+                    indexes: NameMap::new(),
+                    triggers: NameMap::new(),
                     comment: row.get(5),
                     column_comments: BTreeMap::new(),
                 },
@@ -221,8 +222,8 @@ impl Kind for ViewChange {
 fn create_view(view: &View, out: &mut Vec<Change>) {
     out.push(ViewChange::Create(view.clone()).into());
     let empty = View {
-        indexes: BTreeMap::new(),
-        triggers: BTreeMap::new(),
+        indexes: NameMap::new(),
+        triggers: NameMap::new(),
         comment: None,
         column_comments: BTreeMap::new(),
         ..view.clone()

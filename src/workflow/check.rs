@@ -31,11 +31,11 @@ pub struct ObjectDrift {
     pub expected: Option<String>,
 }
 
-/// Objects whose DDL differs, by label.
-pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>> {
+/// Objects whose DDL differs, by label. Takes the current catalog, which it
+/// reorders: a copy would be a third catalog in memory at the peak.
+pub fn drifted(mut current: Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>> {
     // Column order is not a difference stratum acts on (it would take a
     // table rebuild): show current columns in the schema's order.
-    let mut current = current.clone();
     for (name, table) in current.tables.iter_mut() {
         if let Some(want) = desired.tables.get(name) {
             let rank = |c: &crate::kinds::Column| {
@@ -48,6 +48,8 @@ pub fn drifted(current: &Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>>
         }
     }
     let a = ddl::by_object(&current)?;
+    // Not held while the desired side's DDL is built: that is the peak.
+    drop(current);
     let b = ddl::by_object(desired)?;
     let mut labels: Vec<&String> = a.keys().chain(b.keys()).collect();
     labels.sort();
@@ -149,7 +151,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         ));
     }
     let plan = plan::plan(&current, &desired, changes)?;
-    let mut objects = drifted(&current, &desired)?;
+    let mut objects = drifted(current, &desired)?;
     for o in &mut objects {
         o.expected =
             ExpectedDrift::find(&project.expected_drift, &o.object).map(|e| e.reason.clone());

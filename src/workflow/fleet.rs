@@ -136,7 +136,7 @@ async fn compare(
     if diff::diff(&current, desired).is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let objects = drifted(&current, desired)?;
+    let objects = drifted(current, desired)?;
     if objects.is_empty() {
         // A difference no object's DDL shows (it still fails the check).
         return Ok((vec!["(settings)".to_string()], Vec::new()));

@@ -26,16 +26,16 @@ pub(super) fn sql(id: &Identity) -> String {
 }
 
 /// Builds an identity from `pg_attribute.attidentity` and its sequence.
-pub(super) fn of(kind: &str, options: Option<&SequenceOptions>) -> Option<Identity> {
+pub(super) fn of(kind: &str, options: Option<&SequenceOptions>) -> Option<Box<Identity>> {
     let always = match kind {
         "a" => true,
         "d" => false,
         _ => return None,
     };
-    Some(Identity {
+    Some(Box::new(Identity {
         always,
         options: options.cloned()?,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub struct Column {
     /// The NOT NULL constraint's name and flags (PostgreSQL 18).
     pub not_null_constraint: NotNull,
     /// GENERATED ... AS IDENTITY.
-    pub identity: Option<Identity>,
+    pub identity: Option<Box<Identity>>,
     /// GENERATED ALWAYS AS (expr): its expression.
     pub generated: Option<String>,
     /// VIRTUAL rather than STORED (PostgreSQL 18, where it is the default).
@@ -163,8 +163,8 @@ pub enum ColumnChange {
     AlterIdentity {
         table: QualName,
         column: String,
-        from: Option<Identity>,
-        to: Option<Identity>,
+        from: Option<Box<Identity>>,
+        to: Option<Box<Identity>>,
     },
 }
 
@@ -596,6 +596,10 @@ impl Kind for ColumnChange {
 
     fn query(version: i32) -> Option<String> {
         read::query(version)
+    }
+
+    fn reads_row_by_row() -> bool {
+        true
     }
 
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
