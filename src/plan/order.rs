@@ -84,7 +84,11 @@ pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result
     };
     // The catalogs' dependencies, each object looked up once.
     let numbered = |depends: &crate::kinds::depends::Depends| -> Vec<Option<u32>> {
-        depends.ids().iter().map(|id| numbers.get(id).copied()).collect()
+        depends
+            .ids()
+            .iter()
+            .map(|id| numbers.get(id).copied())
+            .collect()
     };
     let known = numbered(&current.depends);
     for (dependent, referenced) in current.depends.index_pairs() {
