@@ -4,9 +4,10 @@ fn main() -> ExitCode {
     stratum::cli::main()
 }
 
-// mimalloc rather than the system allocator: at 10 000 tables two catalogs
-// read at once, with their rows coming and going between them, left glibc's
-// heap a third larger than what was in use, and allocation-heavy phases
-// ran 10 to 20% faster.
+// mimalloc rather than the system allocator: at 10 000 tables, with two
+// catalogs read at once and their rows coming and going between them, glibc's
+// heap grew half again over what was in use (`check`: 352 MB resident for
+// 234 MB allocated; 315 MB with mimalloc), and `diff` of two databases ran
+// about a fifth faster.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -17,6 +17,7 @@ mod depends;
 mod unmanaged;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
@@ -180,7 +181,7 @@ async fn read(main: &Client, helpers: &[Client], live: bool) -> Result<Catalog> 
             Read::Sizes => {
                 for row in &rows {
                     if let Some(Owner::Table(name)) = reader.owners.get(&row.get::<_, u32>(0)) {
-                        if let Some(table) = catalog.tables.get_mut(name) {
+                        if let Some(table) = catalog.tables.get_mut(name).map(Arc::make_mut) {
                             table.bytes = row.get(1);
                         }
                     }

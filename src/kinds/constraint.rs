@@ -7,6 +7,7 @@
 //! validated in a transaction of its own (writes go on), a PRIMARY KEY or
 //! UNIQUE gets its index built CONCURRENTLY and is added USING INDEX.
 
+use std::sync::Arc;
 use serde::Serialize;
 use tokio_postgres::Row;
 
@@ -368,7 +369,7 @@ impl Kind for ConstraintChange {
                 .strip_suffix(" NOT ENFORCED")
                 .unwrap_or(definition)
                 .to_string();
-            if let Some(table) = cat.tables.get_mut(&table_name) {
+            if let Some(table) = cat.tables.get_mut(&table_name).map(Arc::make_mut) {
                 let constraints = if own {
                     &mut table.constraints
                 } else {

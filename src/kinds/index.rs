@@ -5,6 +5,7 @@
 //! one is built under a temporary name before the old one is dropped, then
 //! renamed: queries keep an index all along.
 
+use std::sync::Arc;
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, printed, Reader};
@@ -346,7 +347,7 @@ impl Kind for IndexChange {
         for row in rows {
             let own: bool = row.get(5);
             let (schema, indexes) = match reader.owners.get(&row.get::<_, u32>(1)) {
-                Some(Owner::Table(name)) => match cat.tables.get_mut(name) {
+                Some(Owner::Table(name)) => match cat.tables.get_mut(name).map(Arc::make_mut) {
                     Some(table) if !own => (&name.schema, &mut table.parent_indexes),
                     Some(table) => (&name.schema, &mut table.indexes),
                     None => continue,

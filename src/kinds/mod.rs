@@ -22,6 +22,7 @@ pub mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -95,8 +96,10 @@ pub struct Catalog {
     #[serde(with = "crate::kinds::pairs")]
     pub user_mappings: BTreeMap<(String, String), UserMapping>,
     /// Ordinary, partitioned and foreign tables with their columns, constraints, indexes and triggers.
+    /// Shared with the changes that create or drop them: a plan from
+    /// nothing would otherwise copy every table (`Arc::make_mut` to edit).
     #[serde(with = "crate::kinds::pairs")]
-    pub tables: BTreeMap<QualName, Table>,
+    pub tables: BTreeMap<QualName, Arc<Table>>,
     /// Views and materialized views.
     #[serde(with = "crate::kinds::pairs")]
     pub views: BTreeMap<QualName, View>,

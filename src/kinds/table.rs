@@ -5,6 +5,7 @@
 //! indexes and triggers have modules of their own; what a partition or
 //! child inherits is its parent's and is changed there.
 
+use std::sync::Arc;
 use std::collections::BTreeSet;
 
 use tokio_postgres::Row;
@@ -148,9 +149,9 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TableChange {
     /// CREATE TABLE with columns and inline constraints.
-    Create(Table),
+    Create(Arc<Table>),
     /// DROP TABLE.
-    Drop(Table),
+    Drop(Arc<Table>),
     /// ALTER TABLE ... SET LOGGED / SET UNLOGGED.
     SetLogged { table: QualName, unlogged: bool },
     /// ALTER TABLE parent ATTACH PARTITION table FOR VALUES ...; `checks`
@@ -432,7 +433,7 @@ impl Kind for TableChange {
             });
             cat.tables.insert(
                 name.clone(),
-                Table {
+                Arc::new(Table {
                     name,
                     // Sized ahead (dropped columns count too): a vector
                     // doubling as columns arrive held an eighth more.
@@ -463,7 +464,7 @@ impl Kind for TableChange {
                     rows: row.get(5),
                     // Read apart, and only from a live database.
                     bytes: 0,
-                },
+                }),
             );
         }
         Ok(())
@@ -679,7 +680,7 @@ fn drop_table(
         }
         !to_dropped
     });
-    out.push(TableChange::Drop(table).into());
+    out.push(TableChange::Drop(Arc::new(table)).into());
 }
 
 /// The table an object belongs to, if it belongs to one.

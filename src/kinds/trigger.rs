@@ -3,6 +3,7 @@
 //! changes in place.
 
 
+use std::sync::Arc;
 use tokio_postgres::Row;
 
 use super::reader::{Class, Owner, printed, Reader};
@@ -128,7 +129,7 @@ impl Kind for TriggerChange {
     fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyhow::Result<()> {
         for row in rows {
             let (relation, triggers) = match reader.owners.get(&row.get::<_, u32>(1)) {
-                Some(Owner::Table(name)) => match cat.tables.get_mut(name) {
+                Some(Owner::Table(name)) => match cat.tables.get_mut(name).map(Arc::make_mut) {
                     Some(table) => (name, &mut table.triggers),
                     None => continue,
                 },

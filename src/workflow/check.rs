@@ -37,6 +37,7 @@ pub fn drifted(mut current: Catalog, desired: &Catalog) -> Result<Vec<ObjectDrif
     // Column order is not a difference stratum acts on (it would take a
     // table rebuild): show current columns in the schema's order.
     for (name, table) in current.tables.iter_mut() {
+        let table = std::sync::Arc::make_mut(table);
         if let Some(want) = desired.tables.get(name) {
             let rank = |c: &crate::kinds::Column| {
                 want.columns

@@ -1,5 +1,6 @@
 //! Reading columns from `pg_attribute`.
 
+use std::sync::Arc;
 use tokio_postgres::Row;
 
 use super::*;
@@ -90,7 +91,7 @@ pub(super) fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyh
                     },
                     type_storage: first_char(row.get(17)).unwrap_or('x'),
                 };
-                if let Some(table) = cat.tables.get_mut(&table_name) {
+                if let Some(table) = cat.tables.get_mut(&table_name).map(Arc::make_mut) {
                     table.columns.push(column);
                 }
             }
