@@ -98,10 +98,13 @@ impl CatalogCache {
     pub fn get(&self, key: Key) -> (String, Option<Catalog>) {
         let key = key.finish();
         let path = self.path(&key);
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Ok(file) = std::fs::File::open(&path) else {
             return (key, None);
         };
-        match serde_json::from_slice::<Catalog>(&bytes) {
+        // Read as it is parsed: at 10 000 tables an entry is 55 MB, which
+        // would be held beside the catalog it becomes.
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        match serde_json::from_reader::<_, Catalog>(reader) {
             Ok(catalog) => {
                 // Marks it used, for the size bound.
                 if let Ok(file) = std::fs::File::options().write(true).open(&path) {
@@ -119,13 +122,17 @@ impl CatalogCache {
     /// Stores `catalog` under `key` (from [`CatalogCache::get`]), then keeps
     /// the directory under [`LIMIT`]. Failures only mean no entry.
     pub fn put(&self, key: &str, catalog: &Catalog) {
-        let Ok(json) = serde_json::to_vec(catalog) else {
-            return;
-        };
         let Ok(mut file) = tempfile::NamedTempFile::new_in(&self.dir) else {
             return;
         };
-        if file.write_all(&json).is_err() || file.persist(self.path(key)).is_err() {
+        // Written as it is serialized, not built in memory first (55 MB at
+        // 10 000 tables, while two sides may be stored at once).
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file.as_file_mut());
+        if serde_json::to_writer(&mut writer, catalog).is_err() || writer.flush().is_err() {
+            return;
+        }
+        drop(writer);
+        if file.persist(self.path(key)).is_err() {
             return;
         }
         self.trim();
