@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, printed, Reader};
+use super::reader::{in_user_schema, Class, Owner, printed, Reader};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -325,7 +325,7 @@ impl Kind for IndexChange {
     // A partition's index that is attached to its parent's belongs to the
     // parent's, and is kept aside.
     fn query(_version: i32) -> Option<String> {
-        Some(
+        Some(format!(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
                (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = i.indexrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), \
                NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
@@ -334,9 +334,10 @@ impl Kind for IndexChange {
                   JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent WHERE h.inhrelid = i.indexrelid) \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
-                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
-                .to_string(),
-        )
+                               AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) \
+               AND {}",
+            in_user_schema("ic.relnamespace")
+        ))
     }
 
     fn reads_row_by_row() -> bool {

@@ -15,6 +15,14 @@ use super::{ObjectId, QualName, SequenceOptions};
 /// Schemas that belong to PostgreSQL itself; `n` is the pg_namespace alias.
 pub(crate) const USER_SCHEMA: &str = "n.nspname !~ '^pg_' and n.nspname <> 'information_schema'";
 
+/// The filter "namespace `oid` is a user schema", for the queries of kinds
+/// that hang off a relation: without it they print every column, index and
+/// constraint of the system catalogs too, most of their time on a small
+/// database.
+pub(crate) fn in_user_schema(oid: &str) -> String {
+    format!("{oid} IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA})")
+}
+
 /// The "not a member of an extension" filter for rows of `class` whose oid
 /// is `oid`.
 pub(crate) fn not_extension_member(class: &str, oid: &str) -> String {

@@ -39,8 +39,10 @@ pub(super) fn query(version: i32) -> Option<String> {
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
          LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
          {join}WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped \
+           AND {} \
          ORDER BY a.attrelid, a.attnum",
-        collation_sql("a.attcollation", "t.typcollation")
+        collation_sql("a.attcollation", "t.typcollation"),
+        in_user_schema("c.relnamespace")
     ))
 }
 
