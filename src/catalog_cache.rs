@@ -1,6 +1,7 @@
 //! A cache of the catalogs that loads into the scratch server produce,
-//! keyed by what was loaded and by which server binaries and which stratum
-//! build read it: a second `check` or `generate` over an unchanged
+//! keyed by what was loaded, by which server read it (the embedded
+//! cluster's binaries, or a `--dev-url` server's identity) and by which
+//! stratum build: a second `check` or `generate` over an unchanged
 //! `schema/` or `migrations/` skips that load, and the scratch server too
 //! when every side it needed is cached.
 //!

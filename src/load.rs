@@ -201,19 +201,10 @@ async fn load_scratch_sides(
     scratch: &Scratch,
     major: Option<u32>,
 ) -> Result<Vec<Catalog>> {
-    // The cache is keyed by the binaries the embedded server would run;
-    // binaries of another major than the target's are left to the
-    // server's start to refuse.
-    let cached = scratch
-        .dev_url
-        .is_none()
-        .then(CatalogCache::open)
-        .flatten()
-        .and_then(|cache| {
-            let bins = crate::scratch::find_binaries(major).ok()?;
-            let fits = scratch.any_major || major.is_none_or(|m| m == bins.major);
-            fits.then(|| (cache, format!("{} {}", bins.bindir.display(), bins.version)))
-        });
+    let cached = match CatalogCache::open() {
+        Some(cache) => server_key(scratch, major).await.map(|key| (cache, key)),
+        None => None,
+    };
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut catalogs: Vec<Option<Catalog>> = Vec::new();
     for r in ready {
@@ -256,12 +247,31 @@ async fn load_scratch_sides(
     Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
 }
 
+/// What identifies the scratch server for the catalog cache's key: the
+/// embedded cluster's binaries (their directory and full version), or the
+/// `--dev-url` server (see [`crate::scratch::dev_identity`]). None, and no
+/// cache, when the binaries are not found or are of another major than the
+/// target's, or the dev server cannot say: the server's start reports why.
+async fn server_key(scratch: &Scratch, major: Option<u32>) -> Option<String> {
+    let (found, key) = match &scratch.dev_url {
+        Some(url) => crate::scratch::dev_identity(url).await?,
+        None => {
+            let bins = crate::scratch::find_binaries(major).ok()?;
+            let key = format!("{} {}", bins.bindir.display(), bins.version);
+            (bins.major, key)
+        }
+    };
+    (scratch.any_major || major.is_none_or(|m| m == found)).then_some(key)
+}
+
 /// Feeds what `ready` loads into a cache key.
 fn add_to_key(key: &mut Key, ready: &Ready) {
     let source = |key: &mut Key, source: &SqlSource| {
+        // Files by their text, in load order: where they lie does not change
+        // what they load, so a copy of the project elsewhere (a worktree, a
+        // CI checkout) finds the same entries.
         key.add(b"source");
         for file in &source.files {
-            key.add(file.path.to_string_lossy().as_bytes());
             key.add(file.text.as_bytes());
         }
     };

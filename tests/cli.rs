@@ -1906,6 +1906,83 @@ fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// `--dev-url` loads are cached too, keyed by the server's state: an
+/// unchanged run loads nothing (no transaction on the server, so no scratch
+/// database), while a role setting or a configuration reload makes the next
+/// run load afresh, with the same output.
+#[tokio::test(flavor = "current_thread")]
+async fn dev_server_loads_are_cached_until_the_server_changes() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("STRATUM_CACHE_DIR", cache.path().to_str().unwrap()),
+        ("STRATUM_DEV_URL", dev.as_str()),
+    ];
+    let entries = || std::fs::read_dir(cache.path()).unwrap().count();
+    // Transactions the server has begun since: this query's own is 1.
+    let xid = || async {
+        let now = texts(&server, "SELECT txid_current()::text").await;
+        now[0].parse::<i64>().unwrap()
+    };
+    let diff = || {
+        stratum_in(
+            dir.path(),
+            &["diff", "--from", "empty", "--to", "schema/"],
+            &env,
+        )
+    };
+
+    let first = diff();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("CREATE TABLE public.users"));
+    let stored = entries();
+    assert_eq!(stored, 2, "the empty side and the schema");
+
+    let before = xid().await;
+    let again = diff();
+    assert_eq!(
+        xid().await - before,
+        1,
+        "the unchanged run loaded something"
+    );
+    assert_eq!(
+        (&again.stdout, &again.stderr),
+        (&first.stdout, &first.stderr)
+    );
+    assert_eq!(entries(), stored);
+
+    let client = server.connect("postgres").await;
+    client
+        .batch_execute("ALTER ROLE stratum SET work_mem = '8MB'")
+        .await
+        .unwrap();
+    let before = xid().await;
+    let after_setting = diff();
+    assert!(
+        xid().await - before > 1,
+        "a role setting did not load afresh"
+    );
+    assert_eq!(after_setting.stdout, first.stdout);
+    assert_eq!(entries(), stored + 2);
+
+    let loaded = texts(&server, "SELECT pg_conf_load_time()::text").await;
+    client
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+    wait_for("the reload", || async {
+        texts(&server, "SELECT pg_conf_load_time()::text").await != loaded
+    })
+    .await;
+    let before = xid().await;
+    let after_reload = diff();
+    assert!(xid().await - before > 1, "a reload did not load afresh");
+    assert_eq!(after_reload.stdout, first.stdout);
+    assert_eq!(entries(), stored + 4);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_database_reads_the_same_over_one_connection_or_several() {
     let server = TestServer::start().await;

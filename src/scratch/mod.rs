@@ -427,6 +427,44 @@ impl Drop for Cluster {
     }
 }
 
+/// The major version of the `--dev-url` server at `url`, and what stands
+/// for it in the catalog cache's key: its address, its full version, when it
+/// started and last read its configuration, the extensions it offers, and
+/// the settings given to every role and to the connecting one. A restart, an
+/// upgrade, a configuration reload, a newly installed extension or an
+/// `ALTER ROLE ... SET` makes new keys, so a cached catalog is one this
+/// server would print now. Which other roles exist is left out: a load makes
+/// a stub for a role that is missing, and a catalog names roles only. None
+/// when the server cannot be reached or asked.
+pub async fn dev_identity(url: &str) -> Option<(u32, String)> {
+    let client = conninfo::connect_target(&conninfo::config(url).ok()?)
+        .await
+        .ok()?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, pg_catalog.version(), \
+               pg_catalog.pg_postmaster_start_time()::text, pg_catalog.pg_conf_load_time()::text, \
+               (SELECT pg_catalog.string_agg(name || ' ' || version, ',' ORDER BY name, version) \
+                  FROM pg_catalog.pg_available_extension_versions), \
+               (SELECT pg_catalog.string_agg(s.setrole || ' ' || s.setconfig::text, ',' ORDER BY s.setrole) \
+                  FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase = 0 \
+                   AND s.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)))",
+            &[],
+        )
+        .await
+        .ok()?;
+    let version: i32 = row.get(0);
+    let key = format!(
+        "dev {url}\0{}\0{}\0{}\0{}\0{}",
+        row.get::<_, String>(1),
+        row.get::<_, String>(2),
+        row.get::<_, String>(3),
+        row.get::<_, Option<String>>(4).unwrap_or_default(),
+        row.get::<_, Option<String>>(5).unwrap_or_default()
+    );
+    Some(((version / 10000) as u32, key))
+}
+
 /// Where scratch databases are made.
 pub enum ScratchServer {
     /// The embedded cluster.
