@@ -448,7 +448,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
 
     // The phases, in process.
     let current_target = conninfo::config(&current).unwrap();
-    let mut desired_client = conninfo::connect(&cluster.config("desired")).await.unwrap();
+    let desired_client = conninfo::connect(&cluster.config("desired")).await.unwrap();
     let mut read_current = Duration::MAX;
     let mut cur = None;
     for _ in 0..runs {
@@ -461,7 +461,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         read_current = read_current.min(start.elapsed());
     }
     let cur = cur.expect("introspected");
-    let des = introspect::introspect(&mut desired_client, false)
+    let des = introspect::introspect(&desired_client, false)
         .await
         .unwrap();
     let (diff_time, changes) = best(5, || async { diff::diff(&cur, &des) }).await;

@@ -1817,12 +1817,12 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
             .await
             .unwrap();
     }
-    let mut current_db = server.connect("proof_before").await;
-    let mut desired_db = server.connect("proof_after").await;
-    let current = stratum::introspect::introspect(&mut current_db, false)
+    let current_db = server.connect("proof_before").await;
+    let desired_db = server.connect("proof_after").await;
+    let current = stratum::introspect::introspect(&current_db, false)
         .await
         .unwrap();
-    let desired = stratum::introspect::introspect(&mut desired_db, false)
+    let desired = stratum::introspect::introspect(&desired_db, false)
         .await
         .unwrap();
     let plan =

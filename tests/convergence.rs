@@ -44,18 +44,18 @@ fn snapshot_name(case: &Path, sql: &str, major: i32) -> String {
 
 /// Runs one case; returns the rendered first plan.
 async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<String> {
-    let mut current = server.database(&format!("case_{n}_current")).await;
+    let current = server.database(&format!("case_{n}_current")).await;
     let before = case.join("before.sql");
     if before.is_file() {
         current
             .batch_execute(&std::fs::read_to_string(&before)?)
             .await?;
     }
-    let mut target = server.database(&format!("case_{n}_desired")).await;
+    let target = server.database(&format!("case_{n}_desired")).await;
     load(&target, &case.join("after.sql")).await?;
-    let desired = read(&mut target, false).await;
+    let desired = read(&target, false).await;
 
-    let mut before_cat = read(&mut current, true).await;
+    let mut before_cat = read(&current, true).await;
     // Cases under fixtures/online/ are planned as for a live database.
     before_cat.online = case.components().any(|c| c.as_os_str() == "online");
     // The catalog cache stores catalogs as JSON: every kind must read back
@@ -83,7 +83,7 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
         for sql in &renames.undo {
             target.batch_execute(sql).await?;
         }
-        Some(read(&mut target, false).await)
+        Some(read(&target, false).await)
     };
     let planned_against = target_cat.as_ref().unwrap_or(&desired);
     let mut changes = diff::diff(&before_cat, planned_against);
@@ -91,7 +91,7 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     let first = plan::plan(&before_cat, planned_against, changes)?;
     apply(&current, &first).await?;
 
-    let after_cat = read(&mut current, true).await;
+    let after_cat = read(&current, true).await;
     let remaining = diff::diff(&after_cat, &desired);
     if !remaining.is_empty() {
         let second = plan::plan(&after_cat, &desired, remaining)?;

@@ -281,7 +281,7 @@ async fn converges(
     let (before, after) = (dir.path().join("before.sql"), dir.path().join("after.sql"));
     std::fs::write(&before, from.sql()).unwrap();
     std::fs::write(&after, to.sql()).unwrap();
-    let mut current = server.database(&format!("prop_{n}_current")).await;
+    let current = server.database(&format!("prop_{n}_current")).await;
     load(&current, &before)
         .await
         .map_err(|e| format!("before.sql does not load: {e:#}\n{}", from.sql()))?;
@@ -289,12 +289,12 @@ async fn converges(
         .batch_execute(&format!("{}ANALYZE;", from.rows()))
         .await
         .map_err(|e| format!("rows: {e}\n{}", from.rows()))?;
-    let mut target = server.database(&format!("prop_{n}_desired")).await;
+    let target = server.database(&format!("prop_{n}_desired")).await;
     load(&target, &after)
         .await
         .map_err(|e| format!("after.sql does not load: {e:#}\n{}", to.sql()))?;
-    let desired = read(&mut target, false).await;
-    let now = read(&mut current, true).await;
+    let desired = read(&target, false).await;
+    let now = read(&current, true).await;
     let first =
         plan::plan(&now, &desired, diff::diff(&now, &desired)).map_err(|e| e.to_string())?;
     let shown = || {
@@ -308,7 +308,7 @@ async fn converges(
     apply(&current, &first)
         .await
         .map_err(|e| format!("the plan does not apply: {e:#}\n{}", shown()))?;
-    let again = read(&mut current, true).await;
+    let again = read(&current, true).await;
     let remaining = diff::diff(&again, &desired);
     if !remaining.is_empty() {
         let second = plan::plan(&again, &desired, remaining).map_err(|e| e.to_string())?;

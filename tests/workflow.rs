@@ -328,7 +328,7 @@ async fn failing_statement_leaves_database_and_history_unchanged() {
             ),
         ],
     );
-    let mut client = server.database("failing").await;
+    let client = server.database("failing").await;
     let url = server.url("failing");
     let err = workflow::migrate(&project, &url, None).await.unwrap_err();
     let text = format!("{err:#}");
@@ -339,7 +339,7 @@ async fn failing_statement_leaves_database_and_history_unchanged() {
     assert!(text.contains("statement 3 of 3 failed"), "{text}");
     assert!(text.contains("rolled back"), "{text}");
     assert_eq!(history(&server, "failing").await, vec!["1"]);
-    let catalog = read(&mut client, true).await;
+    let catalog = read(&client, true).await;
     let names: Vec<String> = catalog.tables.keys().map(|q| q.name.clone()).collect();
     assert_eq!(names, vec!["first", "stratum_migrations"]);
 }
@@ -488,7 +488,7 @@ async fn concurrent_index_migration_runs_outside_a_transaction() {
             ),
         ],
     );
-    let mut client = server.database("concurrent_idx").await;
+    let client = server.database("concurrent_idx").await;
     let url = server.url("concurrent_idx");
     let report = workflow::migrate(&project, &url, None).await.unwrap();
     assert!(
@@ -496,7 +496,7 @@ async fn concurrent_index_migration_runs_outside_a_transaction() {
         "{}",
         report.stderr
     );
-    let catalog = read(&mut client, true).await;
+    let catalog = read(&client, true).await;
     let t = &catalog.tables[&stratum::sql::QualName {
         schema: "public".into(),
         name: "t".into(),

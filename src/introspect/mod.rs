@@ -67,7 +67,7 @@ pub async fn introspect_target(target: &Target, live: bool, connections: usize) 
 }
 
 /// Reads everything stratum manages over the one connection `client`.
-pub async fn introspect(client: &mut Client, live: bool) -> Result<Catalog> {
+pub async fn introspect(client: &Client, live: bool) -> Result<Catalog> {
     read(client, &[], live).await
 }
 

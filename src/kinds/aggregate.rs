@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -149,12 +149,12 @@ impl Kind for AggregateChange {
         Some(format!(
             "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
                pg_catalog.pg_get_function_arguments(p.oid), a.aggkind::text, \
-               ARRAY[{}]::text[], (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               ARRAY[{}]::text[], {comment} \
              FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE {USER_SCHEMA} AND {}",
             options.join(", "),
-            not_extension_member("pg_proc", "p.oid")
+            not_extension_member("pg_proc", "p.oid"), comment = comment_sql("pg_proc", "p.oid")
         ))
     }
 

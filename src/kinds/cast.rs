@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Reader};
+use super::reader::{Class, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -113,13 +113,12 @@ impl Kind for CastChange {
     // that are not part of another object (a range's cast to its multirange).
     fn query(_version: i32) -> Option<String> {
         Some(
-            "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL), \
+            format!("SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL), \
                CASE c.castmethod WHEN 'f' THEN 'WITH FUNCTION ' || c.castfunc::pg_catalog.regprocedure::text \
                  WHEN 'i' THEN 'WITH INOUT' ELSE 'WITHOUT FUNCTION' END, \
-               c.castcontext::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_cast'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               c.castcontext::text, {comment} \
              FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x \
-               WHERE x.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass AND x.objid = c.oid AND x.deptype IN ('e', 'i'))"
-                .to_string(),
+               WHERE x.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass AND x.objid = c.oid AND x.deptype IN ('e', 'i'))", comment = comment_sql("pg_cast", "c.oid")),
         )
     }
 

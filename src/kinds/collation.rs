@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::sql::literal;
 
@@ -97,10 +97,10 @@ impl Kind for CollationChange {
                CASE WHEN co.collprovider = 'c' THEN co.collcollate END, \
                CASE WHEN co.collprovider = 'c' THEN co.collctype END, \
                {locale}, {rules}, co.collisdeterministic, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_collation'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace \
              WHERE {USER_SCHEMA} AND {}",
-            not_extension_member("pg_collation", "co.oid")
+            not_extension_member("pg_collation", "co.oid"), comment = comment_sql("pg_collation", "co.oid")
         ))
     }
 

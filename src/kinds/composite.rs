@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql, subobject_comment_sql};
 use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -220,15 +220,15 @@ impl Kind for CompositeChange {
         let collation = collation_sql("a.attcollation", "at.typcollation");
         Some(format!(
             "SELECT t.oid, t.typarray, t.typrelid, n.nspname::text, t.typname::text, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0), {}, {}, {}, {} \
+               {comment}, {}, {}, {}, {} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_class c ON c.oid = t.typrelid \
              WHERE t.typtype = 'c' AND c.relkind = 'c' AND {USER_SCHEMA} AND {}",
             attributes("a.attname::text"),
             attributes("pg_catalog.format_type(a.atttypid, a.atttypmod)"),
             attributes(&collation),
-            attributes("(SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = a.attrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = a.attnum)"),
-            not_extension_member("pg_type", "t.oid")
+            attributes(&subobject_comment_sql("pg_class", "a.attrelid", "a.attnum")),
+            not_extension_member("pg_type", "t.oid"), comment = comment_sql("pg_type", "t.oid")
         ))
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio_postgres::Row;
 
-use super::reader::{in_user_schema, Class, Owner, printed, Reader};
+use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::index::{Index, IndexChange};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown, Table};
 use crate::hazard::{Hazard, HazardCode};
@@ -325,11 +325,11 @@ impl Kind for ConstraintChange {
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text, \
                pg_catalog.pg_get_constraintdef(co.oid), co.convalidated, co.conindid, \
                co.conkey, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dsc.objsubid = 0), \
+               {comment}, \
                co.conislocal AND co.coninhcount = 0 AND co.conparentid = 0 \
              FROM pg_catalog.pg_constraint co \
              WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND {}",
-            in_user_schema("co.connamespace")
+            in_user_schema("co.connamespace"), comment = comment_sql("pg_constraint", "co.oid")
         ))
     }
 

@@ -58,9 +58,9 @@ impl DependsBuilder {
     }
 
     /// The dependencies, sorted. `read` is the objects the reader recorded,
-    /// which untagged indexes refer to; the ones some pair names are moved
-    /// out of it. One object recorded under several indexes is one object.
-    pub fn finish(self, mut read: Ids) -> Depends {
+    /// which untagged indexes refer to; the ones some pair names are kept,
+    /// the others dropped as they are passed. One object recorded under several indexes is one object.
+    pub fn finish(self, read: Ids) -> Depends {
         let mut named = vec![false; read.len()];
         for &(a, b) in &self.pairs {
             for i in [a, b] {
@@ -71,12 +71,11 @@ impl DependsBuilder {
         }
         let count = named.iter().filter(|n| **n).count() + self.own.len();
         let mut keyed: Vec<(ObjectId, u32)> = Vec::with_capacity(count);
-        for (i, named) in named.into_iter().enumerate() {
-            if named {
-                keyed.push((read.take(i as u32), i as u32));
+        for (i, id) in read.into_objects().enumerate() {
+            if named[i] {
+                keyed.push((id, i as u32));
             }
         }
-        drop(read);
         keyed.extend(
             self.own
                 .into_iter()

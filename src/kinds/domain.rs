@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Row;
 
-use super::reader::{changed_meanwhile, collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{changed_meanwhile, collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, composite, enum_type, range};
 use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
@@ -252,7 +252,7 @@ impl Kind for DomainChange {
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
                pg_catalog.format_type(t.typbasetype, t.typtypmod), \
                {collation}, \
-               t.typdefault, t.typnotnull, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0), \
+               t.typdefault, t.typnotnull, {comment}, \
                {}, {}, {}, {}, {} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype \
@@ -261,9 +261,9 @@ impl Kind for DomainChange {
             checks("co.conname::text"),
             checks("pg_catalog.pg_get_constraintdef(co.oid)"),
             checks("co.convalidated"),
-            checks("(SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = co.oid AND dsc.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dsc.objsubid = 0)"),
+            checks(&comment_sql("pg_constraint", "co.oid")),
             not_extension_member("pg_type", "t.oid"),
-            collation = collation_sql("t.typcollation", "b.typcollation"),
+            collation = collation_sql("t.typcollation", "b.typcollation"), comment = comment_sql("pg_type", "t.oid")
         ))
     }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
@@ -160,10 +160,10 @@ impl Kind for EnumChange {
         Some(format!(
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \
                ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder), \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              WHERE t.typtype = 'e' AND {USER_SCHEMA} AND {}",
-            not_extension_member("pg_type", "t.oid")
+            not_extension_member("pg_type", "t.oid"), comment = comment_sql("pg_type", "t.oid")
         ))
     }
 

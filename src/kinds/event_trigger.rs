@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Reader};
+use super::reader::{Class, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, literal};
 
@@ -112,15 +112,14 @@ impl Kind for EventTriggerChange {
 
     fn query(_version: i32) -> Option<String> {
         Some(
-            "SELECT e.oid, e.evtname::text, e.evtevent::text, coalesce(e.evttags, '{}'), \
+            format!("SELECT e.oid, e.evtname::text, e.evtevent::text, coalesce(e.evttags, '{{}}'), \
                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
-               e.evtenabled::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = e.oid AND dsc.classoid = 'pg_catalog.pg_event_trigger'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               e.evtenabled::text, {comment} \
              FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid \
              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x \
                WHERE x.classid = 'pg_catalog.pg_event_trigger'::pg_catalog.regclass \
-               AND x.objid = e.oid AND x.deptype = 'e')"
-                .to_string(),
+               AND x.objid = e.oid AND x.deptype = 'e')", comment = comment_sql("pg_event_trigger", "e.oid")),
         )
     }
 

@@ -3,7 +3,7 @@
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{Class, Reader};
+use super::reader::{Class, Reader, comment_sql};
 use super::{Catalog, Change, Effects, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
@@ -94,10 +94,9 @@ impl Kind for ExtensionChange {
 
     fn query(_version: i32) -> Option<String> {
         Some(
-            "SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, \
-             (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = e.oid AND dsc.classoid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND dsc.objsubid = 0) \
-             FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-                .to_string(),
+            format!("SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, \
+             {comment} \
+             FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace", comment = comment_sql("pg_extension", "e.oid")),
         )
     }
 

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader};
+use super::reader::{not_extension_member, Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
@@ -111,11 +111,11 @@ impl Kind for FdwChange {
         };
         Some(format!(
             "SELECT w.oid, w.fdwname::text, {}, {}, coalesce(w.fdwoptions, '{{}}')::text[], \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = w.oid AND dsc.classoid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_foreign_data_wrapper w WHERE {}",
             function("fdwhandler"),
             function("fdwvalidator"),
-            not_extension_member("pg_foreign_data_wrapper", "w.oid")
+            not_extension_member("pg_foreign_data_wrapper", "w.oid"), comment = comment_sql("pg_foreign_data_wrapper", "w.oid")
         ))
     }
 

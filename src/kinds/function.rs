@@ -5,7 +5,7 @@
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -133,12 +133,12 @@ impl Kind for FunctionChange {
             "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid), \
                p.prokind = 'p', pg_catalog.pg_get_function_arguments(p.oid), \
                coalesce(pg_catalog.pg_get_function_result(p.oid), ''), pg_catalog.pg_get_functiondef(p.oid), \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA} AND {} \
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
                  WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'i')",
-            not_extension_member("pg_proc", "p.oid")
+            not_extension_member("pg_proc", "p.oid"), comment = comment_sql("pg_proc", "p.oid")
         ))
     }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use tokio_postgres::Row;
 
-use super::reader::{in_user_schema, Class, Owner, printed, Reader};
+use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -327,7 +327,7 @@ impl Kind for IndexChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT i.indexrelid, i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = i.indexrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), \
+               {comment}, \
                NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
                i.indisvalid, \
                (SELECT pc.relname::text FROM pg_catalog.pg_inherits h \
@@ -336,7 +336,7 @@ impl Kind for IndexChange {
              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid \
                                AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) \
                AND {}",
-            in_user_schema("ic.relnamespace")
+            in_user_schema("ic.relnamespace"), comment = comment_sql("pg_class", "i.indexrelid")
         ))
     }
 

@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 
@@ -149,11 +149,11 @@ impl Kind for OperatorChange {
             "SELECT o.oid, n.nspname::text, o.oprname::text, \
                CASE WHEN o.oprleft = 0 THEN 'NONE' ELSE pg_catalog.format_type(o.oprleft, NULL) END, \
                pg_catalog.format_type(o.oprright, NULL), ARRAY[{}]::text[], \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = o.oid AND dsc.classoid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
              WHERE o.oprcode <> 0 AND {USER_SCHEMA} AND {}",
             options.join(", "),
-            not_extension_member("pg_operator", "o.oid")
+            not_extension_member("pg_operator", "o.oid"), comment = comment_sql("pg_operator", "o.oid")
         ))
     }
 

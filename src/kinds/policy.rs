@@ -9,7 +9,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -220,11 +220,11 @@ impl Kind for PolicyChange {
                      LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.oid ORDER BY 1), \
                pg_catalog.pg_get_expr(pol.polqual, pol.polrelid), \
                pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid), \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = pol.oid AND dsc.classoid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE {USER_SCHEMA} AND {}",
-            not_extension_member("pg_class", "c.oid")
+            not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_policy", "pol.oid")
         ))
     }
 

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::Reader;
+use super::reader::{Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::sql::{ident, literal};
 
@@ -200,11 +200,11 @@ impl Kind for PublicationChange {
                  CASE WHEN p.pubupdate THEN 'update' END, CASE WHEN p.pubdelete THEN 'delete' END, \
                  CASE WHEN p.pubtruncate THEN 'truncate' END), \
                p.pubviaroot, {}, {}, {}, {schemas}, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = p.oid AND dsc.classoid = 'pg_catalog.pg_publication'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_publication p",
             tables("n.nspname::text"),
             tables("c.relname::text"),
-            tables(detail),
+            tables(detail), comment = comment_sql("pg_publication", "p.oid")
         ))
     }
 

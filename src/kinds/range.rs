@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{aside_name as aside, comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
 use crate::hazard::Hazard;
 use crate::sql::ident;
@@ -122,7 +122,7 @@ impl Kind for RangeChange {
                {collation}, \
                CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END, \
                CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END, \
-               mn.nspname::text, m.typname::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_type'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               mn.nspname::text, m.typname::text, {comment} \
              FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
              JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid \
              JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype \
@@ -132,7 +132,7 @@ impl Kind for RangeChange {
              JOIN pg_catalog.pg_namespace opn ON opn.oid = opc.opcnamespace \
              WHERE t.typtype = 'r' AND {USER_SCHEMA} AND {}",
             not_extension_member("pg_type", "t.oid"),
-            collation = collation_sql("r.rngcollation", "st.typcollation"),
+            collation = collation_sql("r.rngcollation", "st.typcollation"), comment = comment_sql("pg_type", "t.oid")
         ))
     }
 

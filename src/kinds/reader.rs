@@ -23,6 +23,22 @@ pub(crate) fn in_user_schema(oid: &str) -> String {
     format!("{oid} IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA})")
 }
 
+/// The comment on the object of system catalog `class` (`pg_type`) whose
+/// oid is the expression `oid`, as a subquery on `pg_description`: the row
+/// `obj_description` reads, without a function call per row.
+pub(crate) fn comment_sql(class: &str, oid: &str) -> String {
+    subobject_comment_sql(class, oid, "0")
+}
+
+/// The comment on part `subid` (a column's number) of the object of `class`
+/// whose oid is `oid`, as [`comment_sql`].
+pub(crate) fn subobject_comment_sql(class: &str, oid: &str, subid: &str) -> String {
+    format!(
+        "(SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = {oid} \
+         AND dsc.classoid = 'pg_catalog.{class}'::pg_catalog.regclass AND dsc.objsubid = {subid})"
+    )
+}
+
 /// The "not a member of an extension" filter for rows of `class` whose oid
 /// is `oid`.
 pub(crate) fn not_extension_member(class: &str, oid: &str) -> String {
@@ -126,19 +142,15 @@ pub struct Reader {
 }
 
 impl Reader {
-    fn push(&mut self, id: ObjectId) -> u32 {
-        self.ids.push(id)
-    }
-
     /// Records that the row `oid` of `class` is the managed object `id`.
     pub(crate) fn insert(&mut self, class: Class, oid: u32, id: ObjectId) {
-        let i = self.push(id);
+        let i = self.ids.push(id);
         self.objects.insert((class, oid), i);
     }
 
     /// Records a column (or a view's column, standing for its view).
     pub(crate) fn insert_column(&mut self, relid: u32, attnum: i16, id: ObjectId) {
-        let i = self.push(id);
+        let i = self.ids.push(id);
         self.columns.insert((relid, attnum), i);
     }
 
@@ -208,15 +220,9 @@ impl Ids {
         self.len as usize
     }
 
-    /// Moves object `i` out, leaving a placeholder that allocates nothing.
-    pub(crate) fn take(&mut self, i: u32) -> ObjectId {
-        let slot = &mut self.chunks[(i / Self::CHUNK) as usize][(i % Self::CHUNK) as usize];
-        std::mem::replace(
-            slot,
-            ObjectId::Schema {
-                name: String::new(),
-            },
-        )
+    /// The objects in index order, each chunk freed once it is passed.
+    pub(crate) fn into_objects(self) -> impl Iterator<Item = ObjectId> {
+        self.chunks.into_iter().flatten()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
@@ -97,11 +97,11 @@ impl Kind for RuleChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT r.oid, n.nspname::text, c.relname::text, r.rulename::text, \
-               pg_catalog.pg_get_ruledef(r.oid), (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = r.oid AND dsc.classoid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               pg_catalog.pg_get_ruledef(r.oid), {comment} \
              FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {}",
-            not_extension_member("pg_class", "c.oid")
+            not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_rewrite", "r.oid")
         ))
     }
 

@@ -3,7 +3,7 @@
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{Catalog, Change, Effects, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -81,9 +81,9 @@ impl Kind for SchemaChange {
 
     fn query(_version: i32) -> Option<String> {
         Some(format!(
-            "SELECT n.oid, n.nspname::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = n.oid AND dsc.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND dsc.objsubid = 0) \
+            "SELECT n.oid, n.nspname::text, {comment} \
              FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND {}",
-            not_extension_member("pg_namespace", "n.oid")
+            not_extension_member("pg_namespace", "n.oid"), comment = comment_sql("pg_namespace", "n.oid")
         ))
     }
 

@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 
 use super::comment;
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{Catalog, Change, Effects, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -159,7 +159,7 @@ impl Kind for SequenceChange {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), \
                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), \
+               {comment}, \
                own.deptype::text, own.refobjid, own.refobjsubid::int2, \
                tn.nspname::text, tc.relname::text, a.attname::text \
              FROM pg_catalog.pg_class c \
@@ -172,7 +172,7 @@ impl Kind for SequenceChange {
              LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace \
              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = own.refobjid AND a.attnum = own.refobjsubid \
              WHERE c.relkind = 'S' AND {USER_SCHEMA} AND {}",
-            not_extension_member("pg_class", "c.oid")
+            not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_class", "c.oid")
         ))
     }
 

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Reader};
+use super::reader::{Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
 use crate::sql::{ident, literal, options_change, options_clause, sorted_options};
@@ -100,11 +100,10 @@ impl Kind for ServerChange {
 
     fn query(_version: i32) -> Option<String> {
         Some(
-            "SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype::text, s.srvversion::text, \
-               coalesce(s.srvoptions, '{}')::text[], (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = s.oid AND dsc.classoid = 'pg_catalog.pg_foreign_server'::pg_catalog.regclass AND dsc.objsubid = 0) \
+            format!("SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype::text, s.srvversion::text, \
+               coalesce(s.srvoptions, '{{}}')::text[], {comment} \
              FROM pg_catalog.pg_foreign_server s \
-             JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw"
-                .to_string(),
+             JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw", comment = comment_sql("pg_foreign_server", "s.oid")),
         )
     }
 

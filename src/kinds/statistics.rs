@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A statistics object.
@@ -95,10 +95,10 @@ impl Kind for StatisticsChange {
         Some(format!(
             "SELECT s.oid, n.nspname::text, s.stxname::text, pg_catalog.pg_get_statisticsobjdef(s.oid), \
                CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget::int2 END, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = s.oid AND dsc.classoid = 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {comment} \
              FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace \
              WHERE {USER_SCHEMA} AND {}",
-            not_extension_member("pg_statistic_ext", "s.oid")
+            not_extension_member("pg_statistic_ext", "s.oid"), comment = comment_sql("pg_statistic_ext", "s.oid")
         ))
     }
 

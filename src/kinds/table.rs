@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use tokio_postgres::Row;
 
 use super::name_map::NameMap;
-use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA, comment_sql};
 use super::{column, comment, constraint, server};
 use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Kind, ObjectId};
 use super::{QualName, Trigger};
@@ -390,7 +390,7 @@ impl Kind for TableChange {
         };
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), c.reltuples::float8, \
+               {comment}, c.reltuples::float8, \
                c.relpersistence = 'u', \
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, 0) END, \
@@ -404,7 +404,7 @@ impl Kind for TableChange {
              WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMA} AND {}",
             parents("pn.nspname::text"),
             parents("p.relname::text"),
-            not_extension_member("pg_class", "c.oid")
+            not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_class", "c.oid")
         ))
     }
 

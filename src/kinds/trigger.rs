@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use tokio_postgres::Row;
 
-use super::reader::{Class, Owner, printed, Reader};
+use super::reader::{Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
@@ -119,10 +119,9 @@ impl Kind for TriggerChange {
     // Triggers cloned onto partitions belong to the parent's.
     fn query(_version: i32) -> Option<String> {
         Some(
-            "SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid), \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = t.oid AND dsc.classoid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND dsc.objsubid = 0), t.tgenabled::text \
-             FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgparentid = 0"
-                .to_string(),
+            format!("SELECT t.oid, t.tgrelid, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid), \
+               {comment}, t.tgenabled::text \
+             FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal AND t.tgparentid = 0", comment = comment_sql("pg_trigger", "t.oid")),
         )
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A text search configuration.
@@ -147,14 +147,14 @@ impl Kind for TsConfigChange {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.cfgname::text, \
                pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.prsname), \
-               {}, {}, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_ts_config'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               {}, {}, {comment} \
              FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace \
              JOIN pg_catalog.pg_ts_parser p ON p.oid = c.cfgparser \
              JOIN pg_catalog.pg_namespace pn ON pn.oid = p.prsnamespace \
              WHERE {USER_SCHEMA} AND {}",
             mappings("s.alias::text"),
             mappings("s.dicts"),
-            not_extension_member("pg_ts_config", "c.oid")
+            not_extension_member("pg_ts_config", "c.oid"), comment = comment_sql("pg_ts_config", "c.oid")
         ))
     }
 

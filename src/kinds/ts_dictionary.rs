@@ -3,7 +3,7 @@
 
 use tokio_postgres::Row;
 
-use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
 
 /// A text search dictionary.
@@ -125,12 +125,12 @@ impl Kind for TsDictionaryChange {
         Some(format!(
             "SELECT d.oid, n.nspname::text, d.dictname::text, \
                pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.tmplname), \
-               d.dictinitoption, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = d.oid AND dsc.classoid = 'pg_catalog.pg_ts_dict'::pg_catalog.regclass AND dsc.objsubid = 0) \
+               d.dictinitoption, {comment} \
              FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace \
              JOIN pg_catalog.pg_ts_template t ON t.oid = d.dicttemplate \
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.tmplnamespace \
              WHERE {USER_SCHEMA} AND {}",
-            not_extension_member("pg_ts_dict", "d.oid")
+            not_extension_member("pg_ts_dict", "d.oid"), comment = comment_sql("pg_ts_dict", "d.oid")
         ))
     }
 

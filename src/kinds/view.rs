@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::name_map::NameMap;
 use super::index::IndexChange;
-use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA};
+use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -145,12 +145,12 @@ impl Kind for ViewChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \
-               (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = 0), pg_catalog.pg_get_viewdef(c.oid), \
+               {comment}, pg_catalog.pg_get_viewdef(c.oid), \
                coalesce(c.reloptions, '{{}}')::text[], \
                (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMA} AND {}",
-            not_extension_member("pg_class", "c.oid")
+            not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_class", "c.oid")
         ))
     }
 

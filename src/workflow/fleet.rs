@@ -117,8 +117,8 @@ async fn compare(
     url: &str,
     desired: &Catalog,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let mut client = conninfo::connect_url(url).await?;
-    let mut current = introspect(&mut client, true).await?;
+    let client = conninfo::connect_url(url).await?;
+    let mut current = introspect(&client, true).await?;
     drop(client);
     project.filter.apply(&mut current);
     // Only a database whose history schema the schema lacks needs a copy.

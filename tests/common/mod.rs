@@ -75,7 +75,7 @@ pub async fn load(client: &Client, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Reads a catalog.
-pub async fn read(client: &mut Client, live: bool) -> Catalog {
+pub async fn read(client: &Client, live: bool) -> Catalog {
     stratum::introspect::introspect(client, live).await.unwrap()
 }
 

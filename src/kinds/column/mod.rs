@@ -20,7 +20,7 @@ use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};
 use retype::type_hazards;
 
-use crate::kinds::reader::{collation_sql, in_user_schema, Class, Owner, Reader};
+use crate::kinds::reader::{collation_sql, in_user_schema, subobject_comment_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{options_sql, split_options};
 use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};

@@ -28,7 +28,7 @@ pub(super) fn query(version: i32) -> Option<String> {
            {}, \
            CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, 0) \
                 ELSE pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END, ad.oid, a.attnotnull, a.attidentity::text, \
-           a.attgenerated::text, (SELECT dsc.description FROM pg_catalog.pg_description dsc WHERE dsc.objoid = a.attrelid AND dsc.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dsc.objsubid = a.attnum), \
+           a.attgenerated::text, {comment}, \
            a.attinhcount > 0, a.attislocal, \
            CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
            NULLIF(a.attcompression::text, ''), \
@@ -42,7 +42,7 @@ pub(super) fn query(version: i32) -> Option<String> {
            AND {} \
          ORDER BY a.attrelid, a.attnum",
         collation_sql("a.attcollation", "t.typcollation"),
-        in_user_schema("c.relnamespace")
+        in_user_schema("c.relnamespace"), comment = subobject_comment_sql("pg_class", "a.attrelid", "a.attnum")
     ))
 }
 
