@@ -410,13 +410,14 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
             std::fs::write(file, chunk.join("\n")).unwrap();
         }
     }
-    // A file per run, so that neither finds the other's load cached.
-    let edited = format!(
-        "{}COMMENT ON TABLE s0.t0 IS 'edited';\n",
-        schema(tables, true)
-    );
+    // An edit per run, so that neither finds the other's load cached (the
+    // cache keys files by their text).
     for count in [1, 500] {
-        std::fs::write(dir.path().join(format!("edited_{count}.sql")), &edited).unwrap();
+        let edited = format!(
+            "{}COMMENT ON TABLE s0.t0 IS 'edited for {count}';\n",
+            schema(tables, true)
+        );
+        std::fs::write(dir.path().join(format!("edited_{count}.sql")), edited).unwrap();
     }
     let check = |migrations: &str, schema: &str| {
         let run = measure_exit(

@@ -116,6 +116,17 @@ pub async fn load_pair(
 
 /// Loads any number of sides, in order, sharing one scratch server.
 pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog>> {
+    Ok(load_sides_keeping(sides, scratch, None).await?.0)
+}
+
+/// [`load_sides`], keeping the scratch database that side `keep` was
+/// loaded into for more work (a proof on the state it holds): None when
+/// that side came from the catalog cache or is a live database.
+pub async fn load_sides_keeping(
+    sides: &[Side],
+    scratch: &Scratch,
+    keep: Option<usize>,
+) -> Result<(Vec<Catalog>, Option<Built>)> {
     let ready: Vec<Ready> = sides.iter().map(prepare).collect::<Result<_>>()?;
     // Live databases are read at the same time, and so are the scratch
     // loads; errors are reported in the order of `sides`, whichever came
@@ -138,19 +149,21 @@ pub async fn load_sides(sides: &[Side], scratch: &Scratch) -> Result<Vec<Catalog
         .flatten()
         .map(|c| (c.server_version / 10000) as u32)
         .next_back();
-    let scratch_sides: Vec<&Ready> = ready
+    let (sides_at, scratch_sides): (Vec<usize>, Vec<&Ready>) = ready
         .iter()
         .zip(&catalogs)
-        .filter(|(_, slot)| slot.is_none())
-        .map(|(r, _)| r)
-        .collect();
-    let mut loaded = load_scratch_sides(&scratch_sides, scratch, live_major)
-        .await?
-        .into_iter();
+        .enumerate()
+        .filter(|(_, (_, slot))| slot.is_none())
+        .map(|(i, (r, _))| (i, r))
+        .unzip();
+    let keep = keep.and_then(|k| sides_at.iter().position(|&i| i == k));
+    let (loaded, kept) = load_scratch_sides(&scratch_sides, scratch, live_major, keep).await?;
+    let mut loaded = loaded.into_iter();
     for slot in catalogs.iter_mut().filter(|slot| slot.is_none()) {
         *slot = loaded.next();
     }
-    Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
+    let catalogs = catalogs.into_iter().map(|c| c.expect("loaded")).collect();
+    Ok((catalogs, kept))
 }
 
 fn prepare(side: &Side) -> Result<Ready> {
@@ -188,19 +201,21 @@ fn prepare(side: &Side) -> Result<Ready> {
 /// several).
 pub async fn load_for_major(source: &Source, scratch: &Scratch, major: u32) -> Result<Catalog> {
     let ready = prepare(&Side::Source(source.clone()))?;
-    let mut loaded = load_scratch_sides(&[&ready], scratch, Some(major)).await?;
+    let (mut loaded, _) = load_scratch_sides(&[&ready], scratch, Some(major), None).await?;
     Ok(loaded.pop().expect("one side"))
 }
 
 /// Loads `ready` into scratch databases of PostgreSQL `major` (any when
 /// None), at the same time, and reads each back; a side the catalog cache
 /// holds is not loaded, and when it holds them all no server is started.
-/// Errors come in the order of `ready`.
+/// Errors come in the order of `ready`. The database of side `keep`, when
+/// it was loaded, is kept and returned with its server.
 async fn load_scratch_sides(
     ready: &[&Ready],
     scratch: &Scratch,
     major: Option<u32>,
-) -> Result<Vec<Catalog>> {
+    keep: Option<usize>,
+) -> Result<(Vec<Catalog>, Option<Built>)> {
     let cached = match CatalogCache::open() {
         Some(cache) => server_key(scratch, major).await.map(|key| (cache, key)),
         None => None,
@@ -226,6 +241,7 @@ async fn load_scratch_sides(
     if missing.is_empty() && !ready.is_empty() {
         crate::scratch::remove_dead_cluster_dirs();
     }
+    let mut built = None;
     if !missing.is_empty() {
         let server =
             ScratchServer::start(scratch.dev_url.as_deref(), major, scratch.any_major).await?;
@@ -233,18 +249,37 @@ async fn load_scratch_sides(
         let loads = futures_util::future::join_all(
             missing
                 .iter()
-                .map(|&i| load_scratch(&server, ready[i], share)),
+                .map(|&i| load_scratch(&server, ready[i], share, keep == Some(i))),
         )
         .await;
+        let mut kept = None;
+        let mut failed = None;
         for (i, loaded) in missing.into_iter().zip(loads) {
-            let catalog = loaded?;
-            if let (Some((cache, _)), Some(key)) = (&cached, &keys[i]) {
-                cache.put(key, &catalog);
+            match loaded {
+                Ok((catalog, db)) => {
+                    if let (Some((cache, _)), Some(key)) = (&cached, &keys[i]) {
+                        cache.put(key, &catalog);
+                    }
+                    catalogs[i] = Some(catalog);
+                    kept = kept.or(db);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
-            catalogs[i] = Some(catalog);
+        }
+        if let Some(db) = kept {
+            built = Some(Built::open(server, db).await?);
+        }
+        if let Some(e) = failed {
+            if let Some(built) = built {
+                built.finish().await;
+            }
+            return Err(e);
         }
     }
-    Ok(catalogs.into_iter().map(|c| c.expect("loaded")).collect())
+    let catalogs = catalogs.into_iter().map(|c| c.expect("loaded")).collect();
+    Ok((catalogs, built))
 }
 
 /// What identifies the scratch server for the catalog cache's key: the
@@ -319,7 +354,7 @@ pub async fn undo_renames(
     }
     let ready = Ready::Then(Box::new(Ready::Sql(source)), renames.undo.clone());
     let major = (desired.server_version / 10000) as u32;
-    let mut undone = load_scratch_sides(&[&ready], scratch, Some(major))
+    let (mut undone, _) = load_scratch_sides(&[&ready], scratch, Some(major), None)
         .await
         .context("undoing the renames of -- stratum:renamed-from on the schema")?;
     Ok((undone.pop(), renames))
@@ -355,6 +390,19 @@ pub async fn build(side: &Side, scratch: &Scratch, major: u32) -> Result<Built> 
 }
 
 impl Built {
+    /// Connects to `db`, loaded on `server`; drops it when that fails.
+    async fn open(server: ScratchServer, db: crate::scratch::ScratchDb) -> Result<Built> {
+        match db.connect().await {
+            Ok(client) => Ok(Built { server, db, client }),
+            Err(e) => {
+                let name = db.name.clone();
+                let _ = db.drop_db().await;
+                drop_stub_roles(&server, &name).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Drops the database and the stub roles its load made.
     pub async fn finish(self) {
         drop(self.client);
@@ -364,12 +412,14 @@ impl Built {
     }
 }
 
-/// Loads `ready` into a new scratch database and reads it back.
+/// Loads `ready` into a new scratch database and reads it back; the
+/// database is dropped, unless `keep` asks for it back.
 async fn load_scratch(
     server: &ScratchServer,
     ready: &Ready,
     connections: usize,
-) -> Result<Catalog> {
+    keep: bool,
+) -> Result<(Catalog, Option<crate::scratch::ScratchDb>)> {
     let db = server.create_db().await?;
     let result = async {
         let client = db.connect().await?;
@@ -392,12 +442,15 @@ async fn load_scratch(
         introspect_target(&db.config, false, connections).await
     }
     .await;
+    if keep && result.is_ok() {
+        return Ok((result?, Some(db)));
+    }
     let name = db.name.clone();
     let dropped = db.drop_db().await;
     drop_stub_roles(server, &name).await;
     let catalog = result?;
     dropped?;
-    Ok(catalog)
+    Ok((catalog, None))
 }
 
 /// Stub roles this process created, with the database whose load made

@@ -43,6 +43,9 @@ const ROWS: i64 = 3;
 /// Proves the plan `steps` from the state `build` makes to `desired`
 /// (filtered with `filter`, as the plan's sides were); without `desired`
 /// (a saved plan whose schema changed since), rows and rewrites only.
+/// `built`, when given, is a scratch database that already holds that state
+/// (the one the plan's current side was read from): the first try runs
+/// there instead of building it again.
 pub async fn prove(
     build: &Side,
     steps: &[RunStep],
@@ -50,11 +53,15 @@ pub async fn prove(
     major: u32,
     filter: &Filter,
     scratch: &Scratch,
+    mut built: Option<load::Built>,
 ) -> Result<Proven> {
     let started = Instant::now();
     let mut unseeded: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        let mut built = load::build(build, scratch, major).await?;
+        let mut built = match built.take() {
+            Some(built) => built,
+            None => load::build(build, scratch, major).await?,
+        };
         let result = run(&mut built.client, steps, desired, filter, &unseeded).await;
         built.finish().await;
         match result {

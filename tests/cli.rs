@@ -1833,7 +1833,9 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
     let major = (desired.server_version / 10000) as u32;
     let prove = |steps: Vec<RunStep>| {
         let (build, desired, filter, scratch) = (&build, &desired, &filter, &scratch);
-        async move { stratum::proof::prove(build, &steps, Some(desired), major, filter, scratch).await }
+        async move {
+            stratum::proof::prove(build, &steps, Some(desired), major, filter, scratch, None).await
+        }
     };
     let proven = prove(steps.clone()).await.unwrap();
     assert_eq!((proven.rows, proven.tables), (9, 3), "{proven:?}");

@@ -232,6 +232,15 @@ async fn every_fixture_pair_generates_migrates_checks_and_goes_down() {
         cases.len(),
         failures.join("\n\n")
     );
+    // Every scratch database was dropped, the ones generate kept for its
+    // proof included.
+    let admin = server.connect("postgres").await;
+    let left = common::strings(
+        &admin,
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'stratum\\_scratch%'",
+    )
+    .await;
+    assert!(left.is_empty(), "scratch databases left: {left:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -456,7 +456,7 @@ async fn prove(project: &Project, url: &str, todo: &ToApply) -> Result<crate::pr
     let side = Side::Text("the database's schema".into(), render::sql(&build));
     let major = (current.server_version / 10000) as u32;
     let (filter, scratch) = (&project.filter, &project.scratch());
-    crate::proof::prove(&side, &todo.steps, desired, major, filter, scratch).await
+    crate::proof::prove(&side, &todo.steps, desired, major, filter, scratch, None).await
 }
 
 /// Runs the steps: consecutive transactional steps in one transaction,

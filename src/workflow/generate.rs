@@ -4,13 +4,14 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{count, load, migrations, Report, OK};
+use super::{count, load_keeping, migrations, Report, OK};
 use crate::config::Project;
 use crate::diff;
 use crate::diff::Change;
 use crate::kinds::rename::RenameChange;
-use crate::load::Side;
-use crate::migrations::{next_version, slug, write, NewMigration};
+use crate::kinds::Catalog;
+use crate::load::{Built, Side};
+use crate::migrations::{next_version, slug, write, Migration, NewMigration};
 use crate::plan::{self, Plan};
 use crate::render;
 use crate::ui::{paint, style};
@@ -58,14 +59,31 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         )?;
         return Ok(written(project, version, name, files, &Plan::default(), 0));
     }
-    let mut catalogs = load(
-        project,
-        &[
-            Side::Migrations(existing.clone()),
-            Side::Source(project.schema_source()?),
-        ],
-    )
-    .await?;
+    let sides = [
+        Side::Migrations(existing.clone()),
+        Side::Source(project.schema_source()?),
+    ];
+    // With a proof, the database the migrations were replayed into is kept:
+    // the proof's first try runs there instead of replaying them again.
+    let (catalogs, mut kept) = load_keeping(project, &sides, project.proof.then_some(0)).await?;
+    let result = from_catalogs(project, options, existing, version, catalogs, &mut kept).await;
+    if let Some(kept) = kept {
+        kept.finish().await;
+    }
+    result
+}
+
+/// The rest of [`generate`], from what `migrations/` builds and what
+/// `schema/` says; `kept`, when the proof may use it, is a scratch database
+/// holding the former.
+async fn from_catalogs(
+    project: &Project,
+    options: &GenerateOptions,
+    existing: Vec<Migration>,
+    version: String,
+    mut catalogs: Vec<Catalog>,
+    kept: &mut Option<Built>,
+) -> Result<Report> {
     let desired = catalogs.pop().expect("two sides");
     let built = catalogs.pop().expect("two sides");
     // Planned against the schema with its renames undone; they run last.
@@ -113,7 +131,16 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
         let major = (target.server_version / 10000) as u32;
         let filter = &project.filter;
-        Some(crate::proof::prove(&build, &steps, Some(target), major, filter, &scratch).await?)
+        let proof = crate::proof::prove(
+            &build,
+            &steps,
+            Some(target),
+            major,
+            filter,
+            &scratch,
+            kept.take(),
+        );
+        Some(proof.await?)
     } else {
         None
     };

@@ -27,7 +27,7 @@ pub use migrate::{down, migrate, resolve, status, Resolve};
 
 use crate::config::Project;
 use crate::kinds::Catalog;
-use crate::load::{load_sides, Side};
+use crate::load::{load_sides_keeping, Side};
 
 /// Exit code: all is well.
 pub const OK: u8 = 0;
@@ -65,11 +65,21 @@ impl Report {
 
 /// Loads sides through the project's scratch server and scope.
 async fn load(project: &Project, sides: &[Side]) -> Result<Vec<Catalog>> {
-    let mut catalogs = load_sides(sides, &project.scratch()).await?;
+    Ok(load_keeping(project, sides, None).await?.0)
+}
+
+/// [`load`], keeping the scratch database side `keep` was loaded into (see
+/// [`crate::load::load_sides_keeping`]).
+async fn load_keeping(
+    project: &Project,
+    sides: &[Side],
+    keep: Option<usize>,
+) -> Result<(Vec<Catalog>, Option<crate::load::Built>)> {
+    let (mut catalogs, built) = load_sides_keeping(sides, &project.scratch(), keep).await?;
     for catalog in &mut catalogs {
         project.filter.apply(catalog);
     }
-    Ok(catalogs)
+    Ok((catalogs, built))
 }
 
 /// `desired` with the renames of `-- stratum:renamed-from` in `schema/`
