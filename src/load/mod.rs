@@ -8,7 +8,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::catalog_cache::{CatalogCache, Key};
@@ -16,8 +15,12 @@ use crate::conninfo;
 use crate::introspect::{self, introspect_target};
 use crate::kinds::Catalog;
 use crate::migrations::Migration;
-use crate::parse::{self, char_to_byte, Location, SqlError, SqlSource};
+use crate::parse::{self, SqlSource};
 use crate::scratch::ScratchServer;
+
+mod run;
+use run::{drop_stub_roles, replay};
+pub use run::{load_sql, located};
 
 /// One side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,14 +271,14 @@ async fn load_scratch_sides(
                 }
             }
         }
-        if let Some(db) = kept {
-            built = Some(Built::open(server, db).await?);
-        }
         if let Some(e) = failed {
-            if let Some(built) = built {
-                built.finish().await;
+            if let Some(db) = kept {
+                discard(&server, db).await;
             }
             return Err(e);
+        }
+        if let Some(db) = kept {
+            built = Some(Built::open(server, db).await?);
         }
     }
     let catalogs = catalogs.into_iter().map(|c| c.expect("loaded")).collect();
@@ -395,9 +398,7 @@ impl Built {
         match db.connect().await {
             Ok(client) => Ok(Built { server, db, client }),
             Err(e) => {
-                let name = db.name.clone();
-                let _ = db.drop_db().await;
-                drop_stub_roles(&server, &name).await;
+                discard(&server, db).await;
                 Err(e)
             }
         }
@@ -406,10 +407,16 @@ impl Built {
     /// Drops the database and the stub roles its load made.
     pub async fn finish(self) {
         drop(self.client);
-        let name = self.db.name.clone();
-        let _ = self.db.drop_db().await;
-        drop_stub_roles(&self.server, &name).await;
+        discard(&self.server, self.db).await;
     }
+}
+
+/// Drops scratch database `db` of `server` and the stub roles its load
+/// made; a failure to drop only leaves it for the leftovers' cleanup.
+async fn discard(server: &ScratchServer, db: crate::scratch::ScratchDb) {
+    let name = db.name.clone();
+    let _ = db.drop_db().await;
+    drop_stub_roles(server, &name).await;
 }
 
 /// Loads `ready` into a new scratch database and reads it back; the
@@ -451,365 +458,4 @@ async fn load_scratch(
     let catalog = result?;
     dropped?;
     Ok((catalog, None))
-}
-
-/// Stub roles this process created, with the database whose load made
-/// them, to drop again once that scratch database is gone (on a
-/// `--dev-url` server they would otherwise stay in its cluster).
-static STUB_ROLES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
-
-/// Drops the stub roles that loading `database` made. One that another
-/// load uses meanwhile cannot be dropped; that error is ignored.
-async fn drop_stub_roles(server: &ScratchServer, database: &str) {
-    let roles: Vec<String> = {
-        let mut all = STUB_ROLES.lock().expect("stub role list");
-        let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|(db, _)| db == database);
-        *all = rest;
-        mine.into_iter().map(|(_, role)| role).collect()
-    };
-    if roles.is_empty() {
-        return;
-    }
-    let Ok(client) = server.admin().await else {
-        return;
-    };
-    for role in roles {
-        let _ = client
-            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-            .await;
-    }
-}
-
-/// Runs migrations as written: each file's statements in order, stopping
-/// at the first error, reported at its file, line and column.
-async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()> {
-    let progress = crate::ui::Progress::new(sources.len() as u64, "replaying migrations");
-    for source in sources {
-        // Batches of statements first (see `run_batch`); where one fails,
-        // its statements run one at a time to find and report the failure.
-        let all: Vec<usize> = (0..source.statements.len()).collect();
-        let mut alone_until = 0;
-        let mut i = 0;
-        while i < all.len() {
-            if let Some(end) = batch_at(client, source, &all, i, &mut alone_until).await {
-                i = end;
-                continue;
-            }
-            let stmt = &source.statements[i];
-            i += 1;
-            if let Err(e) = run_with_stub_roles(client, &stmt.sql).await? {
-                let i = i - 1;
-                return Err(anyhow::Error::new(located(source, i, &e)).context(format!(
-                    "migration {} does not replay",
-                    source.files[0].path.display()
-                )));
-            }
-        }
-        progress.inc();
-    }
-    progress.finish();
-    Ok(())
-}
-
-/// SQLSTATEs that mean "something this statement refers to is not there
-/// yet": the statement is retried after the others.
-fn refers_to_missing(code: &SqlState) -> bool {
-    [
-        SqlState::UNDEFINED_TABLE,
-        SqlState::UNDEFINED_OBJECT,
-        SqlState::INVALID_SCHEMA_NAME,
-        SqlState::UNDEFINED_FUNCTION,
-        SqlState::UNDEFINED_COLUMN,
-        SqlState::INVALID_FOREIGN_KEY,
-        SqlState::WRONG_OBJECT_TYPE,
-    ]
-    .contains(code)
-}
-
-/// Runs the statements of `source` in the order written, each on its own,
-/// as `psql -f` would run each file (function bodies unchecked, as pg_dump
-/// output is restored). A statement that refers to something a later one
-/// makes is retried after the others, under the session state (`SET
-/// search_path`, `SET ROLE`, ...) it was written under, until no progress
-/// is made. Roles the SQL names but the server lacks are created as stubs.
-pub async fn load_sql(client: &Client, source: &SqlSource) -> Result<()> {
-    // For each statement, how many session statements of its file precede it.
-    let mut before = Vec::with_capacity(source.statements.len());
-    let mut seen: Option<(usize, usize)> = None;
-    for stmt in &source.statements {
-        let count = match seen {
-            Some((file, n)) if file == stmt.file => n,
-            _ => 0,
-        };
-        before.push(count);
-        seen = Some((stmt.file, count + usize::from(stmt.session)));
-    }
-    let mut session = Session { client, now: None };
-    let mut pending: Vec<usize> = (0..source.statements.len()).collect();
-    let mut first_pass = true;
-    while !pending.is_empty() {
-        let mut failed: Vec<(usize, tokio_postgres::Error)> = Vec::new();
-        // Up to here, the statements of a batch that failed: each runs on
-        // its own.
-        let mut alone_until = 0;
-        let mut k = 0;
-        while k < pending.len() {
-            let i = pending[k];
-            let stmt = &source.statements[i];
-            session.enter(source, stmt.file, before[i]).await?;
-            if first_pass {
-                if let Some(end) = batch_at(client, source, &pending, k, &mut alone_until).await {
-                    k = end;
-                    continue;
-                }
-            }
-            k += 1;
-            match run_with_stub_roles(client, &stmt.sql).await? {
-                Ok(()) if stmt.session => session.now = Some((stmt.file, before[i] + 1)),
-                Ok(()) => {}
-                Err(e) if !stmt.session && e.code().is_some_and(refers_to_missing) => {
-                    failed.push((i, e))
-                }
-                Err(e) => return Err(located(source, i, &e).into()),
-            }
-        }
-        if failed.len() == pending.len() {
-            // No progress: report the first failure in file order.
-            let (i, e) = failed
-                .iter()
-                .min_by_key(|(i, _)| (source.statements[*i].file, source.statements[*i].offset))
-                .expect("failed is not empty");
-            return Err(located(source, *i, e).into());
-        }
-        pending = failed.into_iter().map(|(i, _)| i).collect();
-        first_pass = false;
-    }
-    session.reset().await
-}
-
-/// Statements sent in one message at most, and their bytes at most.
-const BATCH: (usize, usize) = (200, 256 * 1024);
-
-/// Where the batch that starts at `pending[start]` ends: it holds the
-/// statements after it of the same file, up to [`BATCH`], and up to the
-/// next statement that sets session state or needs a transaction of its
-/// own (CREATE INDEX CONCURRENTLY, its own BEGIN, ...), which runs alone.
-fn batch_end(source: &SqlSource, pending: &[usize], start: usize) -> usize {
-    let first = &source.statements[pending[start]];
-    let mut bytes = 0;
-    let mut end = start;
-    for &i in &pending[start..] {
-        let stmt = &source.statements[i];
-        bytes += stmt.sql.len();
-        if stmt.session
-            || stmt.file != first.file
-            || end - start == BATCH.0
-            || (bytes > BATCH.1 && end > start)
-            || parse::needs_own_transaction(&stmt.sql)
-        {
-            break;
-        }
-        end += 1;
-    }
-    end
-}
-
-/// Runs the batch that starts at `pending[k]`, unless that statement
-/// belongs to a batch that failed (up to `alone_until`) or would be alone
-/// in its batch; Some(where it ends) when it ran, else the statement is to
-/// run on its own.
-async fn batch_at(
-    client: &Client,
-    source: &SqlSource,
-    pending: &[usize],
-    k: usize,
-    alone_until: &mut usize,
-) -> Option<usize> {
-    if k < *alone_until {
-        return None;
-    }
-    let end = batch_end(source, pending, k);
-    if end - k < 2 {
-        return None;
-    }
-    if run_batch(client, source, &pending[k..end]).await {
-        return Some(end);
-    }
-    *alone_until = end;
-    None
-}
-
-/// Runs `batch` (indexes of statements of `source`) in one message: one
-/// round trip and one transaction instead of one each (at 10 000 tables,
-/// loading took 7.1 s instead of about 12 s). False when any statement
-/// failed: then none took effect, and the caller runs them one by one, to
-/// retry or report each failure as it would without batches.
-async fn run_batch(client: &Client, source: &SqlSource, batch: &[usize]) -> bool {
-    // A newline before each semicolon ends a statement's closing line
-    // comment.
-    let sql: Vec<&str> = batch
-        .iter()
-        .map(|&i| source.statements[i].sql.as_str())
-        .collect();
-    client.batch_execute(&sql.join("\n;\n")).await.is_ok()
-}
-
-/// The session state of the loading connection: which file's first how
-/// many session statements are in effect.
-struct Session<'a> {
-    client: &'a Client,
-    now: Option<(usize, usize)>,
-}
-
-impl Session<'_> {
-    /// Puts the session in the state of file `file` after its first `count`
-    /// session statements.
-    async fn enter(&mut self, source: &SqlSource, file: usize, count: usize) -> Result<()> {
-        if self.now == Some((file, count)) {
-            return Ok(());
-        }
-        self.reset().await?;
-        self.client
-            .batch_execute("SET check_function_bodies = off")
-            .await?;
-        let statements = source.statements.iter().filter(|s| s.file == file);
-        for (i, stmt) in statements.filter(|s| s.session).take(count).enumerate() {
-            if let Err(e) = run_with_stub_roles(self.client, &stmt.sql).await? {
-                let index = source
-                    .statements
-                    .iter()
-                    .position(|s| std::ptr::eq(s, stmt))
-                    .unwrap_or(i);
-                return Err(located(source, index, &e).into());
-            }
-        }
-        self.now = Some((file, count));
-        Ok(())
-    }
-
-    /// Back to the connection's own role and settings.
-    async fn reset(&mut self) -> Result<()> {
-        self.client
-            .batch_execute("RESET SESSION AUTHORIZATION; RESET ALL")
-            .await
-            .context("resetting the session on the scratch server")?;
-        self.now = None;
-        Ok(())
-    }
-}
-
-/// Runs `sql`; when it names a role the server lacks, creates that role as
-/// a stub and runs it again. The outer error is the server's failure to
-/// make the stub; the inner one the statement's own.
-async fn run_with_stub_roles(
-    client: &Client,
-    sql: &str,
-) -> Result<Result<(), tokio_postgres::Error>> {
-    let mut outcome = client.batch_execute(sql).await;
-    let mut made: Vec<String> = Vec::new();
-    while let Some(name) = outcome.as_ref().err().and_then(undefined_name) {
-        let known = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)";
-        if made.contains(&name) || client.query_one(known, &[&name]).await?.get::<_, bool>(0) {
-            break;
-        }
-        let role = crate::sql::ident(&name);
-        match client
-            .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
-            .await
-        {
-            Ok(()) => {}
-            // Another load at the same time made it first: it is its to
-            // drop, and this one can use it.
-            Err(e)
-                if e.code() == Some(&SqlState::DUPLICATE_OBJECT)
-                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
-            {
-                made.push(name);
-                outcome = client.batch_execute(sql).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("creating stub role {name} on the scratch server")))
-            }
-        }
-        // Marked, so that a run that dies cannot leave it for good on a
-        // --dev-url server (see scratch::clean_dev_server).
-        let database: String = client
-            .query_one("SELECT pg_catalog.current_database()::text", &[])
-            .await?
-            .get(0);
-        let mark = format!("{}{database}", crate::scratch::STUB_ROLE_COMMENT);
-        client
-            .batch_execute(&format!(
-                "COMMENT ON ROLE {role} IS {}",
-                crate::sql::literal(&mark)
-            ))
-            .await?;
-        let retry = client.batch_execute(sql).await;
-        if retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name) {
-            // The name was not a role's after all (a type, say).
-            client.batch_execute(&format!("DROP ROLE {role}")).await?;
-            break;
-        }
-        STUB_ROLES
-            .lock()
-            .expect("stub role list")
-            .push((database, role));
-        made.push(name);
-        outcome = retry;
-    }
-    Ok(outcome)
-}
-
-/// The name an "undefined object" error (SQLSTATE 42704) is about: the
-/// first quoted word of its message, whatever the server's language and
-/// its quotation marks. Whether it is a role the caller finds out.
-fn undefined_name(e: &tokio_postgres::Error) -> Option<String> {
-    let db = e.as_db_error()?;
-    if db.code() != &SqlState::UNDEFINED_OBJECT {
-        return None;
-    }
-    let message = db.message();
-    let start = message.find(['"', '«', '»', '„', '“', '「'])?;
-    let open = message[start..].chars().next()?;
-    let rest = &message[start + open.len_utf8()..];
-    let end = rest.find(['"', '»', '«', '“', '”', '」'])?;
-    Some(
-        rest[..end]
-            .trim_matches([' ', '\u{a0}', '\u{202f}'])
-            .to_string(),
-    )
-}
-
-/// The server's error on statement `i`, at the position it names.
-pub fn located(source: &SqlSource, i: usize, e: &tokio_postgres::Error) -> SqlError {
-    let stmt = &source.statements[i];
-    let file = &source.files[stmt.file];
-    let (message, position) = match e.as_db_error() {
-        Some(db) => {
-            let mut message = db.message().to_string();
-            if let Some(detail) = db.detail() {
-                message.push_str(&format!(" ({detail})"));
-            }
-            let position = match db.position() {
-                Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
-                    char_to_byte(&stmt.sql, *p as usize)
-                }
-                _ => 0,
-            };
-            (message, position)
-        }
-        None => (e.to_string(), 0),
-    };
-    // Skip leading whitespace and comments the split kept with the statement.
-    let lead = if position == 0 {
-        stmt.sql.len() - stmt.sql.trim_start().len()
-    } else {
-        position
-    };
-    SqlError {
-        location: Location::at(file, stmt.offset + lead),
-        message,
-    }
 }
