@@ -224,7 +224,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
 /// declares it (none for an object only the current side has).
 fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -> Vec<Annotation> {
     let source = crate::parse::read_source(&project.schema).unwrap_or_default();
-    let locator = annotate::Locator::new(&source);
+    let locator = annotate::Locator::new(&source, objects.iter().map(|o| o.object.as_str()));
     let show = |p: &std::path::Path| project.show(p);
     objects
         .iter()
