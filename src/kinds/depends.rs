@@ -14,8 +14,10 @@ use super::ObjectId;
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Depends {
     /// Every object of some pair, sorted.
+    #[serde(deserialize_with = "super::exact_vec::deserialize")]
     ids: Vec<ObjectId>,
     /// (dependent, referenced) as indexes into `ids`, sorted and unique.
+    #[serde(deserialize_with = "super::exact_vec::deserialize")]
     pairs: Vec<(u32, u32)>,
 }
 

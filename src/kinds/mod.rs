@@ -14,6 +14,7 @@
 //! that everything derived from a catalog is deterministic.
 
 pub mod depends;
+pub(crate) mod exact_vec;
 mod id;
 pub mod lifecycle;
 pub mod name_map;

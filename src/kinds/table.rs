@@ -24,6 +24,7 @@ pub struct Table {
     /// Qualified name.
     pub name: QualName,
     /// Columns in attribute order.
+    #[serde(deserialize_with = "super::exact_vec::deserialize")]
     pub columns: Vec<Column>,
     /// Constraints by name.
     pub constraints: NameMap<Constraint>,
