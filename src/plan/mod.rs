@@ -63,10 +63,7 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
         .filter(|k| k.stateless())
         .flat_map(|k| k.effects().provides)
         .collect();
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    let steps = order
-        .into_iter()
-        .filter_map(|i| slots[i].take())
+    let steps = in_order(order, changes)
         .map(|change| {
             let kind = change.kind();
             let mut hazards = kind.hazards(current, desired);
@@ -97,4 +94,18 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
         })
         .collect();
     Ok(Plan { steps })
+}
+
+/// The changes in the order a plan runs them, without building steps: for
+/// callers that want only each change's SQL (canonical DDL of a whole
+/// catalog), which skips every step's label and hazards.
+pub fn ordered(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Result<Vec<Change>> {
+    let order = order::order(current, desired, &changes)?;
+    Ok(in_order(order, changes).collect())
+}
+
+/// `changes` moved out in `order`.
+fn in_order(order: Vec<usize>, changes: Vec<Change>) -> impl Iterator<Item = Change> {
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(move |i| slots[i].take())
 }

@@ -97,7 +97,7 @@ pub async fn dump(project: &Project, url: &str, options: &DumpOptions) -> Result
         Split::Schema | Split::Object => {
             let key = |s: &Step| match options.split {
                 Split::Schema => schema_of(s),
-                _ => ddl::owner(s, &catalog),
+                _ => ddl::owner(&s.change, &catalog),
             };
             let chunks = chunk(&steps, key);
             let width = chunks.len().to_string().len().max(3);
