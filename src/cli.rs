@@ -347,6 +347,9 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     changes.extend(renames.changes.into_iter().map(crate::diff::Change::from));
     crate::coverage::check(&current, &desired, &changes, settings.strict)?;
     crate::coverage::roles(&current, &desired, &settings.assume_roles)?;
+    if let Source::Url(url) = &settings.from {
+        crate::workflow::measure_sizes(url, &mut current, &desired, &changes).await?;
+    }
     let plan = plan::plan(&current, &desired, changes)?;
     let unmanaged = crate::coverage::unmanaged(&current, &desired);
     let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;

@@ -218,6 +218,51 @@ async fn live_database_source_with_hazards_json_and_unmanaged() {
     assert!(text(&out.stderr).contains("No changes."));
 }
 
+/// A table never vacuumed nor analyzed has no size in the statistics: it is
+/// measured on disk, but only when a hazard reports it.
+#[tokio::test(flavor = "current_thread")]
+async fn never_analyzed_tables_are_measured_when_a_hazard_names_them() {
+    let server = TestServer::start().await;
+    let db = server.database("unanalyzed").await;
+    db.batch_execute(
+        "CREATE TABLE logs (id int, body text);
+         INSERT INTO logs SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g;
+         CREATE TABLE other (id int);
+         INSERT INTO other SELECT generate_series(1, 100);",
+    )
+    .await
+    .unwrap();
+    let bytes: i64 = db
+        .query_one("SELECT pg_total_relation_size('logs')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("schema.sql");
+    std::fs::write(
+        &desired,
+        "CREATE TABLE logs (id int);\nCREATE TABLE other (id int);\n",
+    )
+    .unwrap();
+    let url = server.url("unanalyzed");
+    let to = desired.to_str().unwrap();
+
+    let out = stratum(&["diff", "--from", &url, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sql = text(&out.stdout);
+    assert!(
+        sql.contains("drops column public.logs.body (rows not yet counted by ANALYZE, "),
+        "{sql}"
+    );
+    let out = stratum(&["diff", "--from", &url, "--to", to, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = &json["steps"][0]["hazards"][0]["table"];
+    assert_eq!(facts["table"], "public.logs", "{json:#}");
+    assert_eq!(facts["rows"], serde_json::Value::Null, "{json:#}");
+    assert_eq!(facts["bytes"], bytes, "{json:#}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn apply_refuses_authz_changes_and_keeps_rows_and_policies() {
     let server = TestServer::start().await;

@@ -88,6 +88,10 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     let planned_against = target_cat.as_ref().unwrap_or(&desired);
     let mut changes = diff::diff(&before_cat, planned_against);
     changes.extend(renames.changes.into_iter().map(diff::Change::from));
+    // As the workflow does: sizes the statistics do not give, measured for
+    // the tables the plan's hazards name.
+    let sized = plan::sized_tables(&before_cat, planned_against, &changes);
+    stratum::introspect::measure(&current, &mut before_cat, &sized).await?;
     let first = plan::plan(&before_cat, planned_against, changes)?;
     apply(&current, &first).await?;
 

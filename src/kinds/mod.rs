@@ -223,16 +223,20 @@ impl Catalog {
         if table.partition_by.is_none() {
             return (table.rows, table.bytes);
         }
-        // Rows stay unknown (negative) until some partition has been counted.
+        // Rows stay unknown (negative) until some partition has been
+        // counted; bytes are unknown when some partition's are.
         self.tables
             .values()
             .filter(|t| t.partition_of.as_ref().is_some_and(|p| &p.parent == name))
             .map(|t| self.table_size(&t.name))
-            .fold((-1.0, 0), |(r, b), (tr, tb)| match (r < 0.0, tr < 0.0) {
-                (true, true) => (r, b + tb),
-                (true, false) => (tr, b + tb),
-                (false, true) => (r, b + tb),
-                (false, false) => (r + tr, b + tb),
+            .fold((-1.0, 0), |(r, b), (tr, tb)| {
+                let bytes = if b < 0 || tb < 0 { -1 } else { b + tb };
+                match (r < 0.0, tr < 0.0) {
+                    (true, true) => (r, bytes),
+                    (true, false) => (tr, bytes),
+                    (false, true) => (r, bytes),
+                    (false, false) => (r + tr, bytes),
+                }
             })
     }
 }

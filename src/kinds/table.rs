@@ -56,7 +56,9 @@ pub struct Table {
     pub comment: Option<String>,
     /// Estimated rows (`pg_class.reltuples`), negative when never analysed.
     pub rows: f64,
-    /// Total size on disk in bytes, indexes and TOAST included.
+    /// Total size on disk in bytes, indexes and TOAST included; negative
+    /// while not known (never vacuumed nor analyzed, and not measured: see
+    /// `introspect::measure`).
     pub bytes: i64,
 }
 

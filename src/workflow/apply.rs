@@ -100,7 +100,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     )
     .await?;
     let mut desired = catalogs.pop().expect("two sides");
-    let current = catalogs.pop().expect("two sides");
+    let mut current = catalogs.pop().expect("two sides");
     project.filter.keep_history_schema(&current, &mut desired);
     // Planned against the schema with its renames undone; they run last.
     let (undone, renames) = super::renamed(project, &current, &desired).await?;
@@ -109,6 +109,7 @@ async fn planned(project: &Project, url: &str) -> Result<(Catalog, Catalog, Plan
     changes.extend(renames.changes.into_iter().map(crate::diff::Change::from));
     crate::coverage::check(&current, target, &changes, project.strict)?;
     crate::coverage::roles(&current, target, &project.assume_roles)?;
+    super::measure_sizes(url, &mut current, target, &changes).await?;
     let plan = plan::plan(&current, target, changes)?;
     Ok((current, desired, plan))
 }

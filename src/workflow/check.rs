@@ -120,7 +120,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     };
     let mut catalogs = load(project, &[current_side, schema_side]).await?;
     let mut desired = catalogs.pop().expect("two sides");
-    let current = catalogs.pop().expect("two sides");
+    let mut current = catalogs.pop().expect("two sides");
     project.filter.keep_history_schema(&current, &mut desired);
     let warnings = render::not_managed(
         &crate::coverage::unmanaged(&current, &desired),
@@ -150,6 +150,9 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
                 steps: Vec::new(),
             },
         ));
+    }
+    if let Some(url) = url {
+        super::measure_sizes(url, &mut current, &desired, &changes).await?;
     }
     let plan = plan::plan(&current, &desired, changes)?;
     let mut objects = drifted(current, &desired)?;

@@ -63,6 +63,26 @@ impl Report {
     }
 }
 
+/// Measures on disk the tables of the live database `url` whose size the
+/// plan of `changes` will report and that its statistics do not give (see
+/// [`crate::introspect::measure`]). Nothing for a catalog that is not live.
+pub async fn measure_sizes(
+    url: &str,
+    current: &mut Catalog,
+    desired: &Catalog,
+    changes: &[crate::diff::Change],
+) -> Result<()> {
+    if !current.live {
+        return Ok(());
+    }
+    let tables = crate::plan::sized_tables(current, desired, changes);
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let client = crate::conninfo::connect_target(&crate::conninfo::config(url)?).await?;
+    crate::introspect::measure(&client, current, &tables).await
+}
+
 /// Loads sides through the project's scratch server and scope.
 async fn load(project: &Project, sides: &[Side]) -> Result<Vec<Catalog>> {
     Ok(load_keeping(project, sides, None).await?.0)
