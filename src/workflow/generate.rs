@@ -122,6 +122,15 @@ async fn from_catalogs(
         return Ok(report);
     }
     let up = plan::plan(&built, &desired, changes)?;
+    let mut before = built;
+    project.filter.keep_history_schema(&desired, &mut before);
+    // Down: the renames undone first, then back to what the migrations built.
+    let mut down_changes = diff::diff(&desired, &before);
+    down_changes.extend(undo.map(Change::from));
+    let down = plan::plan(&desired, &before, down_changes)?;
+    // The proof reads a third catalog: the one no longer needed goes first
+    // (at 10 000 tables, 70 MB).
+    drop(before);
     // Proved before it is written: the migrations replayed, rows seeded, the
     // new migration run.
     let proved = if project.proof {
@@ -144,12 +153,6 @@ async fn from_catalogs(
     } else {
         None
     };
-    let mut before = built;
-    project.filter.keep_history_schema(&desired, &mut before);
-    // Down: the renames undone first, then back to what the migrations built.
-    let mut down_changes = diff::diff(&desired, &before);
-    down_changes.extend(undo.map(Change::from));
-    let down = plan::plan(&desired, &before, down_changes)?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => describe(&up),
