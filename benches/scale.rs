@@ -472,8 +472,8 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
             Some(peak),
         );
     }
-    // generate from there: both sides cached, the proof replays the 500
-    // migrations and runs the new one on seeded rows.
+    // generate from there: both sides cached, the proof starts from the
+    // checkpoint of the 500 migrations and runs the new one on seeded rows.
     let generated = measure(&mut stratum(
         &[
             "generate",
@@ -491,6 +491,27 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         generated.wall,
         Some(psql),
         Some(generated.peak),
+    );
+    // check with the migration generate wrote: the 500 from their
+    // checkpoint, the new one replayed.
+    let added = measure_exit(
+        &mut stratum(
+            &[
+                "check",
+                "--migrations",
+                "migrations_500",
+                "--schema",
+                "edited_500.sql",
+            ],
+            cores,
+        ),
+        0,
+    );
+    report.row(
+        "stratum check, 501 migrations (500 from their checkpoint), schema/ cached",
+        added.wall,
+        Some(psql),
+        Some(added.peak),
     );
 
     // The phases, in process.

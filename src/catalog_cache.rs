@@ -13,7 +13,7 @@
 //! [`LIMIT`] bytes by removing the entries used least recently.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -30,6 +30,7 @@ pub struct CatalogCache {
 }
 
 /// What a cache key is made of, fed piece by piece.
+#[derive(Clone)]
 pub struct Key(Sha256);
 
 impl Key {
@@ -51,7 +52,8 @@ impl Key {
         self.0.update(piece);
     }
 
-    fn finish(self) -> String {
+    /// The key's hex digest.
+    pub fn finish(self) -> String {
         self.0
             .finalize()
             .iter()
@@ -76,17 +78,28 @@ fn build_identity() -> String {
         .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").to_string())
 }
 
+/// Where the caches live, None when `STRATUM_CACHE=off`: the catalogs in
+/// `STRATUM_CACHE_DIR` or the user's cache directory's `stratum/catalogs`,
+/// and cache `sub` (the replay checkpoints) in a directory of that name
+/// beside them or inside `STRATUM_CACHE_DIR`.
+pub fn cache_dir(sub: Option<&str>) -> Option<PathBuf> {
+    if std::env::var("STRATUM_CACHE").is_ok_and(|v| v == "off" || v == "0") {
+        return None;
+    }
+    let base = match std::env::var_os("STRATUM_CACHE_DIR") {
+        Some(dir) => {
+            return Some(sub.map_or_else(|| dir.clone().into(), |s| Path::new(&dir).join(s)))
+        }
+        None => dirs::cache_dir()?.join("stratum"),
+    };
+    Some(base.join(sub.unwrap_or("catalogs")))
+}
+
 impl CatalogCache {
     /// The cache, unless `STRATUM_CACHE=off` or there is no cache
     /// directory.
     pub fn open() -> Option<CatalogCache> {
-        if std::env::var("STRATUM_CACHE").is_ok_and(|v| v == "off" || v == "0") {
-            return None;
-        }
-        let dir = match std::env::var_os("STRATUM_CACHE_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => dirs::cache_dir()?.join("stratum").join("catalogs"),
-        };
+        let dir = cache_dir(None)?;
         std::fs::create_dir_all(&dir).ok()?;
         Some(CatalogCache { dir })
     }

@@ -1953,6 +1953,89 @@ fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// A replay starts from the checkpoint of the longest prefix of
+/// `migrations/` that has one: an added migration replays alone (in
+/// `check`, and in `generate`'s proof), an edited one replays again with
+/// all after it, and the output is that of a full replay. The first
+/// migration fails whenever it is really replayed with
+/// STRATUM_TEST_FAIL_REPLAY set (the scratch server inherits stratum's
+/// environment), and is slow enough to be worth a checkpoint.
+#[test]
+fn replays_start_from_the_checkpoint_of_their_longest_unchanged_prefix() {
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    let first = p.join("migrations/20260101000000_first.sql");
+    std::fs::write(
+        &first,
+        "SELECT pg_sleep(1.2);\n\
+         CREATE TABLE replayed (line text);\n\
+         COPY replayed FROM PROGRAM 'exit ${STRATUM_TEST_FAIL_REPLAY:-0}';\n\
+         DROP TABLE replayed;\n\
+         CREATE TABLE users (id int PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cached = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
+    let failing = [cached[0], ("STRATUM_TEST_FAIL_REPLAY", "1")];
+    let checkpoints = || {
+        std::fs::read_dir(cache.path().join("checkpoints"))
+            .map(|entries| {
+                entries
+                    .filter(|e| {
+                        !e.as_ref()
+                            .unwrap()
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with('.')
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let replay_failed = |out: &Output| {
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("migration migrations/20260101000000_first.sql does not replay"),
+            "{err}"
+        );
+    };
+
+    replay_failed(&stratum_in(p, &["check"], &failing));
+    assert_eq!(checkpoints(), 0);
+    let out = stratum_in(p, &["check"], &cached);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(checkpoints(), 1);
+
+    // A migration added.
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY, email text);\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["generate", "--name", "email"], &failing);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Proved on a copy"),
+        "{}",
+        text(&out.stderr)
+    );
+    let resumed = stratum_in(p, &["check"], &failing);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    let off = stratum_in(p, &["check"], &[("STRATUM_CACHE", "off")]);
+    assert_eq!((resumed.stdout, resumed.stderr), (off.stdout, off.stderr));
+
+    // The first migration edited: nothing of the old prefix is used.
+    let mut sql = std::fs::read_to_string(&first).unwrap();
+    sql.push_str("-- edited\n");
+    std::fs::write(&first, sql).unwrap();
+    replay_failed(&stratum_in(p, &["check"], &failing));
+    let out = stratum_in(p, &["check"], &cached);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(checkpoints(), 2);
+}
+
 /// `--dev-url` loads are cached too, keyed by the server's state: an
 /// unchanged run loads nothing (no transaction on the server, so no scratch
 /// database), while a role setting or a configuration reload makes the next

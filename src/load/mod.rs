@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
@@ -18,7 +19,9 @@ use crate::migrations::Migration;
 use crate::parse::{self, SqlSource};
 use crate::scratch::ScratchServer;
 
+mod checkpoint;
 mod run;
+use checkpoint::Checkpoints;
 use run::{drop_stub_roles, replay};
 pub use run::{load_sql, located};
 
@@ -246,35 +249,68 @@ async fn load_scratch_sides(
     }
     let mut built = None;
     if !missing.is_empty() {
-        let server =
-            ScratchServer::start(scratch.dev_url.as_deref(), major, scratch.any_major).await?;
+        // The first replay that is missing starts from its checkpoint.
+        let mut resume = None;
+        for &i in &missing {
+            if let Some(found) = checkpoints_for(ready[i], scratch, major).await {
+                resume = Some((i, found));
+                break;
+            }
+        }
+        let data = resume
+            .as_ref()
+            .and_then(|(_, r)| r.found.as_ref())
+            .map(|f| f.data.as_path());
+        let (mut server, resumed) =
+            ScratchServer::start_from(scratch.dev_url.as_deref(), major, scratch.any_major, data)
+                .await?;
+        let save_side = resume.as_ref().map(|(i, _)| *i);
         let share = (introspect::connections() / missing.len()).max(1);
-        let loads = futures_util::future::join_all(
-            missing
-                .iter()
-                .map(|&i| load_scratch(&server, ready[i], share, keep == Some(i))),
-        )
+        let loads = futures_util::future::join_all(missing.iter().map(|&i| {
+            let from = resume
+                .as_ref()
+                .filter(|(side, _)| *side == i && resumed)
+                .and_then(|(_, r)| r.found.as_ref());
+            let hold = keep == Some(i) || save_side == Some(i);
+            load_scratch(&server, ready[i], share, hold, from)
+        }))
         .await;
-        let mut kept = None;
+        let mut held = Vec::new();
+        let mut to_save = None;
         let mut failed = None;
         for (i, loaded) in missing.into_iter().zip(loads) {
             match loaded {
-                Ok((catalog, db)) => {
+                Ok((catalog, db, replayed)) => {
                     if let (Some((cache, _)), Some(key)) = (&cached, &keys[i]) {
                         cache.put(key, &catalog);
                     }
                     catalogs[i] = Some(catalog);
-                    kept = kept.or(db);
+                    if save_side == Some(i) && replayed >= checkpoint::WORTH {
+                        to_save = Some(i);
+                    }
+                    held.extend(db.map(|db| (i, db)));
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
                 }
             }
         }
-        if let Some(e) = failed {
-            if let Some(db) = kept {
+        let mut kept = None;
+        for (i, db) in held {
+            if failed.is_none() && to_save == Some(i) {
+                if let Some((_, resume)) = &resume {
+                    // Every load is done, so nothing writes: the cluster
+                    // may stop. A checkpoint that fails is only not saved.
+                    let _ = resume.save(&mut server, &db).await;
+                }
+            }
+            if failed.is_none() && keep == Some(i) {
+                kept = Some(db);
+            } else {
                 discard(&server, db).await;
             }
+        }
+        if let Some(e) = failed {
             return Err(e);
         }
         if let Some(db) = kept {
@@ -375,21 +411,97 @@ pub struct Built {
 /// keeps it; [`Built::finish`] drops it.
 pub async fn build(side: &Side, scratch: &Scratch, major: u32) -> Result<Built> {
     let ready = prepare(side)?;
-    let server =
-        ScratchServer::start(scratch.dev_url.as_deref(), Some(major), scratch.any_major).await?;
-    let db = server.create_db().await?;
-    let client = db.connect().await?;
-    let built = Built { server, db, client };
-    let loaded = match &ready {
-        Ready::Sql(source) => load_sql(&built.client, source).await,
-        Ready::Replay(sources) => replay(&built.client, sources).await,
-        _ => Ok(()),
+    let resume = checkpoints_for(&ready, scratch, Some(major)).await;
+    let found = resume.as_ref().and_then(|r| r.found.as_ref());
+    let (mut server, resumed) = ScratchServer::start_from(
+        scratch.dev_url.as_deref(),
+        Some(major),
+        scratch.any_major,
+        found.map(|f| f.data.as_path()),
+    )
+    .await?;
+    let (db, done) = scratch_db(&server, found.filter(|_| resumed)).await?;
+    let filled = match db.connect().await {
+        Ok(client) => fill(&client, &ready, done).await,
+        Err(e) => Err(e),
     };
-    if let Err(e) = loaded {
-        built.finish().await;
-        return Err(e);
+    match filled {
+        Ok(replayed) => {
+            if let Some(resume) = resume.filter(|_| replayed >= checkpoint::WORTH) {
+                let _ = resume.save(&mut server, &db).await;
+            }
+            Built::open(server, db).await
+        }
+        Err(e) => {
+            discard(&server, db).await;
+            Err(e)
+        }
     }
-    Ok(built)
+}
+
+/// The checkpoints of replay `ready` on the embedded cluster of `major`
+/// (see [`checkpoint`]): None for another side, a `--dev-url` server, or
+/// when the cache is off.
+async fn checkpoints_for(
+    ready: &Ready,
+    scratch: &Scratch,
+    major: Option<u32>,
+) -> Option<checkpoint::Resume> {
+    let Ready::Replay(sources) = ready else {
+        return None;
+    };
+    if scratch.dev_url.is_some() || sources.is_empty() {
+        return None;
+    }
+    let checkpoints = Checkpoints::open()?;
+    let keys = Checkpoints::keys(&server_key(scratch, major).await?, sources);
+    let found = checkpoints.find(&keys);
+    Some(checkpoint::Resume {
+        checkpoints,
+        keys,
+        found,
+    })
+}
+
+/// A scratch database to load into, and how many migrations it already
+/// holds: that of checkpoint `from` (which the server started from), else
+/// a new one.
+async fn scratch_db(
+    server: &ScratchServer,
+    from: Option<&checkpoint::Found>,
+) -> Result<(crate::scratch::ScratchDb, usize)> {
+    if let Some(found) = from {
+        if let Ok(db) = server.adopt_db(&found.database).await {
+            return Ok((db, found.migrations));
+        }
+    }
+    Ok((server.create_db().await?, 0))
+}
+
+/// Runs `ready` into `client`'s database, which already holds its first
+/// `done` migrations; returns how long replaying the others took.
+async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<Duration> {
+    let (ready, then) = match ready {
+        Ready::Then(ready, then) => (&**ready, then.as_slice()),
+        ready => (ready, &[][..]),
+    };
+    let mut replayed = Duration::ZERO;
+    match ready {
+        Ready::Sql(source) => load_sql(client, source).await?,
+        Ready::Replay(sources) => {
+            let started = Instant::now();
+            replay(client, &sources[done..]).await?;
+            replayed = started.elapsed();
+        }
+        Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
+    }
+    for sql in then {
+        client
+            .batch_execute(sql)
+            .await
+            .with_context(|| format!("in the scratch database: {sql}"))?;
+    }
+    Ok(replayed)
 }
 
 impl Built {
@@ -419,43 +531,35 @@ async fn discard(server: &ScratchServer, db: crate::scratch::ScratchDb) {
     drop_stub_roles(server, &name).await;
 }
 
-/// Loads `ready` into a new scratch database and reads it back; the
-/// database is dropped, unless `keep` asks for it back.
+/// Loads `ready` into a new scratch database, or that of checkpoint `from`,
+/// and reads it back, with how long a replay took; the database is
+/// dropped, unless `hold` asks for it back.
 async fn load_scratch(
     server: &ScratchServer,
     ready: &Ready,
     connections: usize,
-    keep: bool,
-) -> Result<(Catalog, Option<crate::scratch::ScratchDb>)> {
-    let db = server.create_db().await?;
+    hold: bool,
+    from: Option<&checkpoint::Found>,
+) -> Result<(Catalog, Option<crate::scratch::ScratchDb>, Duration)> {
+    let (db, done) = scratch_db(server, from).await?;
     let result = async {
         let client = db.connect().await?;
-        let (ready, then) = match ready {
-            Ready::Then(ready, then) => (&**ready, then.as_slice()),
-            ready => (ready, &[][..]),
-        };
-        match ready {
-            Ready::Sql(source) => load_sql(&client, source).await?,
-            Ready::Replay(sources) => replay(&client, sources).await?,
-            Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
-        }
-        for sql in then {
-            client
-                .batch_execute(sql)
-                .await
-                .with_context(|| format!("in the scratch database: {sql}"))?;
-        }
+        let replayed = fill(&client, ready, done).await?;
         drop(client);
-        introspect_target(&db.config, false, connections).await
+        anyhow::Ok((
+            introspect_target(&db.config, false, connections).await?,
+            replayed,
+        ))
     }
     .await;
-    if keep && result.is_ok() {
-        return Ok((result?, Some(db)));
+    if hold && result.is_ok() {
+        let (catalog, replayed) = result?;
+        return Ok((catalog, Some(db), replayed));
     }
     let name = db.name.clone();
     let dropped = db.drop_db().await;
     drop_stub_roles(server, &name).await;
-    let catalog = result?;
+    let (catalog, replayed) = result?;
     dropped?;
-    Ok((catalog, None))
+    Ok((catalog, None, replayed))
 }

@@ -223,18 +223,20 @@ fn chown_tree(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// Copies directory `from` to `to`; returns the bytes copied.
+fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
+    let mut bytes = 0;
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
+            bytes += copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)?;
+            bytes += std::fs::copy(entry.path(), &target)?;
         }
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn run_as(command: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
@@ -298,11 +300,98 @@ fn template(bins: &Binaries, owner: Option<(u32, u32)>) -> Result<PathBuf> {
     Ok(cache)
 }
 
+/// Starts `postgres` on data directory `data`, listening on a socket in
+/// `socket_dir` only, its output appended to `server.log` there.
+fn spawn(
+    bins: &Binaries,
+    data: &Path,
+    socket_dir: &Path,
+    port: u16,
+    settings: &[String],
+    owner: Option<(u32, u32)>,
+) -> Result<Child> {
+    let log_path = socket_dir.join("server.log");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    chown_tree(&log_path, owner)?;
+    let mut command = Command::new(bins.bindir.join("postgres"));
+    run_as(&mut command, owner)
+        .arg("-D")
+        .arg(data)
+        .arg("-k")
+        .arg(socket_dir)
+        .args(["-p", &port.to_string(), "-F", "-c", "listen_addresses="])
+        .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "max_connections=20", "-c", "autovacuum=off"])
+        // Room to lock every table of a large schema in one transaction
+        // (a load, or pg_dump in the benchmark): 4096 x 20 slots.
+        .args(["-c", "max_locks_per_transaction=4096"])
+        .args(settings)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group, so a terminal's Ctrl-C reaches only
+        // stratum, which then stops the server itself.
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; it asks the kernel to stop the
+    // server if stratum dies without running its destructors.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+            Ok(())
+        });
+    }
+    command.spawn().context("starting postgres")
+}
+
+/// Copies the data directory `from` of a cluster shut down cleanly to `to`,
+/// with only the two oldest WAL segments: a shutdown removes the segments
+/// before its checkpoint, and those after it are recycled ones, not needed.
+/// Returns the bytes copied.
+fn copy_data(from: &Path, to: &Path) -> Result<u64> {
+    let mut bytes = 0;
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let target = to.join(&name);
+        if name == "pg_wal" {
+            std::fs::create_dir_all(target.join("archive_status"))?;
+            let (mut segments, others): (Vec<PathBuf>, Vec<PathBuf>) =
+                std::fs::read_dir(entry.path())?
+                    .filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.is_file())
+                    .partition(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
+                    });
+            segments.sort();
+            segments.truncate(2);
+            for file in segments.iter().chain(&others) {
+                bytes += std::fs::copy(file, target.join(file.file_name().expect("a file")))?;
+            }
+        } else if entry.file_type()?.is_dir() {
+            bytes += copy_tree(&entry.path(), &target)?;
+        } else if name != "postmaster.opts" {
+            bytes += std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(bytes)
+}
+
 /// A throwaway PostgreSQL cluster, stopped and removed on drop.
 pub struct Cluster {
     child: Child,
     socket_dir: PathBuf,
     port: u16,
+    /// Its data directory.
+    data: PathBuf,
+    /// The `-c` settings beyond the fixed ones, to start it again.
+    settings: Vec<String>,
+    owner: Option<(u32, u32)>,
     /// Kept for its Drop, which removes the directory.
     _dir: tempfile::TempDir,
     /// The binaries it runs.
@@ -326,55 +415,88 @@ impl Cluster {
     ) -> Result<Cluster> {
         let owner = unprivileged_user()?;
         let template = template(bins, owner)?;
+        Cluster::start_copy(bins, &template, port, settings, prepare).await
+    }
+
+    /// Starts a cluster from a copy of `data`, the data directory of a
+    /// cluster of `bins` that was shut down cleanly (see
+    /// [`Cluster::save_data`]).
+    pub async fn start_from(bins: &Binaries, data: &Path) -> Result<Cluster> {
+        Cluster::start_copy(bins, data, 5432, &[], &|_| Ok(())).await
+    }
+
+    async fn start_copy(
+        bins: &Binaries,
+        from: &Path,
+        port: u16,
+        settings: &[(&str, &str)],
+        prepare: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<Cluster> {
+        let owner = unprivileged_user()?;
         let dir = cluster_dir()?;
         let data = dir.path().join("data");
-        copy_tree(&template, &data)?;
+        copy_tree(from, &data)?;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
         prepare(&data)?;
         chown_tree(dir.path(), owner)?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        chown_tree(&dir.path().join("server.log"), owner)?;
-        let mut command = Command::new(bins.bindir.join("postgres"));
-        run_as(&mut command, owner)
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(dir.path())
-            .args(["-p", &port.to_string(), "-F", "-c", "listen_addresses="])
-            .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "max_connections=20", "-c", "autovacuum=off"])
-            // Room to lock every table of a large schema in one transaction
-            // (a load, or pg_dump in the benchmark): 4096 x 20 slots.
-            .args(["-c", "max_locks_per_transaction=4096"])
-            .args(
-                settings
-                    .iter()
-                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")]),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group, so a terminal's Ctrl-C reaches only
-            // stratum, which then stops the server itself.
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it asks the kernel to stop the
-        // server if stratum dies without running its destructors.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
-                Ok(())
-            });
-        }
-        let child = command.spawn().context("starting postgres")?;
+        let settings: Vec<String> = settings
+            .iter()
+            .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
+            .collect();
+        let child = spawn(bins, &data, dir.path(), port, &settings, owner)?;
         let mut cluster = Cluster {
             child,
             socket_dir: dir.path().to_path_buf(),
             port,
+            data,
+            settings,
+            owner,
             _dir: dir,
             binaries: bins.clone(),
         };
         cluster.wait_ready().await?;
         Ok(cluster)
+    }
+
+    /// Shuts the cluster down cleanly, copies its data directory to `to`
+    /// (which must not exist), and starts it again; returns the bytes
+    /// copied. Every connection to it is ended. Once shut down the files
+    /// hold everything, so the copy starts as the cluster was; of the WAL
+    /// only the last segments are copied, which hold the shutdown
+    /// checkpoint.
+    pub async fn save_data(&mut self, to: &Path) -> Result<u64> {
+        // SIGINT is a fast shutdown: sessions end, then a checkpoint.
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                bail!("the scratch PostgreSQL server did not shut down within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let copied = if status.success() {
+            copy_data(&self.data, to)
+        } else {
+            Err(anyhow!(
+                "the scratch PostgreSQL server's shutdown failed ({status})"
+            ))
+        };
+        self.child = spawn(
+            &self.binaries,
+            &self.data,
+            &self.socket_dir,
+            self.port,
+            &self.settings,
+            self.owner,
+        )?;
+        self.wait_ready().await?;
+        copied
     }
 
     /// A config for database `dbname` on this cluster.
@@ -495,6 +617,21 @@ impl ScratchServer {
         major: Option<u32>,
         any_major: bool,
     ) -> Result<ScratchServer> {
+        Ok(ScratchServer::start_from(dev_url, major, any_major, None)
+            .await?
+            .0)
+    }
+
+    /// [`ScratchServer::start`], the embedded cluster from a copy of data
+    /// directory `data` (see [`Cluster::save_data`]) when given; says
+    /// whether it did. One that does not start is left for a fresh cluster.
+    pub async fn start_from(
+        dev_url: Option<&str>,
+        major: Option<u32>,
+        any_major: bool,
+        data: Option<&Path>,
+    ) -> Result<(ScratchServer, bool)> {
+        let mut resumed = false;
         let (server, found_major, found) = match dev_url {
             Some(url) => {
                 let config = conninfo::config(url)?;
@@ -518,11 +655,16 @@ impl ScratchServer {
                     bins.bindir.display(),
                     bins.major
                 );
-                (
-                    ScratchServer::Embedded(Cluster::start(&bins).await?),
-                    bins.major,
-                    found,
-                )
+                let copy = match data {
+                    Some(data) => Cluster::start_from(&bins, data).await.ok(),
+                    None => None,
+                };
+                resumed = copy.is_some();
+                let cluster = match copy {
+                    Some(cluster) => cluster,
+                    None => Cluster::start(&bins).await?,
+                };
+                (ScratchServer::Embedded(cluster), bins.major, found)
             }
         };
         if let Some(target) = major.filter(|m| *m != found_major && !any_major) {
@@ -534,7 +676,15 @@ impl ScratchServer {
                  (allow_major_mismatch: true in stratum.yaml)"
             );
         }
-        Ok(server)
+        Ok((server, resumed))
+    }
+
+    /// The embedded cluster, None for a `--dev-url` server.
+    pub fn cluster_mut(&mut self) -> Option<&mut Cluster> {
+        match self {
+            ScratchServer::Embedded(cluster) => Some(cluster),
+            ScratchServer::Dev(_) => None,
+        }
     }
 
     /// A connection to the server's maintenance database.
@@ -547,6 +697,28 @@ impl ScratchServer {
             ScratchServer::Embedded(c) => c.config("postgres").into(),
             ScratchServer::Dev(target) => (**target).clone(),
         }
+    }
+
+    /// Takes database `existing` of the embedded cluster (one its data
+    /// directory was copied with) as a scratch database, under a name of
+    /// this run.
+    pub async fn adopt_db(&self, existing: &str) -> Result<ScratchDb> {
+        let admin = self.admin_config();
+        let name = leftovers::database_name(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let client = conninfo::connect_target(&admin).await?;
+        client
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {name}",
+                crate::sql::ident(existing)
+            ))
+            .await
+            .with_context(|| format!("taking database {existing} as a scratch database"))?;
+        let config = admin.with_dbname(&name);
+        Ok(ScratchDb {
+            name,
+            config,
+            admin,
+        })
     }
 
     /// Creates an empty database (from template0).
