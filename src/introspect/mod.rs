@@ -232,28 +232,30 @@ const SIZES: &str = "SELECT c.oid, \
 /// `client`) does not know: [`SIZES`] leaves it unknown for a table never
 /// vacuumed nor analyzed.
 pub async fn measure(client: &Client, catalog: &mut Catalog, tables: &[QualName]) -> Result<()> {
-    let unknown: Vec<String> = tables
+    let unknown: Vec<&QualName> = tables
         .iter()
         .filter(|t| catalog.tables.get(*t).is_some_and(|t| t.bytes < 0))
-        .map(|t| t.to_string())
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
+    let names: Vec<String> = unknown.iter().map(|t| t.to_string()).collect();
     let rows = client
         .query(
-            "SELECT n, pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(n)) \
-             FROM pg_catalog.unnest($1::text[]) AS n",
-            &[&unknown],
+            "SELECT i::int4, pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(n)) \
+             FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u (n, i)",
+            &[&names],
         )
         .await
         .context("measuring table sizes")?;
     for row in rows {
-        let shown: String = row.get(0);
-        let Some(name) = tables.iter().find(|t| t.to_string() == shown) else {
+        let Some(name) = usize::try_from(row.get::<_, i32>(0) - 1)
+            .ok()
+            .and_then(|i| unknown.get(i))
+        else {
             continue;
         };
-        if let Some(table) = catalog.tables.get_mut(name).map(Arc::make_mut) {
+        if let Some(table) = catalog.tables.get_mut(*name).map(Arc::make_mut) {
             // NULL: dropped since it was read.
             table.bytes = row.get::<_, Option<i64>>(1).unwrap_or(0);
         }

@@ -8,7 +8,7 @@ mod explain;
 pub mod locks;
 mod order;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -106,7 +106,7 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
 /// change with hazards acts on, and their partitions (a partitioned
 /// table's size is theirs).
 pub fn sized_tables(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Vec<QualName> {
-    let mut tables: Vec<QualName> = changes
+    let mut tables: BTreeSet<QualName> = changes
         .iter()
         .map(Change::kind)
         .filter_map(|k| {
@@ -115,24 +115,22 @@ pub fn sized_tables(current: &Catalog, desired: &Catalog, changes: &[Change]) ->
         })
         .filter(|t| current.tables.contains_key(t))
         .collect();
-    tables.sort();
-    tables.dedup();
-    // Partitions, and theirs, until none is added.
-    let mut from = 0;
-    while from < tables.len() {
-        let parents: Vec<QualName> = tables[from..].to_vec();
-        from = tables.len();
-        for t in current.tables.values() {
-            if t.partition_of
-                .as_ref()
-                .is_some_and(|p| parents.contains(&p.parent))
-                && !tables.contains(&t.name)
-            {
-                tables.push(t.name.clone());
+    // Partitions, and theirs.
+    let mut partitions: BTreeMap<&QualName, Vec<&QualName>> = BTreeMap::new();
+    for t in current.tables.values() {
+        if let Some(of) = &t.partition_of {
+            partitions.entry(&of.parent).or_default().push(&t.name);
+        }
+    }
+    let mut parents: Vec<QualName> = tables.iter().cloned().collect();
+    while let Some(parent) = parents.pop() {
+        for &partition in partitions.get(&parent).into_iter().flatten() {
+            if tables.insert(partition.clone()) {
+                parents.push(partition.clone());
             }
         }
     }
-    tables
+    tables.into_iter().collect()
 }
 
 /// The changes in the order a plan runs them, without building steps: for
