@@ -1901,6 +1901,20 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
     assert!(!error.contains("public.kept"), "{error}");
 }
 
+/// The catalogs in cache directory `dir`.
+fn cache_entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count()
+}
+
 #[test]
 fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
@@ -1911,7 +1925,7 @@ fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     let file = p.join("not-a-dir");
     std::fs::write(&file, "").unwrap();
     let no_server = [cached[0], ("STRATUM_SCRATCH_DIR", file.to_str().unwrap())];
-    let entries = || std::fs::read_dir(cache.path()).unwrap().count();
+    let entries = || cache_entries(cache.path());
 
     let out = stratum_in(p, &["generate"], &cached);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -1972,7 +1986,8 @@ fn replays_start_from_the_checkpoint_of_their_longest_unchanged_prefix() {
          CREATE TABLE replayed (line text);\n\
          COPY replayed FROM PROGRAM 'exit ${STRATUM_TEST_FAIL_REPLAY:-0}';\n\
          DROP TABLE replayed;\n\
-         CREATE TABLE users (id int PRIMARY KEY);\n",
+         CREATE TABLE users (id int PRIMARY KEY);\n\
+         SELECT pg_catalog.set_config('search_path', '', false);\n",
     )
     .unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -2021,6 +2036,18 @@ fn replays_start_from_the_checkpoint_of_their_longest_unchanged_prefix() {
         "{}",
         text(&out.stderr)
     );
+    // And one by hand that counts on a clean session, as `migrate` runs
+    // each file in: the first one emptied search_path.
+    std::fs::write(
+        p.join("migrations/20270101000000_by_hand.sql"),
+        "CREATE TABLE notes (id int);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY, email text);\nCREATE TABLE notes (id int);\n",
+    )
+    .unwrap();
     let resumed = stratum_in(p, &["check"], &failing);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     let off = stratum_in(p, &["check"], &[("STRATUM_CACHE", "off")]);
@@ -2031,6 +2058,30 @@ fn replays_start_from_the_checkpoint_of_their_longest_unchanged_prefix() {
     sql.push_str("-- edited\n");
     std::fs::write(&first, sql).unwrap();
     replay_failed(&stratum_in(p, &["check"], &failing));
+    let out = stratum_in(p, &["check"], &cached);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(checkpoints(), 2);
+
+    // A replay after which a new session would not start where it left
+    // off (here a role's setting, which the replay's session lacked) is
+    // not saved.
+    std::fs::write(
+        &first,
+        "SELECT pg_sleep(1.2);\nALTER ROLE CURRENT_USER SET work_mem = '8MB';\n\
+         CREATE TABLE users (id int PRIMARY KEY);\n",
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(p.join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        if path != first {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    std::fs::write(
+        p.join("schema/schema.sql"),
+        "CREATE TABLE users (id int PRIMARY KEY);\n",
+    )
+    .unwrap();
     let out = stratum_in(p, &["check"], &cached);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(checkpoints(), 2);
@@ -2050,7 +2101,7 @@ async fn dev_server_loads_are_cached_until_the_server_changes() {
         ("STRATUM_CACHE_DIR", cache.path().to_str().unwrap()),
         ("STRATUM_DEV_URL", dev.as_str()),
     ];
-    let entries = || std::fs::read_dir(cache.path()).unwrap().count();
+    let entries = || cache_entries(cache.path());
     // Transactions the server has begun since: this query's own is 1.
     let xid = || async {
         let now = texts(&server, "SELECT txid_current()::text").await;

@@ -13,9 +13,12 @@
 //! `STRATUM_CACHE_DIR` is set), are written to a staging directory, synced
 //! and renamed into place, so a run never starts from a half-written one,
 //! and are kept under [`LIMIT`] bytes by removing the least recently used.
-//! A removed checkpoint is renamed away first: a run copying it fails
-//! instead of copying part of it, and starts from a fresh cluster. A
-//! `--dev-url` server has none: its data directory is not stratum's.
+//! A removed checkpoint is renamed away first, and a copy of one must hold
+//! the bytes it was saved with: a run copying one that is being removed
+//! starts from a fresh cluster rather than from part of it. A replay is
+//! saved only when a new session starts where it left off (see
+//! [`super::run::resumable`]). A `--dev-url` server has none: its data
+//! directory is not stratum's.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -49,8 +52,11 @@ pub struct Found {
     pub migrations: usize,
     /// Its data directory.
     pub data: PathBuf,
+    /// The bytes of the files in it: a copy that reads fewer was cut short.
+    pub bytes: u64,
     /// The database holding them.
     pub database: String,
+    key: String,
 }
 
 /// The checkpoints of one replay.
@@ -65,7 +71,8 @@ pub struct Resume {
 
 impl Resume {
     /// Saves database `db` of `server`, where every migration was
-    /// replayed, as their checkpoint (see [`Checkpoints::save`]).
+    /// replayed, as their checkpoint (see [`Checkpoints::save`]); an error
+    /// means the cluster did not start again.
     pub async fn save(&self, server: &mut ScratchServer, db: &ScratchDb) -> Result<()> {
         match self.keys.last() {
             Some(key) => self.checkpoints.save(key, server, db).await,
@@ -90,6 +97,7 @@ impl Checkpoints {
         migrations
             .iter()
             .map(|migration| {
+                key.add(b"migration");
                 for file in &migration.files {
                     key.add(file.text.as_bytes());
                 }
@@ -108,6 +116,11 @@ impl Checkpoints {
         keys.iter().enumerate().rev().find_map(|(i, key)| {
             let path = self.path(key);
             let database = std::fs::read_to_string(path.join(DATABASE)).ok()?;
+            let bytes = std::fs::read_to_string(path.join(BYTES))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
             // Marks it used, for the size bound.
             if let Ok(file) = std::fs::File::options()
                 .write(true)
@@ -118,15 +131,24 @@ impl Checkpoints {
             Some(Found {
                 migrations: i + 1,
                 data: path.join("data"),
+                bytes,
                 database,
+                key: key.clone(),
             })
         })
     }
 
+    /// Removes checkpoint `found`, which did not start or lacked its
+    /// database, so that no later run tries it again.
+    pub fn forget(&self, found: &Found) {
+        remove(&self.dir, &self.path(&found.key));
+    }
+
     /// Saves database `db` of `server`'s embedded cluster as the checkpoint
     /// `key`, then keeps the directory under [`LIMIT`]. The cluster is
-    /// stopped and started again: nothing may be connected to it. An error
-    /// means no checkpoint, unless the cluster did not start again.
+    /// stopped and started again: nothing may be connected to it. A failure
+    /// only means no checkpoint; an error means the cluster did not start
+    /// again.
     pub async fn save(&self, key: &str, server: &mut ScratchServer, db: &ScratchDb) -> Result<()> {
         let Some(cluster) = server.cluster_mut() else {
             return Ok(());
@@ -135,14 +157,27 @@ impl Checkpoints {
         if path.join(DATABASE).is_file() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.dir)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".staging-")
-            .tempdir_in(&self.dir)?;
-        let bytes = cluster.save_data(&staging.path().join("data")).await?;
-        std::fs::write(staging.path().join(BYTES), bytes.to_string())?;
-        std::fs::write(staging.path().join(DATABASE), &db.name)?;
-        sync_fs(staging.path());
+        let Ok(staging) = std::fs::create_dir_all(&self.dir).and_then(|()| {
+            tempfile::Builder::new()
+                .prefix(".staging-")
+                .tempdir_in(&self.dir)
+        }) else {
+            return Ok(());
+        };
+        let Some(bytes) = cluster.save_data(&staging.path().join("data")).await? else {
+            return Ok(());
+        };
+        let written = std::fs::write(staging.path().join(BYTES), bytes.to_string())
+            .and_then(|()| std::fs::write(staging.path().join(DATABASE), &db.name));
+        let staged = staging.path().to_path_buf();
+        // Off the runtime: with a build writing to the same disk, this can
+        // take seconds.
+        let synced = tokio::task::spawn_blocking(move || sync_fs(&staged))
+            .await
+            .is_ok_and(|synced| synced);
+        if written.is_err() || !synced {
+            return Ok(());
+        }
         let staged = staging.keep();
         if std::fs::rename(&staged, &path).is_err() {
             // Another run saved the same one meanwhile.
@@ -155,14 +190,25 @@ impl Checkpoints {
 
 /// Writes what the file system holding `path` has in memory to its disk, so
 /// that a checkpoint renamed into place is whole after a power loss.
-fn sync_fs(path: &Path) {
-    if let Ok(dir) = std::fs::File::open(path) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs takes an open descriptor, which `dir` holds.
-        unsafe {
-            libc::syncfs(dir.as_raw_fd());
-        }
-    }
+fn sync_fs(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(dir) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: syncfs takes an open descriptor, which `dir` holds.
+    unsafe { libc::syncfs(dir.as_raw_fd()) == 0 }
+}
+
+/// Removes checkpoint directory `path` of `dir`, renamed away first, so
+/// that a run copying it fails rather than copy part of it.
+fn remove(dir: &Path, path: &Path) -> bool {
+    let Ok(trash) = tempfile::Builder::new().prefix(".trash-").tempdir_in(dir) else {
+        return false;
+    };
+    let trash = trash.keep();
+    let removed = std::fs::rename(path, trash.join("checkpoint")).is_ok();
+    let _ = std::fs::remove_dir_all(&trash);
+    removed
 }
 
 /// Removes the least recently used checkpoints of `dir` other than `keep`
@@ -203,16 +249,9 @@ fn trim(dir: &Path, limit: u64, keep: &str) {
         if total <= limit || path.ends_with(keep) {
             continue;
         }
-        // Renamed away first, so a run copying it fails rather than copy
-        // part of it.
-        let Ok(trash) = tempfile::Builder::new().prefix(".trash-").tempdir_in(dir) else {
-            return;
-        };
-        let trash = trash.keep();
-        if std::fs::rename(&path, trash.join("checkpoint")).is_ok() {
+        if remove(dir, &path) {
             total -= bytes;
         }
-        let _ = std::fs::remove_dir_all(&trash);
     }
 }
 
@@ -270,9 +309,12 @@ mod tests {
         let keys = ["k1", "k2", "k3", "k4"].map(String::from);
         let found = checkpoints.find(&keys).unwrap();
         assert_eq!((found.migrations, found.database.as_str()), (3, "db_k3"));
-        assert_eq!(found.data, dir.path().join("k3/data"));
+        assert_eq!((found.data, found.bytes), (dir.path().join("k3/data"), 100));
         assert_eq!(checkpoints.find(&keys[..2]).unwrap().migrations, 1);
         assert!(checkpoints.find(&keys[1..2]).is_none());
+        let found = checkpoints.find(&keys).unwrap();
+        checkpoints.forget(&found);
+        assert_eq!(checkpoints.find(&keys).unwrap().migrations, 1);
 
         // k1 was used longest ago; k5, the oldest, is the one being saved.
         save("k1", 100, 30);

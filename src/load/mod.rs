@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
@@ -22,8 +22,8 @@ use crate::scratch::ScratchServer;
 mod checkpoint;
 mod run;
 use checkpoint::Checkpoints;
-use run::{drop_stub_roles, replay};
-pub use run::{load_sql, located};
+use run::{drop_stub_roles, replay, resumable};
+pub use run::{load_sql, located, CLEAN_SESSION};
 
 /// One side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,28 +249,21 @@ async fn load_scratch_sides(
     }
     let mut built = None;
     if !missing.is_empty() {
-        // The first replay that is missing starts from its checkpoint.
-        let mut resume = None;
-        for &i in &missing {
-            if let Some(found) = checkpoints_for(ready[i], scratch, major).await {
-                resume = Some((i, found));
-                break;
-            }
-        }
-        let data = resume
-            .as_ref()
-            .and_then(|(_, r)| r.found.as_ref())
-            .map(|f| f.data.as_path());
+        let resume = resume_point(ready, &missing, scratch, major).await;
         let (mut server, resumed) =
-            ScratchServer::start_from(scratch.dev_url.as_deref(), major, scratch.any_major, data)
-                .await?;
-        let save_side = resume.as_ref().map(|(i, _)| *i);
+            start_server(scratch, major, resume.as_ref().map(|(_, r)| r)).await?;
+        // The replay is saved as a checkpoint only while no other side's
+        // database is kept: that one would be saved with it.
+        let save_side = resume
+            .as_ref()
+            .map(|(i, _)| *i)
+            .filter(|i| keep.is_none_or(|k| k == *i));
         let share = (introspect::connections() / missing.len()).max(1);
         let loads = futures_util::future::join_all(missing.iter().map(|&i| {
             let from = resume
                 .as_ref()
                 .filter(|(side, _)| *side == i && resumed)
-                .and_then(|(_, r)| r.found.as_ref());
+                .map(|(_, r)| r);
             let hold = keep == Some(i) || save_side == Some(i);
             load_scratch(&server, ready[i], share, hold, from)
         }))
@@ -280,12 +273,12 @@ async fn load_scratch_sides(
         let mut failed = None;
         for (i, loaded) in missing.into_iter().zip(loads) {
             match loaded {
-                Ok((catalog, db, replayed)) => {
+                Ok((catalog, db, worth)) => {
                     if let (Some((cache, _)), Some(key)) = (&cached, &keys[i]) {
                         cache.put(key, &catalog);
                     }
                     catalogs[i] = Some(catalog);
-                    if save_side == Some(i) && replayed >= checkpoint::WORTH {
+                    if worth && save_side == Some(i) {
                         to_save = Some(i);
                     }
                     held.extend(db.map(|db| (i, db)));
@@ -300,8 +293,8 @@ async fn load_scratch_sides(
             if failed.is_none() && to_save == Some(i) {
                 if let Some((_, resume)) = &resume {
                     // Every load is done, so nothing writes: the cluster
-                    // may stop. A checkpoint that fails is only not saved.
-                    let _ = resume.save(&mut server, &db).await;
+                    // may stop.
+                    resume.save(&mut server, &db).await?;
                 }
             }
             if failed.is_none() && keep == Some(i) {
@@ -412,23 +405,16 @@ pub struct Built {
 pub async fn build(side: &Side, scratch: &Scratch, major: u32) -> Result<Built> {
     let ready = prepare(side)?;
     let resume = checkpoints_for(&ready, scratch, Some(major)).await;
-    let found = resume.as_ref().and_then(|r| r.found.as_ref());
-    let (mut server, resumed) = ScratchServer::start_from(
-        scratch.dev_url.as_deref(),
-        Some(major),
-        scratch.any_major,
-        found.map(|f| f.data.as_path()),
-    )
-    .await?;
-    let (db, done) = scratch_db(&server, found.filter(|_| resumed)).await?;
+    let (mut server, resumed) = start_server(scratch, Some(major), resume.as_ref()).await?;
+    let (db, done) = scratch_db(&server, resume.as_ref().filter(|_| resumed)).await?;
     let filled = match db.connect().await {
         Ok(client) => fill(&client, &ready, done).await,
         Err(e) => Err(e),
     };
     match filled {
-        Ok(replayed) => {
-            if let Some(resume) = resume.filter(|_| replayed >= checkpoint::WORTH) {
-                let _ = resume.save(&mut server, &db).await;
+        Ok(worth) => {
+            if let Some(resume) = resume.filter(|_| worth) {
+                resume.save(&mut server, &db).await?;
             }
             Built::open(server, db).await
         }
@@ -463,35 +449,93 @@ async fn checkpoints_for(
     })
 }
 
-/// A scratch database to load into, and how many migrations it already
-/// holds: that of checkpoint `from` (which the server started from), else
-/// a new one.
-async fn scratch_db(
-    server: &ScratchServer,
-    from: Option<&checkpoint::Found>,
-) -> Result<(crate::scratch::ScratchDb, usize)> {
-    if let Some(found) = from {
-        if let Ok(db) = server.adopt_db(&found.database).await {
-            return Ok((db, found.migrations));
+/// The replay among sides `missing` of `ready` that starts from a
+/// checkpoint, and its checkpoints: the first that has one, else the first
+/// replay (to save one).
+async fn resume_point(
+    ready: &[&Ready],
+    missing: &[usize],
+    scratch: &Scratch,
+    major: Option<u32>,
+) -> Option<(usize, checkpoint::Resume)> {
+    let mut first = None;
+    for &i in missing {
+        if let Some(resume) = checkpoints_for(ready[i], scratch, major).await {
+            if resume.found.is_some() {
+                return Some((i, resume));
+            }
+            first.get_or_insert((i, resume));
         }
     }
-    Ok((server.create_db().await?, 0))
+    first
+}
+
+/// Starts the scratch server: the embedded cluster from the checkpoint
+/// `resume` found, when there is one; says whether it did. A checkpoint
+/// that does not start is removed.
+async fn start_server(
+    scratch: &Scratch,
+    major: Option<u32>,
+    resume: Option<&checkpoint::Resume>,
+) -> Result<(ScratchServer, bool)> {
+    let found = resume.and_then(|r| r.found.as_ref());
+    let (server, resumed) = ScratchServer::start_from(
+        scratch.dev_url.as_deref(),
+        major,
+        scratch.any_major,
+        found.map(|f| (f.data.as_path(), f.bytes)),
+    )
+    .await?;
+    if let (Some(resume), Some(found)) = (resume, found) {
+        if !resumed {
+            resume.checkpoints.forget(found);
+        }
+    }
+    Ok((server, resumed))
+}
+
+/// A scratch database to load into, and how many migrations it already
+/// holds: that of the checkpoint `from` found (which the server started
+/// from), else a new one.
+async fn scratch_db(
+    server: &ScratchServer,
+    from: Option<&checkpoint::Resume>,
+) -> Result<(crate::scratch::ScratchDb, usize)> {
+    let Some((resume, found)) = from.and_then(|r| Some((r, r.found.as_ref()?))) else {
+        return Ok((server.create_db().await?, 0));
+    };
+    match server.adopt_db(&found.database).await {
+        Ok(db) => Ok((db, found.migrations)),
+        Err(e) => {
+            // The server holds the checkpoint's roles and more: replaying
+            // every migration there is not a full replay.
+            resume.checkpoints.forget(found);
+            Err(e.context(
+                "the replay checkpoint the scratch server started from is unusable; \
+                 it was removed, so the next run replays every migration",
+            ))
+        }
+    }
 }
 
 /// Runs `ready` into `client`'s database, which already holds its first
-/// `done` migrations; returns how long replaying the others took.
-async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<Duration> {
+/// `done` migrations. Returns whether it is worth a checkpoint: a replay
+/// that took [`checkpoint::WORTH`] or more and left nothing a new session
+/// would lack (see [`resumable`]).
+async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<bool> {
     let (ready, then) = match ready {
         Ready::Then(ready, then) => (&**ready, then.as_slice()),
         ready => (ready, &[][..]),
     };
-    let mut replayed = Duration::ZERO;
+    let mut worth = false;
     match ready {
         Ready::Sql(source) => load_sql(client, source).await?,
         Ready::Replay(sources) => {
             let started = Instant::now();
             replay(client, &sources[done..]).await?;
-            replayed = started.elapsed();
+            worth = then.is_empty()
+                && started.elapsed() >= checkpoint::WORTH
+                && resumable(client).await;
         }
         Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
     }
@@ -501,7 +545,7 @@ async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<Duration> {
             .await
             .with_context(|| format!("in the scratch database: {sql}"))?;
     }
-    Ok(replayed)
+    Ok(worth)
 }
 
 impl Built {
@@ -531,35 +575,35 @@ async fn discard(server: &ScratchServer, db: crate::scratch::ScratchDb) {
     drop_stub_roles(server, &name).await;
 }
 
-/// Loads `ready` into a new scratch database, or that of checkpoint `from`,
-/// and reads it back, with how long a replay took; the database is
-/// dropped, unless `hold` asks for it back.
+/// Loads `ready` into a new scratch database, or that of the checkpoint
+/// `from` found, and reads it back, with whether it is worth a checkpoint
+/// (see [`fill`]); the database is dropped, unless `hold` asks for it back.
 async fn load_scratch(
     server: &ScratchServer,
     ready: &Ready,
     connections: usize,
     hold: bool,
-    from: Option<&checkpoint::Found>,
-) -> Result<(Catalog, Option<crate::scratch::ScratchDb>, Duration)> {
+    from: Option<&checkpoint::Resume>,
+) -> Result<(Catalog, Option<crate::scratch::ScratchDb>, bool)> {
     let (db, done) = scratch_db(server, from).await?;
     let result = async {
         let client = db.connect().await?;
-        let replayed = fill(&client, ready, done).await?;
+        let worth = fill(&client, ready, done).await?;
         drop(client);
         anyhow::Ok((
             introspect_target(&db.config, false, connections).await?,
-            replayed,
+            worth,
         ))
     }
     .await;
     if hold && result.is_ok() {
-        let (catalog, replayed) = result?;
-        return Ok((catalog, Some(db), replayed));
+        let (catalog, worth) = result?;
+        return Ok((catalog, Some(db), worth));
     }
     let name = db.name.clone();
     let dropped = db.drop_db().await;
     drop_stub_roles(server, &name).await;
-    let (catalog, replayed) = result?;
+    let (catalog, worth) = result?;
     dropped?;
-    Ok((catalog, None, replayed))
+    Ok((catalog, None, worth))
 }

@@ -37,11 +37,20 @@ pub(super) async fn drop_stub_roles(server: &ScratchServer, database: &str) {
     }
 }
 
-/// Runs migrations as written: each file's statements in order, stopping
-/// at the first error, reported at its file, line and column.
+/// What starts each migration file, in `migrate` and in a replay: the
+/// connection's own role and settings, whatever the file before set.
+pub const CLEAN_SESSION: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL";
+
+/// Runs migrations as written, each file in a clean session as `migrate`
+/// runs them: each file's statements in order, stopping at the first
+/// error, reported at its file, line and column.
 pub(super) async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()> {
     let progress = crate::ui::Progress::new(sources.len() as u64, "replaying migrations");
     for source in sources {
+        client
+            .batch_execute(CLEAN_SESSION)
+            .await
+            .context("resetting the session on the scratch server")?;
         // Batches of statements first (see `run_batch`); where one fails,
         // its statements run one at a time to find and report the failure.
         let all: Vec<usize> = (0..source.statements.len()).collect();
@@ -66,6 +75,37 @@ pub(super) async fn replay(client: &Client, sources: &[SqlSource]) -> Result<()>
     }
     progress.finish();
     Ok(())
+}
+
+/// Whether a new session on the database that `client` replayed
+/// migrations into starts where the replay left off, so that a checkpoint
+/// of it replays the next migrations as the replay would: no transaction
+/// left open, no temporary table, no setting given to the database or a
+/// role (a new session takes it, the replay's did not), no replication slot
+/// (it keeps WAL that a checkpoint does not copy) and no `ALTER SYSTEM` (a
+/// restart applies it).
+pub(super) async fn resumable(client: &Client) -> bool {
+    // The simple protocol: a statement of its own, so a transaction that
+    // started before it is one left open (with the extended protocol, the
+    // statement's timestamp is taken again at Bind).
+    let Ok(messages) = client
+        .simple_query(
+            "SELECT pg_catalog.statement_timestamp() = pg_catalog.transaction_timestamp() \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                 WHERE relnamespace = pg_catalog.pg_my_temp_schema()) \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting) \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots) \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_file_settings \
+                 WHERE sourcefile LIKE '%/postgresql.auto.conf')",
+        )
+        .await
+    else {
+        return false;
+    };
+    messages.iter().any(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
+        _ => false,
+    })
 }
 
 /// SQLSTATEs that mean "something this statement refers to is not there

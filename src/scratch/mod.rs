@@ -91,7 +91,29 @@ const INSTALL_HINT: &str =
      macOS: `brew install postgresql`), point STRATUM_PG_BIN at their bin directory, \
      or pass --dev-url postgres://... for a server where stratum may create scratch databases";
 
+/// The binaries in `bindir`, asked once per process: `postgres --version`
+/// costs 50 ms or more, and a run asks for each scratch server it starts,
+/// for each cache key and for each replay's checkpoints.
 fn version_of(bindir: &Path) -> Option<Binaries> {
+    static ASKED: std::sync::Mutex<Vec<(PathBuf, Option<Binaries>)>> =
+        std::sync::Mutex::new(Vec::new());
+    if let Some((_, found)) = ASKED
+        .lock()
+        .expect("binaries asked")
+        .iter()
+        .find(|(dir, _)| dir == bindir)
+    {
+        return found.clone();
+    }
+    let found = ask_version(bindir);
+    ASKED
+        .lock()
+        .expect("binaries asked")
+        .push((bindir.to_path_buf(), found.clone()));
+    found
+}
+
+fn ask_version(bindir: &Path) -> Option<Binaries> {
     if !bindir.join("initdb").is_file() {
         return None;
     }
@@ -348,8 +370,9 @@ fn spawn(
 
 /// Copies the data directory `from` of a cluster shut down cleanly to `to`,
 /// with only the two oldest WAL segments: a shutdown removes the segments
-/// before its checkpoint, and those after it are recycled ones, not needed.
-/// Returns the bytes copied.
+/// before its checkpoint (a replication slot would keep them; a replay that
+/// leaves one is not saved), and those after the segment its record ends in
+/// are recycled ones, not needed. Returns the bytes copied.
 fn copy_data(from: &Path, to: &Path) -> Result<u64> {
     let mut bytes = 0;
     std::fs::create_dir_all(to)?;
@@ -415,19 +438,21 @@ impl Cluster {
     ) -> Result<Cluster> {
         let owner = unprivileged_user()?;
         let template = template(bins, owner)?;
-        Cluster::start_copy(bins, &template, port, settings, prepare).await
+        Cluster::start_copy(bins, &template, None, port, settings, prepare).await
     }
 
     /// Starts a cluster from a copy of `data`, the data directory of a
     /// cluster of `bins` that was shut down cleanly (see
-    /// [`Cluster::save_data`]).
-    pub async fn start_from(bins: &Binaries, data: &Path) -> Result<Cluster> {
-        Cluster::start_copy(bins, data, 5432, &[], &|_| Ok(())).await
+    /// [`Cluster::save_data`]), whose files hold `bytes`: a copy that reads
+    /// fewer (the directory was being removed) is an error.
+    pub async fn start_from(bins: &Binaries, data: &Path, bytes: u64) -> Result<Cluster> {
+        Cluster::start_copy(bins, data, Some(bytes), 5432, &[], &|_| Ok(())).await
     }
 
     async fn start_copy(
         bins: &Binaries,
         from: &Path,
+        bytes: Option<u64>,
         port: u16,
         settings: &[(&str, &str)],
         prepare: &dyn Fn(&Path) -> Result<()>,
@@ -435,7 +460,10 @@ impl Cluster {
         let owner = unprivileged_user()?;
         let dir = cluster_dir()?;
         let data = dir.path().join("data");
-        copy_tree(from, &data)?;
+        let copied = copy_tree(from, &data)?;
+        if bytes.is_some_and(|b| b != copied) {
+            bail!("{} was cut short while it was copied", from.display());
+        }
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
         prepare(&data)?;
         chown_tree(dir.path(), owner)?;
@@ -460,11 +488,12 @@ impl Cluster {
 
     /// Shuts the cluster down cleanly, copies its data directory to `to`
     /// (which must not exist), and starts it again; returns the bytes
-    /// copied. Every connection to it is ended. Once shut down the files
-    /// hold everything, so the copy starts as the cluster was; of the WAL
-    /// only the last segments are copied, which hold the shutdown
-    /// checkpoint.
-    pub async fn save_data(&mut self, to: &Path) -> Result<u64> {
+    /// copied, None when the copy failed. Every connection to it is ended.
+    /// Once shut down the files hold everything, so the copy starts as the
+    /// cluster was; of the WAL only the oldest segments are copied, which
+    /// hold the shutdown checkpoint (see [`copy_data`]). An error means it
+    /// did not start again.
+    pub async fn save_data(&mut self, to: &Path) -> Result<Option<u64>> {
         // SIGINT is a fast shutdown: sessions end, then a checkpoint.
         // SAFETY: kill has no memory-safety preconditions.
         unsafe {
@@ -481,11 +510,14 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let copied = if status.success() {
-            copy_data(&self.data, to)
+            let (from, to) = (self.data.clone(), to.to_path_buf());
+            // Off the runtime: at 10 000 tables this is 420 MB.
+            tokio::task::spawn_blocking(move || copy_data(&from, &to).ok())
+                .await
+                .ok()
+                .flatten()
         } else {
-            Err(anyhow!(
-                "the scratch PostgreSQL server's shutdown failed ({status})"
-            ))
+            None
         };
         self.child = spawn(
             &self.binaries,
@@ -496,7 +528,7 @@ impl Cluster {
             self.owner,
         )?;
         self.wait_ready().await?;
-        copied
+        Ok(copied)
     }
 
     /// A config for database `dbname` on this cluster.
@@ -540,10 +572,15 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // SIGQUIT is an immediate shutdown: nothing here is worth keeping.
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT);
+        // One that already exited (a restart that failed) is not signalled:
+        // its pid may be another process's by now.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SIGQUIT is an immediate shutdown: nothing here is worth
+            // keeping.
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT);
+            }
         }
         let _ = self.child.wait();
     }
@@ -623,13 +660,14 @@ impl ScratchServer {
     }
 
     /// [`ScratchServer::start`], the embedded cluster from a copy of data
-    /// directory `data` (see [`Cluster::save_data`]) when given; says
-    /// whether it did. One that does not start is left for a fresh cluster.
+    /// directory `data` holding that many bytes (see
+    /// [`Cluster::start_from`]) when given; says whether it did. One that
+    /// does not start is left for a fresh cluster.
     pub async fn start_from(
         dev_url: Option<&str>,
         major: Option<u32>,
         any_major: bool,
-        data: Option<&Path>,
+        data: Option<(&Path, u64)>,
     ) -> Result<(ScratchServer, bool)> {
         let mut resumed = false;
         let (server, found_major, found) = match dev_url {
@@ -656,7 +694,7 @@ impl ScratchServer {
                     bins.major
                 );
                 let copy = match data {
-                    Some(data) => Cluster::start_from(&bins, data).await.ok(),
+                    Some((data, bytes)) => Cluster::start_from(&bins, data, bytes).await.ok(),
                     None => None,
                 };
                 resumed = copy.is_some();

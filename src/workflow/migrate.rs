@@ -285,7 +285,8 @@ async fn run_once(
     };
     client
         .batch_execute(&format!(
-            "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; {}",
+            "{}; {}",
+            crate::load::CLEAN_SESSION,
             super::apply::timeout_sql(timeouts, outside.is_some())
         ))
         .await
