@@ -8,7 +8,8 @@
 //!   time and peak memory): `diff` database to database (identical, and
 //!   with changes), `diff --from empty --to schema.sql` (a load into the
 //!   scratch server), `dump`; the `diff` is run over one connection too,
-//!   and its output must be byte-identical;
+//!   and with the read cache storing and then hitting, and its output must
+//!   be byte-identical;
 //! - the phases in process: introspection of one side, diff, plan, render.
 //!
 //! Run with `cargo bench --bench scale` (10 000 tables), or
@@ -351,9 +352,10 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
     };
     let (current, desired) = (url(&cluster, "current"), url(&cluster, "desired"));
     let cores = introspect::connections();
+    // Read in full: the read cache off (the other commands keep it on).
     let same = measure_best(
         runs,
-        &mut stratum(&["diff", "--from", &current, "--to", &current], cores),
+        stratum(&["diff", "--from", &current, "--to", &current], cores).env("STRATUM_CACHE", "off"),
     );
     report.row(
         "stratum diff DB -> same DB (empty plan)",
@@ -363,7 +365,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
     );
     let serial = measure_best(
         runs,
-        &mut stratum(&["diff", "--from", &current, "--to", &current], 1),
+        stratum(&["diff", "--from", &current, "--to", &current], 1).env("STRATUM_CACHE", "off"),
     );
     report.row(
         "  the same over one connection",
@@ -373,7 +375,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
     );
     let changed = measure_best(
         runs,
-        &mut stratum(&["diff", "--from", &current, "--to", &desired], cores),
+        stratum(&["diff", "--from", &current, "--to", &desired], cores).env("STRATUM_CACHE", "off"),
     );
     report.row(
         "stratum diff DB -> DB (with changes)",
@@ -381,17 +383,42 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         Some(pg_dump),
         Some(changed.peak),
     );
-    let serial_changed = measure(&mut stratum(
-        &["diff", "--from", &current, "--to", &desired],
-        1,
-    ));
+    let serial_changed = measure(
+        stratum(&["diff", "--from", &current, "--to", &desired], 1).env("STRATUM_CACHE", "off"),
+    );
     assert!(
         serial_changed.stdout == changed.stdout && serial.stdout == same.stdout,
         "the output over one connection differs from the output over {cores}"
     );
+    // The read cache: a first read stores both databases' catalogs, later
+    // reads of unchanged catalogs come from there.
+    let storing = measure(&mut stratum(
+        &["diff", "--from", &current, "--to", &desired],
+        cores,
+    ));
+    report.row(
+        "  the same, first read with the cache on (stores both)",
+        storing.wall,
+        Some(pg_dump),
+        Some(storing.peak),
+    );
+    let unchanged = measure_best(
+        runs,
+        &mut stratum(&["diff", "--from", &current, "--to", &desired], cores),
+    );
+    assert!(
+        storing.stdout == changed.stdout && unchanged.stdout == changed.stdout,
+        "the output with the read cache differs from the output without"
+    );
+    report.row(
+        "  the same again, catalogs unchanged (from the cache)",
+        unchanged.wall,
+        Some(pg_dump),
+        Some(unchanged.peak),
+    );
     let dumped = measure_best(
         runs,
-        &mut stratum(&["dump", "--db", &current, "--out", "-"], cores),
+        stratum(&["dump", "--db", &current, "--out", "-"], cores).env("STRATUM_CACHE", "off"),
     );
     report.row(
         "stratum dump",
@@ -522,7 +549,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
     for _ in 0..runs {
         let start = Instant::now();
         cur = Some(
-            introspect::introspect_target(&current_target, true, cores)
+            introspect::introspect_target(&current_target, true, cores, None)
                 .await
                 .unwrap(),
         );

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    no_huge_pages();
     stratum::cli::main()
 }
 
@@ -11,3 +12,17 @@ fn main() -> ExitCode {
 // about a fifth faster.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Turns transparent huge pages off for this process. mimalloc asks for
+/// them, and each first touch of a 2 MB page has the kernel zero all of it,
+/// again each time mimalloc gives freed memory back and takes it anew: at
+/// 10 000 tables, a third of `diff`'s time from two cached catalogs went
+/// to zeroing pages (0.8 s of system time, against 0.15 s without).
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and changes only
+    // this process's memory policy; a failure leaves it as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}

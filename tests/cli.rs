@@ -2164,6 +2164,113 @@ async fn dev_server_loads_are_cached_until_the_server_changes() {
     assert_eq!(entries(), stored + 4);
 }
 
+/// A live database is read from the catalog cache while its catalogs are
+/// unchanged: the second read stores nothing and prints what a read without
+/// the cache prints, an entry edited by hand shows through (so it was read),
+/// row estimates that ANALYZE updates in place are read anew, and DDL or a
+/// new role reads the database afresh. The same holds for a role that may
+/// not read `pg_authid`.
+#[tokio::test(flavor = "current_thread")]
+async fn live_reads_are_cached_until_the_catalogs_change() {
+    let server = TestServer::start().await;
+    let db = server.database("cached").await;
+    db.batch_execute(
+        "CREATE TABLE users (id int PRIMARY KEY, phone text);
+         INSERT INTO users SELECT g, NULL FROM generate_series(1, 1000) g;
+         ANALYZE users;
+         CREATE ROLE reader LOGIN;",
+    )
+    .await
+    .unwrap();
+    let dir = project_with("CREATE TABLE users (id int PRIMARY KEY);\n");
+    let cache = tempfile::tempdir().unwrap();
+    let cached = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
+    let entries = || cache_entries(cache.path());
+    let url = server.url("cached");
+    let diff = |url: &str, env: &[(&str, &str)]| {
+        let out = stratum_in(dir.path(), &["diff", "--from", url, "--to", "schema/"], env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
+    };
+
+    let first = diff(&url, &cached);
+    let sql = text(&first.stdout);
+    assert!(
+        sql.contains("drops column public.users.phone (about 1 000 rows")
+            && sql.contains("DROP COLUMN phone;"),
+        "{sql}"
+    );
+    let stored = entries();
+    assert_eq!(stored, 2, "the database and the schema");
+    let again = diff(&url, &cached);
+    assert_eq!(entries(), stored, "the unchanged database was stored again");
+    assert_eq!(
+        (&again.stdout, &again.stderr),
+        (&first.stdout, &first.stderr)
+    );
+    let off = diff(&url, &[("STRATUM_CACHE", "off")]);
+    assert_eq!((&again.stdout, &again.stderr), (&off.stdout, &off.stderr));
+
+    // The entry of the database, edited: the next read shows the edit.
+    let live_entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|path| {
+            path.extension().is_some_and(|x| x == "json")
+                && std::fs::read_to_string(path)
+                    .unwrap()
+                    .contains("\"live\":true")
+        })
+        .expect("an entry for the live database");
+    let json = std::fs::read_to_string(&live_entry).unwrap();
+    std::fs::write(&live_entry, json.replace("\"phone\"", "\"mobile\"")).unwrap();
+    let tampered = diff(&url, &cached);
+    assert!(
+        text(&tampered.stdout).contains("DROP COLUMN mobile;"),
+        "{}",
+        text(&tampered.stdout)
+    );
+
+    // ANALYZE updates the estimate in place: still the entry, with the
+    // estimate of now.
+    db.batch_execute(
+        "INSERT INTO users SELECT g, NULL FROM generate_series(1001, 3000) g; ANALYZE users;",
+    )
+    .await
+    .unwrap();
+    let analyzed = text(&diff(&url, &cached).stdout);
+    assert!(
+        analyzed.contains("drops column public.users.mobile (about 3 000 rows"),
+        "{analyzed}"
+    );
+    assert_eq!(entries(), stored);
+
+    // DDL: read afresh.
+    db.batch_execute("COMMENT ON COLUMN users.phone IS 'cell'")
+        .await
+        .unwrap();
+    let commented = text(&diff(&url, &cached).stdout);
+    assert!(commented.contains("DROP COLUMN phone;"), "{commented}");
+    assert_eq!(entries(), stored + 1);
+
+    // A role that may not read pg_authid: its roles come through pg_roles,
+    // so a new role reads afresh too, with the same output.
+    let reader = url.replacen("stratum@", "reader@", 1);
+    let as_reader = diff(&reader, &cached);
+    assert_eq!(entries(), stored + 2);
+    let again = diff(&reader, &cached);
+    assert_eq!(
+        entries(),
+        stored + 2,
+        "the unchanged database was stored again"
+    );
+    assert_eq!(again.stdout, as_reader.stdout);
+    db.batch_execute("CREATE ROLE someone_else").await.unwrap();
+    let after_role = diff(&reader, &cached);
+    assert_eq!(entries(), stored + 3, "a new role did not read afresh");
+    assert_eq!(after_role.stdout, as_reader.stdout);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_database_reads_the_same_over_one_connection_or_several() {
     let server = TestServer::start().await;

@@ -139,9 +139,11 @@ pub async fn load_sides_keeping(
     // first.
     let urls = ready.iter().filter(|r| matches!(r, Ready::Url(_))).count();
     let share = |n: usize| (introspect::connections() / n.max(1)).max(1);
+    let cache = CatalogCache::open();
+    let cache = cache.as_ref();
     let live = futures_util::future::join_all(ready.iter().map(|r| async move {
         match r {
-            Ready::Url(target) => Some(introspect_target(target, true, share(urls)).await),
+            Ready::Url(target) => Some(introspect_target(target, true, share(urls), cache).await),
             _ => None,
         }
     }))
@@ -591,7 +593,7 @@ async fn load_scratch(
         let worth = fill(&client, ready, done).await?;
         drop(client);
         anyhow::Ok((
-            introspect_target(&db.config, false, connections).await?,
+            introspect_target(&db.config, false, connections, None).await?,
             worth,
         ))
     }

@@ -1,0 +1,134 @@
+//! A key for what a live database's catalogs hold, so that a read of a
+//! database whose catalogs have not changed since the last read comes from
+//! the catalog cache.
+//!
+//! Every row version in PostgreSQL has a place (`ctid`) and the transaction
+//! that wrote it (`xmin`); DDL, GRANT, COMMENT and the like insert, update
+//! or delete catalog rows, and each of those gives a row a new `ctid` and
+//! `xmin` or takes one away. The key hashes, per system catalog, the count
+//! of its rows and the XOR of a hash of each row's (`ctid`, `xmin`), read in
+//! the snapshot of the read itself. It is read from the rows' headers, not
+//! their contents: at 10 000 tables, about 100 ms of the server's time
+//! against 3 s for a full read.
+//!
+//! What the key does not see, and why that is safe:
+//! - Fields that PostgreSQL updates in place (row estimates, page counts,
+//!   frozen transaction ids): stratum reads the estimates and sizes again
+//!   on every read ([`super::STATS`]); `pg_index`'s state flags, which
+//!   some versions set in place, are hashed with the row.
+//! - Catalogs written by ANALYZE or holding data (`pg_statistic`, large
+//!   objects, subscription sync states): stratum reads none of them.
+//! - Catalogs the reader may not read: stratum cannot read them either,
+//!   except through the views `pg_roles` and `pg_user_mappings`, whose
+//!   visible rows are hashed instead.
+//! - Settings that change how constants print are fixed by the read's
+//!   transaction; the server's version and the reading role are part of
+//!   the key.
+//!
+//! A row version's (`ctid`, `xmin`) names it only within one server's
+//! history: two clusters copied from one data directory can give the same
+//! transaction ids and row places to different DDL. So the key holds the
+//! server's start time as well (with the database's name): a restarted
+//! server is read afresh once.
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+
+use crate::catalog_cache::Key;
+
+/// Catalogs left out of the key: written by ANALYZE, holding data, or
+/// changing with replication progress; stratum reads none of them.
+const LEFT_OUT: &[&str] = &[
+    "pg_statistic",
+    "pg_statistic_ext_data",
+    "pg_largeobject",
+    "pg_largeobject_metadata",
+    "pg_subscription_rel",
+    "pg_replication_origin",
+];
+
+/// Views through which stratum reads catalogs that ordinary roles may not
+/// read: for such a reader, the view's rows stand for the catalog's.
+const VIEWS: &[(&str, &str)] = &[
+    ("pg_authid", "pg_roles"),
+    ("pg_user_mapping", "pg_user_mappings"),
+];
+
+/// The system catalogs: name, and whether the reading role may read it.
+pub(super) struct Catalogs(pub Vec<(String, bool)>);
+
+/// The part of the read's first query that lists the system catalogs, as
+/// three arrays: names, readability and oids, in name order.
+pub(super) const CATALOGS: &str = "\
+    ARRAY(SELECT c.relname::text FROM pg_catalog.pg_class c \
+          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' \
+          ORDER BY c.relname), \
+    ARRAY(SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT') FROM pg_catalog.pg_class c \
+          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' \
+          ORDER BY c.relname), \
+    ARRAY(SELECT c.oid FROM pg_catalog.pg_class c \
+          WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' \
+          ORDER BY c.relname)";
+
+/// The query that hashes catalog `name` (which the reader may read, or
+/// not), or None when it is left out.
+fn hash_sql(name: &str, readable: bool) -> Option<String> {
+    if LEFT_OUT.contains(&name) {
+        return None;
+    }
+    let hashed = |row: &str, from: &str| {
+        format!(
+            "SELECT '{name}', count(*), \
+               coalesce(pg_catalog.bit_xor(pg_catalog.hashtextextended({row}, 0)), 0) \
+             FROM pg_catalog.{from}"
+        )
+    };
+    if readable {
+        let row = match name {
+            "pg_index" => "ctid::text || xmin::text || indisvalid || indisready || indislive",
+            _ => "ctid::text || xmin::text",
+        };
+        return Some(hashed(row, &format!("{name} x")));
+    }
+    let view = VIEWS.iter().find(|(catalog, _)| *catalog == name)?.1;
+    Some(hashed("x::text", &format!("{view} x")))
+}
+
+/// Adds to `key` the state of `catalogs`, read over `connections` (which
+/// share one snapshot): each reads a share of the catalogs.
+pub(super) async fn add_state(
+    key: &mut Key,
+    connections: &[&Client],
+    catalogs: &Catalogs,
+) -> Result<()> {
+    let queries: Vec<String> = catalogs
+        .0
+        .iter()
+        .filter_map(|(name, readable)| hash_sql(name, *readable))
+        .collect();
+    let share = queries.len().div_ceil(connections.len().max(1)).max(1);
+    let unions: Vec<String> = queries
+        .chunks(share)
+        .map(|c| c.join(" UNION ALL "))
+        .collect();
+    let rows = futures_util::future::try_join_all(
+        unions
+            .iter()
+            .zip(connections)
+            .map(|(sql, client)| client.query(sql.as_str(), &[])),
+    )
+    .await
+    .context("reading the state of the catalogs, for the read cache (STRATUM_CACHE=off reads without it)")?;
+    let mut states: Vec<(String, i64, i64)> = rows
+        .into_iter()
+        .flatten()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    states.sort();
+    for (name, count, hash) in states {
+        key.add(name.as_bytes());
+        key.add(&count.to_le_bytes());
+        key.add(&hash.to_le_bytes());
+    }
+    Ok(())
+}
