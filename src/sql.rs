@@ -38,7 +38,29 @@ pub fn literal(value: &str) -> String {
 
 /// True for words that PostgreSQL's scanner treats as keywords of any kind
 /// other than unreserved; those must be quoted when used as identifiers.
+///
+/// A scan costs microseconds and every name a plan prints is checked, so
+/// answers are remembered (per thread), and a word with a digit is never a
+/// keyword (none has one).
 fn is_keyword(word: &str) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KNOWN: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    }
+    if word.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if let Some(known) = KNOWN.with(|k| k.borrow().get(word).copied()) {
+        return known;
+    }
+    let keyword = scan_keyword(word);
+    KNOWN.with(|k| k.borrow_mut().insert(word.to_string(), keyword));
+    keyword
+}
+
+/// [`is_keyword`], asked of PostgreSQL's scanner.
+fn scan_keyword(word: &str) -> bool {
     match pg_query::scan(word) {
         Ok(scan) => scan.tokens.iter().any(|t| {
             use pg_query::protobuf::KeywordKind;

@@ -8,8 +8,13 @@ use super::Unmanaged;
 use crate::sql::QualName;
 
 /// Identity of any managed object, used for dependencies and ordering.
+///
+/// Externally tagged in JSON (`{"table": {"name": ...}}`): a catalog from the
+/// cache holds a few hundred thousand of them at 10 000 tables, and an
+/// internally tagged enum is read through a buffer of each object's fields
+/// (a sixth of the time a cached catalog took to read).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ObjectId {
     /// A schema.
     Schema { name: String },

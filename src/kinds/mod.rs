@@ -293,6 +293,12 @@ pub struct Effects {
     pub retype: bool,
 }
 
+/// True for a value at its type's default: such fields are left out of a
+/// catalog's JSON (`skip_serializing_if`) and read back as the default.
+pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// The name a type gets while the plan builds its replacement.
 pub(crate) fn aside_name(name: &str) -> String {
     format!("{name}__stratum_old")

@@ -45,6 +45,11 @@ pub(super) fn set_default(table: &QualName, column: &str, from: Option<String>, 
 }
 
 pub(super) fn column_comment(out: &mut Vec<Change>, table: &QualName, old: Option<&Column>, new: &Column) {
+    // Checked before the id and target are formatted: this runs for every
+    // column of every table.
+    if old.and_then(|c| c.comment.as_ref()) == new.comment.as_ref() {
+        return;
+    }
     comment::changed(
         out,
         ObjectId::column(table, &new.name),

@@ -26,7 +26,9 @@ use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, 
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
 
-/// A table column.
+/// A table column. Fields at their defaults are left out of its JSON (in
+/// the catalog cache): most columns have no collation, default, identity,
+/// comment or options, and they were two thirds of a cached catalog.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     /// Name.
@@ -36,26 +38,35 @@ pub struct Column {
     /// Type without typmod, to look up casts.
     pub base_type: String,
     /// Collation when it differs from the type's default, quoted and qualified.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub collation: Option<String>,
     /// Default expression (`pg_get_expr`), not for generated columns.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub default: Option<String>,
     /// NOT NULL.
     pub not_null: bool,
     /// The NOT NULL constraint's name and flags (PostgreSQL 18).
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub not_null_constraint: NotNull,
     /// GENERATED ... AS IDENTITY.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub identity: Option<Box<Identity>>,
     /// GENERATED ALWAYS AS (expr): its expression.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub generated: Option<String>,
     /// VIRTUAL rather than STORED (PostgreSQL 18, where it is the default).
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub virtual_generated: bool,
     /// COMMENT ON COLUMN.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub comment: Option<String>,
     /// Inherited from a parent table (a partition's columns all are).
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub inherited: bool,
     /// Declared by the table itself (false for purely inherited columns).
     pub local: bool,
     /// STORAGE, COMPRESSION and STATISTICS when not the defaults.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
     pub options: ColumnOptions,
     /// The storage mode of the column's type, to reset STORAGE to.
     pub type_storage: char,
