@@ -84,11 +84,22 @@ pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result
     }
     touches.sort_unstable();
     touches.dedup();
+    // Where the touches of each (object, touch) start, so that finding
+    // them is a lookup rather than two binary searches (a fifth of the
+    // time of ordering a plan from nothing at 10 000 tables).
+    const TOUCHES: usize = 4;
+    let slot = |n: u32, touch: Touch| n as usize * TOUCHES + touch as usize;
+    let mut starts = vec![0u32; numbers.len() * TOUCHES + 1];
+    for &(n, touch, _) in &touches {
+        starts[slot(n, touch) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
     // The changes that touch object `n` so.
     let of = |n: u32, touch: Touch| -> &[(u32, Touch, u32)] {
-        let start = touches.partition_point(|t| (t.0, t.1) < (n, touch));
-        let end = touches.partition_point(|t| (t.0, t.1) <= (n, touch));
-        &touches[start..end]
+        let i = slot(n, touch);
+        &touches[starts[i] as usize..starts[i + 1] as usize]
     };
     // A change that provides an object also uses it.
     let users = |n: u32| of(n, Touch::Provides).iter().chain(of(n, Touch::Needs));
