@@ -1,9 +1,11 @@
-//! A cache of the catalogs that loads into the scratch server produce,
+//! A cache of catalogs: those that loads into the scratch server produce,
 //! keyed by what was loaded, by which server read it (the embedded
 //! cluster's binaries, or a `--dev-url` server's identity) and by which
 //! stratum build: a second `check` or `generate` over an unchanged
 //! `schema/` or `migrations/` skips that load, and the scratch server too
-//! when every side it needed is cached.
+//! when every side it needed is cached. And those of live databases, keyed
+//! by the state of their catalogs (`introspect::fingerprint`), so that an
+//! unchanged database is not read again.
 //!
 //! Entries live under the user's cache directory (`STRATUM_CACHE_DIR`
 //! overrides it; `STRATUM_CACHE=off` turns the cache off), one JSON file per

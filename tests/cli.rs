@@ -2169,7 +2169,8 @@ async fn dev_server_loads_are_cached_until_the_server_changes() {
 /// the cache prints, an entry edited by hand shows through (so it was read),
 /// row estimates that ANALYZE updates in place are read anew, and DDL or a
 /// new role reads the database afresh. The same holds for a role that may
-/// not read `pg_authid`.
+/// not read `pg_authid`; one that may not read another catalog reads
+/// without the cache.
 #[tokio::test(flavor = "current_thread")]
 async fn live_reads_are_cached_until_the_catalogs_change() {
     let server = TestServer::start().await;
@@ -2269,6 +2270,21 @@ async fn live_reads_are_cached_until_the_catalogs_change() {
     let after_role = diff(&reader, &cached);
     assert_eq!(entries(), stored + 3, "a new role did not read afresh");
     assert_eq!(after_role.stdout, as_reader.stdout);
+
+    // A catalog the reader may not read, with no view to stand for it:
+    // PostgreSQL's functions still read it, so the read is not cached.
+    db.batch_execute("REVOKE SELECT ON pg_catalog.pg_transform FROM PUBLIC")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let uncached = diff(&reader, &cached);
+        assert_eq!(
+            entries(),
+            stored + 3,
+            "a read that cannot be keyed was stored"
+        );
+        assert_eq!(uncached.stdout, as_reader.stdout);
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -18,12 +18,13 @@
 //!   some versions set in place, are hashed with the row.
 //! - Catalogs written by ANALYZE or holding data (`pg_statistic`, large
 //!   objects, subscription sync states): stratum reads none of them.
-//! - Catalogs the reader may not read: stratum cannot read them either,
-//!   except through the views `pg_roles` and `pg_user_mappings`, whose
-//!   visible rows are hashed instead.
+//! - Catalogs the reader may not read: `pg_authid` and `pg_user_mapping`
+//!   are hashed through the views stratum reads them by (`pg_roles`,
+//!   `pg_user_mappings`); any other one makes the read uncached, as
+//!   PostgreSQL's own functions read it whatever the reader may.
 //! - Settings that change how constants print are fixed by the read's
-//!   transaction; the server's version and the reading role are part of
-//!   the key.
+//!   transaction; the server's version, when it last loaded its
+//!   configuration, and the reading role are part of the key.
 //!
 //! A row version's (`ctid`, `xmin`) names it only within one server's
 //! history: two clusters copied from one data directory can give the same
@@ -35,14 +36,18 @@ use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
 use crate::catalog_cache::Key;
+use crate::sql::{ident, literal};
 
 /// Catalogs left out of the key: written by ANALYZE, holding data, or
-/// changing with replication progress; stratum reads none of them.
+/// about logical replication subscriptions (which ordinary roles may not
+/// read); stratum reads none of them, and no function it calls prints
+/// from them.
 const LEFT_OUT: &[&str] = &[
     "pg_statistic",
     "pg_statistic_ext_data",
     "pg_largeobject",
     "pg_largeobject_metadata",
+    "pg_subscription",
     "pg_subscription_rel",
     "pg_replication_origin",
 ];
@@ -70,42 +75,62 @@ pub(super) const CATALOGS: &str = "\
           WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' \
           ORDER BY c.relname)";
 
-/// The query that hashes catalog `name` (which the reader may read, or
-/// not), or None when it is left out.
-fn hash_sql(name: &str, readable: bool) -> Option<String> {
+/// How catalog `name` (which the reader may read, or not) enters the key.
+enum Hash {
+    /// Left out ([`LEFT_OUT`]).
+    LeftOut,
+    /// By this query.
+    By(String),
+    /// It cannot be: the reader may not read it, and it has no view in
+    /// [`VIEWS`]. PostgreSQL's own functions (`pg_get_functiondef`,
+    /// `format_type`) read every catalog whatever the reader may, so such
+    /// a read is not cached.
+    Unknown,
+}
+
+fn hash(name: &str, readable: bool) -> Hash {
     if LEFT_OUT.contains(&name) {
-        return None;
+        return Hash::LeftOut;
     }
     let hashed = |row: &str, from: &str| {
-        format!(
-            "SELECT '{name}', count(*), \
+        Hash::By(format!(
+            "SELECT {}, count(*), \
                coalesce(pg_catalog.bit_xor(pg_catalog.hashtextextended({row}, 0)), 0) \
-             FROM pg_catalog.{from}"
-        )
+             FROM pg_catalog.{} x",
+            literal(name),
+            ident(from)
+        ))
     };
     if readable {
         let row = match name {
+            // Flags that some versions set in place while an index is built.
             "pg_index" => "ctid::text || xmin::text || indisvalid || indisready || indislive",
             _ => "ctid::text || xmin::text",
         };
-        return Some(hashed(row, &format!("{name} x")));
+        return hashed(row, name);
     }
-    let view = VIEWS.iter().find(|(catalog, _)| *catalog == name)?.1;
-    Some(hashed("x::text", &format!("{view} x")))
+    match VIEWS.iter().find(|(catalog, _)| *catalog == name) {
+        Some((_, view)) => hashed("x::text", view),
+        None => Hash::Unknown,
+    }
 }
 
 /// Adds to `key` the state of `catalogs`, read over `connections` (which
-/// share one snapshot): each reads a share of the catalogs.
+/// share one snapshot): each reads a share of the catalogs. False, with
+/// nothing read, when the state cannot be known (see [`Hash::Unknown`]).
 pub(super) async fn add_state(
     key: &mut Key,
     connections: &[&Client],
     catalogs: &Catalogs,
-) -> Result<()> {
-    let queries: Vec<String> = catalogs
-        .0
-        .iter()
-        .filter_map(|(name, readable)| hash_sql(name, *readable))
-        .collect();
+) -> Result<bool> {
+    let mut queries: Vec<String> = Vec::new();
+    for (name, readable) in &catalogs.0 {
+        match hash(name, *readable) {
+            Hash::LeftOut => {}
+            Hash::By(sql) => queries.push(sql),
+            Hash::Unknown => return Ok(false),
+        }
+    }
     let share = queries.len().div_ceil(connections.len().max(1)).max(1);
     let unions: Vec<String> = queries
         .chunks(share)
@@ -130,5 +155,5 @@ pub(super) async fn add_state(
         key.add(&count.to_le_bytes());
         key.add(&hash.to_le_bytes());
     }
-    Ok(())
+    Ok(true)
 }

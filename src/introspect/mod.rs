@@ -90,7 +90,7 @@ pub async fn introspect(client: &Client, live: bool) -> Result<Catalog> {
 ///   partition bounds, view bodies) are fixed, so that two servers, or a
 ///   role with `ALTER ROLE ... SET DateStyle`, print the same constant the
 ///   same way: dates in ISO, timestamps with time zone in UTC, floats at
-///   their shortest exact digits.
+///   their shortest exact digits, money in the C locale.
 const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
                      SELECT pg_catalog.set_config('search_path', '', true), \
                             pg_catalog.set_config('jit', 'off', true), \
@@ -100,6 +100,7 @@ const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
                             pg_catalog.set_config('TimeZone', 'UTC', true), \
                             pg_catalog.set_config('extra_float_digits', '1', true), \
                             pg_catalog.set_config('bytea_output', 'hex', true), \
+                            pg_catalog.set_config('lc_monetary', 'C', true), \
                             pg_catalog.set_config('quote_all_identifiers', 'off', true), \
                             pg_catalog.set_config('standard_conforming_strings', 'on', true)";
 
@@ -129,7 +130,8 @@ async fn read(
         "SELECT pg_catalog.current_setting('server_version_num')::int, \
                 pg_catalog.quote_ident(current_user), pg_catalog.version(), \
                 pg_catalog.current_database()::text || ' ' \
-                  || pg_catalog.pg_postmaster_start_time()::text, {}",
+                  || pg_catalog.pg_postmaster_start_time()::text || ' ' \
+                  || pg_catalog.pg_conf_load_time()::text, {}",
         fingerprint::CATALOGS
     );
     let row = main.query_one(&head, &[]).await?;
@@ -147,12 +149,19 @@ async fn read(
 
     // A live database whose catalogs are as a stored read found them.
     let mut store = None;
-    if let Some(cache) = cache {
-        let mut key = Key::new(&format!("live read\0{}", row.get::<_, String>(2)));
-        key.add(catalog.reader_role.as_bytes());
-        key.add(row.get::<_, String>(3).as_bytes());
-        let catalogs = fingerprint::Catalogs(names.iter().cloned().zip(readable).collect());
-        fingerprint::add_state(&mut key, &connections, &catalogs).await?;
+    let keyed = match cache {
+        Some(cache) => {
+            let mut key = Key::new(&format!("live read\0{}", row.get::<_, String>(2)));
+            key.add(catalog.reader_role.as_bytes());
+            key.add(row.get::<_, String>(3).as_bytes());
+            let catalogs = fingerprint::Catalogs(names.iter().cloned().zip(readable).collect());
+            fingerprint::add_state(&mut key, &connections, &catalogs)
+                .await?
+                .then_some((cache, key))
+        }
+        None => None,
+    };
+    if let Some((cache, key)) = keyed {
         let lookup = cache.clone();
         let (key, hit) = tokio::task::spawn_blocking(move || lookup.get(key)).await?;
         if let Some(mut stored) = hit {

@@ -120,6 +120,17 @@ async fn read_current(project: &Project, url: &str) -> Result<Catalog> {
     Ok(load(project, &[side]).await?.pop().expect("one side"))
 }
 
+/// [`read_current`] in full, never from the read cache: the check right
+/// before a plan's first statement runs trusts nothing but the database.
+async fn read_current_in_full(project: &Project, url: &str) -> Result<Catalog> {
+    let target = conninfo::config(url)?;
+    let connections = crate::introspect::connections();
+    let mut catalog =
+        crate::introspect::introspect_target(&target, true, connections, None).await?;
+    project.filter.apply(&mut catalog);
+    Ok(catalog)
+}
+
 /// Checksum of the statements of `schema/` (not of its comments or layout).
 fn schema_checksum(project: &Project) -> Result<String> {
     let source = crate::parse::read_source(&project.schema)?;
@@ -476,7 +487,7 @@ async fn execute(
     history.lock(&client).await?;
     let _ctrl_c = crate::interrupt::handle();
     let result = async {
-        let now = ddl::fingerprint(&read_current(project, url).await?)?;
+        let now = ddl::fingerprint(&read_current_in_full(project, url).await?)?;
         if now != fingerprint {
             bail!(
                 "the database's schema changed while the plan was being made or reviewed \
