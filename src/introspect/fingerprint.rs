@@ -157,3 +157,43 @@ pub(super) async fn add_state(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(name: &str, readable: bool) -> String {
+        match hash(name, readable) {
+            Hash::By(sql) => sql,
+            Hash::LeftOut => panic!("{name} left out"),
+            Hash::Unknown => panic!("{name} unknown"),
+        }
+    }
+
+    #[test]
+    fn catalogs_are_hashed_by_row_version_through_a_view_or_not_at_all() {
+        assert!(matches!(hash("pg_statistic", true), Hash::LeftOut));
+        assert!(matches!(hash("pg_subscription", false), Hash::LeftOut));
+        let class = sql("pg_class", true);
+        assert!(
+            class.contains("hashtextextended(ctid::text || xmin::text, 0)")
+                && class.contains("FROM pg_catalog.pg_class x"),
+            "{class}"
+        );
+        // Flags some versions set in place are hashed with their row.
+        assert!(sql("pg_index", true).contains("indisvalid"));
+        // A reader without pg_authid hashes the rows pg_roles shows.
+        let roles = sql("pg_authid", false);
+        assert!(
+            roles.contains("FROM pg_catalog.pg_roles x") && roles.contains("(x::text, 0)"),
+            "{roles}"
+        );
+        assert!(matches!(hash("pg_language", false), Hash::Unknown));
+        // Names are quoted, whatever a catalog is called.
+        let odd = sql("Odd\"name", true);
+        assert!(
+            odd.contains("SELECT 'Odd\"name'") && odd.contains("FROM pg_catalog.\"Odd\"\"name\" x"),
+            "{odd}"
+        );
+    }
+}
