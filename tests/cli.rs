@@ -2287,6 +2287,48 @@ async fn live_reads_are_cached_until_the_catalogs_change() {
     }
 }
 
+/// Constants print the same whatever the reading session's settings: a
+/// role whose `DateStyle` and `TimeZone` differ from the scratch server's
+/// sees no change between a database and the schema it was made from.
+#[tokio::test(flavor = "current_thread")]
+async fn constants_print_the_same_whatever_the_readers_settings() {
+    let server = TestServer::start().await;
+    let db = server.database("settings").await;
+    let sql = "CREATE TABLE events (id int PRIMARY KEY, \
+               day date DEFAULT '2020-01-02', \
+               at timestamptz DEFAULT '2020-01-02 03:04:05+00', \
+               span interval DEFAULT '1 day 2 hours', \
+               ratio float8 DEFAULT 0.1);\n";
+    db.batch_execute(sql).await.unwrap();
+    db.batch_execute(
+        "CREATE ROLE odd LOGIN; \
+         ALTER ROLE odd SET DateStyle = 'SQL, DMY'; \
+         ALTER ROLE odd SET TimeZone = 'Asia/Tokyo'; \
+         ALTER ROLE odd SET IntervalStyle = 'iso_8601'; \
+         ALTER ROLE odd SET extra_float_digits = -3;",
+    )
+    .await
+    .unwrap();
+    let dir = project_with(sql);
+    let odd = server.url("settings").replacen("stratum@", "odd@", 1);
+    let out = stratum_in(
+        dir.path(),
+        &["diff", "--from", &odd, "--to", "schema/"],
+        &[("STRATUM_CACHE", "off")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("ALTER"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("No changes"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_database_reads_the_same_over_one_connection_or_several() {
     let server = TestServer::start().await;

@@ -16,8 +16,9 @@
 //!   frozen transaction ids): stratum reads the estimates and sizes again
 //!   on every read ([`super::STATS`]); `pg_index`'s state flags, which
 //!   some versions set in place, are hashed with the row.
-//! - Catalogs written by ANALYZE or holding data (`pg_statistic`, large
-//!   objects, subscription sync states): stratum reads none of them.
+//! - Catalogs written by ANALYZE, holding data or about subscriptions
+//!   (`pg_statistic`, large objects, `pg_subscription`): stratum reads
+//!   none of them.
 //! - Catalogs the reader may not read: `pg_authid` and `pg_user_mapping`
 //!   are hashed through the views stratum reads them by (`pg_roles`,
 //!   `pg_user_mappings`); any other one makes the read uncached, as
@@ -58,9 +59,6 @@ const VIEWS: &[(&str, &str)] = &[
     ("pg_authid", "pg_roles"),
     ("pg_user_mapping", "pg_user_mappings"),
 ];
-
-/// The system catalogs: name, and whether the reading role may read it.
-pub(super) struct Catalogs(pub Vec<(String, bool)>);
 
 /// The part of the read's first query that lists the system catalogs, as
 /// three arrays: names, readability and oids, in name order.
@@ -115,16 +113,19 @@ fn hash(name: &str, readable: bool) -> Hash {
     }
 }
 
-/// Adds to `key` the state of `catalogs`, read over `connections` (which
-/// share one snapshot): each reads a share of the catalogs. False, with
-/// nothing read, when the state cannot be known (see [`Hash::Unknown`]).
+/// Adds to `key` the state of the system catalogs `names` (which the
+/// reader may read where `readable` says so, as [`CATALOGS`] lists them),
+/// read over `connections` (which share one snapshot): each reads a share
+/// of the catalogs. False, with nothing read, when the state cannot be
+/// known (see [`Hash::Unknown`]).
 pub(super) async fn add_state(
     key: &mut Key,
     connections: &[&Client],
-    catalogs: &Catalogs,
+    names: &[String],
+    readable: &[bool],
 ) -> Result<bool> {
     let mut queries: Vec<String> = Vec::new();
-    for (name, readable) in &catalogs.0 {
+    for (name, readable) in names.iter().zip(readable) {
         match hash(name, *readable) {
             Hash::LeftOut => {}
             Hash::By(sql) => queries.push(sql),

@@ -154,8 +154,7 @@ async fn read(
             let mut key = Key::new(&format!("live read\0{}", row.get::<_, String>(2)));
             key.add(catalog.reader_role.as_bytes());
             key.add(row.get::<_, String>(3).as_bytes());
-            let catalogs = fingerprint::Catalogs(names.iter().cloned().zip(readable).collect());
-            fingerprint::add_state(&mut key, &connections, &catalogs)
+            fingerprint::add_state(&mut key, &connections, &names, &readable)
                 .await?
                 .then_some((cache, key))
         }
