@@ -562,6 +562,11 @@ impl Built {
         }
     }
 
+    /// A new connection to the database, in a backend of its own.
+    pub async fn connect(&self) -> Result<Client> {
+        self.db.connect().await
+    }
+
     /// Drops the database and the stub roles its load made.
     pub async fn finish(self) {
         drop(self.client);
