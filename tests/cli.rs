@@ -1967,6 +1967,64 @@ fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// A replay that started from a checkpoint becomes a new one only when it
+/// took as long as saving the checkpoint it started from did: a newest
+/// migration edited and checked again and again does not copy the whole
+/// cluster each time.
+#[test]
+fn a_replay_shorter_than_saving_its_checkpoint_is_not_saved() {
+    let dir = project_with("CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n");
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000000_a.sql"),
+        "SELECT pg_sleep(1.2);\nCREATE TABLE a (id int);\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
+    let saved = || {
+        let mut found: Vec<std::path::PathBuf> =
+            std::fs::read_dir(cache.path().join("checkpoints"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+                .collect();
+        found.sort();
+        found
+    };
+    // Only the first migration: replayed in full and saved, with how long
+    // saving it took.
+    let out = stratum_in(p, &["check", "--schema", "migrations"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = saved();
+    assert_eq!(first.len(), 1);
+    let record = first[0].join("saved_in_ms");
+    let ms: u64 = std::fs::read_to_string(&record).unwrap().parse().unwrap();
+    assert!(ms > 0);
+
+    // As if saving it had taken a minute (a large schema): a second
+    // migration that replays in 1.2 s is not worth a new checkpoint.
+    std::fs::write(&record, "60000").unwrap();
+    let second = p.join("migrations/20260102000000_b.sql");
+    std::fs::write(&second, "SELECT pg_sleep(1.2);\nCREATE TABLE b (id int);\n").unwrap();
+    let out = stratum_in(p, &["check"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(saved(), first);
+
+    // Saving it cheap by its record: the same replay (the migration
+    // edited, so that the load is not cached) is saved.
+    std::fs::write(&record, "100").unwrap();
+    std::fs::write(
+        &second,
+        "SELECT pg_sleep(1.2);\nCREATE TABLE b (id int); -- edited\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["check"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(saved().len(), 2);
+}
+
 /// A replay starts from the checkpoint of the longest prefix of
 /// `migrations/` that has one: an added migration replays alone (in
 /// `check`, and in `generate`'s proof), an edited one replays again with

@@ -33,13 +33,18 @@ use crate::scratch::{ScratchDb, ScratchServer};
 pub const LIMIT: u64 = 2 << 30;
 
 /// A replay shorter than this is not worth a checkpoint: saving one stops
-/// and starts the cluster, and copies its data directory.
+/// and starts the cluster, and copies its data directory. A replay from a
+/// checkpoint must also take as long as restoring and saving that one did
+/// (see `fill` in the load module).
 pub const WORTH: Duration = Duration::from_secs(1);
 
 /// The file of a checkpoint naming the database it holds.
 const DATABASE: &str = "database";
 /// The file of a checkpoint holding its size in bytes.
 const BYTES: &str = "bytes";
+/// The file of a checkpoint holding how long saving it took, in
+/// milliseconds: what saving the next one of about its size will cost.
+const SAVED_IN: &str = "saved_in_ms";
 
 /// The checkpoint directory.
 pub struct Checkpoints {
@@ -56,6 +61,9 @@ pub struct Found {
     pub bytes: u64,
     /// The database holding them.
     pub database: String,
+    /// How long saving it took (stopping the cluster, the copy, the sync
+    /// and the start), when it says.
+    pub saved_in: Option<Duration>,
     key: String,
 }
 
@@ -128,11 +136,16 @@ impl Checkpoints {
             {
                 let _ = file.set_modified(SystemTime::now());
             }
+            let saved_in = std::fs::read_to_string(path.join(SAVED_IN))
+                .ok()
+                .and_then(|ms| ms.trim().parse().ok())
+                .map(Duration::from_millis);
             Some(Found {
                 migrations: i + 1,
                 data: path.join("data"),
                 bytes,
                 database,
+                saved_in,
                 key: key.clone(),
             })
         })
@@ -153,6 +166,7 @@ impl Checkpoints {
         let Some(cluster) = server.cluster_mut() else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let path = self.path(key);
         if path.join(DATABASE).is_file() {
             return Ok(());
@@ -182,6 +196,11 @@ impl Checkpoints {
         if std::fs::rename(&staged, &path).is_err() {
             // Another run saved the same one meanwhile.
             let _ = std::fs::remove_dir_all(&staged);
+        } else {
+            // Written after the sync: it only advises, and a checkpoint
+            // without it is whole.
+            let ms = started.elapsed().as_millis().to_string();
+            let _ = std::fs::write(path.join(SAVED_IN), ms);
         }
         trim(&self.dir, LIMIT, key);
         Ok(())

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
@@ -252,8 +252,9 @@ async fn load_scratch_sides(
     let mut built = None;
     if !missing.is_empty() {
         let resume = resume_point(ready, &missing, scratch, major).await;
-        let (mut server, resumed) =
+        let (mut server, save_cost) =
             start_server(scratch, major, resume.as_ref().map(|(_, r)| r)).await?;
+        let resumed = save_cost.is_some();
         // The replay is saved as a checkpoint only while no other side's
         // database is kept: that one would be saved with it.
         let save_side = resume
@@ -267,7 +268,8 @@ async fn load_scratch_sides(
                 .filter(|(side, _)| *side == i && resumed)
                 .map(|(_, r)| r);
             let hold = keep == Some(i) || save_side == Some(i);
-            load_scratch(&server, ready[i], share, hold, from)
+            let save_cost = save_cost.filter(|_| from.is_some()).unwrap_or_default();
+            load_scratch(&server, ready[i], share, hold, from, save_cost)
         }))
         .await;
         let mut held = Vec::new();
@@ -407,10 +409,10 @@ pub struct Built {
 pub async fn build(side: &Side, scratch: &Scratch, major: u32) -> Result<Built> {
     let ready = prepare(side)?;
     let resume = checkpoints_for(&ready, scratch, Some(major)).await;
-    let (mut server, resumed) = start_server(scratch, Some(major), resume.as_ref()).await?;
-    let (db, done) = scratch_db(&server, resume.as_ref().filter(|_| resumed)).await?;
+    let (mut server, save_cost) = start_server(scratch, Some(major), resume.as_ref()).await?;
+    let (db, done) = scratch_db(&server, resume.as_ref().filter(|_| save_cost.is_some())).await?;
     let filled = match db.connect().await {
-        Ok(client) => fill(&client, &ready, done).await,
+        Ok(client) => fill(&client, &ready, done, save_cost.unwrap_or_default()).await,
         Err(e) => Err(e),
     };
     match filled {
@@ -473,14 +475,17 @@ async fn resume_point(
 }
 
 /// Starts the scratch server: the embedded cluster from the checkpoint
-/// `resume` found, when there is one; says whether it did. A checkpoint
-/// that does not start is removed.
+/// `resume` found, when there is one; when it did, what saving a new one
+/// would cost: the longer of how long this start took (a copy of the
+/// checkpoint's data directory, mostly) and how long saving that one did.
+/// A checkpoint that does not start is removed.
 async fn start_server(
     scratch: &Scratch,
     major: Option<u32>,
     resume: Option<&checkpoint::Resume>,
-) -> Result<(ScratchServer, bool)> {
+) -> Result<(ScratchServer, Option<Duration>)> {
     let found = resume.and_then(|r| r.found.as_ref());
+    let started = Instant::now();
     let (server, resumed) = ScratchServer::start_from(
         scratch.dev_url.as_deref(),
         major,
@@ -493,7 +498,8 @@ async fn start_server(
             resume.checkpoints.forget(found);
         }
     }
-    Ok((server, resumed))
+    let saved_in = found.and_then(|f| f.saved_in).unwrap_or_default();
+    Ok((server, resumed.then(|| started.elapsed().max(saved_in))))
 }
 
 /// A scratch database to load into, and how many migrations it already
@@ -521,10 +527,18 @@ async fn scratch_db(
 }
 
 /// Runs `ready` into `client`'s database, which already holds its first
-/// `done` migrations. Returns whether it is worth a checkpoint: a replay
-/// that took [`checkpoint::WORTH`] or more and left nothing a new session
-/// would lack (see [`resumable`]).
-async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<bool> {
+/// `done` migrations, restored from their checkpoint; `save_cost` is what
+/// saving a new one would cost (see [`start_server`]). Returns whether it
+/// is worth a checkpoint: a replay that took [`checkpoint::WORTH`] or more,
+/// and no less than `save_cost`, and left nothing a new session would lack
+/// (see [`resumable`]).
+///
+/// A new checkpoint saves the next run that adds a migration the replay
+/// since the last one. A shorter replay (a newest migration edited and
+/// checked again and again) is not saved: the replay since the last
+/// checkpoint grows with each migration added until it is worth one, so
+/// the saves never cost much more than the replays they spare.
+async fn fill(client: &Client, ready: &Ready, done: usize, save_cost: Duration) -> Result<bool> {
     let (ready, then) = match ready {
         Ready::Then(ready, then) => (&**ready, then.as_slice()),
         ready => (ready, &[][..]),
@@ -536,7 +550,7 @@ async fn fill(client: &Client, ready: &Ready, done: usize) -> Result<bool> {
             let started = Instant::now();
             replay(client, &sources[done..]).await?;
             worth = then.is_empty()
-                && started.elapsed() >= checkpoint::WORTH
+                && started.elapsed() >= checkpoint::WORTH.max(save_cost)
                 && resumable(client).await;
         }
         Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
@@ -591,11 +605,12 @@ async fn load_scratch(
     connections: usize,
     hold: bool,
     from: Option<&checkpoint::Resume>,
+    save_cost: Duration,
 ) -> Result<(Catalog, Option<crate::scratch::ScratchDb>, bool)> {
     let (db, done) = scratch_db(server, from).await?;
     let result = async {
         let client = db.connect().await?;
-        let worth = fill(&client, ready, done).await?;
+        let worth = fill(&client, ready, done, save_cost).await?;
         drop(client);
         anyhow::Ok((
             introspect_target(&db.config, false, connections, None).await?,
