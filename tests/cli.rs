@@ -1967,6 +1967,20 @@ fn the_catalog_cache_skips_unchanged_loads_and_reloads_changed_ones() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// The replay checkpoints saved under cache directory `cache`, in name
+/// order (staging and removed ones, whose names start with a dot, left out).
+fn checkpoints_in(cache: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(cache.join("checkpoints")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<std::path::PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    found.sort();
+    found
+}
+
 /// A replay that started from a checkpoint becomes a new one only when it
 /// took as long as saving the checkpoint it started from did: a newest
 /// migration edited and checked again and again does not copy the whole
@@ -1983,16 +1997,7 @@ fn a_replay_shorter_than_saving_its_checkpoint_is_not_saved() {
     .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let env = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
-    let saved = || {
-        let mut found: Vec<std::path::PathBuf> =
-            std::fs::read_dir(cache.path().join("checkpoints"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-                .collect();
-        found.sort();
-        found
-    };
+    let saved = || checkpoints_in(cache.path());
     // Only the first migration: replayed in full and saved, with how long
     // saving it took.
     let out = stratum_in(p, &["check", "--schema", "migrations"], &env);
@@ -2051,21 +2056,7 @@ fn replays_start_from_the_checkpoint_of_their_longest_unchanged_prefix() {
     let cache = tempfile::tempdir().unwrap();
     let cached = [("STRATUM_CACHE_DIR", cache.path().to_str().unwrap())];
     let failing = [cached[0], ("STRATUM_TEST_FAIL_REPLAY", "1")];
-    let checkpoints = || {
-        std::fs::read_dir(cache.path().join("checkpoints"))
-            .map(|entries| {
-                entries
-                    .filter(|e| {
-                        !e.as_ref()
-                            .unwrap()
-                            .file_name()
-                            .to_string_lossy()
-                            .starts_with('.')
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let checkpoints = || checkpoints_in(cache.path()).len();
     let replay_failed = |out: &Output| {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");

@@ -254,7 +254,6 @@ async fn load_scratch_sides(
         let resume = resume_point(ready, &missing, scratch, major).await;
         let (mut server, save_cost) =
             start_server(scratch, major, resume.as_ref().map(|(_, r)| r)).await?;
-        let resumed = save_cost.is_some();
         // The replay is saved as a checkpoint only while no other side's
         // database is kept: that one would be saved with it.
         let save_side = resume
@@ -265,11 +264,10 @@ async fn load_scratch_sides(
         let loads = futures_util::future::join_all(missing.iter().map(|&i| {
             let from = resume
                 .as_ref()
-                .filter(|(side, _)| *side == i && resumed)
-                .map(|(_, r)| r);
+                .filter(|(side, _)| *side == i)
+                .and_then(|(_, r)| Some((r, save_cost?)));
             let hold = keep == Some(i) || save_side == Some(i);
-            let save_cost = save_cost.filter(|_| from.is_some()).unwrap_or_default();
-            load_scratch(&server, ready[i], share, hold, from, save_cost)
+            load_scratch(&server, ready[i], share, hold, from)
         }))
         .await;
         let mut held = Vec::new();
@@ -597,17 +595,19 @@ async fn discard(server: &ScratchServer, db: crate::scratch::ScratchDb) {
 }
 
 /// Loads `ready` into a new scratch database, or that of the checkpoint
-/// `from` found, and reads it back, with whether it is worth a checkpoint
-/// (see [`fill`]); the database is dropped, unless `hold` asks for it back.
+/// `from` found (which the server started from, with what saving a new one
+/// would cost: see [`start_server`]), and reads it back, with whether it is
+/// worth a checkpoint (see [`fill`]); the database is dropped, unless
+/// `hold` asks for it back.
 async fn load_scratch(
     server: &ScratchServer,
     ready: &Ready,
     connections: usize,
     hold: bool,
-    from: Option<&checkpoint::Resume>,
-    save_cost: Duration,
+    from: Option<(&checkpoint::Resume, Duration)>,
 ) -> Result<(Catalog, Option<crate::scratch::ScratchDb>, bool)> {
-    let (db, done) = scratch_db(server, from).await?;
+    let (db, done) = scratch_db(server, from.map(|(resume, _)| resume)).await?;
+    let save_cost = from.map(|(_, cost)| cost).unwrap_or_default();
     let result = async {
         let client = db.connect().await?;
         let worth = fill(&client, ready, done, save_cost).await?;
