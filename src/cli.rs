@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use tokio::signal::unix::SignalKind;
 
 use crate::config::{Overrides, Project};
 use crate::filter::Filter;
@@ -144,6 +145,11 @@ already builds schema/.")]
         /// Write an empty migration to fill in by hand.
         #[arg(long)]
         empty: bool,
+        /// Approve these hazards (comma-separated): a migration that
+        /// destroys data is written only with data-loss approved, and the
+        /// approval is recorded in its header.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<HazardCode>,
     },
     /// Apply pending migrations, in order, each in its own transaction.
     #[command(after_help = "\
@@ -159,6 +165,17 @@ not recorded; an applied file that was edited is an error.")]
         /// Stop after this version.
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
+        /// Approve these hazards for this run (comma-separated), on top of
+        /// the approvals in each file's header.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<HazardCode>,
+        /// Print what would run, file by file, with its hazards; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run a pending migration older than the newest applied one
+        /// [stratum.yaml: out_of_order: allow].
+        #[arg(long)]
+        allow_out_of_order: bool,
     },
     /// Show applied, pending, changed and missing migrations (exit 1 unless all applied).
     Status {
@@ -172,6 +189,13 @@ not recorded; an applied file that was edited is an error.")]
         /// Keep this version and revert everything after it (0: all).
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
+        /// Approve these hazards for this run (comma-separated), on top of
+        /// the approvals in each down file's header.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<HazardCode>,
+        /// Print what would run, file by file, with its hazards; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Mark a migration applied or rolled back without running it.
     #[command(group(clap::ArgGroup::new("mark").required(true)))]
@@ -184,6 +208,13 @@ not recorded; an applied file that was edited is an error.")]
         /// Forget VERSION.
         #[arg(long, value_name = "VERSION", group = "mark")]
         rolled_back: Option<String>,
+        /// Accept the edit of applied migration VERSION: record its
+        /// checksum now (with --reason).
+        #[arg(long, value_name = "VERSION", group = "mark", requires = "reason")]
+        checksum: Option<String>,
+        /// Why the edit is accepted (kept in the history table).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Detect drift: exit 1 when the database (--db) or what migrations/ builds differs from schema/.
     #[command(after_help = "\
@@ -380,21 +411,62 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
 async fn run(command: Command, project: Project) -> Result<Report> {
     let url = |db: Db| project.database_url(db.db.as_deref());
     match command {
-        Command::Generate { name, empty } => {
-            workflow::generate(&project, &workflow::GenerateOptions { name, empty }).await
+        Command::Generate {
+            name,
+            empty,
+            allow_hazards,
+        } => {
+            let options = workflow::GenerateOptions {
+                name,
+                empty,
+                allow: allow_hazards.into_iter().collect(),
+            };
+            workflow::generate(&project, &options).await
         }
-        Command::Migrate { db, to } => workflow::migrate(&project, &url(db)?, to.as_deref()).await,
+        Command::Migrate {
+            db,
+            to,
+            allow_hazards,
+            dry_run,
+            allow_out_of_order,
+        } => {
+            let options = workflow::MigrateOptions {
+                to,
+                allow: allow_hazards.into_iter().collect(),
+                dry_run,
+                allow_out_of_order,
+            };
+            workflow::migrate(&project, &url(db)?, &options).await
+        }
         Command::Status { db } => workflow::status(&project, &url(db)?).await,
-        Command::Down { db, to } => workflow::down(&project, &url(db)?, to.as_deref()).await,
+        Command::Down {
+            db,
+            to,
+            allow_hazards,
+            dry_run,
+        } => {
+            let options = workflow::DownOptions {
+                to,
+                allow: allow_hazards.into_iter().collect(),
+                dry_run,
+            };
+            workflow::down(&project, &url(db)?, &options).await
+        }
         Command::Resolve {
             db,
             applied,
             rolled_back,
+            checksum,
+            reason,
         } => {
-            let what = match (applied, rolled_back) {
-                (Some(v), _) => workflow::Resolve::Applied(v),
-                (None, Some(v)) => workflow::Resolve::RolledBack(v),
-                (None, None) => unreachable!("clap requires one"),
+            let what = match (applied, rolled_back, checksum) {
+                (Some(v), _, _) => workflow::Resolve::Applied(v),
+                (None, Some(v), _) => workflow::Resolve::RolledBack(v),
+                (None, None, Some(version)) => workflow::Resolve::Checksum {
+                    version,
+                    reason: reason.unwrap_or_default(),
+                },
+                (None, None, None) => unreachable!("clap requires one"),
             };
             workflow::resolve(&project, &url(db)?, &what).await
         }
@@ -468,6 +540,21 @@ async fn run(command: Command, project: Project) -> Result<Report> {
     }
 }
 
+/// A Unix signal's stream; None where it cannot be listened to.
+fn signal(kind: SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+/// The next delivery of `signal`; never, without one.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let mut command = Args::command();
@@ -523,14 +610,21 @@ pub fn main() -> ExitCode {
             run(args.command, project).await
         };
         tokio::pin!(work);
+        // SIGINT, SIGTERM (what CI runners and Kubernetes send) and SIGHUP
+        // are one event.
+        let mut term = signal(SignalKind::terminate());
+        let mut hangup = signal(SignalKind::hangup());
         let finished = loop {
-            tokio::select! {
+            let signalled = tokio::select! {
                 result = &mut work => break Some(result),
-                // Work that runs statements on the user's database cancels
-                // them itself on the first Ctrl-C (`interrupt`).
-                _ = tokio::signal::ctrl_c() => if !crate::interrupt::request() {
-                    break None;
-                },
+                _ = tokio::signal::ctrl_c() => true,
+                _ = recv(&mut term) => true,
+                _ = recv(&mut hangup) => true,
+            };
+            // Work that runs statements on the user's database cancels them
+            // itself on the first signal (`interrupt`); a second quits.
+            if signalled && !crate::interrupt::request() {
+                break None;
             }
         };
         // On Ctrl-C, `work` is dropped by now, which stopped and removed an

@@ -60,6 +60,21 @@ pub struct ConfigFile {
     /// Prove plans on a copy before `apply` and `generate` finish (the
     /// default).
     pub proof: Option<bool>,
+    /// `allow` runs a pending migration older than the newest applied one
+    /// (`refuse`, the default, stops).
+    pub out_of_order: Option<OutOfOrder>,
+}
+
+/// What `migrate` does with a pending migration older than the newest
+/// applied one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutOfOrder {
+    /// Stop, naming it (the default).
+    #[default]
+    Refuse,
+    /// Run it.
+    Allow,
 }
 
 /// The `timeouts:` section of `stratum.yaml` (durations as `500ms`, `3s`,
@@ -75,6 +90,8 @@ pub struct TimeoutsConfig {
     pub long_statement: Option<String>,
     /// Tries after the first when a lock was not granted in time [5].
     pub retries: Option<u32>,
+    /// How long to wait for another run's migration lock [10m].
+    pub migration_lock: Option<String>,
 }
 
 /// An entry of `expected_drift:`: objects whose drift is accepted.
@@ -213,10 +230,12 @@ pub struct Project {
     /// Drift `check` reports without failing.
     pub expected_drift: Vec<ExpectedDrift>,
     /// Timeouts and retries of applied steps.
-    pub timeouts: crate::workflow::Timeouts,
+    pub timeouts: crate::execute::Timeouts,
     /// Prove plans on a copy with rows before `apply` runs them and before
     /// `generate` writes them.
     pub proof: bool,
+    /// Run pending migrations older than the newest applied one.
+    pub out_of_order: bool,
 }
 
 /// The timeouts of a project: flags, then `stratum.yaml`, then defaults.
@@ -224,8 +243,8 @@ fn timeouts(
     file: TimeoutsConfig,
     lock_flag: &Option<String>,
     retries_flag: Option<u32>,
-) -> Result<crate::workflow::Timeouts> {
-    use crate::workflow::Timeouts;
+) -> Result<crate::execute::Timeouts> {
+    use crate::execute::Timeouts;
     let defaults = Timeouts::default();
     let parse = |what: &str, text: Option<&String>, default| match text {
         Some(t) => Timeouts::parse_duration(t).with_context(|| format!("timeouts.{what}")),
@@ -244,10 +263,21 @@ fn timeouts(
             defaults.long_statement,
         )?,
         retries: retries_flag.or(file.retries).unwrap_or(defaults.retries),
+        migration_lock: parse(
+            "migration_lock",
+            file.migration_lock.as_ref(),
+            defaults.migration_lock,
+        )?,
     })
 }
 
 impl Project {
+    /// The hazards allowed: `allow_hazards` of stratum.yaml, and `extra`
+    /// (the run's --allow-hazards).
+    pub fn allowed(&self, extra: &BTreeSet<HazardCode>) -> BTreeSet<HazardCode> {
+        self.allow_hazards.iter().chain(extra).copied().collect()
+    }
+
     /// Where this project loads SQL sources.
     pub fn scratch(&self) -> crate::load::Scratch {
         crate::load::Scratch {
@@ -327,6 +357,7 @@ impl Project {
                 overrides.retries,
             )?,
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
+            out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

@@ -40,6 +40,14 @@ pub enum HazardCode {
 }
 
 impl HazardCode {
+    /// The code written `text` (`data-loss`), if it is one.
+    pub fn parse(text: &str) -> Option<HazardCode> {
+        <HazardCode as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == text)
+    }
+
     /// The code as users write it, e.g. `data-loss`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,7 +1,9 @@
 //! The migration history table in the user's database, and the advisory
 //! lock that serialises concurrent `migrate` runs.
 
-use anyhow::{Context, Result};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -67,27 +69,91 @@ impl History {
                 execution_ms bigint NOT NULL,
                 status text NOT NULL DEFAULT 'applied',
                 failed_statement integer,
-                error text
+                error text,
+                repairs jsonb NOT NULL DEFAULT '[]'
             );
             ALTER TABLE {0} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'applied',
                 ADD COLUMN IF NOT EXISTS failed_statement integer,
-                ADD COLUMN IF NOT EXISTS error text;\n",
+                ADD COLUMN IF NOT EXISTS error text,
+                ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]';\n",
             self.table
         )
     }
 
     /// Takes the session-level advisory lock of this history table, waiting
-    /// while another run holds it. Released by [`History::unlock`] or when
-    /// the connection closes.
-    pub async fn lock(&self, client: &Client) -> Result<()> {
-        client
-            .execute(
-                "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1)::bigint)",
+    /// while another run holds it: after a second it says who holds it
+    /// (pid, application, state, since when), and after `wait` (None: no
+    /// limit) it gives up. Released by [`History::unlock`] or when the
+    /// connection closes.
+    pub async fn lock(&self, client: &Client, wait: Option<Duration>) -> Result<()> {
+        let started = Instant::now();
+        let mut said = false;
+        loop {
+            let got: bool = client
+                .query_one(
+                    "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1)::bigint)",
+                    &[&self.lock_key()],
+                )
+                .await
+                .context("taking the migration lock")?
+                .get(0);
+            if got {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if crate::interrupt::requested() {
+                bail!("interrupted while waiting for the migration lock; nothing was run");
+            }
+            if let Some(limit) = wait.filter(|l| waited >= *l) {
+                bail!(
+                    "gave up waiting for the migration lock after {} s ({}); nothing was run                      (timeouts.migration_lock in stratum.yaml sets how long to wait)",
+                    limit.as_secs(),
+                    self.holder(client).await
+                );
+            }
+            if !said && waited >= Duration::from_secs(1) {
+                said = true;
+                crate::ui::print_err(&format!(
+                    "waiting for the migration lock of {}: {}\n",
+                    self.table,
+                    self.holder(client).await
+                ));
+            }
+            crate::interrupt::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Who holds the migration lock, as a sentence part.
+    async fn holder(&self, client: &Client) -> String {
+        // An advisory lock on a bigint key shows its high half as classid
+        // and its low half as objid.
+        let rows = client
+            .query(
+                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+                   coalesce(pg_catalog.to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '') \
+                 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = pg_catalog.hashtext($1)::bigint",
                 &[&self.lock_key()],
             )
-            .await
-            .context("taking the migration lock")?;
-        Ok(())
+            .await;
+        match rows.as_deref() {
+            Ok([row, ..]) => format!(
+                "held by pid {} ({}), {}, its query started {} UTC",
+                row.get::<_, i32>(0),
+                match row.get::<_, String>(1) {
+                    a if a.is_empty() => "no application_name".to_string(),
+                    a => format!("application_name {a}"),
+                },
+                match row.get::<_, String>(2) {
+                    s if s.is_empty() => "state unknown".to_string(),
+                    s => format!("state {s}"),
+                },
+                row.get::<_, String>(3)
+            ),
+            Ok([]) => "held by a session this role may not see".to_string(),
+            Err(e) => format!("its holder could not be read: {e}"),
+        }
     }
 
     /// Releases the advisory lock.
@@ -197,6 +263,24 @@ impl History {
             self.table,
             literal(checksum),
             literal(version)
+        )
+    }
+
+    /// SQL that accepts an applied file edited afterwards: its checksum
+    /// becomes `new`, and the change (when, the old and the new checksum,
+    /// `reason`) is added to the row's `repairs`.
+    pub fn repaired_sql(&self, version: &str, old: &str, new: &str, reason: &str) -> String {
+        format!(
+            "{}UPDATE {} SET checksum = {new}, repairs = repairs || pg_catalog.jsonb_build_object(\
+               'at', pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+               'from', {old}::text, 'to', {new}::text, 'reason', {reason}::text) \
+             WHERE version = {}",
+            self.ensure_sql(),
+            self.table,
+            literal(version),
+            new = literal(new),
+            old = literal(old),
+            reason = literal(reason)
         )
     }
 

@@ -1,13 +1,15 @@
-//! Ctrl-C while statements run on a user's database.
+//! Signals (Ctrl-C's SIGINT, SIGTERM, SIGHUP: one event) while statements
+//! run on a user's database, or while a prompt waits for an answer.
 //!
-//! By default the CLI drops the running command on Ctrl-C (which also
+//! By default the CLI drops the running command on a signal (which also
 //! removes a scratch cluster). While `apply` or `migrate` run statements,
 //! that is not enough: dropping the connection leaves a long statement
 //! running on the server until it next writes to the socket. Such work holds
 //! a [`Handling`] guard; Ctrl-C then only sets a flag, the running statement
 //! is cancelled on the server with a cancel request ([`cancellable`]), what
 //! is transactional rolls back, and the command reports which steps stayed
-//! applied. A second Ctrl-C drops the command at once.
+//! applied. A prompt races its answer against a signal ([`wait`]). A second
+//! signal drops the command at once.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -68,6 +70,16 @@ pub async fn cancellable<F: Future>(client: &Client, url: Option<&str>, work: F)
         crate::ui::print_err(&format!("sending the cancel request failed: {e:#}\n"));
     }
     work.await
+}
+
+/// Waits for a signal (the first one, or one already received).
+pub async fn wait() {
+    let notified = NOTIFY.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if !requested() {
+        notified.await;
+    }
 }
 
 /// Sleeps for `wait`, or until Ctrl-C.

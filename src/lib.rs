@@ -13,6 +13,7 @@ pub mod conninfo;
 pub mod coverage;
 pub mod ddl;
 pub mod diff;
+pub mod execute;
 pub mod filter;
 pub mod hazard;
 pub mod history;

@@ -17,11 +17,11 @@ use anyhow::{bail, Result};
 use tokio_postgres::Client;
 
 use crate::diff;
+use crate::execute::{RunStep, Script};
 use crate::filter::Filter;
 use crate::kinds::{Catalog, QualName};
 use crate::load::{self, Scratch, Side};
 use crate::plan::HazardCode;
-use crate::workflow::RunStep;
 
 /// What a proof did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,7 +45,9 @@ const ROWS: i64 = 3;
 /// (a saved plan whose schema changed since), rows and rewrites only.
 /// `built`, when given, is a scratch database that already holds that state
 /// (the one the plan's current side was read from): the first try runs
-/// there instead of building it again.
+/// there instead of building it again. `copy` says what the copy is of, in
+/// messages (`the database`, `what migrations/ builds`).
+#[allow(clippy::too_many_arguments)]
 pub async fn prove(
     build: &Side,
     steps: &[RunStep],
@@ -54,6 +56,7 @@ pub async fn prove(
     filter: &Filter,
     scratch: &Scratch,
     mut built: Option<load::Built>,
+    copy: &str,
 ) -> Result<Proven> {
     let started = Instant::now();
     let mut unseeded: BTreeMap<String, String> = BTreeMap::new();
@@ -62,7 +65,7 @@ pub async fn prove(
             Some(built) => built,
             None => load::build(build, scratch, major).await?,
         };
-        let result = run(&built, steps, desired, filter, &unseeded).await;
+        let result = run(&built, steps, desired, filter, &unseeded, copy).await;
         built.finish().await;
         match result {
             Ok((rows, tables)) => {
@@ -94,7 +97,7 @@ pub async fn prove(
 /// The table of the step that failed on data (SQLSTATE class 22 or 23),
 /// and the server's word for it.
 fn data_error(e: &anyhow::Error, steps: &[RunStep]) -> Option<(String, String)> {
-    let failed = e.downcast_ref::<crate::workflow::StepFailed>()?;
+    let failed = e.downcast_ref::<crate::execute::StepFailed>()?;
     let class = failed.code.as_ref()?.code().get(..2)?;
     if class != "22" && class != "23" {
         return None;
@@ -110,7 +113,16 @@ async fn run(
     desired: Option<&Catalog>,
     filter: &Filter,
     unseeded: &BTreeMap<String, String>,
+    copy: &str,
 ) -> Result<(u64, usize)> {
+    // The roles the plan names exist where it runs (the plan-time check
+    // says so, or `roles.assume`), but not on the scratch server.
+    let roles: BTreeSet<String> = steps
+        .iter()
+        .filter_map(|s| s.sql.as_deref())
+        .flat_map(crate::execute::statement::roles)
+        .collect();
+    load::stub_roles(&built.client, &roles).await?;
     seed(&built.client, unseeded).await?;
     let before = tables(&built.client).await?;
     // The steps run in a backend of their own. The seeding one keeps a
@@ -121,9 +133,10 @@ async fn run(
     // runs them in the seeding one: slower, the same result.
     let fresh = built.connect().await.ok();
     let client = fresh.as_ref().unwrap_or(&built.client);
-    crate::workflow::execute_steps(client, steps)
+    let script = Script::of_steps(steps.to_vec());
+    crate::execute::run(client, None, &script, &Default::default(), None)
         .await
-        .map_err(|e| e.context("the plan failed on a copy of the database, with rows"))?;
+        .map_err(|e| e.context(format!("the plan failed on a copy of {copy}, with rows")))?;
     let after = tables(client).await?;
 
     // Which tables' steps declared what.
@@ -196,7 +209,7 @@ async fn run(
     }
     if !failures.is_empty() {
         bail!(
-            "the plan failed its proof on a copy of the database (--no-proof skips it):\n- {}",
+            "the plan failed its proof on a copy of {copy} (--no-proof skips it):\n- {}",
             failures.join("\n- ")
         );
     }

@@ -120,12 +120,28 @@ impl Drop for Progress {
     }
 }
 
-/// Asks `question` on the terminal; true on `y` or `yes`.
-pub fn confirm(question: &str) -> std::io::Result<bool> {
+/// Asks `question` on the terminal: `Some(true)` on `y` or `yes`, None
+/// when a signal (Ctrl-C) came first. The answer is read on a thread of its
+/// own, never on the runtime's, so that a signal ends the wait at once.
+pub async fn confirm(question: &str) -> std::io::Result<Option<bool>> {
     print_err(&format!("{question} [y/N] "));
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer);
+        let _ = tx.send(read.map(|_| answer));
+    });
+    let _signals = crate::interrupt::handle();
+    tokio::select! {
+        answer = rx => {
+            let answer = answer.map_err(std::io::Error::other)??;
+            Ok(Some(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")))
+        }
+        _ = crate::interrupt::wait() => {
+            print_err("\n");
+            Ok(None)
+        }
+    }
 }
 
 /// True when stdin is a terminal a person can answer on.

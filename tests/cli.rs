@@ -6,40 +6,15 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::TestServer;
+use common::{spawn_in, stratum_in, text, TestServer};
 
 fn stratum(args: &[&str]) -> Output {
     stratum_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, &[])
 }
 
-/// Runs stratum in `dir` with extra environment variables, stdin closed.
-fn stratum_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    spawn_in(dir, args, env)
-        .wait_with_output()
-        .expect("running stratum")
-}
-
-/// Starts stratum in `dir` without waiting: stdin closed, output piped.
-fn spawn_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_stratum"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("running stratum")
-}
-
 /// `apply --db URL --yes --allow-hazards HAZARDS`.
 fn apply_yes<'a>(url: &'a str, hazards: &'a str) -> [&'a str; 6] {
     ["apply", "--db", url, "--yes", "--allow-hazards", hazards]
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -665,7 +640,11 @@ async fn history_table_in_its_own_schema() {
         let out = stratum_in(p, &["status", "--db", &url], &env);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
         // Going down keeps the schema that holds the history.
-        let out = stratum_in(p, &["down", "--db", &url], &env);
+        let out = stratum_in(
+            p,
+            &["down", "--db", &url, "--allow-hazards", "data-loss"],
+            &env,
+        );
         assert_eq!(out.status.code(), Some(0), "{sql}{}", text(&out.stderr));
         let out = stratum_in(p, &["status", "--db", &url], &env);
         assert!(text(&out.stdout).contains("pending"), "{}", text(&out.stdout));
@@ -1261,14 +1240,32 @@ async fn migrate_retries_a_file_that_timed_out_on_a_lock() {
         "--retries",
         "10",
     ];
-    let run = spawn_in(p, &args, &env);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut run = spawn_in(p, &args, &env);
+    // The lock is released once stratum has said that it timed out on it.
+    let (lines, said) = std::sync::mpsc::channel();
+    let stderr = run.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let first = tokio::task::spawn_blocking(move || said.recv().unwrap())
+        .await
+        .unwrap();
     holder.batch_execute("COMMIT").await.unwrap();
-    let out = run.wait_with_output().unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let status = run.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("timed out waiting for a lock; trying the file again in"),
+        first.starts_with(
+            "statement 1 of 1 (line 1) timed out waiting for a lock; rolled back; trying again in"
+        ),
         "{stderr}"
     );
     let columns = common::strings(
@@ -1365,14 +1362,16 @@ async fn a_migration_that_fails_halfway_outside_a_transaction_is_recorded_failed
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("statement 2 of 2 failed; this file runs outside a transaction (CREATE INDEX CONCURRENTLY): statements 1 to 1 stay applied; it is recorded as failed"),
+        stderr.contains(
+            "statement 2 of 2 failed. Statement 1 of 2 stays applied; it is recorded as failed"
+        ),
         "{stderr}"
     );
     let out = run(&["status", "--db", &url]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("failed   20260101000002_indexes  stopped at statement 2 outside a transaction (column \"c\" does not exist); statement 1 stays applied"),
+        stdout.contains("failed   20260101000002_indexes  stopped at statement 2 (column \"c\" does not exist); statement 1 stays applied"),
         "{stdout}"
     );
     assert!(text(&out.stderr).contains("1 applied, 0 pending, 0 changed, 0 missing, 1 failed."));
@@ -1430,7 +1429,7 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
     assert!(text(&out.stderr).contains("Saved to plan.json"));
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("plan.json")).unwrap()).unwrap();
-    assert_eq!(saved["format"], "stratum plan 1");
+    assert_eq!(saved["format"], "stratum plan 2");
     assert!(saved["fingerprint"]
         .as_str()
         .unwrap()
@@ -1445,7 +1444,7 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("plan.json was made for a database whose schema was sha256:"),
+        stderr.contains("plan.json was made for another state of this database's schema; since then:\n  ~ table public.t\n"),
         "{stderr}"
     );
     assert!(stderr.contains("Nothing was applied"), "{stderr}");
@@ -1461,7 +1460,10 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
         stderr.contains("Applied 1 step in one transaction"),
         "{stderr}"
     );
-    assert!(stderr.contains("the database matches schema/."), "{stderr}");
+    assert!(
+        stderr.contains("the database matches the schema plan.json was made for."),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("Proved on a copy of the database:"),
         "{stderr}"
@@ -1470,8 +1472,8 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
     // Once applied, the plan no longer fits.
     let out = run(&["apply", "plan.json", "--db", &url, "--yes"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    // schema/ edited after the plan was saved: applied as saved, not
-    // compared with the edited schema.
+    // schema/ edited after the plan was saved: applied as saved, and
+    // compared with the state it was made for.
     std::fs::write(
         p.join("schema/schema.sql"),
         "CREATE TABLE t (id int, note text, extra int);\n",
@@ -1488,9 +1490,7 @@ async fn saved_plans_apply_only_to_the_schema_they_were_made_for() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains(
-            "schema/ changed since the plan was made, so the result was not compared with it"
-        ),
+        stderr.contains("the database matches the schema plan.json was made for."),
         "{stderr}"
     );
     assert_eq!(common::strings(&db, columns).await, ["id,note,extra"]);
@@ -1516,8 +1516,9 @@ async fn apply_checks_the_schema_again_right_before_the_first_statement() {
         "SELECT pg_advisory_lock(hashtext('stratum migrate public.stratum_migrations')::bigint)";
     holder.batch_execute(key).await.unwrap();
     let run = spawn_in(dir.path(), &["apply", "--db", &url, "--yes"], &env);
-    let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                   AND query LIKE '%pg_advisory_lock%'";
+    // It asks for the lock again and again while another run holds it.
+    let waiting = "SELECT pid::text FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+                   AND query LIKE '%pg_try_advisory_lock%'";
     wait_for("apply to wait for the lock", || async {
         !common::strings(&db, waiting).await.is_empty()
     })
@@ -1799,7 +1800,7 @@ CREATE SEQUENCE app.ticker; -- stratum:renamed-from counter
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = run(&["check", "--db", &fresh_url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = run(&["down", "--db", &fresh_url]);
+    let out = run(&["down", "--db", &fresh_url, "--allow-hazards", "data-loss"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let tables = "SELECT string_agg(tablename::text, ',') FROM pg_tables WHERE schemaname = 'app'";
     assert_eq!(common::strings(&fresh, tables).await, ["users"]);
@@ -1879,7 +1880,17 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
     let prove = |steps: Vec<RunStep>| {
         let (build, desired, filter, scratch) = (&build, &desired, &filter, &scratch);
         async move {
-            stratum::proof::prove(build, &steps, Some(desired), major, filter, scratch, None).await
+            stratum::proof::prove(
+                build,
+                &steps,
+                Some(desired),
+                major,
+                filter,
+                scratch,
+                None,
+                "the database",
+            )
+            .await
         }
     };
     let proven = prove(steps.clone()).await.unwrap();

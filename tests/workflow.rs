@@ -41,6 +41,8 @@ async fn generate(project: &Project, name: &str) -> workflow::Report {
         &GenerateOptions {
             name: Some(name.into()),
             empty: false,
+            // Every fixture pair is generated, some of them destroy data.
+            allow: [stratum::plan::HazardCode::DataLoss].into(),
         },
     )
     .await
@@ -117,8 +119,11 @@ async fn generate_migrate_check(
     anyhow::ensure!(!files(&report).is_empty(), "the after migration is empty");
     generated += 1;
 
-    let migrated = workflow::migrate(&project, &url, None).await?;
-    let applied = migrated.json["applied"].as_array().unwrap().len();
+    let migrated = workflow::migrate(&project, &url, &Default::default()).await?;
+    let applied = migrated.json["applied"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("migrate: {}", migrated.stderr))?
+        .len();
     anyhow::ensure!(applied == generated, "applied {applied} of {generated}");
     let check_db = workflow::check(&project, Some(&url)).await?;
     anyhow::ensure!(
@@ -135,7 +140,8 @@ async fn generate_migrate_check(
     anyhow::ensure!(status.exit == 0, "status: {}", status.stdout);
 
     // down restores the previous schema exactly.
-    workflow::down(&project, &url, None).await?;
+    let down = workflow::down(&project, &url, &Default::default()).await?;
+    anyhow::ensure!(down.exit == 0, "down: {}", down.stderr);
     let left = differences(server, &db, before).await;
     anyhow::ensure!(left.is_empty(), "after down, the database differs:\n{left}");
     Ok(())
@@ -151,7 +157,9 @@ async fn example_generate_migrate_check_down() {
     generate(&project, "init").await;
     server.database("example").await;
     let url = server.url("example");
-    workflow::migrate(&project, &url, None).await.unwrap();
+    workflow::migrate(&project, &url, &Default::default())
+        .await
+        .unwrap();
     let check = workflow::check(&project, Some(&url)).await.unwrap();
     assert_eq!(check.exit, 0, "{}", check.stdout);
     // Drift: a column added by hand is reported with a diff and a plan.
@@ -173,9 +181,17 @@ async fn example_generate_migrate_check_down() {
         .batch_execute("ALTER TABLE app.users DROP COLUMN nickname")
         .await
         .unwrap();
-    workflow::down(&project, &url, Some("0")).await.unwrap();
+    workflow::down(&project, &url, &down_to("0")).await.unwrap();
     let left = differences(&server, "example", None).await;
     assert!(left.is_empty(), "{left}");
+}
+
+/// `down --to VERSION`.
+fn down_to(version: &str) -> workflow::DownOptions {
+    workflow::DownOptions {
+        to: Some(version.into()),
+        ..Default::default()
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -305,9 +321,10 @@ async fn concurrent_migrate_runs_wait_for_the_lock() {
     server.database("locked").await;
     let url = server.url("locked");
     // The first run creates the history table; both then race for the lock.
+    let options = workflow::MigrateOptions::default();
     let (a, b) = tokio::join!(
-        workflow::migrate(&project, &url, None),
-        workflow::migrate(&project, &url, None)
+        workflow::migrate(&project, &url, &options),
+        workflow::migrate(&project, &url, &options)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let counts = [
@@ -339,14 +356,19 @@ async fn failing_statement_leaves_database_and_history_unchanged() {
     );
     let client = server.database("failing").await;
     let url = server.url("failing");
-    let err = workflow::migrate(&project, &url, None).await.unwrap_err();
+    let err = workflow::migrate(&project, &url, &Default::default())
+        .await
+        .unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("2_second.sql:3:1: relation \"nope\" does not exist"),
         "{text}"
     );
     assert!(text.contains("statement 3 of 3 failed"), "{text}");
-    assert!(text.contains("rolled back"), "{text}");
+    assert!(
+        text.contains("Rolled back; nothing of it stays applied, and nothing was recorded."),
+        "{text}"
+    );
     assert_eq!(history(&server, "failing").await, vec!["1"]);
     let catalog = read(&client, true).await;
     let names: Vec<String> = catalog.tables.keys().map(|q| q.name.clone()).collect();
@@ -359,7 +381,9 @@ async fn edited_applied_migration_is_detected() {
     let (_dir, project) = hand_written(&server, &[("1_a.sql", "CREATE TABLE a (id int);\n")]);
     server.database("edited").await;
     let url = server.url("edited");
-    workflow::migrate(&project, &url, None).await.unwrap();
+    workflow::migrate(&project, &url, &Default::default())
+        .await
+        .unwrap();
     std::fs::write(
         project.migrations.join("1_a.sql"),
         "CREATE TABLE a (id bigint);\n",
@@ -368,7 +392,9 @@ async fn edited_applied_migration_is_detected() {
     let status = workflow::status(&project, &url).await.unwrap();
     assert_eq!(status.exit, 1);
     assert!(status.stdout.contains("changed"), "{}", status.stdout);
-    let err = workflow::migrate(&project, &url, None).await.unwrap_err();
+    let err = workflow::migrate(&project, &url, &Default::default())
+        .await
+        .unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("1_a.sql: changed after it was applied"),
@@ -499,7 +525,9 @@ async fn concurrent_index_migration_runs_outside_a_transaction() {
     );
     let client = server.database("concurrent_idx").await;
     let url = server.url("concurrent_idx");
-    let report = workflow::migrate(&project, &url, None).await.unwrap();
+    let report = workflow::migrate(&project, &url, &Default::default())
+        .await
+        .unwrap();
     assert!(
         report.stderr.contains("2_idx (") && report.stderr.contains("outside a transaction"),
         "{}",

@@ -174,16 +174,15 @@ impl Kind for IndexChange {
         }
     }
 
-    fn undo_on_failure(&self) -> Option<String> {
+    fn undo_on_failure(&self) -> Option<super::Cleanup> {
         match self {
             IndexChange::Create {
                 concurrently: true,
                 build_as,
                 index,
                 ..
-            } => Some(format!(
-                "DROP INDEX CONCURRENTLY IF EXISTS {};",
-                build_as.as_ref().unwrap_or(&index.name)
+            } => Some(super::Cleanup::InvalidIndex(
+                build_as.as_ref().unwrap_or(&index.name).to_string(),
             )),
             _ => None,
         }

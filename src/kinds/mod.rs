@@ -347,6 +347,19 @@ pub enum Shown {
     Comment,
 }
 
+/// What removes the leftovers of a step that failed or was cancelled
+/// outside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    /// The index a failed concurrent build left behind (its SQL name):
+    /// dropped concurrently, and only while it exists and is INVALID, so a
+    /// valid index of the same name (the reason a build failed) is kept.
+    InvalidIndex(String),
+    /// A statement that removes what the step left.
+    Sql(String),
+}
+
 /// The one interface between a kind and the shared machinery. Implemented by
 /// each kind's change type; the functions without `self` read and compare
 /// the kind as a whole.
@@ -383,9 +396,9 @@ pub trait Kind: Debug {
         true
     }
 
-    /// SQL that removes what this step leaves behind when it fails outside
-    /// a transaction (the INVALID index of a failed concurrent build).
-    fn undo_on_failure(&self) -> Option<String> {
+    /// What removes the leftovers of this step when it fails outside a
+    /// transaction (the INVALID index of a failed concurrent build).
+    fn undo_on_failure(&self) -> Option<Cleanup> {
         None
     }
 

@@ -23,7 +23,7 @@ mod checkpoint;
 mod run;
 use checkpoint::Checkpoints;
 use run::{drop_stub_roles, replay, resumable};
-pub use run::{load_sql, located, CLEAN_SESSION};
+pub use run::{load_sql, located, stub_roles, CLEAN_SESSION};
 
 /// One side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,13 +16,21 @@ use crate::scratch::ScratchServer;
 static STUB_ROLES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
 /// Drops the stub roles that loading `database` made. One that another
-/// load uses meanwhile cannot be dropped; that error is ignored.
+/// load uses meanwhile cannot be dropped yet (a load that found it made
+/// may use it without listing it): it is tried again when the next scratch
+/// database goes.
 pub(super) async fn drop_stub_roles(server: &ScratchServer, database: &str) {
+    // Roles whose drop failed before are listed under no database.
     let roles: Vec<String> = {
         let mut all = STUB_ROLES.lock().expect("stub role list");
-        let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|(db, _)| db == database);
+        let (mine, rest): (Vec<_>, Vec<_>) = all
+            .drain(..)
+            .partition(|(db, _)| db == database || db.is_empty());
         *all = rest;
-        mine.into_iter().map(|(_, role)| role).collect()
+        let mut roles: Vec<String> = mine.into_iter().map(|(_, role)| role).collect();
+        roles.sort();
+        roles.dedup();
+        roles
     };
     if roles.is_empty() {
         return;
@@ -31,9 +39,16 @@ pub(super) async fn drop_stub_roles(server: &ScratchServer, database: &str) {
         return;
     };
     for role in roles {
-        let _ = client
+        if client
             .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-            .await;
+            .await
+            .is_err()
+        {
+            STUB_ROLES
+                .lock()
+                .expect("stub role list")
+                .push((String::new(), role));
+        }
     }
 }
 
@@ -303,60 +318,109 @@ async fn run_with_stub_roles(
     sql: &str,
 ) -> Result<Result<(), tokio_postgres::Error>> {
     let mut outcome = client.batch_execute(sql).await;
-    let mut made: Vec<String> = Vec::new();
+    // Each name at most three times: a stub another load made may go
+    // between its CREATE and this statement's retry.
+    let mut tried: Vec<String> = Vec::new();
     while let Some(name) = outcome.as_ref().err().and_then(undefined_name) {
-        let known = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)";
-        if made.contains(&name) || client.query_one(known, &[&name]).await?.get::<_, bool>(0) {
+        if tried.iter().filter(|n| **n == name).count() >= 3 {
             break;
         }
-        let role = crate::sql::ident(&name);
-        match client
-            .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
-            .await
-        {
-            Ok(()) => {}
-            // Another load at the same time made it first: it is its to
-            // drop, and this one can use it.
-            Err(e)
-                if e.code() == Some(&SqlState::DUPLICATE_OBJECT)
-                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
-            {
-                made.push(name);
-                outcome = client.batch_execute(sql).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("creating stub role {name} on the scratch server")))
-            }
-        }
-        // Marked, so that a run that dies cannot leave it for good on a
-        // --dev-url server (see scratch::clean_dev_server).
-        let database: String = client
-            .query_one("SELECT pg_catalog.current_database()::text", &[])
-            .await?
-            .get(0);
-        let mark = format!("{}{database}", crate::scratch::STUB_ROLE_COMMENT);
-        client
-            .batch_execute(&format!(
-                "COMMENT ON ROLE {role} IS {}",
-                crate::sql::literal(&mark)
-            ))
-            .await?;
+        tried.push(name.clone());
+        let stub = make_stub(client, &name).await?;
         let retry = client.batch_execute(sql).await;
-        if retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name) {
+        if matches!(stub, Stub::Made)
+            && retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name)
+        {
             // The name was not a role's after all (a type, say).
+            let role = crate::sql::ident(&name);
             client.batch_execute(&format!("DROP ROLE {role}")).await?;
             break;
         }
-        STUB_ROLES
-            .lock()
-            .expect("stub role list")
-            .push((database, role));
-        made.push(name);
         outcome = retry;
     }
     Ok(outcome)
+}
+
+/// Whether [`make_stub`] made the role.
+enum Stub {
+    Made,
+    /// It exists: another load at the same time made it first (it is
+    /// then shared), or it is a real role.
+    Taken,
+}
+
+/// Creates role `name` as a stub on the scratch server, marked and listed
+/// as this load's, so that it is dropped with its database (or, on a
+/// --dev-url server, by the next run if this one dies).
+async fn make_stub(client: &Client, name: &str) -> Result<Stub> {
+    let role = crate::sql::ident(name);
+    let database: String = client
+        .query_one("SELECT pg_catalog.current_database()::text", &[])
+        .await?
+        .get(0);
+    // Listed for this load whoever made it: each load that uses a stub
+    // tries to drop it when it ends, and the last one can.
+    let list = |database: String| {
+        STUB_ROLES
+            .lock()
+            .expect("stub role list")
+            .push((database, role.clone()))
+    };
+    match client
+        .batch_execute(&format!("CREATE ROLE {role} NOLOGIN"))
+        .await
+    {
+        Ok(()) => {}
+        Err(e)
+            if e.code() == Some(&SqlState::DUPLICATE_OBJECT)
+                || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+        {
+            // Shared only when another load made it: a real role is never
+            // this load's to drop.
+            let stub = "SELECT coalesce(pg_catalog.shobj_description(oid, 'pg_authid'), '') \
+                        LIKE $2 || '%' FROM pg_catalog.pg_roles WHERE rolname = $1";
+            let mark = crate::scratch::STUB_ROLE_COMMENT;
+            let rows = client.query(stub, &[&name, &mark]).await?;
+            if rows.first().is_some_and(|r| r.get::<_, bool>(0)) {
+                list(database);
+            }
+            return Ok(Stub::Taken);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("creating stub role {name} on the scratch server")))
+        }
+    }
+    let mark = format!("{}{database}", crate::scratch::STUB_ROLE_COMMENT);
+    client
+        .batch_execute(&format!(
+            "COMMENT ON ROLE {role} IS {}",
+            crate::sql::literal(&mark)
+        ))
+        .await?;
+    list(database);
+    Ok(Stub::Made)
+}
+
+/// Creates the roles of `names` the scratch server lacks as stubs of the
+/// load of the database `client` is on (the proof's copy: the roles a plan
+/// names exist where it runs, not on the scratch server).
+pub async fn stub_roles(client: &Client, names: &std::collections::BTreeSet<String>) -> Result<()> {
+    // A role another load made as a stub is made again, so that this load
+    // shares it (and tries to drop it when it ends); a real role is left.
+    let real = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1 \
+                AND coalesce(pg_catalog.shobj_description(oid, 'pg_authid'), '') NOT LIKE $2 || '%')";
+    let mark = crate::scratch::STUB_ROLE_COMMENT;
+    for name in names {
+        if !client
+            .query_one(real, &[name, &mark])
+            .await?
+            .get::<_, bool>(0)
+        {
+            make_stub(client, name).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The name an "undefined object" error (SQLSTATE 42704) is about: the

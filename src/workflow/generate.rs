@@ -1,13 +1,17 @@
 //! `stratum generate`: the next migration, from what `migrations/` builds to
 //! what `schema/` says.
 
+use std::collections::BTreeSet;
+
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{count, load_keeping, migrations, Report, OK};
+use super::{count, load_keeping, migrations, Report, ATTENTION, OK};
 use crate::config::Project;
 use crate::diff;
 use crate::diff::Change;
+use crate::execute::{file, Script};
+use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::rename::RenameChange;
 use crate::kinds::Catalog;
 use crate::load::{Built, Side};
@@ -23,6 +27,10 @@ pub struct GenerateOptions {
     pub name: Option<String>,
     /// Write a skeleton for a hand-written migration instead of a diff.
     pub empty: bool,
+    /// Hazards approved here, on top of `allow_hazards` in stratum.yaml:
+    /// a migration that destroys data is written only when `data-loss` is
+    /// approved, and the approval is recorded in its header.
+    pub allow: BTreeSet<HazardCode>,
 }
 
 #[derive(Serialize)]
@@ -42,8 +50,14 @@ pub async fn generate(project: &Project, options: &GenerateOptions) -> Result<Re
         let name = slug(options.name.as_deref().unwrap_or("data_migration"));
         let up = format!(
             "-- Migration {version}_{name}: written by hand.\n\
-             -- It runs in one transaction; `stratum check` still compares the\n\
-             -- schema that migrations/ builds with schema/.\n\n"
+             -- It runs in one transaction; a `{marker}` line starts another\n\
+             -- batch, committed apart. Statements that destroy data (DROP TABLE,\n\
+             -- DROP COLUMN, TRUNCATE, DELETE without WHERE) run only once approved:\n\
+             -- a `{approval} data-loss` line here, or --allow-hazards on migrate.\n\
+             -- `stratum check` still compares the schema that migrations/ builds\n\
+             -- with schema/.\n\n",
+            marker = file::MARKER,
+            approval = file::APPROVAL
         );
         let down = format!("-- Reverts {version}_{name}.\n\n");
         let files = write(
@@ -122,6 +136,10 @@ async fn from_catalogs(
         return Ok(report);
     }
     let up = plan::plan(&built, &desired, changes)?;
+    let allowed = project.allowed(&options.allow);
+    if let Some(refusal) = refused(&up, &allowed) {
+        return Ok(refusal);
+    }
     let mut before = built;
     project.filter.keep_history_schema(&desired, &mut before);
     // Down: the renames undone first, then back to what the migrations built.
@@ -140,6 +158,7 @@ async fn from_catalogs(
         let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
         let major = (target.server_version / 10000) as u32;
         let filter = &project.filter;
+        let copy = format!("what {} builds", project.show(&project.migrations));
         let proof = crate::proof::prove(
             &build,
             &steps,
@@ -148,6 +167,7 @@ async fn from_catalogs(
             filter,
             &scratch,
             kept.take(),
+            &copy,
         );
         Some(proof.await?)
     } else {
@@ -158,8 +178,8 @@ async fn from_catalogs(
         None => describe(&up),
     };
     let label = format!("{version}_{name}");
-    let up_text = script(&label, &up, project, false);
-    let down_text = script(&label, &down, project, true);
+    let up_text = script(&label, &up, project, false, &allowed);
+    let down_text = script(&label, &down, project, true, &allowed);
     let files = write(
         &project.migrations,
         project.layout,
@@ -168,13 +188,18 @@ async fn from_catalogs(
             name: &name,
             up: &up_text,
             down: &down_text,
-            no_transaction: up.steps.iter().any(|s| !s.transactional),
+            // Only when no batch is a transaction: the markers say the rest.
+            no_transaction: !Script::of_plan(&up)
+                .batches
+                .iter()
+                .any(|b| b.in_transaction),
         },
     )?;
     let mut report = written(project, version, name, files, &up, down.steps.len());
     report.stderr.push_str(&warnings);
     if let Some(p) = proved {
-        report.stderr.push_str(&super::proved_line(&p));
+        let copy = format!("what {} builds", project.show(&project.migrations));
+        report.stderr.push_str(&super::proved_line(&p, &copy));
     }
     Ok(report)
 }
@@ -245,9 +270,16 @@ pub fn describe(plan: &Plan) -> String {
     slug(&text)
 }
 
-/// A migration file: a header saying what it changes and its hazards, then
-/// the statements.
-fn script(label: &str, plan: &Plan, project: &Project, reverse: bool) -> String {
+/// A migration file: a header saying what it changes, its hazards (and
+/// their approval, `approved`), and the batches it runs in; then the
+/// statements, a marker line before each batch after the first.
+fn script(
+    label: &str,
+    plan: &Plan,
+    project: &Project,
+    reverse: bool,
+    approved: &BTreeSet<HazardCode>,
+) -> String {
     let mut out = if reverse {
         format!("-- Reverts migration {label}. Generated by stratum.\n")
     } else {
@@ -260,37 +292,159 @@ fn script(label: &str, plan: &Plan, project: &Project, reverse: bool) -> String 
     for line in render::summary(plan, &[]).lines() {
         out.push_str(&format!("--   {line}\n"));
     }
-    let hazards: Vec<String> = plan
-        .steps
-        .iter()
-        .flat_map(|s| &s.hazards)
-        .map(|h| format!("--   {}: {}\n", h.code.as_str(), h.message))
-        .collect();
+    let hazards: Vec<&Hazard> = plan.steps.iter().flat_map(|s| &s.hazards).collect();
     out.push_str("--\n-- Hazards:\n");
     if hazards.is_empty() {
         out.push_str("--   none\n");
-    } else {
-        out.extend(hazards);
     }
-    let outside: Vec<&str> = plan
-        .steps
+    for h in &hazards {
+        out.push_str(&format!("--   {}: {}\n", h.code.as_str(), h.message));
+    }
+    // Covered by the file's checksum, like every line of it.
+    let approve: BTreeSet<&str> = hazards
         .iter()
-        .filter(|s| !s.transactional)
-        .map(|s| s.kind)
+        .filter(|h| approved.contains(&h.code))
+        .map(|h| h.code.as_str())
         .collect();
-    if !outside.is_empty() {
+    if !approve.is_empty() {
+        let codes: Vec<&str> = approve.into_iter().collect();
         out.push_str(&format!(
-            "--\n-- Runs outside a transaction, one statement at a time ({}): \
-             a new enum value cannot be used in the transaction that adds it.\n",
-            count(outside.len(), "such statement")
+            "{} {} (approved when it was generated)\n",
+            file::APPROVAL,
+            codes.join(",")
         ));
     }
-    let body = render::sql(plan);
-    // Drop render's own one-line header: the one above says more.
-    let body = body.split_once('\n').map_or("", |(_, rest)| rest);
-    if !body.starts_with('\n') {
-        out.push('\n');
+    // Statements `migrate` would take for destructive that the plan knows
+    // lose nothing (a generated column, a foreign table's column).
+    let harmless: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .flat_map(|s| {
+            let found = s.sql.as_deref().map_or_else(Vec::new, |sql| {
+                crate::execute::statement::hazards(crate::parse::first_statement(sql).as_ref())
+            });
+            found
+                .into_iter()
+                .filter(|h| !s.hazards.iter().any(|p| p.code == h.code))
+                .map(|h| h.code.as_str())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !harmless.is_empty() {
+        let codes: Vec<&str> = harmless.into_iter().collect();
+        out.push_str(&format!(
+            "{} {} (statements that look destructive but, as planned, lose no data)\n",
+            file::APPROVAL,
+            codes.join(",")
+        ));
     }
-    out.push_str(body);
+    let run = Script::of_plan(plan);
+    let batches = &run.batches;
+    if batches.len() > 1 || !run.in_one_transaction() {
+        out.push_str(&format!(
+            "--\n-- Runs in {} batches, each committed before the next starts:\n",
+            batches.len()
+        ));
+        for (b, batch) in batches.iter().enumerate() {
+            out.push_str(&format!("--   {}. {}\n", b + 1, batch_line(&run, batch)));
+        }
+    }
+    out.push('\n');
+    if render::writes_bodies(plan.steps.iter().map(|s| &s.change)) {
+        // As pg_dump does: function bodies may refer to objects created later.
+        out.push_str("SET check_function_bodies = false;\n\n");
+    }
+    if batches.len() > 1 {
+        out.push_str(&format!(
+            "-- batch 1 of {}: {}\n",
+            batches.len(),
+            batch_line(&run, &batches[0])
+        ));
+    }
+    for (b, batch) in batches.iter().enumerate() {
+        if b > 0 {
+            out.push_str(&format!(
+                "{} {} of {}: {}\n",
+                file::MARKER,
+                b + 1,
+                batches.len(),
+                batch_line(&run, batch)
+            ));
+        }
+        for step in &plan.steps[batch.steps.clone()] {
+            for hazard in &step.hazards {
+                out.push_str(&format!(
+                    "-- hazard {}: {}\n",
+                    hazard.code.as_str(),
+                    hazard.message
+                ));
+            }
+            match &step.sql {
+                Some(sql) => out.push_str(&format!("{sql}\n\n")),
+                None => out.push_str(&format!(
+                    "-- {} goes with the object that owns it\n\n",
+                    step.object
+                )),
+            }
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
     out
+}
+
+/// What a batch of a generated file is, in a line.
+fn batch_line(run: &Script, batch: &crate::execute::Batch) -> String {
+    if batch.in_transaction {
+        return format!(
+            "in one transaction ({})",
+            count(batch.steps.len(), "statement")
+        );
+    }
+    let sql = run.steps[batch.steps.start]
+        .sql
+        .as_deref()
+        .unwrap_or_default();
+    format!(
+        "outside a transaction: {}",
+        crate::execute::statement::why_alone(sql)
+    )
+}
+
+/// A refusal when `plan` (the up migration) destroys data that `allowed`
+/// does not approve: nothing is written.
+fn refused(plan: &Plan, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
+    if allowed.contains(&HazardCode::DataLoss) {
+        return None;
+    }
+    let lines: Vec<String> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.hazards.iter().map(move |h| (s, h)))
+        .filter(|(_, h)| h.code == HazardCode::DataLoss)
+        .map(|(s, h)| {
+            format!(
+                "{} {} ({}): hazard data-loss: {}\n",
+                paint(style::RED, "refused"),
+                s.object,
+                s.kind,
+                h.message
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut stderr = lines.concat();
+    stderr.push_str(
+        "Nothing was written. The migration would destroy data: to write it, with that \
+         approval recorded in its header, pass --allow-hazards data-loss (or list data-loss \
+         under allow_hazards in stratum.yaml).\n",
+    );
+    Some(Report::new(
+        ATTENTION,
+        render::sql(plan),
+        stderr,
+        serde_json::json!({ "refused": "data-loss", "steps": plan.steps }),
+    ))
 }

@@ -1,21 +1,21 @@
 //! `migrate`, `status`, `down` and `resolve`: migrations against a live
 //! database, with the history table and the advisory lock.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::{count, migrations, Report, Timeouts, ATTENTION, OK};
+use super::{count, migrations, Report, ATTENTION, OK};
 use crate::config::Project;
 use crate::conninfo;
+use crate::execute::{file, Ran, Record, Script};
+use crate::hazard::{Hazard, HazardCode};
 use crate::history::{Applied, History};
 use crate::migrations::{compare_versions, Migration};
-use crate::parse::{self, SqlFile, SqlSource};
-use crate::ui::{paint, style, Progress};
+use crate::parse::SqlFile;
+use crate::ui::{paint, style};
 
 /// The state of one migration against a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,7 +96,9 @@ async fn locked(project: &Project, url: &str) -> Result<(Client, History)> {
     let client = conninfo::connect_url(url).await?;
     let history = History::new(project.history_table.clone());
     // Concurrent runs must not race to create the table.
-    history.lock(&client).await?;
+    history
+        .lock(&client, project.timeouts.migration_lock)
+        .await?;
     Ok((client, history))
 }
 
@@ -173,183 +175,12 @@ fn failed_note(e: &Entry) -> String {
         n => format!("statements 1 to {} stay applied", n - 1),
     };
     format!(
-        "stopped at statement {} outside a transaction ({}); {kept}: finish or undo it by hand, \
-         then `stratum resolve --applied {v}` or `stratum resolve --rolled-back {v}`",
+        "stopped at statement {} ({}); {kept}: finish or undo it by hand, then `stratum resolve \
+         --applied {v}` or `stratum resolve --rolled-back {v}`",
         f.statement,
         f.error,
         v = e.version
     )
-}
-
-/// One migration run by `migrate` or `down`.
-#[derive(Debug, Clone, Serialize)]
-struct Ran {
-    version: String,
-    name: String,
-    ms: i64,
-    transactional: bool,
-}
-
-impl Ran {
-    /// `applied 2026..._name (12 ms<note>)`.
-    fn line(&self, verb: String, note: &str) -> String {
-        format!(
-            "{verb} {}_{} ({} ms{note})\n",
-            self.version, self.name, self.ms
-        )
-    }
-}
-
-/// Why a script must run outside a transaction, if it must.
-fn outside_transaction(source: &SqlSource, marker: bool) -> Option<&'static str> {
-    if marker {
-        return Some("marked transaction:false");
-    }
-    source
-        .statements
-        .iter()
-        .find_map(|s| parse::outside_transaction(&s.sql))
-}
-
-/// Runs one script and, with it, the history change `record`. In a
-/// transaction unless the script cannot run in one; in a clean session (a
-/// `SET` or `SET ROLE` of the file before does not carry over), with the
-/// project's lock and statement timeouts. A file that timed out waiting for
-/// a lock before anything of it stayed applied is tried again with backoff.
-/// On failure the error names the file, the statement and the server's
-/// message.
-async fn run_script(
-    client: &Client,
-    url: &str,
-    file: &SqlFile,
-    no_transaction_marker: bool,
-    timeouts: &Timeouts,
-    record: &dyn Fn(i64) -> String,
-    failed: &dyn Fn(usize, &str) -> String,
-) -> Result<(i64, bool)> {
-    let source = SqlSource {
-        statements: parse::file_statements(file, 0)?,
-        files: vec![file.clone()],
-    };
-    let outside = outside_transaction(&source, no_transaction_marker);
-    let mut attempt = 0;
-    loop {
-        if crate::interrupt::requested() {
-            bail!("interrupted before {}", file.path.display());
-        }
-        match run_once(client, url, &source, outside, timeouts, record, failed).await {
-            Ok(done) => return Ok(done),
-            Err(failed) => {
-                let retry = failed.lock_timeout
-                    && (outside.is_none() || failed.statement == 0)
-                    && attempt < timeouts.retries
-                    && !crate::interrupt::requested();
-                if !retry {
-                    return Err(failed.error);
-                }
-                attempt += 1;
-                let wait = Timeouts::backoff(attempt);
-                crate::ui::print_err(&format!(
-                    "{}: timed out waiting for a lock; trying the file again in {:.1} s (try {} of {})\n",
-                    file.path.display(),
-                    wait.as_secs_f64(),
-                    attempt + 1,
-                    timeouts.retries + 1
-                ));
-                crate::interrupt::sleep(wait).await;
-            }
-        }
-    }
-}
-
-/// Why one run of a script stopped.
-struct ScriptFailed {
-    error: anyhow::Error,
-    statement: usize,
-    lock_timeout: bool,
-}
-
-async fn run_once(
-    client: &Client,
-    url: &str,
-    source: &SqlSource,
-    outside: Option<&'static str>,
-    timeouts: &Timeouts,
-    record: &dyn Fn(i64) -> String,
-    failed: &dyn Fn(usize, &str) -> String,
-) -> Result<(i64, bool), ScriptFailed> {
-    let setup = |e: tokio_postgres::Error| ScriptFailed {
-        error: e.into(),
-        statement: 0,
-        lock_timeout: false,
-    };
-    client
-        .batch_execute(&format!(
-            "{}; {}",
-            crate::load::CLEAN_SESSION,
-            super::apply::timeout_sql(timeouts, outside.is_some())
-        ))
-        .await
-        .map_err(setup)?;
-    let started = Instant::now();
-    if outside.is_none() {
-        client.batch_execute("BEGIN").await.map_err(setup)?;
-    }
-    let total = source.statements.len();
-    for (i, stmt) in source.statements.iter().enumerate() {
-        let run = crate::interrupt::cancellable(client, Some(url), client.batch_execute(&stmt.sql));
-        if let Err(e) = run.await {
-            let state = if outside.is_none() {
-                match client.batch_execute("ROLLBACK").await {
-                    Ok(()) => "rolled back: the database is as it was before this file, and nothing was recorded"
-                        .to_string(),
-                    // Never instead of the statement's own error.
-                    Err(r) => format!("ROLLBACK failed too ({r}); nothing was recorded"),
-                }
-            } else if i == 0 {
-                format!(
-                    "this file runs outside a transaction ({}); none of its statements was \
-                     applied, and nothing was recorded",
-                    outside.unwrap_or_default()
-                )
-            } else {
-                // Neither applied nor pending: recorded as failed, so that
-                // nothing runs on top of it until `resolve` says what it is.
-                let message = e
-                    .as_db_error()
-                    .map_or(e.to_string(), |d| d.message().to_string());
-                let recorded = match client.batch_execute(&failed(i + 1, &message)).await {
-                    Ok(()) => "it is recorded as failed: finish or undo it by hand, then \
-                               `stratum resolve --applied` or `--rolled-back` it"
-                        .to_string(),
-                    Err(r) => format!("recording it as failed failed too ({r})"),
-                };
-                format!(
-                    "this file runs outside a transaction ({}): statements 1 to {i} stay \
-                     applied; {recorded}",
-                    outside.unwrap_or_default()
-                )
-            };
-            let lock_timeout = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
-            let located = crate::load::located(source, i, &e);
-            return Err(ScriptFailed {
-                error: anyhow!("{located}\nstatement {} of {total} failed; {state}", i + 1),
-                statement: i,
-                lock_timeout,
-            });
-        }
-    }
-    let ms = started.elapsed().as_millis() as i64;
-    let finish = |e: tokio_postgres::Error| ScriptFailed {
-        error: e.into(),
-        statement: total,
-        lock_timeout: false,
-    };
-    client.batch_execute(&record(ms)).await.map_err(finish)?;
-    if outside.is_none() {
-        client.batch_execute("COMMIT").await.map_err(finish)?;
-    }
-    Ok((ms, outside.is_none()))
 }
 
 /// Fails when an applied file changed or disappeared.
@@ -358,11 +189,18 @@ fn verify(files: &[Migration], applied: &[Applied], project: &Project) -> Result
         match e.state {
             State::Changed => {
                 let m = files.iter().find(|m| m.version == e.version).expect("file");
+                let recorded = applied.iter().find(|a| a.version == e.version);
+                let how = match recorded.is_some_and(|a| line_endings_only(m, &a.checksum)) {
+                    true => "only its line endings changed (CRLF and LF)",
+                    false => "its checksum differs from the one recorded",
+                };
                 bail!(
-                    "{}: changed after it was applied (its checksum differs from the one \
-                     recorded in {}); restore it, or write a new migration",
+                    "{}: changed after it was applied ({how} in {}); restore it, write a new \
+                     migration, or accept the edit with `stratum resolve --checksum {} --reason \
+                     TEXT`",
                     project.show(&m.up.path),
-                    project.history_table
+                    project.history_table,
+                    m.version
                 );
             }
             State::Failed => bail!(
@@ -385,162 +223,466 @@ fn verify(files: &[Migration], applied: &[Applied], project: &Project) -> Result
     Ok(())
 }
 
-/// `stratum migrate`: applies pending migrations (up to `to`) in order,
-/// under the advisory lock.
-pub async fn migrate(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
-    let files = migrations(project)?;
-    if let Some(to) = to {
-        if !files.iter().any(|m| m.version == to) {
-            bail!("--to {to}: no migration has this version");
+/// True when `m`'s up file differs from the one recorded with `recorded`
+/// only in its line endings.
+fn line_endings_only(m: &Migration, recorded: &str) -> bool {
+    let lf = m.up.text.replace("\r\n", "\n");
+    let crlf = lf.replace('\n', "\r\n");
+    [lf, crlf]
+        .iter()
+        .any(|t| crate::migrations::checksum(t.trim()) == recorded)
+}
+
+/// Options of `migrate`.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// Stop after this version.
+    pub to: Option<String>,
+    /// Hazards approved for this run, on top of each file's own approval.
+    pub allow: BTreeSet<HazardCode>,
+    /// Print what would run, change nothing.
+    pub dry_run: bool,
+    /// Run a pending migration older than the newest applied one.
+    pub allow_out_of_order: bool,
+}
+
+/// Options of `down`.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Keep this version and revert everything after it (`0`: all); the
+    /// last applied migration when absent.
+    pub to: Option<String>,
+    /// Hazards approved for this run, on top of each down file's own.
+    pub allow: BTreeSet<HazardCode>,
+    /// Print what would run, change nothing.
+    pub dry_run: bool,
+}
+
+/// One migration file as it will run: its script and the hazards its
+/// header approves.
+struct ToRun<'a> {
+    migration: &'a Migration,
+    file: &'a SqlFile,
+    script: Script,
+    approved: BTreeSet<HazardCode>,
+}
+
+impl ToRun<'_> {
+    /// `file` of `migration` as a script.
+    fn new<'a>(
+        migration: &'a Migration,
+        file: &'a SqlFile,
+        no_transaction: bool,
+    ) -> Result<ToRun<'a>> {
+        Ok(ToRun {
+            migration,
+            file,
+            script: file::script(file, no_transaction)?,
+            approved: file::approved(&file.text),
+        })
+    }
+
+    /// Hazards neither the file nor `allow` approves.
+    fn refused<'s>(
+        &'s self,
+        allow: &'s BTreeSet<HazardCode>,
+    ) -> impl Iterator<Item = (usize, &'s Hazard)> {
+        self.script
+            .hazards()
+            .filter(move |(_, h)| !self.approved.contains(&h.code) && !allow.contains(&h.code))
+    }
+
+    /// Its hazards, a line each, saying who approved them.
+    fn hazard_lines(&self, project: &Project, allow: &BTreeSet<HazardCode>) -> String {
+        self.script
+            .hazards()
+            .map(|(i, h)| {
+                let who = if self.approved.contains(&h.code) {
+                    paint(style::YELLOW, "approved in its header")
+                } else if allow.contains(&h.code) {
+                    paint(style::YELLOW, "approved by --allow-hazards")
+                } else {
+                    paint(style::RED, "not approved")
+                };
+                format!(
+                    "  hazard {}: {} ({}:{}): {who}\n",
+                    h.code.as_str(),
+                    h.message,
+                    project.show(&self.file.path),
+                    self.script.steps[i].object.trim_start_matches("line ")
+                )
+            })
+            .collect()
+    }
+
+    /// How it ran, for the line that says it did.
+    fn how(&self, ran: &Ran) -> &'static str {
+        if ran.in_one_transaction {
+            ""
+        } else if self.script.batches.iter().all(|b| !b.in_transaction) {
+            ", outside a transaction"
+        } else {
+            ", in batches"
         }
     }
-    let (client, history) = locked(project, url).await?;
-    let _ctrl_c = crate::interrupt::handle();
-    let result = async {
-        // Read after the lock: a concurrent run may have applied them.
-        let applied = history.applied(&client).await?;
-        verify(&files, &applied, project)?;
-        let pending: Vec<&Migration> = files
-            .iter()
-            .filter(|m| !applied.iter().any(|a| a.version == m.version))
-            .filter(|m| to.is_none_or(|t| compare_versions(&m.version, t).is_le()))
-            .collect();
-        let progress = Progress::new(pending.len() as u64, "migrating");
-        let mut ran = Vec::new();
-        for m in pending {
-            let record = |ms| history.record_sql(&m.version, &m.name, &m.checksum, ms);
-            let failed = |statement, error: &str| {
-                history.failed_sql(&m.version, &m.name, &m.checksum, statement, error)
-            };
-            let (ms, transactional) = run_script(
-                &client,
-                url,
-                &m.up,
-                m.no_transaction,
-                &project.timeouts,
-                &record,
-                &failed,
-            )
-            .await
-            .map_err(|e| e.context(format!("migration {} failed", project.show(&m.up.path))))?;
-            ran.push(Ran {
-                version: m.version.clone(),
-                name: m.name.clone(),
-                ms,
-                transactional,
-            });
-            progress.inc();
+}
+
+/// What the files to run say before anything runs: each file's hazards,
+/// and a refusal (exit 1) when some are not approved.
+fn gate(
+    project: &Project,
+    files: &[ToRun],
+    allow: &BTreeSet<HazardCode>,
+    verb: &str,
+) -> Option<Report> {
+    let mut refused = BTreeSet::new();
+    let mut stderr = String::new();
+    for f in files {
+        if f.refused(allow).next().is_none() {
+            continue;
         }
-        Ok::<_, anyhow::Error>(ran)
+        refused.extend(f.refused(allow).map(|(_, h)| h.code.as_str()));
+        stderr.push_str(&format!(
+            "{} {}:\n{}",
+            paint(style::RED, "refused"),
+            f.migration.label(),
+            f.hazard_lines(project, allow)
+        ));
+    }
+    if refused.is_empty() {
+        return None;
+    }
+    let codes = refused.into_iter().collect::<Vec<_>>().join(",");
+    stderr.push_str(&format!(
+        "Nothing was {verb}. These statements destroy data and no one approved them: approve \
+         them for this run with --allow-hazards {codes}, or in the file with a \
+         `{} {codes}` line.\n",
+        file::APPROVAL
+    ));
+    Some(Report::new(
+        ATTENTION,
+        String::new(),
+        stderr,
+        serde_json::json!({ "refused": codes }),
+    ))
+}
+
+/// `--dry-run`: each file, its hazards and its batches, as they would run.
+fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, verb: &str) -> Report {
+    let mut stdout = String::new();
+    for f in files {
+        let batches = f.script.batches.len();
+        stdout.push_str(&format!(
+            "-- {} ({}): {}, {}\n",
+            f.migration.label(),
+            project.show(&f.file.path),
+            count(f.script.steps.len(), "statement"),
+            if f.script.in_one_transaction() {
+                "in one transaction".to_string()
+            } else {
+                format!("in {batches} batches")
+            }
+        ));
+        for line in crate::ui::plain(&f.hazard_lines(project, allow)).lines() {
+            stdout.push_str(&format!("--{line}\n"));
+        }
+        for (b, batch) in f.script.batches.iter().enumerate() {
+            if batches > 1 {
+                let how = if batch.in_transaction {
+                    "in a transaction"
+                } else {
+                    "outside a transaction"
+                };
+                stdout.push_str(&format!("-- batch {} of {batches}: {how}\n", b + 1));
+            }
+            for step in &f.script.steps[batch.steps.clone()] {
+                let sql = step.sql.as_deref().unwrap_or_default().trim();
+                stdout.push_str(sql);
+                stdout.push_str(if sql.ends_with(';') { "\n" } else { ";\n" });
+            }
+        }
+        stdout.push('\n');
+    }
+    let stderr = match files.len() {
+        0 => format!("Dry run: nothing would be {verb}.\n"),
+        n => format!(
+            "Dry run: {} would be {verb}; nothing was changed.\n",
+            count(n, "migration")
+        ),
+    };
+    let json: Vec<_> = files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "version": f.migration.version,
+                "name": f.migration.name,
+                "statements": f.script.steps,
+                "batches": f.script.batches.len(),
+                "refused": f.refused(allow).map(|(_, h)| h).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Report::new(OK, stdout, stderr, serde_json::json!({ "dry_run": json }))
+}
+
+/// The pending migrations up to `to`; refuses one older than the newest
+/// applied, unless allowed.
+fn pending<'a>(
+    files: &'a [Migration],
+    applied: &[Applied],
+    to: Option<&str>,
+    out_of_order: bool,
+) -> Result<Vec<&'a Migration>> {
+    let newest = applied
+        .iter()
+        .map(|a| a.version.as_str())
+        .max_by(|a, b| compare_versions(a, b));
+    let pending: Vec<&Migration> = files
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .filter(|m| to.is_none_or(|t| compare_versions(&m.version, t).is_le()))
+        .collect();
+    if let (Some(newest), false) = (newest, out_of_order) {
+        if let Some(old) = pending
+            .iter()
+            .find(|m| compare_versions(&m.version, newest).is_lt())
+        {
+            bail!(
+                "migration {} is pending but older than {newest}, the newest applied one; \
+                 nothing was run. Give it a newer version, or run it out of order with \
+                 --allow-out-of-order (stratum.yaml: out_of_order: allow)",
+                old.label()
+            );
+        }
+    }
+    Ok(pending)
+}
+
+/// Runs `files` one after the other, each through the executor with its
+/// history change; `record` and `stopped` make that change's SQL.
+async fn run_files(
+    project: &Project,
+    client: &Client,
+    url: &str,
+    files: &[ToRun<'_>],
+    allow: &BTreeSet<HazardCode>,
+    record: &dyn Fn(&Migration, i64) -> String,
+    stopped: &dyn Fn(&Migration, usize, &str) -> String,
+) -> Result<Vec<RanFile>> {
+    let mut ran = Vec::new();
+    for f in files {
+        let m = f.migration;
+        crate::ui::print_err(&f.hazard_lines(project, allow));
+        let done = |ms| record(m, ms);
+        let failed = |statement, error: &str| stopped(m, statement, error);
+        let history = Record {
+            done: &done,
+            stopped: &failed,
+        };
+        let result = crate::execute::run(
+            client,
+            Some(url),
+            &f.script,
+            &project.timeouts,
+            Some(&history),
+        );
+        let outcome = result
+            .await
+            .map_err(|e| e.context(format!("{} failed", project.show(&f.file.path))))?;
+        ran.push(RanFile {
+            version: m.version.clone(),
+            name: m.name.clone(),
+            ms: outcome.ms,
+            transactional: outcome.in_one_transaction,
+            how: f.how(&outcome),
+        });
+    }
+    Ok(ran)
+}
+
+/// One migration run by `migrate` or `down`.
+#[derive(Debug, Clone, Serialize)]
+struct RanFile {
+    version: String,
+    name: String,
+    ms: i64,
+    transactional: bool,
+    #[serde(skip)]
+    how: &'static str,
+}
+
+impl RanFile {
+    /// `applied 2026..._name (12 ms, outside a transaction)`.
+    fn line(&self, verb: String) -> String {
+        format!(
+            "{verb} {}_{} ({} ms{})\n",
+            self.version, self.name, self.ms, self.how
+        )
+    }
+}
+
+/// Which way `migrate` and `down` go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Up,
+    Down,
+}
+
+impl Way {
+    /// The participle reports use: `applied`, `reverted`.
+    fn done(self) -> &'static str {
+        match self {
+            Way::Up => "applied",
+            Way::Down => "reverted",
+        }
+    }
+}
+
+/// The files to run, picked from the files on disk and the history.
+type Pick<'a> = dyn Fn(&[Applied]) -> Result<Vec<ToRun<'a>>> + 'a;
+
+/// `migrate` and `down`: the history read (under the migration lock,
+/// unless a dry run), the files `pick` chooses gated on their hazards,
+/// then run one after the other with their history change. A report of
+/// what ran, or of why nothing did.
+async fn run_migrations<'a>(
+    project: &Project,
+    url: &str,
+    files: &'a [Migration],
+    pick: &Pick<'a>,
+    allow: &BTreeSet<HazardCode>,
+    dry: bool,
+    way: Way,
+) -> Result<Report> {
+    if dry {
+        // Read without the lock: a dry run changes nothing.
+        let client = conninfo::connect_url(url).await?;
+        let history = History::new(project.history_table.clone());
+        let applied = history.applied(&client).await?;
+        verify(files, &applied, project)?;
+        return Ok(dry_run(project, &pick(&applied)?, allow, way.done()));
+    }
+    let (client, history) = locked(project, url).await?;
+    let _signals = crate::interrupt::handle();
+    let result = async {
+        // Read after the lock: a concurrent run may have run them.
+        let applied = history.applied(&client).await?;
+        verify(files, &applied, project)?;
+        let todo = pick(&applied)?;
+        if let Some(refused) = gate(project, &todo, allow, way.done()) {
+            return Ok(Err(refused));
+        }
+        let record = |m: &Migration, ms| match way {
+            Way::Up => history.record_sql(&m.version, &m.name, &m.checksum, ms),
+            Way::Down => history.remove_sql(&m.version),
+        };
+        let stopped = |m: &Migration, statement, error: &str| {
+            let error = match way {
+                Way::Up => error.to_string(),
+                Way::Down => format!("down file: {error}"),
+            };
+            history.failed_sql(&m.version, &m.name, &m.checksum, statement, &error)
+        };
+        let ran = run_files(project, &client, url, &todo, allow, &record, &stopped);
+        anyhow::Ok(Ok(ran.await?))
     }
     .await;
     // The run's own error, if any, is the one reported.
     let unlocked = history.unlock(&client).await;
-    let ran = result?;
+    let ran = match result? {
+        Ok(ran) => ran,
+        Err(refused) => return Ok(refused),
+    };
     unlocked?;
+    let colour = match way {
+        Way::Up => style::GREEN,
+        Way::Down => style::YELLOW,
+    };
     let mut stderr: String = ran
         .iter()
-        .map(|r| {
-            let note = if r.transactional {
-                ""
-            } else {
-                ", outside a transaction"
-            };
-            r.line(paint(style::GREEN, "applied"), note)
-        })
+        .map(|r| r.line(paint(colour, way.done())))
         .collect();
-    stderr.push_str(&if ran.is_empty() {
-        "Nothing to migrate: the database is up to date.\n".to_string()
-    } else {
-        format!("Applied {}.\n", count(ran.len(), "migration"))
+    stderr.push_str(&match (way, ran.len()) {
+        (Way::Up, 0) => "Nothing to migrate: the database is up to date.\n".to_string(),
+        (Way::Up, n) => format!("Applied {}.\n", count(n, "migration")),
+        (Way::Down, 0) => "Nothing to revert.\n".to_string(),
+        (Way::Down, _) => String::new(),
     });
     Ok(Report::new(
         OK,
         String::new(),
         stderr,
-        serde_json::json!({ "applied": ran }),
+        serde_json::json!({ way.done(): ran }),
     ))
 }
 
-/// `stratum down`: runs down files in reverse order; the last applied
-/// migration, or every one after `to`.
-pub async fn down(project: &Project, url: &str, to: Option<&str>) -> Result<Report> {
+/// `stratum migrate`: applies pending migrations (up to `to`) in order,
+/// under the advisory lock, each file's hazards said before it runs and
+/// refused unless approved.
+pub async fn migrate(project: &Project, url: &str, options: &MigrateOptions) -> Result<Report> {
     let files = migrations(project)?;
-    let (client, history) = locked(project, url).await?;
-    let _ctrl_c = crate::interrupt::handle();
-    let result = async {
-        let applied = history.applied(&client).await?;
-        verify(&files, &applied, project)?;
-        let mut targets: Vec<&Migration> = files
-            .iter()
-            .filter(|m| applied.iter().any(|a| a.version == m.version))
-            .collect();
-        targets.reverse();
-        match to {
-            Some(to) => {
-                if to != "0" && !files.iter().any(|m| m.version == to) {
-                    bail!("--to {to}: no migration has this version (0 reverts all)");
-                }
-                targets.retain(|m| compare_versions(&m.version, to).is_gt());
-            }
-            None => targets.truncate(1),
+    let to = options.to.as_deref();
+    if let Some(to) = to {
+        if !files.iter().any(|m| m.version == to) {
+            bail!("--to {to}: no migration has this version");
         }
-        if let Some(m) = targets.iter().find(|m| m.down.is_none()) {
-            bail!(
+    }
+    let out_of_order = options.allow_out_of_order || project.out_of_order;
+    let pick = |applied: &[Applied]| scripts(pending(&files, applied, to, out_of_order)?);
+    let (allow, dry) = (&options.allow, options.dry_run);
+    run_migrations(project, url, &files, &pick, allow, dry, Way::Up).await
+}
+
+/// The up files of `pending`, as they will run.
+fn scripts(pending: Vec<&Migration>) -> Result<Vec<ToRun<'_>>> {
+    pending
+        .into_iter()
+        .map(|m| ToRun::new(m, &m.up, m.no_transaction))
+        .collect()
+}
+
+/// The migrations `down` reverts, newest first.
+fn to_revert<'a>(
+    files: &'a [Migration],
+    applied: &[Applied],
+    to: Option<&str>,
+) -> Result<Vec<ToRun<'a>>> {
+    let mut targets: Vec<&Migration> = files
+        .iter()
+        .filter(|m| applied.iter().any(|a| a.version == m.version))
+        .collect();
+    targets.reverse();
+    match to {
+        Some(to) => {
+            if to != "0" && !files.iter().any(|m| m.version == to) {
+                bail!("--to {to}: no migration has this version (0 reverts all)");
+            }
+            targets.retain(|m| compare_versions(&m.version, to).is_gt());
+        }
+        None => targets.truncate(1),
+    }
+    targets
+        .into_iter()
+        .map(|m| match &m.down {
+            Some(down) => ToRun::new(m, down, false),
+            None => bail!(
                 "migration {} has no down file; nothing was reverted",
                 m.label()
-            );
-        }
-        let mut ran = Vec::new();
-        for m in targets {
-            let down = m.down.as_ref().expect("checked");
-            let failed = |statement, error: &str| {
-                let error = format!("down file: {error}");
-                history.failed_sql(&m.version, &m.name, &m.checksum, statement, &error)
-            };
-            let (ms, transactional) = run_script(
-                &client,
-                url,
-                down,
-                false,
-                &project.timeouts,
-                &|_| history.remove_sql(&m.version),
-                &failed,
-            )
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "down migration {} failed",
-                    project.show(&down.path)
-                ))
-            })?;
-            ran.push(Ran {
-                version: m.version.clone(),
-                name: m.name.clone(),
-                ms,
-                transactional,
-            });
-        }
-        Ok::<_, anyhow::Error>(ran)
-    }
-    .await;
-    // The run's own error, if any, is the one reported.
-    let unlocked = history.unlock(&client).await;
-    let ran = result?;
-    unlocked?;
-    let mut stderr: String = ran
-        .iter()
-        .map(|r| r.line(paint(style::YELLOW, "reverted"), ""))
-        .collect();
-    if ran.is_empty() {
-        stderr.push_str("Nothing to revert.\n");
-    }
-    Ok(Report::new(
-        OK,
-        String::new(),
-        stderr,
-        serde_json::json!({ "reverted": ran }),
-    ))
+            ),
+        })
+        .collect()
+}
+
+/// `stratum down`: runs down files in reverse order; the last applied
+/// migration, or every one after `to`. A down file's destructive
+/// statements are refused unless its header or `--allow-hazards` approves
+/// them.
+pub async fn down(project: &Project, url: &str, options: &DownOptions) -> Result<Report> {
+    let files = migrations(project)?;
+    let to = options.to.as_deref();
+    let pick = |applied: &[Applied]| to_revert(&files, applied, to);
+    let (allow, dry) = (&options.allow, options.dry_run);
+    run_migrations(project, url, &files, &pick, allow, dry, Way::Down).await
 }
 
 /// What `resolve` marks.
@@ -550,6 +692,13 @@ pub enum Resolve {
     Applied(String),
     /// Forget it without running its down file.
     RolledBack(String),
+    /// Accept an applied file's edit: record its checksum now, with why.
+    Checksum {
+        /// The migration's version.
+        version: String,
+        /// Why the edit is accepted; kept in the history.
+        reason: String,
+    },
 }
 
 /// `stratum resolve`: changes the history without running anything.
@@ -558,11 +707,15 @@ pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Rep
     let (client, history) = locked(project, url).await?;
     let result = async {
         let applied = history.applied(&client).await?;
+        let file = |version: &str, flag: &str| {
+            files
+                .iter()
+                .find(|m| m.version == version)
+                .ok_or_else(|| anyhow!("{flag} {version}: no migration has this version"))
+        };
         match what {
             Resolve::Applied(version) => {
-                let Some(m) = files.iter().find(|m| &m.version == version) else {
-                    bail!("--applied {version}: no migration has this version");
-                };
+                let m = file(version, "--applied")?;
                 match applied.iter().find(|a| &a.version == version) {
                     Some(a) if a.failed.is_some() => {
                         client
@@ -592,6 +745,32 @@ pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Rep
                     a.version, a.name
                 ))
             }
+            Resolve::Checksum { version, reason } => {
+                let m = file(version, "--checksum")?;
+                let Some(a) = applied.iter().find(|a| &a.version == version) else {
+                    bail!("--checksum {version}: not recorded as applied, so there is nothing to accept");
+                };
+                if a.checksum == m.checksum {
+                    bail!("--checksum {version}: the file is unchanged since it was applied");
+                }
+                if reason.trim().is_empty() {
+                    bail!("--checksum {version}: say why the edit is accepted with --reason TEXT");
+                }
+                client
+                    .batch_execute(&history.repaired_sql(version, &a.checksum, &m.checksum, reason))
+                    .await?;
+                let crlf = if line_endings_only(m, &a.checksum) {
+                    " (only its line endings changed)"
+                } else {
+                    ""
+                };
+                Ok(format!(
+                    "Accepted the edit of {}{crlf}: its checksum is now {} (was {}); nothing was run.\n",
+                    m.label(),
+                    &m.checksum[..12],
+                    a.checksum.get(..12).unwrap_or(&a.checksum)
+                ))
+            }
         }
     }
     .await;
@@ -601,6 +780,7 @@ pub async fn resolve(project: &Project, url: &str, what: &Resolve) -> Result<Rep
     let (version, state) = match what {
         Resolve::Applied(v) => (v, "applied"),
         Resolve::RolledBack(v) => (v, "rolled_back"),
+        Resolve::Checksum { version, .. } => (version, "checksum"),
     };
     Ok(Report::new(
         OK,

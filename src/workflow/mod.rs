@@ -12,18 +12,18 @@ mod dump;
 mod fleet;
 mod generate;
 mod migrate;
+mod saved;
 
 use anyhow::Result;
 use serde::Serialize;
 
-pub use apply::{
-    apply, execute_on, execute_steps, plan, ApplyOptions, RunStep, StepFailed, Timeouts,
-};
+pub use crate::execute::{RunStep, StepFailed, Timeouts};
+pub use apply::{apply, plan, ApplyOptions};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
-pub use migrate::{down, migrate, resolve, status, Resolve};
+pub use migrate::{down, migrate, resolve, status, DownOptions, MigrateOptions, Resolve};
 
 use crate::config::Project;
 use crate::kinds::Catalog;
@@ -124,10 +124,10 @@ async fn renamed(
     Ok((undone, renames))
 }
 
-/// `Proved on a copy: ...` for stderr.
-fn proved_line(p: &crate::proof::Proven) -> String {
+/// `Proved on a copy of <copy>: ...` for stderr.
+fn proved_line(p: &crate::proof::Proven, copy: &str) -> String {
     let mut line = format!(
-        "Proved on a copy of the database: {} seeded in {} kept, no undeclared rewrite, \
+        "Proved on a copy of {copy}: {} seeded in {} kept, no undeclared rewrite, \
          the schema reached ({} ms).\n",
         count(p.rows as usize, "row"),
         count(p.tables, "table"),

@@ -82,7 +82,7 @@ pub async fn read(client: &Client, live: bool) -> Catalog {
 /// Applies a plan through the code `stratum apply` runs it with:
 /// consecutive transactional steps in one transaction, the others alone.
 pub async fn apply(client: &Client, plan: &stratum::plan::Plan) -> anyhow::Result<()> {
-    stratum::workflow::execute_on(client, plan, &stratum::workflow::Timeouts::default())
+    stratum::execute::run_plan(client, plan, &stratum::execute::Timeouts::default())
         .await
         .map(|_| ())
 }
@@ -159,4 +159,32 @@ impl Features {
 pub fn say(line: String) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Runs the stratum binary in `dir` with extra environment variables,
+/// stdin closed (and no `DATABASE_URL` or `STRATUM_DEV_URL` but `env`'s).
+pub fn stratum_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    spawn_in(dir, args, env)
+        .wait_with_output()
+        .expect("running stratum")
+}
+
+/// Starts stratum in `dir` without waiting: stdin closed, output piped.
+pub fn spawn_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("STRATUM_DEV_URL")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running stratum")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -422,16 +422,16 @@ impl Kind for ColumnChange {
         )
     }
 
-    fn undo_on_failure(&self) -> Option<String> {
+    fn undo_on_failure(&self) -> Option<crate::kinds::Cleanup> {
         match self {
             ColumnChange::NotNullCheck {
                 table,
                 column,
                 stage: CheckStage::Validate,
-            } => Some(format!(
+            } => Some(crate::kinds::Cleanup::Sql(format!(
                 "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {};",
                 ident(&check_name(column))
-            )),
+            ))),
             _ => None,
         }
     }

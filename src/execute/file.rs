@@ -1,0 +1,242 @@
+//! Migration files as scripts: each statement a step, in the batches the
+//! file's `-- stratum:batch` lines mark.
+//!
+//! `generate` writes a marker line before each batch of a migration that
+//! runs in more than one (a concurrent index build on its own, a VALIDATE
+//! apart from the statement that took a stronger lock), and hand-written
+//! files may use them too. Each batch runs in one transaction, unless one of
+//! its statements cannot run in one: then each of its statements runs on
+//! its own. A file without markers keeps its meaning: one transaction, or
+//! (when a statement cannot run in one, or dbmate's `transaction:false`
+//! says so) each statement on its own.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use super::{batches, RunStep, Script};
+use crate::hazard::HazardCode;
+use crate::kinds::Cleanup;
+use crate::parse::{self, SqlFile, SqlSource};
+use crate::sql::{ident, QualName};
+
+/// The line that starts a batch; the rest of the line is for people.
+pub const MARKER: &str = "-- stratum:batch";
+
+/// The line of a file's header that approves hazards of its statements:
+/// `-- stratum:allow-hazards data-loss`. `generate` writes it when the
+/// change was approved there; a reviewer may write it by hand.
+pub const APPROVAL: &str = "-- stratum:allow-hazards";
+
+/// The hazards a file's approval lines approve.
+pub fn approved(text: &str) -> BTreeSet<HazardCode> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(APPROVAL))
+        .flat_map(|rest| {
+            rest.split([',', ' '])
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map_while(HazardCode::parse)
+        })
+        .collect()
+}
+
+/// `file` as a script: `no_transaction` is dbmate's `transaction:false`.
+pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
+    let statements = parse::file_statements(file, 0)?;
+    let mut starts = Vec::with_capacity(statements.len());
+    let mut steps = Vec::with_capacity(statements.len());
+    let mut previous_end = 0;
+    for stmt in &statements {
+        let code = stmt.offset + code_start(&stmt.sql);
+        starts.push(has_marker(&file.text[previous_end.min(code)..code]));
+        previous_end = stmt.offset + stmt.sql.len();
+        let line = file.text[..code].matches('\n').count() + 1;
+        let node = parse::first_statement(&stmt.sql);
+        steps.push(RunStep {
+            kind: "statement".to_string(),
+            object: format!("line {line}"),
+            hazards: super::statement::hazards(node.as_ref()),
+            sql: Some(stmt.sql.clone()),
+            transactional: !no_transaction && parse::outside_transaction(&stmt.sql).is_none(),
+            undo_on_failure: node.as_ref().and_then(concurrent_build),
+            table: None,
+        });
+    }
+    if starts.iter().skip(1).any(|s| *s) {
+        // A marked batch with a statement that cannot run in a transaction
+        // runs each of its statements on its own.
+        let mut start = 0;
+        for i in 1..=steps.len() {
+            if i == steps.len() || starts[i] {
+                if steps[start..i].iter().any(|s| !s.transactional) {
+                    for step in &mut steps[start..i] {
+                        step.transactional = false;
+                    }
+                }
+                start = i;
+            }
+        }
+    } else if steps.iter().any(|s| !s.transactional) {
+        // Such a file without markers keeps its meaning: every statement
+        // on its own.
+        for step in &mut steps {
+            step.transactional = false;
+        }
+    }
+    let batches = batches(&steps, &starts);
+    Ok(Script {
+        steps,
+        batches,
+        source: Some(SqlSource {
+            statements,
+            files: vec![file.clone()],
+        }),
+        setup: crate::load::CLEAN_SESSION,
+    })
+}
+
+/// True when `text` (what lies between two statements) holds a marker line.
+fn has_marker(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with(MARKER))
+}
+
+/// Where the code of `sql` starts, past blanks and comments.
+fn code_start(sql: &str) -> usize {
+    let mut at = 0;
+    loop {
+        let rest = &sql[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
+        } else if trimmed.starts_with("/*") {
+            // Comments nest in PostgreSQL.
+            let mut depth = 0;
+            let bytes = trimmed.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes.get(i..i + 2) {
+                    Some(b"/*") => (depth, i) = (depth + 1, i + 2),
+                    Some(b"*/") => {
+                        (depth, i) = (depth - 1, i + 2);
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            at += i;
+        } else {
+            return at;
+        }
+    }
+}
+
+/// The clean-up of a concurrent index build: its INVALID index, when the
+/// statement names it.
+fn concurrent_build(node: &pg_query::NodeEnum) -> Option<Cleanup> {
+    let pg_query::NodeEnum::IndexStmt(s) = node else {
+        return None;
+    };
+    if !s.concurrent || s.idxname.is_empty() {
+        return None;
+    }
+    let schema = s.relation.as_ref().map_or("", |r| r.schemaname.as_str());
+    let name = if schema.is_empty() {
+        ident(&s.idxname)
+    } else {
+        QualName::new(schema, s.idxname.as_str()).to_string()
+    };
+    Some(Cleanup::InvalidIndex(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn of(text: &str) -> Script {
+        let file = SqlFile {
+            path: PathBuf::from("m.sql"),
+            text: text.to_string(),
+        };
+        script(&file, false).unwrap()
+    }
+
+    fn shape(script: &Script) -> Vec<(Vec<usize>, bool)> {
+        script
+            .batches
+            .iter()
+            .map(|b| (b.steps.clone().collect(), b.in_transaction))
+            .collect()
+    }
+
+    #[test]
+    fn a_file_without_markers_is_one_transaction() {
+        let s = of("CREATE TABLE a (x int);\nCREATE TABLE b (x int);\n");
+        assert_eq!(shape(&s), [(vec![0, 1], true)]);
+        assert!(s.in_one_transaction());
+        assert_eq!(s.steps[1].object, "line 2");
+    }
+
+    #[test]
+    fn a_file_without_markers_that_cannot_be_one_transaction_runs_statement_by_statement() {
+        let s = of("CREATE TABLE a (x int);\nCREATE INDEX CONCURRENTLY a_x ON a (x);\nCREATE TABLE b (x int);\n");
+        assert_eq!(
+            shape(&s),
+            [(vec![0], false), (vec![1], false), (vec![2], false)]
+        );
+        assert_eq!(
+            s.steps[1].undo_on_failure,
+            Some(Cleanup::InvalidIndex("a_x".into()))
+        );
+    }
+
+    #[test]
+    fn markers_start_batches() {
+        let s = of("-- stratum:batch 1 of 3\nALTER TABLE a ADD CONSTRAINT c CHECK (x > 0) NOT VALID;\n\
+                    CREATE TABLE b (x int);\n\
+                    -- stratum:batch 2 of 3: outside a transaction\n\
+                    CREATE INDEX CONCURRENTLY b_x ON app.b (x);\n\
+                    -- a comment\n-- stratum:batch 3 of 3\n/* and another */ ALTER TABLE a VALIDATE CONSTRAINT c;\n");
+        assert_eq!(
+            shape(&s),
+            [(vec![0, 1], true), (vec![2], false), (vec![3], true)]
+        );
+        assert_eq!(
+            s.steps[2].undo_on_failure,
+            Some(Cleanup::InvalidIndex("app.b_x".into()))
+        );
+        assert_eq!(s.steps[3].object, "line 8");
+    }
+
+    #[test]
+    fn a_marked_batch_with_a_statement_that_cannot_be_in_a_transaction_runs_it_alone() {
+        let s = of(
+            "CREATE TABLE a (x int);\n-- stratum:batch\nCREATE TABLE b (x int);\n\
+                    CREATE INDEX CONCURRENTLY b_x ON b (x);\n",
+        );
+        assert_eq!(
+            shape(&s),
+            [(vec![0], true), (vec![1], false), (vec![2], false)]
+        );
+    }
+
+    #[test]
+    fn approval_lines_list_codes() {
+        let text = "-- Migration x\n-- stratum:allow-hazards data-loss, table-rewrite (approved when generated)\nDROP TABLE t;\n";
+        assert_eq!(
+            approved(text).into_iter().collect::<Vec<_>>(),
+            [HazardCode::DataLoss, HazardCode::TableRewrite]
+        );
+        assert!(approved("-- stratum:allow-hazards\n").is_empty());
+    }
+
+    #[test]
+    fn a_marker_inside_a_statement_is_not_one() {
+        let s = of("CREATE TABLE a (x int);\nCREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$\n-- stratum:batch\nSELECT 1 $$;\n");
+        assert_eq!(shape(&s), [(vec![0, 1], true)]);
+    }
+}
