@@ -276,7 +276,12 @@ fn first_word(sql: &str) -> &str {
 /// Why `sql` cannot run inside a transaction block, if it cannot: such a
 /// script is run statement by statement instead.
 pub fn outside_transaction(sql: &str) -> Option<&'static str> {
-    match first_statement(sql)?.to_ref() {
+    outside_transaction_of(&first_statement(sql)?)
+}
+
+/// [`outside_transaction`] of a statement already parsed.
+pub fn outside_transaction_of(node: &pg_query::NodeEnum) -> Option<&'static str> {
+    match node.to_ref() {
         NodeRef::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
         NodeRef::DropStmt(s) if s.concurrent => Some("DROP INDEX CONCURRENTLY"),
         NodeRef::ReindexStmt(s)

@@ -32,8 +32,9 @@ pub struct Proven {
     pub tables: usize,
     /// How long the proof took.
     pub ms: u128,
-    /// Tables left without rows, each with why: their seeded rows broke a
-    /// rule the plan adds (real rows may not).
+    /// Tables left without rows, each with why: no generated row was
+    /// accepted, or their seeded rows broke a rule the plan adds (real rows
+    /// may not).
     pub unseeded: Vec<String>,
 }
 
@@ -68,13 +69,14 @@ pub async fn prove(
         let result = run(&built, steps, desired, filter, &unseeded, copy).await;
         built.finish().await;
         match result {
-            Ok((rows, tables)) => {
+            Ok((rows, tables, empty)) => {
                 return Ok(Proven {
                     rows,
                     tables,
                     ms: started.elapsed().as_millis(),
                     unseeded: unseeded
                         .iter()
+                        .chain(&empty)
                         .map(|(t, why)| format!("{t}: {why}"))
                         .collect(),
                 })
@@ -114,7 +116,7 @@ async fn run(
     filter: &Filter,
     unseeded: &BTreeMap<String, String>,
     copy: &str,
-) -> Result<(u64, usize)> {
+) -> Result<(u64, usize, BTreeMap<String, String>)> {
     // The roles the plan names exist where it runs (the plan-time check
     // says so, or `roles.assume`), but not on the scratch server.
     let roles: BTreeSet<String> = steps
@@ -123,7 +125,7 @@ async fn run(
         .flat_map(crate::execute::statement::roles)
         .collect();
     load::stub_roles(&built.client, &roles).await?;
-    seed(&built.client, unseeded).await?;
+    let empty = seed(&built.client, unseeded).await?;
     let before = tables(&built.client).await?;
     // The steps run in a backend of their own. The seeding one keeps a
     // prepared plan per foreign key it checked, and PostgreSQL walks every
@@ -217,6 +219,7 @@ async fn run(
     Ok((
         seeded.iter().map(|t| t.rows.unsigned_abs()).sum(),
         seeded.len(),
+        empty,
     ))
 }
 
@@ -274,9 +277,14 @@ async fn tables(client: &Client) -> Result<BTreeMap<u32, Table>> {
 
 /// Inserts up to [`ROWS`] rows into every ordinary table: all of them in
 /// one statement, else a row at a time, where a row a constraint refuses
-/// is skipped. Tables are tried again while rows keep going in, so that a
-/// foreign key finds the rows of the table it references.
-async fn seed(client: &Client, unseeded: &BTreeMap<String, String>) -> Result<()> {
+/// is skipped (one a CHECK refuses is tried with the values the check
+/// names). Tables are tried again while rows keep going in, so that a
+/// foreign key finds the rows of the table it references. Returns the
+/// tables left without rows, each with why.
+async fn seed(
+    client: &Client,
+    unseeded: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
     let columns = client
         .query(
             "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text, \
@@ -360,7 +368,10 @@ async fn seed(client: &Client, unseeded: &BTreeMap<String, String>) -> Result<()
         }
     }
     // Then a row at a time where that failed (a constraint refuses a row, a
-    // foreign key's table had no rows yet), again while rows keep going in.
+    // foreign key's table had no rows yet), again while rows keep going in;
+    // a row a CHECK refuses is tried with the values its checks name.
+    let candidates = check_candidates(client).await?;
+    let mut refused: BTreeMap<u32, String> = BTreeMap::new();
     loop {
         let mut progress = false;
         for (oid, (name, columns)) in &tables {
@@ -369,12 +380,27 @@ async fn seed(client: &Client, unseeded: &BTreeMap<String, String>) -> Result<()
             }
             let done = seeded.get(oid).copied().unwrap_or(0);
             for i in done..ROWS {
-                // Autocommit: a row a constraint refuses is simply not there.
-                if client
-                    .batch_execute(&insert(name, columns, i..i + 1))
-                    .await
-                    .is_err()
-                {
+                let mut tries = vec![columns.clone()];
+                if let Some(values) = candidates.get(oid) {
+                    tries.extend((0..8).map(|k| with_candidates(columns, values, i as usize + k)));
+                }
+                let mut inserted = None;
+                for columns in &tries {
+                    // Autocommit: a row a constraint refuses is simply not there.
+                    match client.batch_execute(&insert(name, columns, i..i + 1)).await {
+                        Ok(()) => {
+                            inserted = Some(());
+                            break;
+                        }
+                        Err(e) => {
+                            let message = e
+                                .as_db_error()
+                                .map_or(e.to_string(), |d| d.message().to_string());
+                            refused.insert(*oid, message);
+                        }
+                    }
+                }
+                if inserted.is_none() {
                     break;
                 }
                 *seeded.entry(*oid).or_insert(0) += 1;
@@ -385,7 +411,113 @@ async fn seed(client: &Client, unseeded: &BTreeMap<String, String>) -> Result<()
             break;
         }
     }
-    Ok(())
+    // The tables left without rows, and the server's last word on why.
+    Ok(tables
+        .iter()
+        .filter(|(oid, (name, _))| {
+            !seeded.contains_key(oid) && !unseeded.contains_key(&name.plain())
+        })
+        .map(|(oid, (name, _))| {
+            let why = refused.get(oid).cloned().unwrap_or_default();
+            (
+                name.plain(),
+                format!("no generated row was accepted ({why})"),
+            )
+        })
+        .collect())
+}
+
+/// `columns` with the values CHECK constraints name (`values`, by column)
+/// instead of the generated ones, the `k`th of each.
+fn with_candidates(
+    columns: &[(String, String)],
+    values: &BTreeMap<String, Vec<String>>,
+    k: usize,
+) -> Vec<(String, String)> {
+    columns
+        .iter()
+        .map(|(column, value)| match values.get(column) {
+            Some(list) if !list.is_empty() => (column.clone(), list[k % list.len()].clone()),
+            _ => (column.clone(), value.clone()),
+        })
+        .collect()
+}
+
+/// Values to try for the columns of CHECK constraints, by table oid and
+/// column: each string the constraint names, and each number with its
+/// neighbours, cast to the column's type (`e IN ('a', 'b')`, `n > 0`).
+async fn check_candidates(client: &Client) -> Result<BTreeMap<u32, BTreeMap<String, Vec<String>>>> {
+    let rows = client
+        .query(
+            "SELECT c.conrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+               pg_catalog.pg_get_constraintdef(c.oid) \
+             FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+             WHERE c.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_%'",
+            &[],
+        )
+        .await?;
+    let mut out: BTreeMap<u32, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for row in rows {
+        let ty: String = row.get(2);
+        let values = out
+            .entry(row.get(0))
+            .or_default()
+            .entry(row.get(1))
+            .or_default();
+        for literal in literals(&row.get::<_, String>(3)) {
+            let value = format!("{}::{ty}", crate::sql::literal(&literal));
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The string literals of `definition`, and its numbers with their
+/// neighbours (one more, one less).
+fn literals(definition: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = definition.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            let mut text = String::new();
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    text.push('\'');
+                    i += 2;
+                } else if chars[i] == '\'' {
+                    break;
+                } else {
+                    text.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out.push(text);
+        } else if c.is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+        {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            let number: String = chars[start..i].iter().collect();
+            if let Ok(n) = number.parse::<f64>() {
+                for m in [n, n + 1.0, n - 1.0] {
+                    out.push(m.to_string());
+                }
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
 }
 
 /// A value of type `ty` (category `category`, type kind `kind`) for row `$n`.
@@ -403,5 +535,20 @@ fn value(ty: &str, category: &str, kind: &str) -> String {
         ("U", _) if ty.starts_with("json") => cast("'{}'"),
         ("I", _) => cast("'10.0.0.$n'"),
         _ => "DEFAULT".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_of_checks_are_their_strings_and_numbers_with_neighbours() {
+        assert_eq!(
+            literals("CHECK ((e = ANY (ARRAY['area'::text, 'it''s'::text])))"),
+            ["area", "it's"]
+        );
+        assert_eq!(literals("CHECK ((n > 100))"), ["100", "101", "99"]);
+        assert_eq!(literals("CHECK ((col2 >= 1.5))"), ["1.5", "2.5", "0.5"]);
     }
 }

@@ -121,9 +121,12 @@ impl Drop for Progress {
 }
 
 /// Asks `question` on the terminal: `Some(true)` on `y` or `yes`, None
-/// when a signal (Ctrl-C) came first. The answer is read on a thread of its
-/// own, never on the runtime's, so that a signal ends the wait at once.
-pub async fn confirm(question: &str) -> std::io::Result<Option<bool>> {
+/// when `cancelled` (a signal) ends first. The answer is read on a thread
+/// of its own, never on the runtime's, so that the wait ends at once.
+pub async fn confirm(
+    question: &str,
+    cancelled: impl std::future::Future<Output = ()>,
+) -> std::io::Result<Option<bool>> {
     print_err(&format!("{question} [y/N] "));
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
@@ -131,13 +134,12 @@ pub async fn confirm(question: &str) -> std::io::Result<Option<bool>> {
         let read = std::io::stdin().lock().read_line(&mut answer);
         let _ = tx.send(read.map(|_| answer));
     });
-    let _signals = crate::interrupt::handle();
     tokio::select! {
         answer = rx => {
             let answer = answer.map_err(std::io::Error::other)??;
             Ok(Some(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")))
         }
-        _ = crate::interrupt::wait() => {
+        _ = cancelled => {
             print_err("\n");
             Ok(None)
         }

@@ -244,7 +244,7 @@ async fn online_changes_let_a_writer_go_on_under_migrate_and_apply() {
 const SLOW: &str = "CREATE FUNCTION slow(x int) RETURNS int LANGUAGE sql IMMUTABLE \
                     AS $$ SELECT x + (pg_sleep(0.01) IS NULL)::int $$;\n";
 
-/// SIGINT and SIGTERM during `migrate` and `apply` of a long rewrite and of
+/// SIGINT, SIGTERM and SIGHUP during `migrate` and `apply` of a long rewrite and of
 /// a concurrent index build: the statement is gone from the server within
 /// 2 s, no INVALID index stays, the exit code and message say what stays
 /// applied, and the next `migrate` succeeds.
@@ -265,7 +265,7 @@ async fn signals_cancel_rewrites_and_concurrent_builds_on_the_server() {
         ("rewrite", &rewrite, "%ALTER COLUMN x TYPE%"),
         ("build", &build, "CREATE INDEX CONCURRENTLY%"),
     ] {
-        for signal in [libc::SIGINT, libc::SIGTERM] {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             for command in ["migrate", "apply"] {
                 n += 1;
                 let case = format!("{command} of a {change}, signal {signal}");
@@ -824,4 +824,38 @@ async fn a_signal_at_the_question_ends_the_run_at_once() {
     let columns = "SELECT string_agg(attname::text, ',') FROM pg_attribute \
                    WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
     assert_eq!(common::strings(&db, columns).await, ["id"]);
+}
+
+/// The proof seeds a table whose CHECK constraints refuse the generated
+/// values with the values the checks name, and names a table it could not
+/// seed, with why.
+#[tokio::test(flavor = "current_thread")]
+async fn the_proof_seeds_rows_that_satisfy_checks_and_names_the_tables_it_cannot() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let tables = "CREATE TABLE ct (e text CONSTRAINT allowed CHECK (e IN ('area', 'artist')), \
+                    n int CONSTRAINT big CHECK (n > 100));\n\
+                  CREATE TABLE stubborn (x int CONSTRAINT never CHECK (x > 0 AND x < 0));\n";
+    let dir = project(
+        &format!("{tables}ALTER TABLE ct ADD COLUMN note text;\n"),
+        &[],
+    );
+    let db = server.database("checked").await;
+    db.batch_execute(tables).await.unwrap();
+    let url = server.url("checked");
+    let out = stratum_in(dir.path(), &["apply", "--db", &url, "--yes"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Proved on a copy of the database: 3 rows seeded in 1 table kept"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "proved without rows in public.stubborn: no generated row was accepted (new row for \
+             relation \"stubborn\" violates check constraint \"never\")"
+        ),
+        "{stderr}"
+    );
 }

@@ -58,7 +58,11 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
             object: format!("line {line}"),
             hazards: super::statement::hazards(node.as_ref()),
             sql: Some(stmt.sql.clone()),
-            transactional: !no_transaction && parse::outside_transaction(&stmt.sql).is_none(),
+            transactional: !no_transaction
+                && node
+                    .as_ref()
+                    .and_then(parse::outside_transaction_of)
+                    .is_none(),
             undo_on_failure: node.as_ref().and_then(concurrent_build),
             table: None,
         });

@@ -362,10 +362,14 @@ async fn ask(todo: &ToApply, url: &str, yes: bool) -> Result<Option<Report>> {
         count(todo.script.steps.len(), "step"),
         conninfo::redact(url)
     );
-    Ok(match ui::confirm(&question).await? {
-        Some(true) => None,
-        Some(false) | None => Some(not_applied("Not applied.")),
-    })
+    // A signal ends the question at once.
+    let _signals = crate::interrupt::handle();
+    Ok(
+        match ui::confirm(&question, crate::interrupt::wait()).await? {
+            Some(true) => None,
+            Some(false) | None => Some(not_applied("Not applied.")),
+        },
+    )
 }
 
 /// `stratum apply`: runs the plan (made now, or saved by `plan --out`), in

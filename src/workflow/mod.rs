@@ -133,8 +133,14 @@ fn proved_line(p: &crate::proof::Proven, copy: &str) -> String {
         count(p.tables, "table"),
         p.ms
     );
-    for why in &p.unseeded {
+    for why in p.unseeded.iter().take(10) {
         line.push_str(&format!("  proved without rows in {why}\n"));
+    }
+    if p.unseeded.len() > 10 {
+        line.push_str(&format!(
+            "  ... and {} more tables without rows\n",
+            p.unseeded.len() - 10
+        ));
     }
     line
 }
