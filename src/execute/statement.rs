@@ -103,6 +103,20 @@ fn validates(sql: &str) -> bool {
     }
 }
 
+/// [`hazards`] of `sql`, parsed only when its first word is one a
+/// destructive statement starts with.
+pub fn hazards_of_sql(sql: &str) -> Vec<Hazard> {
+    let code = sql.trim_start().to_ascii_uppercase();
+    let may = ["DROP", "ALTER", "TRUNCATE", "DELETE", "WITH"]
+        .iter()
+        .any(|w| code.starts_with(w));
+    if may {
+        hazards(crate::parse::first_statement(sql).as_ref())
+    } else {
+        Vec::new()
+    }
+}
+
 /// `schema.name` as written.
 fn range_var(r: &pg_query::protobuf::RangeVar) -> String {
     if r.schemaname.is_empty() {
@@ -184,7 +198,9 @@ mod tests {
     use super::*;
 
     fn of(sql: &str) -> Vec<String> {
-        hazards(crate::parse::first_statement(sql).as_ref())
+        let parsed = hazards(crate::parse::first_statement(sql).as_ref());
+        assert_eq!(hazards_of_sql(sql), parsed, "{sql}");
+        parsed
             .into_iter()
             .map(|h| format!("{}: {}", h.code.as_str(), h.message))
             .collect()
@@ -202,6 +218,7 @@ mod tests {
         );
         assert_eq!(of("TRUNCATE t1, s.t2"), ["data-loss: truncates t1, s.t2"]);
         assert_eq!(of("DELETE FROM t"), ["data-loss: deletes every row of t"]);
+        assert_eq!(of("  delete from t"), ["data-loss: deletes every row of t"]);
         assert_eq!(
             of("DROP SCHEMA app CASCADE"),
             ["data-loss: drops schema app and everything in it (CASCADE)"]
@@ -218,6 +235,7 @@ mod tests {
             "ALTER TABLE t ADD COLUMN x int",
             "CREATE TABLE t (x int)",
             "not sql at all",
+            "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
         ] {
             assert_eq!(of(sql), Vec::<String>::new(), "{sql}");
         }

@@ -484,3 +484,58 @@ async fn verify(project: &Project, url: &str, todo: &ToApply) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hazard::Hazard;
+
+    fn todo(steps: Vec<RunStep>) -> ToApply {
+        ToApply {
+            current: Catalog::default(),
+            desired: Catalog::default(),
+            sql: render::run_steps(&steps),
+            script: Script::of_steps(steps),
+            summary: String::new(),
+            fingerprint: String::new(),
+            leads_to: "schema/".into(),
+        }
+    }
+
+    fn step(sql: &str, hazards: Vec<Hazard>) -> RunStep {
+        RunStep {
+            kind: "drop_column".into(),
+            object: "column public.t.phone".into(),
+            hazards,
+            sql: Some(sql.into()),
+            transactional: true,
+            undo_on_failure: None,
+            table: Some("public.t".into()),
+        }
+    }
+
+    #[test]
+    fn the_gate_passes_nothing_to_do_and_refuses_hazards_not_allowed() {
+        let empty = gate(&todo(vec![]), &BTreeSet::new()).expect("a report");
+        assert_eq!((empty.exit, empty.stderr.as_str()), (OK, "No changes.\n"));
+
+        let loss = Hazard::new(HazardCode::DataLoss, "drops column public.t.phone");
+        let plan = todo(vec![step(
+            "ALTER TABLE public.t DROP COLUMN phone;",
+            vec![loss],
+        )]);
+        let refused = gate(&plan, &BTreeSet::new()).expect("a refusal");
+        assert_eq!(refused.exit, ATTENTION);
+        assert!(
+            ui::plain(&refused.stderr).contains(
+                "refused column public.t.phone (drop_column): hazard data-loss: drops column \
+                 public.t.phone\nNothing was applied. To accept these hazards: --allow-hazards \
+                 data-loss"
+            ),
+            "{}",
+            refused.stderr
+        );
+        assert_eq!(refused.json["refused"][0]["hazard"], "data-loss");
+        assert!(gate(&plan, &[HazardCode::DataLoss].into()).is_none());
+    }
+}

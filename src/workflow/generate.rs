@@ -320,9 +320,10 @@ fn script(
         .steps
         .iter()
         .flat_map(|s| {
-            let found = s.sql.as_deref().map_or_else(Vec::new, |sql| {
-                crate::execute::statement::hazards(crate::parse::first_statement(sql).as_ref())
-            });
+            let found = s
+                .sql
+                .as_deref()
+                .map_or_else(Vec::new, crate::execute::statement::hazards_of_sql);
             found
                 .into_iter()
                 .filter(|h| !s.hazards.iter().any(|p| p.code == h.code))
