@@ -859,3 +859,37 @@ async fn the_proof_seeds_rows_that_satisfy_checks_and_names_the_tables_it_cannot
         "{stderr}"
     );
 }
+
+/// `check --db` names an INVALID index (what a failed concurrent build
+/// leaves) instead of showing only its drop and build.
+#[tokio::test(flavor = "current_thread")]
+async fn check_names_an_invalid_index() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project(
+        "CREATE TABLE t (x int);\nCREATE UNIQUE INDEX t_x ON t (x);\n",
+        &[],
+    );
+    let db = server.database("invalid").await;
+    db.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1)")
+        .await
+        .unwrap();
+    let failed = db
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY t_x ON t (x)")
+        .await;
+    assert!(failed.is_err());
+    let url = server.url("invalid");
+    let out = stratum_in(dir.path(), &["check", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("index public.t_x is INVALID in postgresql://"),
+        "{stderr}"
+    );
+    assert!(
+        text(&out.stdout).contains("DROP INDEX"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -155,6 +155,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         super::measure_sizes(url, &mut current, &desired, &changes).await?;
     }
     let plan = plan::plan(&current, &desired, changes)?;
+    let invalid = invalid_indexes(&current, &current_name);
     let mut objects = drifted(current, &desired)?;
     for o in &mut objects {
         o.expected =
@@ -186,6 +187,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         .collect();
     let unexpected = objects.iter().filter(|o| o.expected.is_none()).count();
     let stderr = warnings
+        + &invalid
         + &if accepted {
             format!(
                 "No unexpected drift: {} in {current_name} {} from {schema_name} as expected (stratum.yaml expected_drift):\n{expected}",
@@ -221,6 +223,25 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     );
     report.annotations = annotations;
     Ok(report)
+}
+
+/// A line per INVALID index of `current` (what a failed or cancelled
+/// concurrent build leaves), saying why the plan drops and builds it.
+fn invalid_indexes(current: &crate::kinds::Catalog, current_name: &str) -> String {
+    current
+        .tables
+        .values()
+        .flat_map(|t| t.indexes.values())
+        .filter(|i| !i.valid)
+        .map(|i| {
+            format!(
+                "index {} is INVALID in {current_name}: a concurrent build failed or was \
+                 cancelled there and left it; it serves no query, so the plan drops it and \
+                 builds it again\n",
+                i.name.plain()
+            )
+        })
+        .collect()
 }
 
 /// One finding per drifting object, at the statement of `schema/` that
