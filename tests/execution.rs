@@ -185,6 +185,10 @@ async fn online_changes_let_a_writer_go_on_under_migrate_and_apply() {
         "the writer failed under migrate"
     );
     assert!(done > 0);
+    // The history records how long the whole file took, its validations too.
+    let took = "SELECT (execution_ms > 100)::text FROM stratum_migrations WHERE name = 'online'";
+    let migrated = server.connect("online_migrate").await;
+    assert_eq!(common::strings(&migrated, took).await, ["true"]);
     let out = stratum_in(p, &["check", "--db", &url], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 

@@ -249,14 +249,15 @@ pub async fn run(
                 .await?;
             long = Some(!batch.in_transaction);
         }
-        let done = (b == last)
-            .then_some(record)
-            .flatten()
-            .map(|r| (r.done)(started.elapsed().as_millis() as i64));
+        // The history record goes with the last batch, timed when its
+        // statements are done.
+        let done = (b == last).then_some(record).flatten().map(|r| Done {
+            sql: r.done,
+            started,
+        });
         let mut attempt = 0;
         let failed = loop {
-            let Err(failed) =
-                run_batch(client, url, script, batch, done.as_deref(), &progress).await
+            let Err(failed) = run_batch(client, url, script, batch, done.as_ref(), &progress).await
             else {
                 break None;
             };
@@ -418,6 +419,13 @@ async fn stopped_state(
     format!("{kept}; {recorded}")
 }
 
+/// The history record a batch ends with: its SQL, given how long the run
+/// took since `started`.
+struct Done<'a> {
+    sql: &'a dyn Fn(i64) -> String,
+    started: Instant,
+}
+
 /// Runs one batch: in a transaction when it is one, with `done` (the
 /// history record) at its end. On failure the transaction is rolled back,
 /// or what a step outside one left behind removed; the original error is
@@ -427,7 +435,7 @@ async fn run_batch(
     url: Option<&str>,
     script: &Script,
     batch: &Batch,
-    done: Option<&str>,
+    done: Option<&Done<'_>>,
     progress: &Progress,
 ) -> Result<(), Failed> {
     let in_tx = batch.in_transaction;
@@ -469,7 +477,8 @@ async fn run_batch(
         }
     }
     if let Some(done) = done {
-        if let Err(e) = client.batch_execute(done).await {
+        let sql = (done.sql)(done.started.elapsed().as_millis() as i64);
+        if let Err(e) = client.batch_execute(&sql).await {
             if in_tx {
                 let _ = client.batch_execute("ROLLBACK").await;
             }
