@@ -106,8 +106,9 @@ impl History {
             }
             if let Some(limit) = wait.filter(|l| waited >= *l) {
                 bail!(
-                    "gave up waiting for the migration lock after {} s ({}); nothing was run                      (timeouts.migration_lock in stratum.yaml sets how long to wait)",
-                    limit.as_secs(),
+                    "gave up waiting for the migration lock after {:.1} s ({}); nothing was run \
+                     (timeouts.migration_lock in stratum.yaml sets how long to wait)",
+                    limit.as_secs_f64(),
                     self.holder(client).await
                 );
             }

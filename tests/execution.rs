@@ -641,7 +641,7 @@ async fn destructive_steps_run_only_once_approved_and_dry_runs_change_nothing() 
     let out = stratum_in(p, &["migrate", "--db", &url], &env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("approved in its header"), "{stderr}");
+    assert!(stderr.contains("approved in the file"), "{stderr}");
 }
 
 /// A run waiting for another's migration lock says who holds it after a
@@ -685,7 +685,7 @@ async fn waiting_for_the_migration_lock_names_its_holder_and_gives_up() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("gave up waiting for the migration lock after 2 s"),
+        stderr.contains("gave up waiting for the migration lock after 2.0 s"),
         "{stderr}"
     );
     let tables = "SELECT count(*)::text FROM pg_class WHERE relname = 't'";

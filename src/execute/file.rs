@@ -28,7 +28,7 @@ pub const MARKER: &str = "-- stratum:batch";
 /// change was approved there; a reviewer may write it by hand.
 pub const APPROVAL: &str = "-- stratum:allow-hazards";
 
-/// The hazards a file's approval lines approve.
+/// The hazards the approval lines of `text` approve.
 pub fn approved(text: &str) -> BTreeSet<HazardCode> {
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix(APPROVAL))
@@ -47,12 +47,22 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
     let mut starts = Vec::with_capacity(statements.len());
     let mut steps = Vec::with_capacity(statements.len());
     let mut previous_end = 0;
+    let mut own_timeouts = false;
+    // Approval lines before the first statement (the header) cover every
+    // statement; one right above a statement covers that statement.
+    let mut approvals: Vec<BTreeSet<HazardCode>> = Vec::with_capacity(statements.len());
+    let mut validates = Vec::with_capacity(statements.len());
     for stmt in &statements {
         let code = stmt.offset + code_start(&stmt.sql);
-        starts.push(has_marker(&file.text[previous_end.min(code)..code]));
+        let before = &file.text[previous_end.min(code)..code];
+        starts.push(has_marker(before));
+        approvals.push(approved(before));
         previous_end = stmt.offset + stmt.sql.len();
         let line = file.text[..code].matches('\n').count() + 1;
         let node = parse::first_statement(&stmt.sql);
+        own_timeouts |= matches!(&node, Some(pg_query::NodeEnum::VariableSetStmt(v))
+            if v.name == "lock_timeout" || v.name == "statement_timeout");
+        validates.push(node.as_ref().is_some_and(super::statement::validates));
         steps.push(RunStep {
             kind: "statement".to_string(),
             object: format!("line {line}"),
@@ -68,6 +78,11 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
         });
     }
     if starts.iter().skip(1).any(|s| *s) {
+        // A VALIDATE in a marked file runs on its own, with the timeouts of
+        // long statements, as the plan it came from ran it.
+        for (step, validates) in steps.iter_mut().zip(&validates) {
+            step.transactional &= !validates;
+        }
         // A marked batch with a statement that cannot run in a transaction
         // runs each of its statements on its own.
         let mut start = 0;
@@ -89,6 +104,10 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
         }
     }
     let batches = batches(&steps, &starts);
+    let header = approvals.first().cloned().unwrap_or_default();
+    for approval in &mut approvals {
+        approval.extend(&header);
+    }
     Ok(Script {
         steps,
         batches,
@@ -97,6 +116,8 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
             files: vec![file.clone()],
         }),
         setup: crate::load::CLEAN_SESSION,
+        own_timeouts,
+        approved: approvals,
     })
 }
 
@@ -207,7 +228,7 @@ mod tests {
                     -- a comment\n-- stratum:batch 3 of 3\n/* and another */ ALTER TABLE a VALIDATE CONSTRAINT c;\n");
         assert_eq!(
             shape(&s),
-            [(vec![0, 1], true), (vec![2], false), (vec![3], true)]
+            [(vec![0, 1], true), (vec![2], false), (vec![3], false)]
         );
         assert_eq!(
             s.steps[2].undo_on_failure,
@@ -226,6 +247,18 @@ mod tests {
             shape(&s),
             [(vec![0], true), (vec![1], false), (vec![2], false)]
         );
+    }
+
+    #[test]
+    fn the_header_approves_every_statement_and_a_line_above_one_that_one() {
+        let s = of("-- stratum:allow-hazards table-rewrite\nCREATE TABLE a (x int);\n\
+                    -- stratum:allow-hazards data-loss\nDROP TABLE b;\nDROP TABLE c;\n\
+                    CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$\n-- stratum:allow-hazards data-loss\nSELECT 1 $$;\n");
+        let codes = |i: usize| s.approved[i].iter().map(|c| c.as_str()).collect::<Vec<_>>();
+        assert_eq!(codes(0), ["table-rewrite"]);
+        assert_eq!(codes(1), ["data-loss", "table-rewrite"]);
+        assert_eq!(codes(2), ["table-rewrite"]);
+        assert_eq!(codes(3), ["table-rewrite"]);
     }
 
     #[test]

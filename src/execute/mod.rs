@@ -16,6 +16,7 @@ pub mod file;
 pub mod statement;
 mod timeouts;
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use crate::hazard::Hazard;
+use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::Cleanup;
 use crate::parse::SqlSource;
 use crate::plan::Step;
@@ -88,6 +89,12 @@ pub struct Script {
     pub source: Option<SqlSource>,
     /// What starts the run's session.
     pub setup: &'static str,
+    /// True when the steps set `lock_timeout` or `statement_timeout`
+    /// themselves: the run's own are set once, before the first batch.
+    pub own_timeouts: bool,
+    /// For a file's steps, the hazards its approval lines approve, by step
+    /// (none for a plan: `apply` approves with `--allow-hazards`).
+    pub approved: Vec<BTreeSet<HazardCode>>,
 }
 
 /// What starts a plan's session: routine bodies may name objects later
@@ -105,6 +112,8 @@ impl Script {
             batches,
             source: None,
             setup: PLAN_SETUP,
+            own_timeouts: false,
+            approved: Vec::new(),
         }
     }
 
@@ -205,6 +214,9 @@ struct Failed {
     error: tokio_postgres::Error,
     /// What happened to the batch's own work, as a sentence start.
     undone: String,
+    /// False when removing what a step left behind failed: the batch is
+    /// not tried again over it.
+    clean: bool,
 }
 
 /// Runs `script` on `client`, batch by batch, with `timeouts`; `url` (for
@@ -243,15 +255,20 @@ pub async fn run(
             }
             .into());
         }
-        if long != Some(!batch.in_transaction) {
+        // A file that sets its own timeouts keeps them after its first batch.
+        let set = long.is_none() || (!script.own_timeouts && long != Some(!batch.in_transaction));
+        if set {
             client
                 .batch_execute(&timeouts.sql(!batch.in_transaction))
                 .await?;
             long = Some(!batch.in_transaction);
         }
         // The history record goes with the last batch, timed when its
-        // statements are done.
-        let done = (b == last).then_some(record).flatten().map(|r| Done {
+        // statements are done: in its transaction, or after it (never in
+        // the retried part: a statement outside a transaction that ran
+        // must not run again because the record failed).
+        let record_last = (b == last).then_some(record).flatten();
+        let done = record_last.filter(|_| batch.in_transaction).map(|r| Done {
             sql: r.done,
             started,
         });
@@ -262,7 +279,12 @@ pub async fn run(
                 break None;
             };
             let lock = failed.error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
-            if !lock || attempt >= timeouts.retries || crate::interrupt::requested() {
+            // Not again over what a failed clean-up left.
+            if !lock
+                || !failed.clean
+                || attempt >= timeouts.retries
+                || crate::interrupt::requested()
+            {
                 break Some(failed);
             }
             attempt += 1;
@@ -275,7 +297,7 @@ pub async fn run(
                 script.steps[failed.step].object,
                 match failed.undone.trim_end_matches("; ") {
                     "" => String::new(),
-                    undone => format!("{}; ", undone.to_lowercase()),
+                    undone => format!("{}; ", lower_first(undone)),
                 },
                 wait.as_secs_f64(),
                 attempt + 1,
@@ -290,6 +312,23 @@ pub async fn run(
             return Err(failure(client, script, batch, failed, attempt, record)
                 .await
                 .into());
+        }
+        if let Some(record) = record_last.filter(|_| !batch.in_transaction) {
+            let ms = started.elapsed().as_millis() as i64;
+            if let Err(e) = client.batch_execute(&(record.done)(ms)).await {
+                let total = script.steps.len();
+                return Err(StepFailed {
+                    step: total - 1,
+                    code: e.code().cloned(),
+                    applied: total,
+                    message: format!(
+                        "every {} of it ran ({total}), but recording that in the history \
+                         failed: {e}; record it with `stratum resolve --applied`",
+                        script.noun()
+                    ),
+                }
+                .into());
+            }
         }
     }
     if script.batches.is_empty() {
@@ -372,6 +411,14 @@ async fn failure(
     }
 }
 
+/// `text` with its first letter in lower case.
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
 /// `text` with its first letter in upper case.
 fn sentence(text: &str) -> String {
     let mut chars = text.chars();
@@ -444,6 +491,7 @@ async fn run_batch(
         step,
         error,
         undone: String::new(),
+        clean: true,
     };
     if in_tx {
         client
@@ -458,21 +506,22 @@ async fn run_batch(
         };
         let run = crate::interrupt::cancellable(client, url, client.batch_execute(sql));
         if let Err(error) = run.await {
-            let undone = if in_tx {
+            let (undone, clean) = if in_tx {
                 match client.batch_execute("ROLLBACK").await {
-                    Ok(()) => "Rolled back; ".to_string(),
-                    Err(e) => format!("ROLLBACK failed too ({e}); "),
+                    Ok(()) => ("Rolled back; ".to_string(), true),
+                    Err(e) => (format!("ROLLBACK failed too ({e}); "), false),
                 }
             } else {
                 match &step.undo_on_failure {
                     Some(cleanup) => clean_up(client, cleanup).await,
-                    None => String::new(),
+                    None => (String::new(), true),
                 }
             };
             return Err(Failed {
                 step: i,
                 error,
                 undone,
+                clean,
             });
         }
     }
@@ -486,6 +535,7 @@ async fn run_batch(
                 step: last,
                 error: e,
                 undone: if in_tx { "Rolled back; " } else { "" }.to_string(),
+                clean: true,
             });
         }
     }
@@ -500,8 +550,8 @@ async fn run_batch(
 }
 
 /// Removes what a step that failed outside a transaction left behind; says
-/// what it did, as a sentence start.
-async fn clean_up(client: &Client, cleanup: &Cleanup) -> String {
+/// what it did, as a sentence start, and whether nothing is left.
+async fn clean_up(client: &Client, cleanup: &Cleanup) -> (String, bool) {
     let sql = match cleanup {
         Cleanup::Sql(sql) => sql.clone(),
         Cleanup::InvalidIndex(name) => {
@@ -516,14 +566,22 @@ async fn clean_up(client: &Client, cleanup: &Cleanup) -> String {
                 Ok(row) if row.get::<_, bool>(0) => {
                     format!("DROP INDEX CONCURRENTLY IF EXISTS {name};")
                 }
-                Ok(_) => return String::new(),
-                Err(e) => return format!("Looking for what it left behind failed ({e}); "),
+                Ok(_) => return (String::new(), true),
+                Err(e) => {
+                    return (
+                        format!("Looking for what it left behind failed ({e}); "),
+                        false,
+                    )
+                }
             }
         }
     };
     match client.batch_execute(&sql).await {
-        Ok(()) => format!("What it left behind was removed ({sql}); "),
-        Err(e) => format!("Removing what it left behind failed ({sql}: {e}); "),
+        Ok(()) => (format!("What it left behind was removed ({sql}); "), true),
+        Err(e) => (
+            format!("Removing what it left behind failed ({sql}: {e}); "),
+            false,
+        ),
     }
 }
 

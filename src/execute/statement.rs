@@ -84,18 +84,19 @@ pub fn why_alone(sql: &str) -> String {
             format!("{kind}: a new enum value cannot be used in the transaction that adds it")
         }
         Some(kind) => format!("{kind} cannot run in a transaction"),
-        None if validates(sql) => "VALIDATE CONSTRAINT, apart from the statement that added the \
-             constraint: it reads the whole table under a SHARE UPDATE EXCLUSIVE lock only, so \
-             reads and writes go on"
-            .to_string(),
+        None if crate::parse::first_statement(sql).is_some_and(|n| validates(&n)) => {
+            "VALIDATE CONSTRAINT, apart from the statement that added the constraint: it reads \
+             the whole table under a SHARE UPDATE EXCLUSIVE lock only, so reads and writes go on"
+                .to_string()
+        }
         None => "on its own".to_string(),
     }
 }
 
-/// True when `sql` is an ALTER TABLE that validates a constraint.
-fn validates(sql: &str) -> bool {
-    match crate::parse::first_statement(sql) {
-        Some(NodeEnum::AlterTableStmt(s)) => s.cmds.iter().any(|c| {
+/// True when `node` is an ALTER TABLE that validates a constraint.
+pub fn validates(node: &NodeEnum) -> bool {
+    match node {
+        NodeEnum::AlterTableStmt(s) => s.cmds.iter().any(|c| {
             matches!(c.node.as_ref(), Some(NodeEnum::AlterTableCmd(cmd))
                 if cmd.subtype == AlterTableType::AtValidateConstraint as i32)
         }),

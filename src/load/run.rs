@@ -38,11 +38,21 @@ pub(super) async fn drop_stub_roles(server: &ScratchServer, database: &str) {
     let Ok(client) = server.admin().await else {
         return;
     };
+    // Dropped only while it is still a stub: a real role of that name
+    // (made meanwhile on a shared server) is never this load's.
+    let stub = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE quote_ident(rolname) = $1 \
+                AND coalesce(pg_catalog.shobj_description(oid, 'pg_authid'), '') LIKE $2 || '%')";
+    let mark = crate::scratch::STUB_ROLE_COMMENT;
     for role in roles {
-        if client
-            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        let is_stub = client
+            .query_one(stub, &[&role, &mark])
             .await
-            .is_err()
+            .is_ok_and(|r| r.get::<_, bool>(0));
+        if is_stub
+            && client
+                .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+                .await
+                .is_err()
         {
             STUB_ROLES
                 .lock()

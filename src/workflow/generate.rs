@@ -314,31 +314,6 @@ fn script(
             codes.join(",")
         ));
     }
-    // Statements `migrate` would take for destructive that the plan knows
-    // lose nothing (a generated column, a foreign table's column).
-    let harmless: BTreeSet<&str> = plan
-        .steps
-        .iter()
-        .flat_map(|s| {
-            let found = s
-                .sql
-                .as_deref()
-                .map_or_else(Vec::new, crate::execute::statement::hazards_of_sql);
-            found
-                .into_iter()
-                .filter(|h| !s.hazards.iter().any(|p| p.code == h.code))
-                .map(|h| h.code.as_str())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !harmless.is_empty() {
-        let codes: Vec<&str> = harmless.into_iter().collect();
-        out.push_str(&format!(
-            "{} {} (statements that look destructive but, as planned, lose no data)\n",
-            file::APPROVAL,
-            codes.join(",")
-        ));
-    }
     let run = Script::of_plan(plan);
     let batches = &run.batches;
     if batches.len() > 1 || !run.in_one_transaction() {
@@ -373,6 +348,17 @@ fn script(
             ));
         }
         for step in &plan.steps[batch.steps.clone()] {
+            // A statement `migrate` would take for destructive that the plan
+            // knows loses nothing (a generated column, a composite type's
+            // attribute) is approved right above it.
+            let harmless = harmless(step);
+            if !harmless.is_empty() {
+                out.push_str(&format!(
+                    "{} {} (it looks destructive; as planned, it loses no data)\n",
+                    file::APPROVAL,
+                    harmless.join(",")
+                ));
+            }
             for hazard in &step.hazards {
                 out.push_str(&format!(
                     "-- hazard {}: {}\n",
@@ -392,6 +378,22 @@ fn script(
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// The hazard codes the statement of `step` would be taken for in a
+/// migration file that its plan does not give it.
+fn harmless(step: &plan::Step) -> Vec<&'static str> {
+    let found = step
+        .sql
+        .as_deref()
+        .map_or_else(Vec::new, crate::execute::statement::hazards_of_sql);
+    let mut codes: Vec<&'static str> = found
+        .into_iter()
+        .filter(|h| !step.hazards.iter().any(|p| p.code == h.code))
+        .map(|h| h.code.as_str())
+        .collect();
+    codes.dedup();
+    codes
 }
 
 /// What a batch of a generated file is, in a line.

@@ -264,7 +264,6 @@ struct ToRun<'a> {
     migration: &'a Migration,
     file: &'a SqlFile,
     script: Script,
-    approved: BTreeSet<HazardCode>,
 }
 
 impl ToRun<'_> {
@@ -278,7 +277,6 @@ impl ToRun<'_> {
             migration,
             file,
             script: file::script(file, no_transaction)?,
-            approved: file::approved(&file.text),
         })
     }
 
@@ -289,7 +287,7 @@ impl ToRun<'_> {
     ) -> impl Iterator<Item = (usize, &'s Hazard)> {
         self.script
             .hazards()
-            .filter(move |(_, h)| !self.approved.contains(&h.code) && !allow.contains(&h.code))
+            .filter(move |(i, h)| !self.approves(*i, h.code) && !allow.contains(&h.code))
     }
 
     /// Its hazards, a line each, saying who approved them.
@@ -297,8 +295,8 @@ impl ToRun<'_> {
         self.script
             .hazards()
             .map(|(i, h)| {
-                let who = if self.approved.contains(&h.code) {
-                    paint(style::YELLOW, "approved in its header")
+                let who = if self.approves(i, h.code) {
+                    paint(style::YELLOW, "approved in the file")
                 } else if allow.contains(&h.code) {
                     paint(style::YELLOW, "approved by --allow-hazards")
                 } else {
@@ -313,6 +311,14 @@ impl ToRun<'_> {
                 )
             })
             .collect()
+    }
+
+    /// True when the file approves `code` for its statement `i`.
+    fn approves(&self, i: usize, code: HazardCode) -> bool {
+        self.script
+            .approved
+            .get(i)
+            .is_some_and(|a| a.contains(&code))
     }
 
     /// How it ran, for the line that says it did.
