@@ -48,9 +48,12 @@ impl History {
         History { table }
     }
 
-    /// SQL that creates the table (and its schema) when missing. It runs
-    /// with the first record, after that migration's own statements, so a
-    /// migration may create the history table's schema itself.
+    /// SQL that creates the table (and its schema) when missing, and adds
+    /// the columns later versions added (only then: ALTER TABLE takes an
+    /// ACCESS EXCLUSIVE lock that a `status` reading the table would hold
+    /// up). It runs with each record, after that migration's own
+    /// statements, so a migration may create the history table's schema
+    /// itself.
     fn ensure_sql(&self) -> String {
         let schema = if self.table.schema == "public" {
             String::new()
@@ -72,11 +75,18 @@ impl History {
                 error text,
                 repairs jsonb NOT NULL DEFAULT '[]'
             );
-            ALTER TABLE {0} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'applied',
-                ADD COLUMN IF NOT EXISTS failed_statement integer,
-                ADD COLUMN IF NOT EXISTS error text,
-                ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]';\n",
-            self.table
+            DO $stratum$ BEGIN
+              IF (SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = {1}::regclass
+                    AND attname IN ('status', 'failed_statement', 'error', 'repairs')
+                    AND NOT attisdropped) < 4 THEN
+                ALTER TABLE {0} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'applied',
+                  ADD COLUMN IF NOT EXISTS failed_statement integer,
+                  ADD COLUMN IF NOT EXISTS error text,
+                  ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]';
+              END IF;
+            END $stratum$;\n",
+            self.table,
+            literal(&self.table.to_string())
         )
     }
 
