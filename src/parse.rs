@@ -239,9 +239,9 @@ pub fn needs_own_transaction(sql: &str) -> bool {
     may && outside_transaction(sql).is_some()
 }
 
-/// The first word of `sql` after blanks and comments ("" when there is
-/// none, or a comment does not close).
-fn first_word(sql: &str) -> &str {
+/// Where the code of `sql` starts, past blanks and comments (its length
+/// when there is none, or a comment does not close).
+pub fn code_start(sql: &str) -> usize {
     let mut rest = sql;
     loop {
         rest = rest.trim_start();
@@ -254,7 +254,7 @@ fn first_word(sql: &str) -> &str {
             let bytes = after.as_bytes();
             while depth > 0 {
                 if i + 1 >= bytes.len() {
-                    return "";
+                    return sql.len();
                 }
                 match &bytes[i..i + 2] {
                     b"/*" => (depth, i) = (depth + 1, i + 2),
@@ -264,9 +264,15 @@ fn first_word(sql: &str) -> &str {
             }
             rest = &after[i..];
         } else {
-            break;
+            return sql.len() - rest.len();
         }
     }
+}
+
+/// The first word of `sql` after blanks and comments ("" when there is
+/// none, or a comment does not close).
+fn first_word(sql: &str) -> &str {
+    let rest = &sql[code_start(sql)..];
     let end = rest
         .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .unwrap_or(rest.len());

@@ -36,6 +36,13 @@ async fn wait_for<F: std::future::Future<Output = bool>>(
     }
 }
 
+/// The columns of table `t`, in order, comma-separated.
+async fn columns_of_t(db: &tokio_postgres::Client) -> String {
+    let columns = "SELECT string_agg(attname::text, ',' ORDER BY attnum) FROM pg_attribute \
+                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
+    common::strings(db, columns).await.concat()
+}
+
 /// A digest of the database's schema, to show that nothing changed.
 async fn fingerprint(url: &str) -> String {
     let scratch = stratum::load::Scratch::default();
@@ -445,9 +452,7 @@ async fn tampered_saved_plans_are_refused() {
     ];
     let out = stratum_in(p, &args, &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let columns = "SELECT string_agg(attname::text, ',') FROM pg_attribute \
-                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
-    assert_eq!(common::strings(&db, columns).await, ["id"]);
+    assert_eq!(columns_of_t(&db).await, "id");
 }
 
 /// Grants to a role named only in `schema/`, only in `roles.assume`, or
@@ -602,9 +607,7 @@ async fn destructive_steps_run_only_once_approved_and_dry_runs_change_nothing() 
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("approved by --allow-hazards"), "{stderr}");
     assert!(stderr.contains("reverted "), "{stderr}");
-    let columns = "SELECT string_agg(attname::text, ',') FROM pg_attribute \
-                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
-    assert_eq!(common::strings(&db, columns).await, ["id"]);
+    assert_eq!(columns_of_t(&db).await, "id");
 
     // generate refuses a migration that destroys data unless approved, and
     // records the approval in its header.
@@ -825,9 +828,7 @@ async fn a_signal_at_the_question_ends_the_run_at_once() {
     let screen = reader.join().unwrap();
     assert_eq!(status.code(), Some(1), "{screen}");
     assert!(screen.contains("Not applied."), "{screen}");
-    let columns = "SELECT string_agg(attname::text, ',') FROM pg_attribute \
-                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
-    assert_eq!(common::strings(&db, columns).await, ["id"]);
+    assert_eq!(columns_of_t(&db).await, "id");
 }
 
 /// The proof seeds a table whose CHECK constraints refuse the generated

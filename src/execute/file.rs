@@ -53,7 +53,7 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
     let mut approvals: Vec<BTreeSet<HazardCode>> = Vec::with_capacity(statements.len());
     let mut validates = Vec::with_capacity(statements.len());
     for stmt in &statements {
-        let code = stmt.offset + code_start(&stmt.sql);
+        let code = stmt.offset + parse::code_start(&stmt.sql);
         let before = &file.text[previous_end.min(code)..code];
         starts.push(has_marker(before));
         approvals.push(approved(before));
@@ -124,39 +124,6 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
 /// True when `text` (what lies between two statements) holds a marker line.
 fn has_marker(text: &str) -> bool {
     text.lines().any(|l| l.trim_start().starts_with(MARKER))
-}
-
-/// Where the code of `sql` starts, past blanks and comments.
-fn code_start(sql: &str) -> usize {
-    let mut at = 0;
-    loop {
-        let rest = &sql[at..];
-        let trimmed = rest.trim_start();
-        at += rest.len() - trimmed.len();
-        if trimmed.starts_with("--") {
-            at += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
-        } else if trimmed.starts_with("/*") {
-            // Comments nest in PostgreSQL.
-            let mut depth = 0;
-            let bytes = trimmed.as_bytes();
-            let mut i = 0;
-            while i < bytes.len() {
-                match bytes.get(i..i + 2) {
-                    Some(b"/*") => (depth, i) = (depth + 1, i + 2),
-                    Some(b"*/") => {
-                        (depth, i) = (depth - 1, i + 2);
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => i += 1,
-                }
-            }
-            at += i;
-        } else {
-            return at;
-        }
-    }
 }
 
 /// The clean-up of a concurrent index build: its INVALID index, when the
