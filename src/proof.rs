@@ -47,12 +47,15 @@ const ROWS: i64 = 3;
 /// `built`, when given, is a scratch database that already holds that state
 /// (the one the plan's current side was read from): the first try runs
 /// there instead of building it again. `copy` says what the copy is of, in
-/// messages (`the database`, `what migrations/ builds`).
+/// messages (`the database`, `what migrations/ builds`). `applying` is the
+/// role that read the plan's current side: the role that reads the copy
+/// stands for it there, so that owners compare as on the target.
 #[allow(clippy::too_many_arguments)]
 pub async fn prove(
     build: &Side,
     steps: &[RunStep],
     desired: Option<&Catalog>,
+    applying: &str,
     major: u32,
     filter: &Filter,
     scratch: &Scratch,
@@ -66,7 +69,7 @@ pub async fn prove(
             Some(built) => built,
             None => load::build(build, scratch, major).await?,
         };
-        let result = run(&built, steps, desired, filter, &unseeded, copy).await;
+        let result = run(&built, steps, desired, applying, filter, &unseeded, copy).await;
         built.finish().await;
         match result {
             Ok((rows, tables, empty)) => {
@@ -113,6 +116,7 @@ async fn run(
     built: &load::Built,
     steps: &[RunStep],
     desired: Option<&Catalog>,
+    applying: &str,
     filter: &Filter,
     unseeded: &BTreeMap<String, String>,
     copy: &str,
@@ -199,6 +203,7 @@ async fn run(
     }
     if let Some(desired) = desired {
         let mut reached = crate::introspect::introspect(client, false).await?;
+        reached.reader_role = applying.to_string();
         filter.apply(&mut reached);
         let left = diff::diff(&reached, desired);
         if !left.is_empty() {

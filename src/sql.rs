@@ -59,6 +59,31 @@ fn is_keyword(word: &str) -> bool {
     keyword
 }
 
+/// The names `sql` spells as identifiers (or as keywords that may be
+/// names), as PostgreSQL folds them: unquoted ones lower-cased, quoted
+/// ones as written. What a statement may refer to, without parsing it.
+pub fn identifiers(sql: &str) -> std::collections::BTreeSet<String> {
+    use pg_query::protobuf::{KeywordKind, Token};
+    let Ok(scan) = pg_query::scan(sql) else {
+        return Default::default();
+    };
+    scan.tokens
+        .iter()
+        .filter(|t| {
+            t.token == Token::Ident as i32
+                || (t.keyword_kind != KeywordKind::NoKeyword as i32
+                    && t.keyword_kind != KeywordKind::ReservedKeyword as i32)
+        })
+        .filter_map(|t| sql.get(t.start as usize..t.end as usize))
+        .map(
+            |word| match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => word.to_lowercase(),
+            },
+        )
+        .collect()
+}
+
 /// [`is_keyword`], asked of PostgreSQL's scanner.
 fn scan_keyword(word: &str) -> bool {
     match pg_query::scan(word) {
@@ -155,6 +180,17 @@ fn split_option(option: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_identifiers_as_postgres_folds_them() {
+        let names = identifiers(
+            "CREATE INDEX i ON s.t USING btree (\"Name\", lower(email)) WHERE (\"a\"\"b\" <> ''::text)",
+        );
+        for name in ["Name", "email", "a\"b", "lower", "s", "t", "i"] {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert!(!names.contains("where") && !names.contains("name"));
+    }
 
     #[test]
     fn quotes_only_when_needed() {

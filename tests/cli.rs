@@ -1884,6 +1884,7 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
                 build,
                 &steps,
                 Some(desired),
+                &desired.reader_role,
                 major,
                 filter,
                 scratch,

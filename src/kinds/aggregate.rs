@@ -177,7 +177,12 @@ impl Kind for AggregateChange {
                 id.clone(),
                 Aggregate {
                     id,
-                    arguments: printed(row, 4, &what)?,
+                    arguments: match printed(row, 4, &what)? {
+                        // An aggregate over no column counts rows: `(*)`,
+                        // which is what AGGREGATE statements take.
+                        none if none.is_empty() && kind == "n" => "*".into(),
+                        args => args,
+                    },
                     kind: kind.chars().next().unwrap_or('n'),
                     options: options.into_iter().flatten().collect(),
                     comment: row.get(7),

@@ -71,6 +71,28 @@ impl Constraint {
     }
 }
 
+/// A PRIMARY KEY or UNIQUE definition with the storage parameters of its
+/// index (`pg_get_constraintdef` prints them for EXCLUDE only), where the
+/// grammar takes them: after the columns, before DEFERRABLE. Like an
+/// index's, they are part of the definition: a change rebuilds it.
+fn with_index_options(definition: &str, options: Option<Vec<String>>) -> String {
+    let Some(options) = options.filter(|o| !o.is_empty()) else {
+        return definition.to_string();
+    };
+    let with: Vec<String> = options
+        .iter()
+        .map(|o| match o.split_once('=') {
+            Some((key, value)) => format!("{key}={}", crate::sql::literal(value)),
+            None => o.clone(),
+        })
+        .collect();
+    let with = format!(" WITH ({})", with.join(", "));
+    match definition.find(" DEFERRABLE") {
+        Some(at) => format!("{}{with}{}", &definition[..at], &definition[at..]),
+        None => format!("{definition}{with}"),
+    }
+}
+
 /// `CONSTRAINT name definition`, as CREATE TABLE and ADD write it.
 pub(crate) fn definition(c: &Constraint) -> String {
     format!("CONSTRAINT {} {}", ident(&c.name), c.definition)
@@ -326,7 +348,9 @@ impl Kind for ConstraintChange {
                pg_catalog.pg_get_constraintdef(co.oid), co.convalidated, co.conindid, \
                co.conkey, \
                {comment}, \
-               co.conislocal AND co.coninhcount = 0 AND co.conparentid = 0 \
+               co.conislocal AND co.coninhcount = 0 AND co.conparentid = 0, \
+               CASE WHEN co.contype IN ('p', 'u') THEN \
+                 (SELECT ic.reloptions FROM pg_catalog.pg_class ic WHERE ic.oid = co.conindid) END \
              FROM pg_catalog.pg_constraint co \
              WHERE co.conrelid <> 0 AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND {}",
             in_user_schema("co.connamespace"), comment = comment_sql("pg_constraint", "co.oid")
@@ -367,8 +391,8 @@ impl Kind for ConstraintChange {
             let enforced = !definition.ends_with(" NOT ENFORCED");
             let definition = definition
                 .strip_suffix(" NOT ENFORCED")
-                .unwrap_or(definition)
-                .to_string();
+                .unwrap_or(definition);
+            let definition = with_index_options(definition, row.get(10));
             if let Some(table) = cat.tables.get_mut(&table_name).map(Arc::make_mut) {
                 let constraints = if own {
                     &mut table.constraints

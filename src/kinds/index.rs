@@ -391,6 +391,23 @@ impl Kind for IndexChange {
             let held = |n: &String| left.as_ref().and(old?.parent_indexes.get(n));
             // PostgreSQL builds no index CONCURRENTLY on a partitioned table.
             let online = current.online && old.is_some() && table.partition_by.is_none();
+            // Columns whose type changes: ALTER COLUMN TYPE rebuilds the
+            // indexes on them anyway, under its own lock.
+            let retyped: Vec<&str> = table
+                .columns
+                .iter()
+                .filter(|c| {
+                    old.and_then(|o| o.columns.iter().find(|w| w.name == c.name))
+                        .is_some_and(|w| w.data_type != c.data_type || w.collation != c.collation)
+                })
+                .map(|c| c.name.as_str())
+                .collect();
+            let on_retyped = |i: &Index| {
+                !retyped.is_empty() && {
+                    let names = crate::sql::identifiers(&i.definition);
+                    retyped.iter().any(|c| names.contains(*c))
+                }
+            };
             let drop = |i: &Index, replaced_by: Option<QualName>| -> Change {
                 IndexChange::Drop {
                     table: name.clone(),
@@ -422,7 +439,7 @@ impl Kind for IndexChange {
                     (Some(_), _) => {}
                     // Online, the replacement is built first: queries keep
                     // an index all along.
-                    (None, Some(o)) if online && o.valid => {
+                    (None, Some(o)) if online && o.valid && !on_retyped(o) => {
                         let tmp = QualName::new(name.schema.clone(), temporary_name(&index.name.name));
                         out.push(create(Some(tmp.clone())));
                         out.push(drop(o, Some(tmp.clone())));

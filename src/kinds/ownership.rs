@@ -8,7 +8,8 @@
 //! on a database the role that applies plans. So by default only owners the
 //! schema sets are compared; `owners: manage` also gives objects the schema
 //! sets no owner for back to the applying role, and `owners: ignore` leaves
-//! owners alone. The `public` schema is never re-owned.
+//! owners alone. The `public` schema's owner is planned when the schema
+//! sets one other than its default (`pg_database_owner`).
 //!
 //! Like privileges, owners are compared once every other change is known:
 //! an object the plan creates, or drops and creates again, starts owned by
@@ -92,7 +93,11 @@ impl Kind for OwnerChange {
 
     fn sql(&self) -> Option<String> {
         let role = self.to.as_deref().unwrap_or("CURRENT_USER");
-        let target = target(&self.object)?;
+        let mut target = target(&self.object)?;
+        // ALTER AGGREGATE spells an aggregate over no column `(*)`.
+        if self.keyword == "AGGREGATE" && target.ends_with("()") {
+            target.replace_range(target.len() - 2.., "(*)");
+        }
         Some(format!("ALTER {} {target} OWNER TO {role};", self.keyword))
     }
 
@@ -147,7 +152,7 @@ impl Kind for OwnerChange {
                  AND (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
              UNION ALL \
              SELECT 'pg_namespace', n.oid, 'SCHEMA', n.nspowner FROM pg_catalog.pg_namespace n \
-               WHERE {USER_SCHEMA} AND n.nspname <> 'public' \
+               WHERE {USER_SCHEMA} \
              UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} \
              UNION ALL \
              SELECT 'pg_event_trigger', e.oid, 'EVENT TRIGGER', e.evtowner FROM pg_catalog.pg_event_trigger e \
@@ -199,14 +204,26 @@ impl Kind for OwnerChange {
 pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec<Change>) {
     let dropped: BTreeSet<ObjectId> = super::privilege::dropped(changes);
     let mut out = Vec::new();
+    // Owners are compared by name: the role the schema names may be the
+    // one that applies the plan (which reads as None on the database).
+    let applying = Some(current.reader_role.as_str());
     for (object, owned) in &desired.owners {
         let from = match dropped.contains(object) {
             true => None,
             false => current.owners.get(object).and_then(|o| o.owner.clone()),
         };
         let to = owned.owner.clone();
-        // An owner the schema does not set is left alone unless managed.
-        if from == to || (to.is_none() && !desired.manage_unset_owners) {
+        // An owner the schema does not set is left alone unless managed;
+        // the `public` schema's default owner (pg_database_owner, or the
+        // bootstrap superuser before PostgreSQL 15) always is.
+        let public = matches!(object, ObjectId::Schema { name } if name == "public");
+        let unset = match public {
+            true => to.as_deref().is_none_or(|o| o == "pg_database_owner"),
+            false => to.is_none(),
+        };
+        if (unset && (public || !desired.manage_unset_owners))
+            || from.as_deref().or(applying) == to.as_deref().or(applying)
+        {
             continue;
         }
         out.push(

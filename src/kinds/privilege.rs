@@ -318,7 +318,13 @@ impl Kind for PrivilegeChange {
     }
 
     fn rank(&self) -> (u8, u8) {
-        (1, 20)
+        match self.object {
+            // After the table's own: revoking a privilege on a table
+            // revokes it on every column too, grants made just before
+            // included.
+            ObjectId::Column { .. } => (1, 22),
+            _ => (1, 20),
+        }
     }
 
     fn stateless(&self) -> bool {

@@ -119,7 +119,12 @@ impl Kind for SequenceChange {
             SequenceChange::Drop { implicit: true, .. } => return None,
             SequenceChange::Drop { sequence, .. } => format!("DROP SEQUENCE {};", sequence.name),
             SequenceChange::Alter { name, from, to } => {
-                format!("ALTER SEQUENCE {name}{};", options_sql(Some(from), to))
+                let regclass = format!("{}::regclass", crate::sql::literal(&name.to_string()));
+                format!(
+                    "{}ALTER SEQUENCE {name}{};",
+                    into_new_range(&regclass, from, to),
+                    options_sql(Some(from), to)
+                )
             }
             SequenceChange::SetOwner { name, owner } => match owner {
                 Some((table, column)) => {
@@ -321,6 +326,25 @@ pub(crate) fn default_options(data_type: &str, increment: i64) -> SequenceOption
         cache: 1,
         cycle: false,
     }
+}
+
+/// A statement (with its newline) that moves the sequence `regclass` into
+/// the range of `to` when its next value would fall outside it: ALTER
+/// SEQUENCE refuses a MINVALUE above the current value of an ascending
+/// sequence (a MAXVALUE below it, descending). All the values it gave are
+/// then outside the new range, so starting at the new bound repeats none.
+/// Empty when the bound in the direction of travel does not tighten.
+pub(crate) fn into_new_range(regclass: &str, from: &SequenceOptions, to: &SequenceOptions) -> String {
+    let (bound, beyond) = match to.increment > 0 {
+        true if to.min > from.min => (to.min, "<"),
+        false if to.max < from.max => (to.max, ">"),
+        _ => return String::new(),
+    };
+    format!(
+        "SELECT pg_catalog.setval(s.seqrelid, {bound}, false) FROM pg_catalog.pg_sequence s \
+         CROSS JOIN LATERAL pg_catalog.pg_sequence_last_value(s.seqrelid) l(v) \
+         WHERE s.seqrelid = {regclass} AND coalesce(l.v, s.seqstart) {beyond} {bound};\n"
+    )
 }
 
 /// Sequence options that differ from `from` (all of them when `from` is

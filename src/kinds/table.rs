@@ -397,7 +397,9 @@ impl Kind for TableChange {
                c.relpersistence = 'u', \
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, \
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, 0) END, \
-               {}, {}, coalesce(c.reloptions, '{{}}')::text[], c.relreplident::text, \
+               {}, {}, coalesce(c.reloptions, '{{}}')::text[] || ARRAY(SELECT 'toast.' || o \
+                 FROM pg_catalog.pg_class t, pg_catalog.unnest(t.reloptions) o WHERE t.oid = c.reltoastrelid), \
+               c.relreplident::text, \
                (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
                 WHERE i.indrelid = c.oid AND i.indisreplident), \
                fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[], c.relnatts \
@@ -450,7 +452,7 @@ impl Kind for TableChange {
                     partition_by: row.get(7),
                     partition_of,
                     inherits: parents,
-                    options: row.get(11),
+                    options: sorted_options(row.get(11)),
                     // A foreign table has none ('n'); there is nothing to change.
                     replica_identity: match (row.get::<_, String>(12).as_str(), row.get(13)) {
                         _ if row.get::<_, Option<String>>(14).is_some() => ReplicaIdentity::Default,

@@ -34,6 +34,11 @@ pub struct View {
     pub comment: Option<String>,
     /// Comments on the view's columns, by column name.
     pub column_comments: BTreeMap<String, String>,
+    /// A view whose query reads the view itself: its columns as a query
+    /// of NULLs (`NULL::integer AS a`), to create it under before its
+    /// query can name it.
+    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
+    pub placeholder: Option<Vec<String>>,
 }
 
 impl View {
@@ -105,7 +110,15 @@ impl Kind for ViewChange {
                 } else {
                     format!(" WITH ({})", v.options.join(", "))
                 };
-                format!("CREATE {} {}{options} AS\n{query};", v.keyword(), v.name)
+                match &v.placeholder {
+                    Some(columns) if !v.materialized => format!(
+                        "CREATE VIEW {}{options} AS SELECT {};\nCREATE OR REPLACE VIEW {}{options} AS\n{query};",
+                        v.name,
+                        columns.join(", "),
+                        v.name
+                    ),
+                    _ => format!("CREATE {} {}{options} AS\n{query};", v.keyword(), v.name),
+                }
             }
             ViewChange::Drop(v) => format!("DROP {} {};", v.keyword(), v.name),
         })
@@ -147,7 +160,18 @@ impl Kind for ViewChange {
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \
                {comment}, pg_catalog.pg_get_viewdef(c.oid), \
                coalesce(c.reloptions, '{{}}')::text[], \
-               (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') \
+               (SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN'), \
+               CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r \
+                   ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid \
+                 WHERE r.ev_class = c.oid AND r.rulename = '_RETURN' AND d.refobjid = c.oid AND d.refobjsubid > 0 AND d.deptype = 'n') \
+               THEN ARRAY(SELECT 'NULL::' || pg_catalog.format_type(a.atttypid, a.atttypmod) \
+                   || CASE WHEN a.attcollation <> t.typcollation THEN ' COLLATE ' || \
+                        (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) \
+                         FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+                         WHERE co.oid = a.attcollation) ELSE '' END \
+                   || ' AS ' || pg_catalog.quote_ident(a.attname) \
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) END \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMA} AND {}",
             not_extension_member("pg_class", "c.oid"), comment = comment_sql("pg_class", "c.oid")
@@ -178,6 +202,7 @@ impl Kind for ViewChange {
                     triggers: NameMap::new(),
                     comment: row.get(5),
                     column_comments: BTreeMap::new(),
+                    placeholder: row.get(9),
                 },
             );
         }

@@ -21,9 +21,11 @@ use crate::scratch::ScratchServer;
 
 mod checkpoint;
 mod run;
+mod settle;
 use checkpoint::Checkpoints;
 use run::{drop_stub_roles, replay, resumable};
 pub use run::{load_sql, located, stub_roles, CLEAN_SESSION};
+pub use settle::settle;
 
 /// One side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,6 +554,9 @@ async fn fill(client: &Client, ready: &Ready, done: usize, save_cost: Duration) 
                 && resumable(client).await;
         }
         Ready::Url(_) | Ready::Empty | Ready::Then(..) => {}
+    }
+    if matches!(ready, Ready::Sql(_) | Ready::Replay(_)) {
+        settle(client).await?;
     }
     for sql in then {
         client

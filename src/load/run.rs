@@ -320,49 +320,60 @@ impl Session<'_> {
     }
 }
 
-/// Runs `sql`; when it names a role the server lacks, creates that role as
-/// a stub and runs it again. The outer error is the server's failure to
-/// make the stub; the inner one the statement's own.
+/// Runs `sql`; when it fails on an undefined object (SQLSTATE 42704) and
+/// names roles the server lacks (as GRANT, OWNER TO, a policy's TO or a
+/// default privilege's FOR ROLE name them, read from the statement's parse
+/// tree, not from the error's text), creates those roles as stubs and runs
+/// it again. A missing collation or text search configuration makes no
+/// role. The outer error is the server's failure to make a stub; the inner
+/// one the statement's own.
 async fn run_with_stub_roles(
     client: &Client,
     sql: &str,
 ) -> Result<Result<(), tokio_postgres::Error>> {
     let mut outcome = client.batch_execute(sql).await;
-    // Each name at most three times: a stub another load made may go
-    // between its CREATE and this statement's retry.
-    let mut tried: Vec<String> = Vec::new();
-    while let Some(name) = outcome.as_ref().err().and_then(undefined_name) {
-        if tried.iter().filter(|n| **n == name).count() >= 3 {
+    // At most three rounds: a stub another load made may go between its
+    // CREATE and this statement's retry.
+    for _ in 0..3 {
+        let undefined = outcome
+            .as_ref()
+            .err()
+            .and_then(|e| e.code())
+            .is_some_and(|c| *c == SqlState::UNDEFINED_OBJECT);
+        if !undefined {
             break;
         }
-        tried.push(name.clone());
-        let stub = make_stub(client, &name).await?;
-        let retry = client.batch_execute(sql).await;
-        if matches!(stub, Stub::Made)
-            && retry.as_ref().err().and_then(undefined_name).as_ref() == Some(&name)
-        {
-            // The name was not a role's after all (a type, say).
-            let role = crate::sql::ident(&name);
-            client.batch_execute(&format!("DROP ROLE {role}")).await?;
+        let named: Vec<String> = crate::execute::statement::roles(sql).into_iter().collect();
+        if named.is_empty() {
             break;
         }
-        outcome = retry;
+        let missing: Vec<String> = client
+            .query(
+                "SELECT n FROM pg_catalog.unnest($1::text[]) n \
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = n)",
+                &[&named],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        for name in &missing {
+            make_stub(client, name).await?;
+        }
+        outcome = client.batch_execute(sql).await;
     }
     Ok(outcome)
 }
 
-/// Whether [`make_stub`] made the role.
-enum Stub {
-    Made,
-    /// It exists: another load at the same time made it first (it is
-    /// then shared), or it is a real role.
-    Taken,
-}
-
 /// Creates role `name` as a stub on the scratch server, marked and listed
 /// as this load's, so that it is dropped with its database (or, on a
-/// --dev-url server, by the next run if this one dies).
-async fn make_stub(client: &Client, name: &str) -> Result<Stub> {
+/// --dev-url server, by the next run if this one dies). A role that exists
+/// already (another load at the same time made it first, and it is then
+/// shared; or a real role) is left as it is.
+async fn make_stub(client: &Client, name: &str) -> Result<()> {
     let role = crate::sql::ident(name);
     let database: String = client
         .query_one("SELECT pg_catalog.current_database()::text", &[])
@@ -394,7 +405,7 @@ async fn make_stub(client: &Client, name: &str) -> Result<Stub> {
             if rows.first().is_some_and(|r| r.get::<_, bool>(0)) {
                 list(database);
             }
-            return Ok(Stub::Taken);
+            return Ok(());
         }
         Err(e) => {
             return Err(anyhow::Error::new(e)
@@ -409,7 +420,7 @@ async fn make_stub(client: &Client, name: &str) -> Result<Stub> {
         ))
         .await?;
     list(database);
-    Ok(Stub::Made)
+    Ok(())
 }
 
 /// Creates the roles of `names` the scratch server lacks as stubs of the
@@ -431,26 +442,6 @@ pub async fn stub_roles(client: &Client, names: &std::collections::BTreeSet<Stri
         }
     }
     Ok(())
-}
-
-/// The name an "undefined object" error (SQLSTATE 42704) is about: the
-/// first quoted word of its message, whatever the server's language and
-/// its quotation marks. Whether it is a role the caller finds out.
-fn undefined_name(e: &tokio_postgres::Error) -> Option<String> {
-    let db = e.as_db_error()?;
-    if db.code() != &SqlState::UNDEFINED_OBJECT {
-        return None;
-    }
-    let message = db.message();
-    let start = message.find(['"', '«', '»', '„', '“', '「'])?;
-    let open = message[start..].chars().next()?;
-    let rest = &message[start + open.len_utf8()..];
-    let end = rest.find(['"', '»', '«', '“', '”', '」'])?;
-    Some(
-        rest[..end]
-            .trim_matches([' ', '\u{a0}', '\u{202f}'])
-            .to_string(),
-    )
 }
 
 /// The server's error on statement `i`, at the position it names.

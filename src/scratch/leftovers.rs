@@ -114,7 +114,10 @@ pub async fn clean_dev_server(client: &Client) {
         let mark = name.trim_start_matches("stratum_scratch_");
         if dead(mark.rsplit_once('_').map_or("", |(m, _)| m)) {
             let _ = client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    crate::sql::ident(&name)
+                ))
                 .await;
         }
     }

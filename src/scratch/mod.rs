@@ -365,7 +365,8 @@ impl ScratchServer {
         };
         client
             .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'{strategy}"
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{strategy}",
+                crate::sql::ident(&name)
             ))
             .await
             .with_context(|| format!("creating scratch database {name}"))?;
@@ -396,7 +397,7 @@ impl ScratchDb {
         client
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
+                crate::sql::ident(&self.name)
             ))
             .await
             .with_context(|| format!("dropping scratch database {}", self.name))?;
@@ -419,7 +420,10 @@ pub async fn clean_up_interrupted() {
     for (admin, name) in live {
         if let Ok(client) = conninfo::connect_target(&admin).await {
             let _ = client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    crate::sql::ident(&name)
+                ))
                 .await;
             leftovers::drop_orphan_stub_roles(&client).await;
         }

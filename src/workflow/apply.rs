@@ -432,6 +432,7 @@ async fn prove(project: &Project, todo: &ToApply) -> Result<crate::proof::Proven
         &side,
         steps,
         Some(&todo.desired),
+        &todo.current.reader_role,
         major,
         filter,
         scratch,

@@ -163,6 +163,7 @@ async fn from_catalogs(
             &build,
             &steps,
             Some(target),
+            &target.reader_role,
             major,
             filter,
             &scratch,

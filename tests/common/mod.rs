@@ -68,10 +68,12 @@ pub async fn strings(client: &Client, sql: &str) -> Vec<String> {
     rows.iter().map(|r| r.get(0)).collect()
 }
 
-/// Loads the SQL file or directory at `path` with stratum's own loader.
+/// Loads the SQL file or directory at `path` with stratum's own loader,
+/// settled as a scratch load is.
 pub async fn load(client: &Client, path: &Path) -> anyhow::Result<()> {
     let source = stratum::parse::read_source(path)?;
-    stratum::load::load_sql(client, &source).await
+    stratum::load::load_sql(client, &source).await?;
+    stratum::load::settle(client).await
 }
 
 /// Reads a catalog.

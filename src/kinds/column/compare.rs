@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::inherit::inherited_kept;
 use super::retype::{conversion, moved_type, using_clause};
-use super::{not_null, Column, ColumnChange, ColumnOptions, NotNull};
+use super::{identity, not_null, Column, ColumnChange, ColumnOptions, NotNull};
 use crate::kinds::{comment, Catalog, Change, Conversion, ObjectId, QualName, Table};
 use crate::sql::ident;
 
@@ -222,12 +222,17 @@ fn alter_column(
             .into(),
         );
     }
-    if was.identity != column.identity {
+    // ALTER COLUMN TYPE retypes an identity's sequence itself.
+    let was_identity = match (&was.identity, retyped) {
+        (Some(id), true) => Some(Box::new(identity::retyped(id, &column.data_type))),
+        (id, _) => id.clone(),
+    };
+    if was_identity != column.identity {
         out.push(
             ColumnChange::AlterIdentity {
                 table: table.clone(),
                 column: col.clone(),
-                from: was.identity.clone(),
+                from: was_identity,
                 to: column.identity.clone(),
             }
             .into(),

@@ -25,6 +25,31 @@ pub(super) fn sql(id: &Identity) -> String {
     }
 }
 
+/// The identity as `ALTER COLUMN ... TYPE data_type` leaves it: PostgreSQL
+/// retypes the sequence too, and a bound that was the old type's limit
+/// becomes the new type's (as `ALTER SEQUENCE ... AS` does).
+pub(super) fn retyped(id: &Identity, data_type: &str) -> Identity {
+    let limit = |t: &str| match t {
+        "smallint" => (i16::MIN as i64, i16::MAX as i64),
+        "integer" => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    };
+    let (old_min, old_max) = limit(&id.options.data_type);
+    let (new_min, new_max) = limit(data_type);
+    let mut options = id.options.clone();
+    options.data_type = data_type.to_string();
+    if options.max == old_max {
+        options.max = new_max;
+    }
+    if options.min == old_min {
+        options.min = new_min;
+    }
+    Identity {
+        always: id.always,
+        options,
+    }
+}
+
 /// Builds an identity from `pg_attribute.attidentity` and its sequence.
 pub(super) fn of(kind: &str, options: Option<&SequenceOptions>) -> Option<Box<Identity>> {
     let always = match kind {
@@ -41,6 +66,26 @@ pub(super) fn of(kind: &str, options: Option<&SequenceOptions>) -> Option<Box<Id
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retyping_moves_the_limits_of_the_old_type() {
+        let mut small = default_options("smallint", 1);
+        small.min = i16::MIN as i64;
+        let id = Identity {
+            always: true,
+            options: small,
+        };
+        let big = retyped(&id, "bigint").options;
+        assert_eq!((big.min, big.max), (i64::MIN, i64::MAX));
+        let mut capped = default_options("integer", 1);
+        capped.max = 1000;
+        let id = Identity {
+            always: false,
+            options: capped,
+        };
+        let big = retyped(&id, "bigint").options;
+        assert_eq!((big.data_type.as_str(), big.min, big.max), ("bigint", 1, 1000));
+    }
 
     #[test]
     fn identity_omits_default_options() {

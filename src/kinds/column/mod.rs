@@ -21,7 +21,7 @@ use inherit::{inherited, parent_column, Inherit};
 use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, in_user_schema, subobject_comment_sql, Class, Owner, Reader};
-use crate::kinds::sequence::{options_sql, split_options};
+use crate::kinds::sequence::{into_new_range, options_sql, split_options};
 use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
@@ -404,7 +404,13 @@ impl Kind for ColumnChange {
                     for option in split_options(&options) {
                         parts.push(format!(" SET {option}"));
                     }
-                    format!("{prefix}{};", parts.join(""))
+                    let sequence = format!(
+                        "pg_catalog.pg_get_serial_sequence({}, {})::regclass",
+                        literal(&table.to_string()),
+                        literal(self.column())
+                    );
+                    let moved = into_new_range(&sequence, &from.options, &to.options);
+                    format!("{moved}{prefix}{};", parts.join(""))
                 }
             },
         })

@@ -94,7 +94,7 @@ fn integer_fits(from: &str, to: &str, typmod: Option<&[i64]>) -> bool {
 
 /// Hazards of a type change: always the lock, a rewrite unless the types
 /// are binary coercible and the typmod only widens, data loss unless the
-/// conversion is implicit and widening.
+/// conversion is widening and implicit or binary coercible.
 pub(super) fn type_hazards(
     desired: &Catalog,
     table: &QualName,
@@ -134,7 +134,10 @@ pub(super) fn type_hazards(
         && !rebuilt
         && widened
         && (same_base || cast.is_some_and(|c| c.method == 'b'));
-    let lossless = (widened && (same_base || cast.is_some_and(|c| c.context == 'i')))
+    // A binary-coercible cast (text to citext, varchar to text) keeps every
+    // value as it is, whatever context it is allowed in.
+    let lossless = (widened
+        && (same_base || cast.is_some_and(|c| c.context == 'i' || c.method == 'b')))
         || integer_fits(&from.base_type, &to.base_type, new_mod.as_deref());
     let mut hazards = vec![Hazard::new(
         HazardCode::AccessExclusiveLock,
