@@ -17,6 +17,14 @@ pub fn build_steps(catalog: &Catalog) -> Result<Vec<Step>> {
     Ok(plan::plan(&empty, catalog, changes)?.steps)
 }
 
+/// Which of `steps` (the [`build_steps`] of `catalog`) must come before
+/// which: pairs (before, after) of their indexes.
+pub fn build_order(catalog: &Catalog, steps: &[Step]) -> Vec<(usize, usize)> {
+    let empty = empty_like(catalog);
+    let changes: Vec<Change> = steps.iter().map(|s| s.change.clone()).collect();
+    plan::must_precede(&empty, catalog, &changes)
+}
+
 /// The SQL of every statement that creates `catalog`, in plan order, each
 /// with the change it comes from. Lighter than [`build_steps`]: no step
 /// labels or hazards, and each change is dropped once it is passed, which
@@ -31,14 +39,34 @@ fn build_sql(catalog: &Catalog) -> Result<impl Iterator<Item = (Change, String)>
     }))
 }
 
-/// A new database: empty but for what template0 holds.
+/// A new database: empty but for what template0 holds, the `public`
+/// schema as PostgreSQL makes it (its comment and the grants to PUBLIC),
+/// so that what a database changed there is written.
 fn empty_like(catalog: &Catalog) -> Catalog {
     let mut empty = Catalog {
         server_version: catalog.server_version,
         ..Catalog::default()
     };
     if let Some(public) = catalog.schemas.get("public") {
-        empty.schemas.insert("public".into(), public.clone());
+        let schema = crate::kinds::Schema {
+            comment: Some("standard public schema".into()),
+            ..public.clone()
+        };
+        empty.schemas.insert("public".into(), schema);
+        let grant = |privilege: &str| crate::kinds::Grant {
+            grantee: "PUBLIC".into(),
+            privilege: privilege.into(),
+            grantable: false,
+        };
+        // PostgreSQL 15 took CREATE from PUBLIC.
+        let mut grants: crate::kinds::Grants = [grant("USAGE")].into();
+        if catalog.server_version < 150000 {
+            grants.insert(grant("CREATE"));
+        }
+        let id = ObjectId::Schema {
+            name: "public".into(),
+        };
+        empty.privileges.insert(id, grants);
     }
     if let Some(plpgsql) = catalog.extensions.get("plpgsql") {
         empty.extensions.insert("plpgsql".into(), plpgsql.clone());

@@ -242,3 +242,98 @@ async fn pg_dump_output_with_owners_converges_whoever_connects() {
         "connected as stratum (exit {code}):\n{out}\n{err}"
     );
 }
+
+/// `dump --split schema`: one file per schema, loading in path order,
+/// cross-schema references that run both ways in a last file; and what
+/// the database changed in the `public` schema is written, its defaults
+/// are not.
+#[tokio::test(flavor = "current_thread")]
+async fn dump_split_by_schema_loads_in_order_and_keeps_the_public_schemas_changes() {
+    let server = TestServer::start().await;
+    let source = server.database("split_src").await;
+    source
+        .batch_execute(
+            "COMMENT ON SCHEMA public IS NULL;
+             REVOKE USAGE ON SCHEMA public FROM PUBLIC;
+             CREATE SCHEMA a; CREATE SCHEMA b;
+             CREATE TABLE a.t1 (id int PRIMARY KEY, b_id int);
+             CREATE TABLE b.t2 (id int PRIMARY KEY, a_id int REFERENCES a.t1);
+             ALTER TABLE a.t1 ADD FOREIGN KEY (b_id) REFERENCES b.t2;
+             CREATE VIEW a.v AS SELECT t2.id FROM b.t2;
+             CREATE VIEW b.v AS SELECT v.id FROM a.v;
+             CREATE TABLE public.p (id int);",
+        )
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("dumped");
+    let url = server.url("split_src");
+    let (code, _, err) = run(
+        work.path(),
+        &[
+            "dump",
+            "--db",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--split",
+            "schema",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // One file per schema, whatever their foreign keys and views.
+    for schema in ["a", "b", "public"] {
+        let of = names
+            .iter()
+            .filter(|n| {
+                n.split_once('_')
+                    .is_some_and(|(_, rest)| rest == format!("{schema}.sql"))
+            })
+            .count();
+        assert_eq!(of, 1, "files of schema {schema}: {names:?}");
+    }
+    let all: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(
+        all.contains("REVOKE USAGE ON SCHEMA public FROM PUBLIC;"),
+        "{all}"
+    );
+    assert!(all.contains("COMMENT ON SCHEMA public IS NULL;"), "{all}");
+    assert!(
+        !all.contains("GRANT USAGE ON SCHEMA public TO PUBLIC"),
+        "{all}"
+    );
+    // Loaded file by file, in path order, as psql would.
+    let target = server.database("split_dst").await;
+    for file in &files {
+        target
+            .batch_execute(&std::fs::read_to_string(file).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
+    }
+    let (code, out, err) = run(
+        work.path(),
+        &["diff", "--from", &server.url("split_dst"), "--to", &url],
+    );
+    assert!(
+        code == 0 && (out.contains("No changes") || err.contains("No changes")),
+        "the dump does not rebuild its database (exit {code}):\n{out}\n{err}"
+    );
+    let grants = strings(
+        &target,
+        "SELECT coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'public'",
+    )
+    .await;
+    assert!(!grants[0].contains("=U/"), "PUBLIC keeps USAGE: {grants:?}");
+}

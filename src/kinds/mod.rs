@@ -49,6 +49,7 @@ pub use function::Function;
 pub use index::Index;
 pub use operator::Operator;
 pub use policy::Policy;
+pub use privilege::{Grant, Grants};
 pub use publication::Publication;
 pub use range::Range;
 pub use row_security::RowSecurity;

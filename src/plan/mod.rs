@@ -141,6 +141,16 @@ pub fn ordered(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Re
     Ok(in_order(order, changes).collect())
 }
 
+/// The pairs (before, after) of indexes of `changes` that must run in that
+/// order (see [`order::must_precede`]).
+pub fn must_precede(
+    current: &Catalog,
+    desired: &Catalog,
+    changes: &[Change],
+) -> Vec<(usize, usize)> {
+    order::must_precede(current, desired, changes)
+}
+
 /// `changes` moved out in `order`.
 fn in_order(order: Vec<usize>, changes: Vec<Change>) -> impl Iterator<Item = Change> {
     let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();

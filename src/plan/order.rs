@@ -58,6 +58,31 @@ fn digest(id: &ObjectId) -> Digest {
 
 /// Returns the indexes of `changes` in the order they must run.
 pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result<Vec<usize>> {
+    let edges = edges(current, desired, changes);
+    let mut graph: DiGraph<usize, Rule> = DiGraph::with_capacity(changes.len(), edges.len());
+    let nodes: Vec<NodeIndex> = (0..changes.len()).map(|i| graph.add_node(i)).collect();
+    for (before, after, rule) in edges {
+        graph.add_edge(nodes[before as usize], nodes[after as usize], rule);
+    }
+    kahn(&graph, changes)
+}
+
+/// The pairs (before, after) of indexes of `changes` that must run in that
+/// order: the graph [`order`] sorts, for callers that arrange steps of
+/// their own (a dump split into files).
+pub fn must_precede(
+    current: &Catalog,
+    desired: &Catalog,
+    changes: &[Change],
+) -> Vec<(usize, usize)> {
+    edges(current, desired, changes)
+        .into_iter()
+        .map(|(before, after, _)| (before as usize, after as usize))
+        .collect()
+}
+
+/// The edges between `changes`, sorted and once each.
+fn edges(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Vec<(u32, u32, Rule)> {
     // Every object some change touches, numbered once by a 128-bit digest
     // of its id, and every (object, touch, change) sorted: the rules below
     // find an object's changes by number. Each change's effects are read
@@ -157,12 +182,7 @@ pub fn order(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Result
     // never depends on hashing.
     edges.sort_unstable_by_key(|&(before, after, rule)| (before, after, rule as u8));
     edges.dedup();
-    let mut graph: DiGraph<usize, Rule> = DiGraph::with_capacity(changes.len(), edges.len());
-    let nodes: Vec<NodeIndex> = (0..changes.len()).map(|i| graph.add_node(i)).collect();
-    for (before, after, rule) in edges {
-        graph.add_edge(nodes[before as usize], nodes[after as usize], rule);
-    }
-    kahn(&graph, changes)
+    edges
 }
 
 /// Kahn's algorithm, always taking the ready change with the smallest
