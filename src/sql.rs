@@ -127,6 +127,31 @@ impl fmt::Display for QualName {
     }
 }
 
+/// `SET (a=1)` and `RESET (b)`, each present only when needed: the storage
+/// parameters (`key=value` entries, as `reloptions` and `attoptions` keep
+/// them) that turn `from` into `to`.
+pub fn storage_parameters(from: &[String], to: &[String]) -> Vec<String> {
+    let key = |o: &String| o.split('=').next().unwrap_or_default().to_string();
+    let set: Vec<&str> = to
+        .iter()
+        .filter(|o| !from.contains(o))
+        .map(|o| o.as_str())
+        .collect();
+    let reset: Vec<String> = from
+        .iter()
+        .map(key)
+        .filter(|k| !to.iter().any(|o| key(o) == *k))
+        .collect();
+    let mut parts = Vec::new();
+    if !set.is_empty() {
+        parts.push(format!("SET ({})", set.join(", ")));
+    }
+    if !reset.is_empty() {
+        parts.push(format!("RESET ({})", reset.join(", ")));
+    }
+    parts
+}
+
 /// `OPTIONS (key 'value', ...)` for a generic options array as the catalogs
 /// keep it (`key=value` entries), as foreign data wrappers, servers, user
 /// mappings and foreign tables take it; empty when there are none.

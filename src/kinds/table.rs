@@ -16,7 +16,7 @@ use super::{column, comment, constraint, server};
 use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Kind, ObjectId};
 use super::{QualName, Trigger};
 use crate::hazard::{Hazard, HazardCode};
-use crate::sql::{ident, options_change, options_clause, sorted_options};
+use crate::sql::{ident, options_change, options_clause, sorted_options, storage_parameters};
 
 /// An ordinary, partitioned or foreign table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +50,9 @@ pub struct Table {
     pub options: Vec<String>,
     /// REPLICA IDENTITY.
     pub replica_identity: ReplicaIdentity,
+    /// CLUSTER ON: the index (or key constraint) CLUSTER orders it by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered_on: Option<String>,
     /// SERVER and OPTIONS, for a foreign table.
     pub foreign: Option<ForeignTable>,
     /// COMMENT ON TABLE.
@@ -190,6 +193,13 @@ pub enum TableChange {
         identity: ReplicaIdentity,
         index: Option<ObjectId>,
     },
+    /// ALTER TABLE ... CLUSTER ON / SET WITHOUT CLUSTER; `index` is the id
+    /// of the index or constraint it names, which must exist first.
+    SetCluster {
+        table: QualName,
+        on: Option<String>,
+        index: Option<ObjectId>,
+    },
     /// ALTER FOREIGN TABLE ... OPTIONS (...).
     SetForeignOptions {
         table: QualName,
@@ -209,7 +219,8 @@ impl Kind for TableChange {
             | TableChange::NoInherit { table, .. }
             | TableChange::SetOptions { table, .. }
             | TableChange::SetForeignOptions { table, .. }
-            | TableChange::SetReplicaIdentity { table, .. } => table,
+            | TableChange::SetReplicaIdentity { table, .. }
+            | TableChange::SetCluster { table, .. } => table,
         };
         ObjectId::Table { name: name.clone() }
     }
@@ -225,6 +236,7 @@ impl Kind for TableChange {
             TableChange::NoInherit { .. } => "no_inherit",
             TableChange::SetOptions { .. } => "set_storage_parameters",
             TableChange::SetReplicaIdentity { .. } => "set_replica_identity",
+            TableChange::SetCluster { .. } => "set_cluster",
             TableChange::SetForeignOptions { .. } => "set_foreign_options",
         }
     }
@@ -247,7 +259,7 @@ impl Kind for TableChange {
             TableChange::SetLogged { .. }
             | TableChange::SetOptions { .. }
             | TableChange::SetForeignOptions { .. } => super::needs(vec![self.id()]),
-            TableChange::SetReplicaIdentity { index, .. } => {
+            TableChange::SetReplicaIdentity { index, .. } | TableChange::SetCluster { index, .. } => {
                 super::needs(std::iter::once(self.id()).chain(index.clone()).collect())
             }
             // A link to a parent is let go before another one is made.
@@ -305,11 +317,15 @@ impl Kind for TableChange {
                 format!("ALTER TABLE {table} NO INHERIT {parent};")
             }
             TableChange::SetOptions { table, from, to } => {
-                format!("ALTER TABLE {table} {};", options_sql(from, to))
+                format!("ALTER TABLE {table} {};", storage_parameters(from, to).join(", "))
             }
             TableChange::SetReplicaIdentity {
                 table, identity, ..
             } => format!("ALTER TABLE {table} REPLICA IDENTITY {};", identity.sql()),
+            TableChange::SetCluster { table, on, .. } => match on {
+                Some(index) => format!("ALTER TABLE {table} CLUSTER ON {};", ident(index)),
+                None => format!("ALTER TABLE {table} SET WITHOUT CLUSTER;"),
+            },
             TableChange::SetForeignOptions { table, from, to } => format!(
                 "ALTER FOREIGN TABLE {table} {};",
                 options_change(from, to).unwrap_or_default()
@@ -378,7 +394,7 @@ impl Kind for TableChange {
             TableChange::SetLogged { .. } => (1, 6),
             TableChange::Attach { .. } | TableChange::Inherit { .. } => (1, 10),
             TableChange::SetOptions { .. } | TableChange::SetForeignOptions { .. } => (1, 6),
-            TableChange::SetReplicaIdentity { .. } => (1, 14),
+            TableChange::SetReplicaIdentity { .. } | TableChange::SetCluster { .. } => (1, 14),
         }
     }
 
@@ -402,7 +418,9 @@ impl Kind for TableChange {
                c.relreplident::text, \
                (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
                 WHERE i.indrelid = c.oid AND i.indisreplident), \
-               fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[], c.relnatts \
+               fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[], c.relnatts, \
+               (SELECT ic.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+                WHERE i.indrelid = c.oid AND i.indisclustered) \
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid \
              LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver \
@@ -461,6 +479,7 @@ impl Kind for TableChange {
                         ("i", Some(index)) => ReplicaIdentity::Index(index),
                         _ => ReplicaIdentity::Default,
                     },
+                    clustered_on: row.get(17),
                     foreign: row.get::<_, Option<String>>(14).map(|server| ForeignTable {
                         server,
                         options: sorted_options(row.get(15)),
@@ -507,6 +526,7 @@ impl Kind for TableChange {
                     .into(),
                 );
             }
+            cluster(old, table, out);
             comment::changed(
                 out,
                 ObjectId::Table { name: name.clone() },
@@ -567,6 +587,39 @@ pub(crate) fn link(parent: &QualName) -> ObjectId {
 }
 
 /// Persistence, partition bound and inheritance of a table that stays.
+/// CLUSTER ON as `table` wants it, where `old` (the table kept, if any)
+/// differs, or where the plan builds the index again (which forgets it).
+fn cluster(old: Option<&Table>, table: &Table, out: &mut Vec<Change>) {
+    let name = &table.name;
+    let index = table.clustered_on.as_ref().map(|i| match table.constraints.get(i) {
+        Some(_) => ObjectId::constraint(name, i),
+        None => ObjectId::Index {
+            name: QualName::new(name.schema.clone(), i.clone()),
+        },
+    });
+    let kept = |i: &String| {
+        old.is_some_and(|o| match (o.constraints.get(i), table.constraints.get(i)) {
+            (Some(a), Some(b)) => a.definition == b.definition,
+            _ => matches!((o.indexes.get(i), table.indexes.get(i)), (Some(a), Some(b)) if a.same_as(b)),
+        })
+    };
+    let now = old.and_then(|o| o.clustered_on.as_ref());
+    let same = now == table.clustered_on.as_ref() && table.clustered_on.as_ref().is_none_or(kept);
+    // A table that never was clustered, or whose index goes, needs nothing
+    // to forget it.
+    if same || (table.clustered_on.is_none() && now.is_none_or(|i| !kept(i))) {
+        return;
+    }
+    out.push(
+        TableChange::SetCluster {
+            table: name.clone(),
+            on: table.clustered_on.clone(),
+            index,
+        }
+        .into(),
+    );
+}
+
 fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
     let name = &new.name;
     if old.unlogged != new.unlogged {
@@ -764,22 +817,3 @@ fn create_table(table: &Table) -> String {
     sql
 }
 
-/// `SET (a=1), RESET (b)`: the storage parameters that turn `from` into `to`.
-fn options_sql(from: &[String], to: &[String]) -> String {
-    let key = |o: &String| o.split('=').next().unwrap_or_default().to_string();
-    let set: Vec<&String> = to.iter().filter(|o| !from.contains(o)).collect();
-    let reset: Vec<String> = from
-        .iter()
-        .map(key)
-        .filter(|k| !to.iter().any(|o| key(o) == *k))
-        .collect();
-    let mut parts = Vec::new();
-    if !set.is_empty() {
-        let set: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
-        parts.push(format!("SET ({})", set.join(", ")));
-    }
-    if !reset.is_empty() {
-        parts.push(format!("RESET ({})", reset.join(", ")));
-    }
-    parts.join(", ")
-}

@@ -34,6 +34,10 @@ pub struct View {
     pub comment: Option<String>,
     /// Comments on the view's columns, by column name.
     pub column_comments: BTreeMap<String, String>,
+    /// Defaults of the view's columns (ALTER VIEW ... ALTER COLUMN ... SET
+    /// DEFAULT), by column name: what an INSERT through the view fills in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_defaults: BTreeMap<String, String>,
     /// A view whose query reads the view itself: its columns as a query
     /// of NULLs (`NULL::integer AS a`), to create it under before its
     /// query can name it.
@@ -59,12 +63,19 @@ pub enum ViewChange {
     Create(View),
     /// DROP VIEW / DROP MATERIALIZED VIEW.
     Drop(View),
+    /// ALTER VIEW ... ALTER COLUMN ... SET DEFAULT / DROP DEFAULT.
+    SetDefault {
+        view: Box<View>,
+        column: String,
+        default: Option<String>,
+    },
 }
 
 impl ViewChange {
     fn view(&self) -> &View {
         match self {
             ViewChange::Create(v) | ViewChange::Drop(v) => v,
+            ViewChange::SetDefault { view, .. } => view,
         }
     }
 }
@@ -85,12 +96,14 @@ impl Kind for ViewChange {
         match self {
             ViewChange::Create(_) => "create_view",
             ViewChange::Drop(_) => "drop_view",
+            ViewChange::SetDefault { .. } => "set_view_column_default",
         }
     }
 
     fn effects(&self) -> Effects {
         match self {
             ViewChange::Create(_) => super::made(vec![self.id()]),
+            ViewChange::SetDefault { .. } => super::needs(vec![self.id()]),
             ViewChange::Drop(v) => {
                 let mut ids = vec![self.id()];
                 ids.extend(v.indexes.values().map(|i| ObjectId::Index {
@@ -121,6 +134,17 @@ impl Kind for ViewChange {
                 }
             }
             ViewChange::Drop(v) => format!("DROP {} {};", v.keyword(), v.name),
+            ViewChange::SetDefault {
+                view,
+                column,
+                default,
+            } => {
+                let prefix = format!("ALTER VIEW {} ALTER COLUMN {}", view.name, ident(column));
+                match default {
+                    Some(expr) => format!("{prefix} SET DEFAULT {expr};"),
+                    None => format!("{prefix} DROP DEFAULT;"),
+                }
+            }
         })
     }
 
@@ -148,6 +172,7 @@ impl Kind for ViewChange {
         match self {
             ViewChange::Drop(_) => (0, 1),
             ViewChange::Create(_) => (1, 15),
+            ViewChange::SetDefault { .. } => (1, 16),
         }
     }
 
@@ -202,6 +227,7 @@ impl Kind for ViewChange {
                     triggers: NameMap::new(),
                     comment: row.get(5),
                     column_comments: BTreeMap::new(),
+                    column_defaults: BTreeMap::new(),
                     placeholder: row.get(9),
                 },
             );
@@ -251,6 +277,7 @@ fn create_view(view: &View, out: &mut Vec<Change>) {
         triggers: NameMap::new(),
         comment: None,
         column_comments: BTreeMap::new(),
+        column_defaults: BTreeMap::new(),
         ..view.clone()
     };
     view_parts(&empty, view, out);
@@ -294,6 +321,17 @@ fn view_parts(old: &View, view: &View, out: &mut Vec<Change>) {
         view.comment.as_ref(),
     );
     for column in &view.columns {
+        let (was, now) = (old.column_defaults.get(column), view.column_defaults.get(column));
+        if was != now && !view.materialized {
+            out.push(
+                ViewChange::SetDefault {
+                    view: Box::new(view.clone()),
+                    column: column.clone(),
+                    default: now.cloned(),
+                }
+                .into(),
+            );
+        }
         comment::changed(
             out,
             id.clone(),

@@ -1,8 +1,9 @@
 //! Per-column settings that CREATE TABLE cannot carry on every supported
 //! server: STORAGE, COMPRESSION and STATISTICS, and a foreign table's
-//! column OPTIONS. They are set with ALTER COLUMN after the column exists.
+//! column OPTIONS, and its attribute options (`n_distinct`, ...). They are
+//! set with ALTER COLUMN after the column exists.
 
-use crate::sql::{ident, options_change};
+use crate::sql::{ident, options_change, storage_parameters};
 
 /// A column's storage settings, each None when it is the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -15,6 +16,9 @@ pub struct ColumnOptions {
     pub statistics: Option<i16>,
     /// Generic options of a foreign table's column (`column_name=id`).
     pub fdw: Vec<String>,
+    /// Attribute options (`n_distinct=-0.02`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
 }
 
 /// The SQL name of a storage mode.
@@ -58,6 +62,9 @@ pub(super) fn actions(
     if let Some(options) = options_change(&from.fdw, &to.fdw) {
         out.push(format!("{prefix} {options}"));
     }
+    for part in storage_parameters(&from.attributes, &to.attributes) {
+        out.push(format!("{prefix} {part}"));
+    }
     out
 }
 
@@ -72,6 +79,7 @@ mod tests {
             compression: Some('l'),
             statistics: Some(500),
             fdw: vec!["column_name=id".into()],
+            attributes: vec!["n_distinct=-0.02".into()],
         };
         assert_eq!(
             actions("c", &set, &ColumnOptions::default(), 'x'),
@@ -79,7 +87,8 @@ mod tests {
                 "ALTER COLUMN c SET STORAGE EXTENDED",
                 "ALTER COLUMN c SET COMPRESSION default",
                 "ALTER COLUMN c SET STATISTICS -1",
-                "ALTER COLUMN c OPTIONS (DROP column_name)"
+                "ALTER COLUMN c OPTIONS (DROP column_name)",
+                "ALTER COLUMN c RESET (n_distinct)"
             ]
         );
     }

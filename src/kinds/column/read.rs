@@ -33,7 +33,7 @@ pub(super) fn query(version: i32) -> Option<String> {
            CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
            NULLIF(a.attcompression::text, ''), \
            CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int2 END, t.typstorage::text, \
-           coalesce(a.attfdwoptions, '{{}}')::text[], {not_null} \
+           coalesce(a.attfdwoptions, '{{}}')::text[], {not_null}, coalesce(a.attoptions, '{{}}')::text[] \
          FROM pg_catalog.pg_attribute a \
          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
@@ -90,6 +90,7 @@ pub(super) fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyh
                         compression: first_char(row.get(15)),
                         statistics: row.get(16),
                         fdw: sorted_options(row.get(18)),
+                        attributes: sorted_options(row.get(22)),
                     },
                     type_storage: first_char(row.get(17)).unwrap_or('x'),
                 };
@@ -105,6 +106,9 @@ pub(super) fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyh
                 if let Some(view) = cat.views.get_mut(&view_name) {
                     if let Some(comment) = row.get::<_, Option<String>>(11) {
                         view.column_comments.insert(name.clone(), comment);
+                    }
+                    if let Some(default) = row.get::<_, Option<String>>(6) {
+                        view.column_defaults.insert(name.clone(), default);
                     }
                     view.columns.push(name);
                 }
