@@ -421,8 +421,11 @@ pub fn slug(text: &str) -> String {
         }
     }
     let mut out = out.trim_end_matches('_').to_string();
+    // Cut at a word's end: the last `_` within 60 characters (or at 60
+    // when the first word alone is longer).
     if out.len() > 60 {
-        out.truncate(60);
+        let cut = out[..=60].rfind('_').filter(|&i| i > 0).unwrap_or(60);
+        out.truncate(cut);
         out = out.trim_end_matches('_').to_string();
     }
     if out.is_empty() {
@@ -458,6 +461,12 @@ mod tests {
     fn slugs() {
         assert_eq!(slug("Add users.phone!"), "add_users_phone");
         assert_eq!(slug("--"), "migration");
+        let long = slug("create_organization_memberships_and_create_organization_invitations");
+        assert_eq!(
+            long,
+            "create_organization_memberships_and_create_organization"
+        );
+        assert_eq!(slug(&"x".repeat(70)).len(), 60);
     }
 
     #[test]

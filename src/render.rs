@@ -137,6 +137,7 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         .collect();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut objects: BTreeMap<String, BTreeSet<char>> = BTreeMap::new();
+    let mut details: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut comments = 0;
     for step in &plan.steps {
         match step.change.kind().shown() {
@@ -146,6 +147,10 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
                 }) {
                     tables.entry(table.plain()).or_default().push(detail);
                 }
+            }
+            Shown::Detail(detail) => {
+                objects.entry(step.object.clone()).or_default();
+                details.entry(step.object.clone()).or_default().push(detail);
             }
             Shown::WithOwner => {}
             Shown::Comment => comments += 1,
@@ -164,7 +169,10 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
             (true, true) => format!("~ {object} (dropped and created)"),
             (true, false) => format!("+ {object}"),
             (false, true) => format!("- {object}"),
-            _ => format!("~ {object}"),
+            _ => match details.get(object) {
+                Some(d) => format!("~ {object}: {}", d.join(", ")),
+                None => format!("~ {object}"),
+            },
         };
         lines.push(line);
     }

@@ -2334,7 +2334,7 @@ async fn live_reads_are_cached_until_the_catalogs_change() {
 
     // A catalog the reader may not read, with no view to stand for it:
     // PostgreSQL's functions still read it, so the read is not cached.
-    db.batch_execute("REVOKE SELECT ON pg_catalog.pg_transform FROM PUBLIC")
+    db.batch_execute("REVOKE SELECT ON pg_catalog.pg_amop FROM PUBLIC")
         .await
         .unwrap();
     for _ in 0..2 {

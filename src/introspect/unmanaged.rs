@@ -101,9 +101,6 @@ pub(super) static SQL: LazyLock<String> = LazyLock::new(|| {
            WHERE {USER_SCHEMA} AND {template_member} \
          UNION ALL \
          SELECT 'security label', sl.provider || ': ' || sl.label, NULL, NULL, NULL FROM pg_catalog.pg_seclabel sl \
-         UNION ALL \
-         SELECT 'subscription', pg_catalog.quote_ident(su.subname), NULL, NULL, NULL FROM pg_catalog.pg_subscription su \
-           WHERE su.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()) \
          ) u ORDER BY kind, name",
     )
 });

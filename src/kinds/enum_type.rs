@@ -69,6 +69,15 @@ impl Kind for EnumChange {
         ObjectId::Type { name: name.clone() }
     }
 
+    fn shown(&self) -> super::Shown {
+        match self {
+            EnumChange::AddValue { value, .. } => {
+                super::Shown::Detail(format!("+ value {}", crate::sql::literal(value)))
+            }
+            _ => super::Shown::Object,
+        }
+    }
+
     fn verb(&self) -> &'static str {
         match self {
             EnumChange::Create(_) => "create_enum",

@@ -342,6 +342,8 @@ pub enum Shown {
         /// What it does there.
         detail: String,
     },
+    /// As a detail of its object's line, e.g. `~ type app.mood: + value 'x'`.
+    Detail(String),
     /// Not at all: it completes an object created in the same plan.
     WithOwner,
     /// In the count of comments.

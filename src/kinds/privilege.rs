@@ -235,6 +235,35 @@ impl PrivilegeChange {
     }
 }
 
+impl PrivilegeChange {
+    /// False when the grantee ends up with what it holds now: grants on an
+    /// object the plan creates (nobody held anything on it), and grants
+    /// given back to an object the plan drops and creates again.
+    fn changes_access(&self, current: &Catalog) -> bool {
+        let known = |id: &ObjectId| current.privileges.contains_key(id);
+        let existed = match &self.object {
+            ObjectId::DefaultPrivileges { .. } => return true,
+            ObjectId::Column { table, .. } => {
+                known(&ObjectId::Table { name: table.clone() })
+                    || known(&ObjectId::View { name: table.clone() })
+            }
+            other => known(other),
+        };
+        if !existed {
+            return false;
+        }
+        let held: BTreeSet<(String, bool)> = current
+            .privileges
+            .get(&self.object)
+            .into_iter()
+            .flatten()
+            .filter(|g| g.grantee == self.grantee)
+            .map(|g| (g.privilege.clone(), g.grantable))
+            .collect();
+        held != self.to
+    }
+}
+
 impl Kind for PrivilegeChange {
     fn id(&self) -> ObjectId {
         ObjectId::Privilege {
@@ -277,7 +306,10 @@ impl Kind for PrivilegeChange {
         Some(self.statements().join("\n"))
     }
 
-    fn hazards(&self, _current: &Catalog, _desired: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, current: &Catalog, _desired: &Catalog) -> Vec<Hazard> {
+        if !self.changes_access(current) {
+            return Vec::new();
+        }
         let what = match &self.object {
             ObjectId::DefaultPrivileges {
                 role,

@@ -257,7 +257,15 @@ pub fn describe(plan: &Plan) -> String {
         } else {
             parts.join("_")
         };
-        let name = format!("{verb}_{noun}");
+        let name = match &step.change {
+            crate::diff::Change::Enum(e) => match &**e {
+                crate::kinds::enum_type::EnumChange::AddValue { value, .. } => {
+                    format!("add_{value}_to_{noun}")
+                }
+                _ => format!("{verb}_{noun}"),
+            },
+            _ => format!("{verb}_{noun}"),
+        };
         if !names.contains(&name) {
             names.push(name);
         }

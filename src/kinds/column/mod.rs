@@ -569,6 +569,17 @@ impl Kind for ColumnChange {
         let detail = match self {
             ColumnChange::Add { .. } => format!("+ column {column}"),
             ColumnChange::Drop { .. } => format!("- column {column}"),
+            ColumnChange::AlterType { from, to, .. } if from.data_type == to.data_type => {
+                match from.collation == to.collation {
+                    // The type of that name is built anew.
+                    true => format!("~ column {column} moved to the rebuilt type {}", to.data_type),
+                    false => format!(
+                        "~ column {column} collation {} -> {}",
+                        from.collation.as_deref().unwrap_or("default"),
+                        to.collation.as_deref().unwrap_or("default")
+                    ),
+                }
+            }
             ColumnChange::AlterType { from, to, .. } => format!(
                 "~ column {column} type {} -> {}",
                 from.data_type, to.data_type
