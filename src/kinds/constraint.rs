@@ -137,6 +137,14 @@ pub enum ConstraintChange {
         name: String,
         enforced: bool,
     },
+    /// ALTER TABLE ... RENAME CONSTRAINT: a table's own key that its new
+    /// parent's key takes over when it is attached (PostgreSQL attaches the
+    /// index it has), under the name the partition's key has in `schema/`.
+    Rename {
+        table: QualName,
+        from: String,
+        to: String,
+    },
 }
 
 impl ConstraintChange {
@@ -146,7 +154,8 @@ impl ConstraintChange {
             | ConstraintChange::AddUsingIndex { table, .. }
             | ConstraintChange::Drop { table, .. }
             | ConstraintChange::Validate { table, .. }
-            | ConstraintChange::Enforce { table, .. } => table,
+            | ConstraintChange::Enforce { table, .. }
+            | ConstraintChange::Rename { table, .. } => table,
         }
     }
 
@@ -156,6 +165,7 @@ impl ConstraintChange {
             | ConstraintChange::AddUsingIndex { constraint, .. }
             | ConstraintChange::Drop { constraint, .. } => &constraint.name,
             ConstraintChange::Validate { name, .. } | ConstraintChange::Enforce { name, .. } => name,
+            ConstraintChange::Rename { to, .. } => to,
         }
     }
 }
@@ -171,6 +181,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Drop { .. } => "drop_constraint",
             ConstraintChange::Validate { .. } => "validate_constraint",
             ConstraintChange::Enforce { .. } => "enforce_constraint",
+            ConstraintChange::Rename { .. } => "rename_constraint",
         }
     }
 
@@ -190,6 +201,13 @@ impl Kind for ConstraintChange {
             ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => {
                 super::needs(vec![self.id()])
             }
+            ConstraintChange::Rename { table, from, .. } => Effects {
+                frees: vec![ObjectId::constraint(table, from)],
+                needs: vec![ObjectId::Table {
+                    name: table.clone(),
+                }],
+                ..super::made(vec![self.id()])
+            },
         }
     }
 
@@ -225,6 +243,11 @@ impl Kind for ConstraintChange {
                 "ALTER TABLE {table} ALTER CONSTRAINT {} {};",
                 ident(name),
                 if *enforced { "ENFORCED" } else { "NOT ENFORCED" }
+            ),
+            ConstraintChange::Rename { from, to, .. } => format!(
+                "ALTER TABLE {table} RENAME CONSTRAINT {} TO {};",
+                ident(from),
+                ident(to)
             ),
         })
     }
@@ -312,6 +335,7 @@ impl Kind for ConstraintChange {
             ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => (1, 12),
             ConstraintChange::AddUsingIndex { .. } => (1, 14),
             ConstraintChange::Add { .. } => (1, 14),
+            ConstraintChange::Rename { .. } => (1, 9),
         }
     }
 
@@ -331,6 +355,9 @@ impl Kind for ConstraintChange {
                 "~ constraint {name} {}",
                 if *enforced { "enforced" } else { "not enforced" }
             ),
+            ConstraintChange::Rename { from, to, .. } => {
+                format!("~ constraint {from} renamed to {to}, for its new parent's")
+            }
         };
         Shown::Part {
             table: self.table().clone(),
@@ -488,10 +515,38 @@ impl Kind for ConstraintChange {
                         .get(&c.name)
                         .is_some_and(|p| p.kind == c.kind && p.definition == c.definition)
             };
+            // A key of its own that the new parent's key can take over is
+            // kept, under the partition's name for it: ATTACH adopts the
+            // index instead of building another.
+            let adopted = |c: &Constraint| {
+                let key = matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique);
+                let takes = |p: &&Constraint| {
+                    p.kind == c.kind
+                        && p.definition == c.definition
+                        && !old.constraints.contains_key(&p.name)
+                        && !table.constraints.contains_key(&p.name)
+                };
+                let parent = table.partition_of.is_some();
+                (joins && key && parent && !table.constraints.contains_key(&c.name))
+                    .then(|| table.parent_constraints.values().find(takes))
+                    .flatten()
+            };
             let held_all = left.as_ref().map(|_| &old.parent_constraints);
             for (cname, c) in old.constraints.iter().chain(held_all.into_iter().flatten()) {
-                if !table.constraints.contains_key(cname) && !joined(c) {
-                    out.push(drop(c));
+                if table.constraints.contains_key(cname) || joined(c) {
+                    continue;
+                }
+                match adopted(c) {
+                    Some(p) if p.name == c.name => {}
+                    Some(p) => out.push(
+                        ConstraintChange::Rename {
+                            table: name.clone(),
+                            from: c.name.clone(),
+                            to: p.name.clone(),
+                        }
+                        .into(),
+                    ),
+                    None => out.push(drop(c)),
                 }
             }
             for c in table.parent_constraints.values().filter(|_| joins) {

@@ -80,6 +80,14 @@ pub enum IndexChange {
         from: QualName,
         index: Index,
     },
+    /// ALTER INDEX ... RENAME: a table's own index that its new parent's
+    /// index takes over when it is attached (PostgreSQL attaches the index
+    /// it has), under the name the partition's index has in `schema/`.
+    Adopt {
+        table: QualName,
+        from: QualName,
+        index: Index,
+    },
 }
 
 impl IndexChange {
@@ -124,7 +132,8 @@ impl IndexChange {
             IndexChange::Create { table, index, .. }
             | IndexChange::Drop { table, index, .. }
             | IndexChange::Attach { table, index, .. }
-            | IndexChange::Rename { table, index, .. } => (table, index),
+            | IndexChange::Rename { table, index, .. }
+            | IndexChange::Adopt { table, index, .. } => (table, index),
         }
     }
 }
@@ -144,7 +153,7 @@ impl Kind for IndexChange {
         match self {
             IndexChange::Create { .. } => "create_index",
             IndexChange::Drop { .. } => "drop_index",
-            IndexChange::Rename { .. } => "rename_index",
+            IndexChange::Rename { .. } | IndexChange::Adopt { .. } => "rename_index",
             IndexChange::Attach { .. } => "attach_index",
         }
     }
@@ -169,6 +178,13 @@ impl Kind for IndexChange {
             // After the old index's name is freed.
             IndexChange::Rename { from, .. } => Effects {
                 needs: vec![temporary(from)],
+                ..super::made(vec![self.id()])
+            },
+            IndexChange::Adopt { table, from, .. } => Effects {
+                frees: vec![temporary(from)],
+                needs: vec![ObjectId::Table {
+                    name: table.clone(),
+                }],
                 ..super::made(vec![self.id()])
             },
         }
@@ -236,7 +252,7 @@ impl Kind for IndexChange {
                 if *concurrently { "CONCURRENTLY " } else { "" },
                 index.name
             )),
-            IndexChange::Rename { from, index, .. } => Some(format!(
+            IndexChange::Rename { from, index, .. } | IndexChange::Adopt { from, index, .. } => Some(format!(
                 "ALTER INDEX {from} RENAME TO {};",
                 ident(&index.name.name)
             )),
@@ -286,6 +302,7 @@ impl Kind for IndexChange {
             IndexChange::Create { .. } | IndexChange::Rename { .. } | IndexChange::Attach { .. } => {
                 (1, 13)
             }
+            IndexChange::Adopt { .. } => (1, 9),
         }
     }
 
@@ -305,6 +322,10 @@ impl Kind for IndexChange {
             } => format!("~ index {} (old one dropped)", index.name.name),
             IndexChange::Drop { .. } => format!("- index {}", index.name.name),
             IndexChange::Rename { .. } => format!("~ index {} (new one renamed)", index.name.name),
+            IndexChange::Adopt { from, .. } => format!(
+                "~ index {} renamed to {}, for its new parent's",
+                from.name, index.name.name
+            ),
             IndexChange::Attach { parent, .. } => {
                 format!("~ index {} attached to {}", index.name.name, parent.name)
             }
@@ -494,11 +515,42 @@ impl Kind for IndexChange {
                     index.comment.as_ref(),
                 );
             }
+            // Joining a parent, an index of its own that the parent's index
+            // can take over is kept, under the partition's name for it:
+            // ATTACH adopts it instead of building another.
+            let joins = table.partition_of.is_some()
+                && old.is_some_and(|o| o.partition_of.as_ref().map(|p| &p.parent) != table.partition_of.as_ref().map(|p| &p.parent));
+            let mut taken: Vec<&String> = Vec::new();
+            let mut adopted = |i: &Index| -> Option<Index> {
+                let named = |n: &str| format!(" {} ON ", ident(n));
+                let found = table.parent_indexes.values().find(|p| {
+                    !taken.contains(&&p.name.name)
+                        && !old.is_some_and(|o| o.indexes.contains_key(&p.name.name))
+                        && i.valid
+                        && i.definition.replacen(&named(&i.name.name), &named(&p.name.name), 1)
+                            == p.definition
+                })?;
+                taken.push(&found.name.name);
+                Some(found.clone())
+            };
             let held_all = left.as_ref().and(old).map(|o| &o.parent_indexes);
             let own = old.iter().flat_map(|t| &t.indexes);
             for (iname, index) in own.chain(held_all.into_iter().flatten()) {
-                if !table.indexes.contains_key(iname) {
-                    out.push(drop(index, None));
+                if table.indexes.contains_key(iname) {
+                    continue;
+                }
+                let adopt = if joins { adopted(index) } else { None };
+                match adopt {
+                    Some(p) if p.name.name == *iname => {}
+                    Some(p) => out.push(
+                        IndexChange::Adopt {
+                            table: name.clone(),
+                            from: index.name.clone(),
+                            index: p,
+                        }
+                        .into(),
+                    ),
+                    None => out.push(drop(index, None)),
                 }
             }
         }

@@ -333,10 +333,75 @@ impl Kind for TableChange {
         })
     }
 
-    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
+    fn hazards(&self, current: &Catalog, desired: &Catalog) -> Vec<Hazard> {
         match self {
             // A foreign table's rows stay where they are.
             TableChange::Drop(t) if t.foreign.is_some() => Vec::new(),
+            TableChange::Attach {
+                table,
+                partition_of,
+                ..
+            } => {
+                let mut out = vec![Hazard::new(
+                    HazardCode::FullTableScan,
+                    format!(
+                        "attaching {} to {} reads every row to check the bound, and locks both",
+                        table.plain(),
+                        partition_of.parent.plain()
+                    ),
+                )];
+                // The parent's indexes the table has none for (nor one it
+                // can adopt) are built by ATTACH, under its lock.
+                let now = current.tables.get(table);
+                let named = |n: &str| format!(" {} ON ", ident(n));
+                let index_built = |p: &super::Index| {
+                    now.is_none_or(|t| {
+                        // What it holds for a parent it leaves stays its own.
+                        !t.indexes.values().chain(t.parent_indexes.values()).any(|i| {
+                            i.definition.replacen(&named(&i.name.name), &named(&p.name.name), 1)
+                                == p.definition
+                        })
+                    })
+                };
+                let key_built = |p: &super::Constraint| {
+                    now.is_none_or(|t| {
+                        !t.constraints
+                            .values()
+                            .chain(t.parent_constraints.values())
+                            .any(|c| c.kind == p.kind && c.definition == p.definition)
+                    })
+                };
+                let new: Vec<&String> = desired
+                    .tables
+                    .get(table)
+                    .map(|t| {
+                        let indexes = t.parent_indexes.values().filter(|i| index_built(i));
+                        let keys = t.parent_constraints.values().filter(|c| {
+                            matches!(
+                                c.kind,
+                                super::ConstraintKind::PrimaryKey
+                                    | super::ConstraintKind::Unique
+                                    | super::ConstraintKind::Exclusion
+                            ) && key_built(c)
+                        });
+                        indexes.map(|i| &i.name.name).chain(keys.map(|c| &c.name)).collect()
+                    })
+                    .unwrap_or_default();
+                if !new.is_empty() {
+                    let names: Vec<&str> = new.iter().map(|n| n.as_str()).collect();
+                    out.push(Hazard::new(
+                        HazardCode::IndexBuild,
+                        format!(
+                            "attaching {} builds its index{} {} for {}'s, while both are locked",
+                            table.plain(),
+                            if names.len() == 1 { "" } else { "es" },
+                            names.join(", "),
+                            partition_of.parent.plain()
+                        ),
+                    ));
+                }
+                out
+            }
             TableChange::Drop(t) => vec![Hazard::new(
                 HazardCode::DataLoss,
                 format!("drops table {}", t.name.plain()),
@@ -358,18 +423,6 @@ impl Kind for TableChange {
                     ),
                 ),
             ],
-            TableChange::Attach {
-                table,
-                partition_of,
-                ..
-            } => vec![Hazard::new(
-                HazardCode::FullTableScan,
-                format!(
-                    "attaching {} to {} reads every row to check the bound, and locks both",
-                    table.plain(),
-                    partition_of.parent.plain()
-                ),
-            )],
             TableChange::Detach {
                 table,
                 partition_of,
