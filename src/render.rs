@@ -265,9 +265,16 @@ pub fn rename_hints(plan: &Plan) -> Vec<String> {
             .map(|c| (c.name.clone(), c.data_type.clone()))
             .collect::<Vec<_>>()
     };
-    for old in &tables_dropped {
+    // A table dropped and created again under its name (a new partition
+    // key, say) is no rename: only one that goes and one that comes.
+    let recreated = |t: &crate::kinds::Table| {
+        tables_dropped.iter().any(|d| d.name == t.name)
+            && tables_created.iter().any(|c| c.name == t.name)
+    };
+    for old in tables_dropped.iter().filter(|t| !recreated(t)) {
         let same: Vec<_> = tables_created
             .iter()
+            .filter(|new| !recreated(new))
             .filter(|new| new.name.schema == old.name.schema && shape(new) == shape(old))
             .collect();
         if let [new] = same.as_slice() {

@@ -458,6 +458,13 @@ impl Kind for IndexChange {
                 };
                 match (same, was) {
                     (Some(_), _) => {}
+                    // A partitioned index left INVALID (made ON ONLY, not
+                    // every partition's attached yet): completed in place.
+                    (None, Some(o))
+                        if !o.valid && o.definition == index.definition && table.partition_by.is_some() =>
+                    {
+                        complete_partitioned(current, desired, name, index, out);
+                    }
                     // Online, the replacement is built first: queries keep
                     // an index all along.
                     (None, Some(o)) if online && o.valid && !on_retyped(o) => {
@@ -476,6 +483,43 @@ impl Kind for IndexChange {
                     (None, Some(o)) => {
                         out.push(drop(o, None));
                         out.push(create(None));
+                    }
+                    // INVALID on the desired side (a dump of a database
+                    // holding one): ON ONLY, with the partitions' indexes
+                    // that are attached to it built and attached.
+                    (None, None) if !index.valid && table.partition_by.is_some() => {
+                        out.push(
+                            IndexChange::Create {
+                                table: name.clone(),
+                                index: index.clone(),
+                                new_table: old.is_none(),
+                                concurrently: false,
+                                build_as: None,
+                                only: true,
+                            }
+                            .into(),
+                        );
+                        for partition in desired.tables.values() {
+                            if partition.partition_of.as_ref().is_none_or(|p| &p.parent != name) {
+                                continue;
+                            }
+                            let attached = partition
+                                .parent_indexes
+                                .values()
+                                .filter(|i| i.attached_to.as_deref() == Some(index.name.name.as_str()));
+                            for part in attached {
+                                let fresh = !current.tables.contains_key(&partition.name);
+                                out.push(IndexChange::create(&partition.name, part, fresh).into());
+                                out.push(
+                                    IndexChange::Attach {
+                                        table: partition.name.clone(),
+                                        index: part.clone(),
+                                        parent: index.name.clone(),
+                                    }
+                                    .into(),
+                                );
+                            }
+                        }
                     }
                     (None, None) => match partitions_online(current, desired, table, index) {
                         Some(parts) => {
@@ -540,16 +584,37 @@ impl Kind for IndexChange {
                     continue;
                 }
                 let adopt = if joins { adopted(index) } else { None };
+                let adopt = adopt.or_else(|| unattached(current, table, index));
                 match adopt {
-                    Some(p) if p.name.name == *iname => {}
-                    Some(p) => out.push(
-                        IndexChange::Adopt {
-                            table: name.clone(),
-                            from: index.name.clone(),
-                            index: p,
+                    Some(p) => {
+                        if p.name.name != *iname {
+                            out.push(
+                                IndexChange::Adopt {
+                                    table: name.clone(),
+                                    from: index.name.clone(),
+                                    index: p.clone(),
+                                }
+                                .into(),
+                            );
                         }
-                        .into(),
-                    ),
+                        // Already a partition: its index joins the
+                        // parent's by ATTACH PARTITION of the index.
+                        if !joins {
+                            let parent = table.partition_of.as_ref().map(|p| &p.parent);
+                            let on = parent.and_then(|t| desired.tables.get(t));
+                            let target = p.attached_to.as_ref().and_then(|n| on?.indexes.get(n));
+                            if let Some(target) = target {
+                                out.push(
+                                    IndexChange::Attach {
+                                        table: name.clone(),
+                                        index: p,
+                                        parent: target.name.clone(),
+                                    }
+                                    .into(),
+                                );
+                            }
+                        }
+                    }
                     None => out.push(drop(index, None)),
                 }
             }
@@ -619,6 +684,91 @@ fn partitions_online(
         out.push((partition.name.clone(), part.clone()));
     }
     Some(out)
+}
+
+/// For an index `index` of its own that a partition `table` (staying a
+/// partition of the same parent) holds unattached: the index the partition
+/// has for its parent's in the desired catalog, when `index` can be it (the
+/// same definition but for the name) and the parent's index exists and is
+/// not complete yet, so that ATTACH PARTITION of the index completes it.
+fn unattached(current: &Catalog, table: &super::Table, index: &Index) -> Option<Index> {
+    let parent = &table.partition_of.as_ref()?.parent;
+    let now = current.tables.get(&table.name)?;
+    if now.partition_of.as_ref().map(|p| &p.parent) != Some(parent) || !index.valid {
+        return None;
+    }
+    let named = |n: &str| format!(" {} ON ", ident(n));
+    table
+        .parent_indexes
+        .values()
+        .find(|p| {
+            let open = p.attached_to.as_ref().is_some_and(|a| {
+                current
+                    .tables
+                    .get(parent)
+                    .and_then(|t| t.indexes.get(a))
+                    .is_some_and(|i| !i.valid)
+            });
+            open && !now.parent_indexes.contains_key(&p.name.name)
+                && index.definition.replacen(&named(&index.name.name), &named(&p.name.name), 1)
+                    == p.definition
+        })
+        .cloned()
+}
+
+/// The partitioned index `index` of `table`, INVALID on the current side
+/// with the same definition: each existing partition that has no index for
+/// it (attached, or of its own to attach: see [`unattached`]) gets one
+/// built (concurrently online) and attached; PostgreSQL marks the parent's
+/// valid once every partition's is.
+fn complete_partitioned(
+    current: &Catalog,
+    desired: &Catalog,
+    name: &QualName,
+    index: &Index,
+    out: &mut Vec<Change>,
+) {
+    let named = |n: &str| format!(" {} ON ", ident(n));
+    for partition in desired.tables.values() {
+        if partition.partition_of.as_ref().is_none_or(|p| &p.parent != name) {
+            continue;
+        }
+        let Some(now) = current.tables.get(&partition.name) else {
+            continue;
+        };
+        if now.partition_of.as_ref().map(|p| &p.parent) != Some(name) {
+            continue;
+        }
+        let Some(part) = partition
+            .parent_indexes
+            .values()
+            .find(|i| i.attached_to.as_deref() == Some(index.name.name.as_str()))
+        else {
+            continue;
+        };
+        let attached = now.parent_indexes.contains_key(&part.name.name);
+        let own = now.indexes.values().any(|i| {
+            i.valid
+                && i.definition.replacen(&named(&i.name.name), &named(&part.name.name), 1)
+                    == part.definition
+        });
+        if attached || own {
+            continue;
+        }
+        let create = match current.online && partition.partition_by.is_none() {
+            true => IndexChange::concurrent(&partition.name, part),
+            false => IndexChange::create(&partition.name, part, false),
+        };
+        out.push(create.into());
+        out.push(
+            IndexChange::Attach {
+                table: partition.name.clone(),
+                index: part.clone(),
+                parent: index.name.clone(),
+            }
+            .into(),
+        );
+    }
 }
 
 /// The name a replacement index is built under: the index's own with a
