@@ -94,7 +94,7 @@ impl Hazard {
         mut self,
         table: &str,
         size: Option<(f64, i64)>,
-        lock: Option<crate::plan::LockMode>,
+        lock: Option<LockMode>,
     ) -> Hazard {
         let counted = size.and_then(|(rows, _)| (rows >= 0.0).then(|| rows.round() as u64));
         let mut parts = Vec::new();
@@ -197,6 +197,40 @@ pub(crate) fn human_size(bytes: i64) -> String {
     }
 }
 
+/// A table lock mode, weakest first (the ones schema changes take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockMode {
+    /// Blocks other schema changes and VACUUM; reads and writes go on.
+    ShareUpdateExclusive,
+    /// Blocks writes; reads go on.
+    Share,
+    /// Blocks writes and other schema changes; reads go on.
+    ShareRowExclusive,
+    /// Blocks everything, reads included.
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// The mode as PostgreSQL's documentation names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+
+    /// What waits while it is held.
+    pub fn blocks(self) -> &'static str {
+        match self {
+            LockMode::ShareUpdateExclusive => "reads and writes go on",
+            LockMode::Share | LockMode::ShareRowExclusive => "writes wait",
+            LockMode::AccessExclusive => "reads and writes wait",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,7 +251,7 @@ mod tests {
         let h = Hazard::new(HazardCode::TableRewrite, "rewrites t").with_facts(
             "public.t",
             Some((12034.0, 4 * 1_048_576_000)),
-            Some(crate::plan::LockMode::AccessExclusive),
+            Some(LockMode::AccessExclusive),
         );
         assert_eq!(
             h.message,

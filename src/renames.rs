@@ -65,6 +65,21 @@ pub struct Renames {
     pub warnings: Vec<String>,
 }
 
+impl Renames {
+    /// One step that undoes these renames, for the down migration.
+    pub fn undoing(&self) -> Option<RenameChange> {
+        let first = self.changes.first()?;
+        Some(RenameChange {
+            id: first.id.clone(),
+            what: String::new(),
+            from: String::new(),
+            sql: self.undo.join("\n"),
+            depth: 0,
+            undo: true,
+        })
+    }
+}
+
 const MARK: &str = "stratum:renamed-from";
 
 /// Whether any file of `source` holds an annotation (cheap: no parsing).

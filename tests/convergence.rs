@@ -3,12 +3,19 @@
 //! an empty second plan. Then the rendered SQL is compared with the snapshot
 //! stored next to the case (`plan.snap`). No fixture may hold an object of a
 //! kind stratum does not manage.
+//!
+//! Each case is a test of its own, named by its folder under `fixtures/`:
+//! `cargo test --test convergence -- columns/add_column` runs one, and a
+//! case the server cannot run (`-- needs: ...`) is listed as ignored. The
+//! cases share one test server.
 
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use common::{apply, cases, load, read, TestServer};
+use libtest_mimic::{Arguments, Failed, Trial};
 use stratum::{diff, plan, render};
 
 /// The snapshot to compare with. PostgreSQL's canonical text changes at one
@@ -111,62 +118,65 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     Ok(render::sql(&first))
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn every_fixture_converges() {
-    let server = TestServer::start().await;
-    let mut failures = Vec::new();
-    let mut rendered = Vec::new();
+/// Compares `sql` with the case's stored snapshot for this major.
+fn compare_snapshot(case: &Path, sql: &str, major: i32) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(case);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    let name = snapshot_name(case, sql, major);
+    settings.bind(|| insta::assert_snapshot!(name, sql));
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    // The server lives as long as this runtime, which outlives every case;
+    // each case runs on a runtime of its own, on the harness's threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let server = Arc::new(runtime.block_on(TestServer::start()));
+    let features = Arc::new(runtime.block_on(common::Features::of(&server)));
     let cases = cases();
     assert!(
         cases.len() > 20 || std::env::var_os("STRATUM_FIXTURES").is_some(),
         "fixtures not found"
     );
-    let features = common::Features::of(&server).await;
-    let mut unrun = Vec::new();
-    // Two workers: while one waits on the server, the other runs.
-    let worker = |k: usize| {
-        let (server, cases, features) = (&server, &cases, &features);
-        async move {
-            let mut done = Vec::new();
-            for (n, case) in cases.iter().enumerate().filter(|(n, _)| n % 2 == k) {
-                let outcome = match features.unmet(case) {
-                    Some(need) => Err(need),
-                    None => Ok(run_case(server, n, case).await),
-                };
-                done.push((n, outcome));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let trials: Vec<Trial> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(n, case)| {
+            let name = case
+                .strip_prefix(&root)
+                .unwrap_or(&case)
+                .display()
+                .to_string();
+            let unmet = features.unmet(&case);
+            if let Some(need) = &unmet {
+                // Said, never silent: what this server cannot run.
+                common::say(format!(
+                    "not run on PostgreSQL {}: {name} (needs {need})",
+                    features.major
+                ));
             }
-            done
-        }
-    };
-    let (mut done, more) = tokio::join!(worker(0), worker(1));
-    done.extend(more);
-    done.sort_by_key(|(n, _)| *n);
-    for (n, outcome) in done {
-        let case = &cases[n];
-        match outcome {
-            Err(need) => unrun.push(format!("{} (needs {need})", case.display())),
-            Ok(Ok(sql)) => rendered.push((case.clone(), sql)),
-            Ok(Err(e)) => failures.push(format!("{}: {e:#}", case.display())),
-        }
-    }
-    // Said, never silent: what this server cannot run.
-    for case in &unrun {
-        common::say(format!("not run on PostgreSQL {}: {case}", features.major));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed on PostgreSQL {}:\n\n{}",
-        failures.len(),
-        cases.len(),
-        features.major,
-        failures.join("\n\n")
-    );
-    for (case, sql) in rendered {
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(&case);
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_omit_expression(true);
-        let name = snapshot_name(&case, &sql, features.major);
-        settings.bind(|| insta::assert_snapshot!(name, sql));
-    }
+            let (server, features) = (server.clone(), features.clone());
+            Trial::test(name, move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                let sql = runtime.block_on(run_case(&server, n, &case)).map_err(|e| {
+                    Failed::from(format!("on PostgreSQL {}: {e:#}", features.major))
+                })?;
+                compare_snapshot(&case, &sql, features.major);
+                Ok(())
+            })
+            .with_ignored_flag(unmet.is_some())
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(server);
+    conclusion.exit_code()
 }

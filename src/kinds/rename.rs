@@ -29,21 +29,6 @@ pub struct RenameChange {
     pub undo: bool,
 }
 
-impl RenameChange {
-    /// One step that undoes `renames`, for the down migration.
-    pub fn undoing(renames: &crate::renames::Renames) -> Option<RenameChange> {
-        let first = renames.changes.first()?;
-        Some(RenameChange {
-            id: first.id.clone(),
-            what: String::new(),
-            from: String::new(),
-            sql: renames.undo.join("\n"),
-            depth: 0,
-            undo: true,
-        })
-    }
-}
-
 impl Kind for RenameChange {
     fn id(&self) -> ObjectId {
         self.id.clone()

@@ -7,39 +7,7 @@
 use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
 use pg_query::{NodeEnum, NodeRef};
 
-/// A table lock mode, weakest first (the ones schema changes take).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LockMode {
-    /// Blocks other schema changes and VACUUM; reads and writes go on.
-    ShareUpdateExclusive,
-    /// Blocks writes; reads go on.
-    Share,
-    /// Blocks writes and other schema changes; reads go on.
-    ShareRowExclusive,
-    /// Blocks everything, reads included.
-    AccessExclusive,
-}
-
-impl LockMode {
-    /// The mode as PostgreSQL's documentation names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
-            LockMode::Share => "SHARE",
-            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
-            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
-        }
-    }
-
-    /// What waits while it is held.
-    pub fn blocks(self) -> &'static str {
-        match self {
-            LockMode::ShareUpdateExclusive => "reads and writes go on",
-            LockMode::Share | LockMode::ShareRowExclusive => "writes wait",
-            LockMode::AccessExclusive => "reads and writes wait",
-        }
-    }
-}
+pub use crate::hazard::LockMode;
 
 /// The strongest lock the statements of `sql` take on the table they work
 /// on; None for statements that take no table lock worth naming (a new

@@ -12,7 +12,6 @@ use crate::diff;
 use crate::diff::Change;
 use crate::execute::{file, Script};
 use crate::hazard::{Hazard, HazardCode};
-use crate::kinds::rename::RenameChange;
 use crate::kinds::Catalog;
 use crate::load::{Built, Side};
 use crate::migrations::{next_version, slug, write, Migration, NewMigration};
@@ -113,7 +112,7 @@ async fn from_catalogs(
     );
     let mut changes = diff::diff(&built, &desired);
     crate::coverage::check(&built, &desired, &changes, project.strict)?;
-    let undo = RenameChange::undoing(&renames);
+    let undo = renames.undoing();
     changes.extend(renames.changes.into_iter().map(Change::from));
     if changes.is_empty() {
         let mut report = Report::new(
