@@ -382,6 +382,17 @@ async fn failure(
     )
     .await;
     let (n, total, noun) = (failed.step + 1, script.steps.len(), script.noun());
+    // Not "unchanged" while what the step left behind may still be there.
+    let state = match failed.clean {
+        true => state,
+        false => format!(
+            "{}; what {noun} {n} left behind may still be there",
+            state.replace(
+                "the database is unchanged",
+                &format!("no {noun} stays applied")
+            )
+        ),
+    };
     let message = match &script.source {
         Some(source) => format!(
             "{}\n{noun} {n} of {total} {what}. {}.",
@@ -555,13 +566,23 @@ async fn clean_up(client: &Client, cleanup: &Cleanup) -> (String, bool) {
     let sql = match cleanup {
         Cleanup::Sql(sql) => sql.clone(),
         Cleanup::InvalidIndex(name) => {
-            let invalid = client
-                .query_one(
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [name];
+            let look = || {
+                client.query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index \
                        WHERE indexrelid = pg_catalog.to_regclass($1) AND NOT indisvalid)",
-                    &[name],
+                    &params,
                 )
-                .await;
+            };
+            // A cancel request the server took late (after the statement
+            // it was for had ended) cancels this query instead: once more.
+            let mut invalid = look().await;
+            if invalid
+                .as_ref()
+                .is_err_and(|e| e.code() == Some(&SqlState::QUERY_CANCELED))
+            {
+                invalid = look().await;
+            }
             match invalid {
                 Ok(row) if row.get::<_, bool>(0) => {
                     format!("DROP INDEX CONCURRENTLY IF EXISTS {name};")
@@ -569,7 +590,11 @@ async fn clean_up(client: &Client, cleanup: &Cleanup) -> (String, bool) {
                 Ok(_) => return (String::new(), true),
                 Err(e) => {
                     return (
-                        format!("Looking for what it left behind failed ({e}); "),
+                        format!(
+                            "Looking for what it left behind failed ({}); ",
+                            e.as_db_error()
+                                .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                        ),
                         false,
                     )
                 }
