@@ -31,6 +31,15 @@ pub struct Index {
 }
 
 impl Index {
+    /// True when `self` is `other` but for its name: renamed, it would be
+    /// the same index (a partition's own index its parent's can adopt).
+    pub(crate) fn renames_to(&self, other: &Index) -> bool {
+        let named = |n: &str| format!(" {} ON ", ident(n));
+        self.definition
+            .replacen(&named(&self.name.name), &named(&other.name.name), 1)
+            == other.definition
+    }
+
     /// True when `self` (the current index) is the `desired` one.
     pub(crate) fn same_as(&self, desired: &Index) -> bool {
         self.valid && self.definition == desired.definition
@@ -566,13 +575,11 @@ impl Kind for IndexChange {
                 && old.is_some_and(|o| o.partition_of.as_ref().map(|p| &p.parent) != table.partition_of.as_ref().map(|p| &p.parent));
             let mut taken: Vec<&String> = Vec::new();
             let mut adopted = |i: &Index| -> Option<Index> {
-                let named = |n: &str| format!(" {} ON ", ident(n));
                 let found = table.parent_indexes.values().find(|p| {
                     !taken.contains(&&p.name.name)
                         && !old.is_some_and(|o| o.indexes.contains_key(&p.name.name))
                         && i.valid
-                        && i.definition.replacen(&named(&i.name.name), &named(&p.name.name), 1)
-                            == p.definition
+                        && i.renames_to(p)
                 })?;
                 taken.push(&found.name.name);
                 Some(found.clone())
@@ -697,7 +704,6 @@ fn unattached(current: &Catalog, table: &super::Table, index: &Index) -> Option<
     if now.partition_of.as_ref().map(|p| &p.parent) != Some(parent) || !index.valid {
         return None;
     }
-    let named = |n: &str| format!(" {} ON ", ident(n));
     table
         .parent_indexes
         .values()
@@ -710,8 +716,7 @@ fn unattached(current: &Catalog, table: &super::Table, index: &Index) -> Option<
                     .is_some_and(|i| !i.valid)
             });
             open && !now.parent_indexes.contains_key(&p.name.name)
-                && index.definition.replacen(&named(&index.name.name), &named(&p.name.name), 1)
-                    == p.definition
+                && index.renames_to(p)
         })
         .cloned()
 }
@@ -728,7 +733,6 @@ fn complete_partitioned(
     index: &Index,
     out: &mut Vec<Change>,
 ) {
-    let named = |n: &str| format!(" {} ON ", ident(n));
     for partition in desired.tables.values() {
         if partition.partition_of.as_ref().is_none_or(|p| &p.parent != name) {
             continue;
@@ -748,9 +752,7 @@ fn complete_partitioned(
         };
         let attached = now.parent_indexes.contains_key(&part.name.name);
         let own = now.indexes.values().any(|i| {
-            i.valid
-                && i.definition.replacen(&named(&i.name.name), &named(&part.name.name), 1)
-                    == part.definition
+            i.valid && i.renames_to(part)
         });
         if attached || own {
             continue;

@@ -353,14 +353,10 @@ impl Kind for TableChange {
                 // The parent's indexes the table has none for (nor one it
                 // can adopt) are built by ATTACH, under its lock.
                 let now = current.tables.get(table);
-                let named = |n: &str| format!(" {} ON ", ident(n));
                 let index_built = |p: &super::Index| {
                     now.is_none_or(|t| {
                         // What it holds for a parent it leaves stays its own.
-                        !t.indexes.values().chain(t.parent_indexes.values()).any(|i| {
-                            i.definition.replacen(&named(&i.name.name), &named(&p.name.name), 1)
-                                == p.definition
-                        })
+                        !t.indexes.values().chain(t.parent_indexes.values()).any(|i| i.renames_to(p))
                     })
                 };
                 let key_built = |p: &super::Constraint| {
