@@ -518,15 +518,8 @@ impl Kind for IndexChange {
                                 .filter(|i| i.attached_to.as_deref() == Some(index.name.name.as_str()));
                             for part in attached {
                                 let fresh = !current.tables.contains_key(&partition.name);
-                                out.push(IndexChange::create(&partition.name, part, fresh).into());
-                                out.push(
-                                    IndexChange::Attach {
-                                        table: partition.name.clone(),
-                                        index: part.clone(),
-                                        parent: index.name.clone(),
-                                    }
-                                    .into(),
-                                );
+                                let create = IndexChange::create(&partition.name, part, fresh);
+                                build_and_attach(create, &partition.name, part, &index.name, out);
                             }
                         }
                     }
@@ -761,16 +754,22 @@ fn complete_partitioned(
             true => IndexChange::concurrent(&partition.name, part),
             false => IndexChange::create(&partition.name, part, false),
         };
-        out.push(create.into());
-        out.push(
-            IndexChange::Attach {
-                table: partition.name.clone(),
-                index: part.clone(),
-                parent: index.name.clone(),
-            }
-            .into(),
-        );
+        build_and_attach(create, &partition.name, part, &index.name, out);
     }
+}
+
+/// `create` (the index `part` of `partition`), then its ATTACH to the
+/// partitioned index `parent`.
+fn build_and_attach(create: IndexChange, partition: &QualName, part: &Index, parent: &QualName, out: &mut Vec<Change>) {
+    out.push(create.into());
+    out.push(
+        IndexChange::Attach {
+            table: partition.clone(),
+            index: part.clone(),
+            parent: parent.clone(),
+        }
+        .into(),
+    );
 }
 
 /// The name a replacement index is built under: the index's own with a
