@@ -2,7 +2,8 @@
 //! `after.sql`, apply, read the database back, and expect no differences and
 //! an empty second plan. Then the rendered SQL is compared with the snapshot
 //! stored next to the case (`plan.snap`). No fixture may hold an object of a
-//! kind stratum does not manage.
+//! kind stratum does not manage. A case that says its rows survive holds a
+//! `kept.sql`: a query over the migrated database that must return true.
 //!
 //! Each case is a test of its own, named by its folder under `fixtures/`:
 //! `cargo test --test convergence -- columns/add_column` runs one, and a
@@ -114,6 +115,12 @@ async fn run_case(server: &TestServer, n: usize, case: &Path) -> anyhow::Result<
     }
     if first.is_empty() {
         anyhow::bail!("the case holds no change: its plan is empty");
+    }
+    let kept = case.join("kept.sql");
+    if kept.is_file() {
+        let query = std::fs::read_to_string(&kept)?;
+        let holds: bool = current.query_one(query.as_str(), &[]).await?.get(0);
+        anyhow::ensure!(holds, "kept.sql does not hold after the plan:\n{query}");
     }
     Ok(render::sql(&first))
 }

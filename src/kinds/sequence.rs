@@ -263,7 +263,8 @@ impl Kind for SequenceChange {
                     .into(),
                 );
             }
-            if owner_now != seq.owned_by.as_ref() {
+            // Released, it is owned again once the new owner column exists.
+            if lost || owner_now != seq.owned_by.as_ref() {
                 out.push(
                     SequenceChange::SetOwner {
                         name: name.clone(),

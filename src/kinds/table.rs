@@ -161,11 +161,15 @@ pub enum TableChange {
     /// ALTER TABLE ... SET LOGGED / SET UNLOGGED.
     SetLogged { table: QualName, unlogged: bool },
     /// ALTER TABLE parent ATTACH PARTITION table FOR VALUES ...; `checks`
-    /// are the parent's CHECK constraints, which the table must have first.
+    /// are the parent's CHECK constraints, which the table must have first;
+    /// `parent_indexes` the parent's indexes and keys, made first so that
+    /// ATTACH builds (or adopts) the table's for them, as its hazard says.
     Attach {
         table: QualName,
         partition_of: PartitionOf,
         checks: Vec<ObjectId>,
+        #[serde(default)]
+        parent_indexes: Vec<ObjectId>,
     },
     /// ALTER TABLE parent DETACH PARTITION table.
     Detach {
@@ -274,9 +278,20 @@ impl Kind for TableChange {
             TableChange::Attach {
                 partition_of: PartitionOf { parent, .. },
                 checks,
+                parent_indexes,
                 ..
+            } => {
+                let mut ids = vec![
+                    self.id(),
+                    ObjectId::Table {
+                        name: parent.clone(),
+                    },
+                    link(parent),
+                ];
+                ids.extend(checks.iter().chain(parent_indexes).cloned());
+                super::needs(ids)
             }
-            | TableChange::Inherit { parent, checks, .. } => {
+            TableChange::Inherit { parent, checks, .. } => {
                 let mut ids = vec![
                     self.id(),
                     ObjectId::Table {
@@ -398,6 +413,10 @@ impl Kind for TableChange {
                 }
                 out
             }
+            // A partitioned table holds no rows of its own: its partitions
+            // are dropped by steps of their own (with their hazards) or
+            // detached first and kept.
+            TableChange::Drop(t) if t.partition_by.is_some() => Vec::new(),
             TableChange::Drop(t) => vec![Hazard::new(
                 HazardCode::DataLoss,
                 format!("drops table {}", t.name.plain()),
@@ -551,7 +570,7 @@ impl Kind for TableChange {
                     out.push(TableChange::Drop(old.clone()).into());
                     out.push(TableChange::Create(table.clone()).into());
                 }
-                Some(old) => alter(old, table, out),
+                Some(old) => alter(current, desired, old, table, out),
                 None => out.push(TableChange::Create(table.clone()).into()),
             }
             let old = kept(current, desired, name);
@@ -598,8 +617,8 @@ impl Kind for TableChange {
 /// True when a table on both sides cannot change in place: it becomes
 /// partitioned, stops being so or changes its partition key, becomes or
 /// stops being a foreign table, moves to another server or its server is
-/// created again, or its parent is recreated (dropping a parent takes its
-/// partitions and children along).
+/// created again. (Its partitions and children are not: they are detached
+/// from it first and attached again after, see [`alter`].)
 pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
     let (Some(old), Some(new)) = (current.tables.get(name), desired.tables.get(name)) else {
         return false;
@@ -608,9 +627,6 @@ pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -
     old.partition_by != new.partition_by
         || server(old) != server(new)
         || server(old).is_some_and(|s| server::recreated(current, desired, &s))
-        || old
-            .parent()
-            .is_some_and(|parent| parent != name && recreated(current, desired, parent))
 }
 
 /// The table `name` as it is now when the plan changes it in place; None
@@ -669,7 +685,11 @@ fn cluster(old: Option<&Table>, table: &Table, out: &mut Vec<Change>) {
     );
 }
 
-fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
+/// The in-place changes of a table on both sides.
+fn alter(current: &Catalog, desired: &Catalog, old: &Table, new: &Table, out: &mut Vec<Change>) {
+    // A parent the plan drops and creates again lets its partitions and
+    // children go first and takes them back after, so that their rows stay.
+    let relinked = |parent: &QualName| recreated(current, desired, parent);
     let name = &new.name;
     if old.unlogged != new.unlogged {
         out.push(
@@ -702,7 +722,8 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
             );
         }
     }
-    if old.partition_of != new.partition_of {
+    let parent_remade = old.partition_of.as_ref().is_some_and(|p| relinked(&p.parent));
+    if old.partition_of != new.partition_of || parent_remade {
         if let Some(p) = &old.partition_of {
             out.push(
                 TableChange::Detach {
@@ -718,13 +739,14 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
                     table: name.clone(),
                     partition_of: p.clone(),
                     checks: checks(new),
+                    parent_indexes: desired.tables.get(&p.parent).map(keys).unwrap_or_default(),
                 }
                 .into(),
             );
         }
     }
     for parent in &old.inherits {
-        if !new.inherits.contains(parent) {
+        if !new.inherits.contains(parent) || relinked(parent) {
             out.push(
                 TableChange::NoInherit {
                     table: name.clone(),
@@ -735,7 +757,7 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
         }
     }
     for parent in &new.inherits {
-        if !old.inherits.contains(parent) {
+        if !old.inherits.contains(parent) || relinked(parent) {
             out.push(
                 TableChange::Inherit {
                     table: name.clone(),
@@ -746,6 +768,25 @@ fn alter(old: &Table, new: &Table, out: &mut Vec<Change>) {
             );
         }
     }
+}
+
+/// The indexes and key constraints of a partitioned table, which its
+/// partitions get on ATTACH.
+fn keys(table: &Arc<Table>) -> Vec<ObjectId> {
+    let indexes = table.indexes.values().map(|i| ObjectId::Index {
+        name: i.name.clone(),
+    });
+    let keys = table
+        .constraints
+        .values()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique | ConstraintKind::Exclusion
+            )
+        })
+        .map(|c| ObjectId::constraint(&table.name, &c.name));
+    indexes.chain(keys).collect()
 }
 
 /// The CHECK constraints `table` holds for its parents: a table joins a

@@ -78,11 +78,17 @@ pub(super) fn inherited_kept(
     out: &mut Vec<Change>,
 ) {
     // Type, identity and generation come from the parent.
-    let parent_now = old.parent().and_then(|p| current.tables.get(p));
+    // Only a parent the table stays linked to hands a changed default down
+    // (SET DEFAULT recurses); ATTACH and INHERIT bring none.
+    let linked = old.parent() == new.parent() && old.partition_of == new.partition_of;
+    let parent_now = old
+        .parent()
+        .filter(|_| linked)
+        .and_then(|p| crate::kinds::table::kept(current, desired, p));
     let parent_then = parent_column(desired, new, column);
     let parent_was = parent_now.and_then(|p| p.column(&column.name));
     let moved = |f: fn(&Column) -> (Option<&String>, bool)| {
-        parent_then.is_some() && parent_was.map(f) != parent_then.map(f)
+        parent_was.is_some() && parent_then.is_some() && parent_was.map(f) != parent_then.map(f)
     };
     let default_moves = moved(|c| (c.default.as_ref(), false));
     let not_null_moves = moved(|c| (None, c.not_null));
