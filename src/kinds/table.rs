@@ -6,6 +6,7 @@
 //! child inherits is its parent's and is changed there.
 
 use std::sync::Arc;
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 
 use tokio_postgres::Row;
@@ -563,15 +564,16 @@ impl Kind for TableChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
+        let taken = OnceCell::new();
         for (name, table) in &desired.tables {
             let old = current.tables.get(name);
             match old {
                 Some(old) if recreated(current, desired, name) => {
                     out.push(TableChange::Drop(old.clone()).into());
-                    out.push(TableChange::Create(table.clone()).into());
+                    out.push(TableChange::Create(named(current, table, &taken)).into());
                 }
                 Some(old) => alter(current, desired, old, table, out),
-                None => out.push(TableChange::Create(table.clone()).into()),
+                None => out.push(TableChange::Create(named(current, table, &taken)).into()),
             }
             let old = kept(current, desired, name);
             let identity_now = old.map_or(&ReplicaIdentity::Default, |o| &o.replica_identity);
@@ -613,6 +615,24 @@ impl Kind for TableChange {
         }
     }
 }
+
+/// The table to create, its NOT NULL constraints named where their default
+/// names are taken in its schema (PostgreSQL 18 and later); `taken` is
+/// [`super::column::names_taken`], read once per diff when first needed.
+fn named(current: &Catalog, table: &Arc<Table>, taken: &OnceCell<NamesTaken>) -> Arc<Table> {
+    if current.server_version < 180000 || current.tables.is_empty() {
+        return table.clone();
+    }
+    let taken = taken.get_or_init(|| super::column::names_taken(current));
+    let mut named = table.clone();
+    super::column::name_where_taken(Arc::make_mut(&mut named), taken);
+    if *named == **table {
+        return table.clone();
+    }
+    named
+}
+
+type NamesTaken = std::collections::HashMap<(String, String), Vec<QualName>>;
 
 /// True when a table on both sides cannot change in place: it becomes
 /// partitioned, stops being so or changes its partition key, becomes or

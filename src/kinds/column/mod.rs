@@ -13,6 +13,7 @@ mod retype;
 mod rewrites;
 
 pub use not_null::{CheckStage, NotNull, NotNullAction};
+pub(crate) use not_null::{name_where_taken, names_taken};
 use not_null::{check_ids, check_name};
 pub use identity::Identity;
 pub use options::ColumnOptions;

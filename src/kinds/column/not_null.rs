@@ -2,8 +2,10 @@
 //! be NOT VALID or NO INHERIT. What of it differs from the plain form, and
 //! the steps that change it in place.
 
+use std::collections::HashMap;
+
 use super::{Column, ColumnChange};
-use crate::kinds::{Change, ObjectId, QualName};
+use crate::kinds::{Catalog, Change, ObjectId, QualName, Table};
 use crate::sql::ident;
 
 /// A NOT NULL constraint's details; the default is the plain form (the
@@ -51,6 +53,42 @@ pub enum NotNullAction {
 /// name is taken or too long, when it is read as an explicit one).
 fn default_name(table: &QualName, column: &str) -> String {
     format!("{}_{column}_not_null", table.name)
+}
+
+/// Every constraint name of `current`'s tables (PostgreSQL 18 and later,
+/// where NOT NULL constraints have names), with the tables that hold it:
+/// PostgreSQL picks a default name that no constraint of the schema holds.
+pub(crate) fn names_taken(current: &Catalog) -> HashMap<(String, String), Vec<QualName>> {
+    let mut taken: HashMap<(String, String), Vec<QualName>> = HashMap::new();
+    for t in current.tables.values() {
+        let keys = t.constraints.keys().chain(t.parent_constraints.keys()).cloned();
+        let not_null = t
+            .columns
+            .iter()
+            .filter(|c| c.not_null)
+            .map(|c| name_of(&t.name, &c.name, &c.not_null_constraint));
+        for name in keys.chain(not_null) {
+            taken.entry((t.name.schema.clone(), name)).or_default().push(t.name.clone());
+        }
+    }
+    taken
+}
+
+/// Names the NOT NULL constraints of a table about to be created whose
+/// default names another table of its schema holds ([`names_taken`]):
+/// PostgreSQL would otherwise give them another (`..._not_null1`), e.g.
+/// while the detached partitions of the table it replaces hold its names.
+pub(crate) fn name_where_taken(table: &mut Table, taken: &HashMap<(String, String), Vec<QualName>>) {
+    let name = table.name.clone();
+    for column in &mut table.columns {
+        let default = default_name(&name, &column.name);
+        let held = taken
+            .get(&(name.schema.clone(), default.clone()))
+            .is_some_and(|owners| owners.iter().any(|o| *o != name));
+        if column.not_null && column.not_null_constraint.name.is_none() && held {
+            column.not_null_constraint.name = Some(default);
+        }
+    }
 }
 
 fn name_of(table: &QualName, column: &str, nn: &NotNull) -> String {
