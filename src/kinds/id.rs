@@ -283,7 +283,31 @@ impl ObjectId {
             | ObjectId::Rule { table, .. }
             | ObjectId::Policy { table, .. }
             | ObjectId::RowSecurity { table } => Some(table),
-            _ => None,
+            ObjectId::Schema { .. }
+            | ObjectId::Extension { .. }
+            | ObjectId::Type { .. }
+            | ObjectId::Sequence { .. }
+            | ObjectId::SequenceOwner { .. }
+            | ObjectId::Table { .. }
+            | ObjectId::Index { .. }
+            | ObjectId::View { .. }
+            | ObjectId::Routine { .. }
+            | ObjectId::DomainConstraint { .. }
+            | ObjectId::Owner { .. }
+            | ObjectId::DefaultPrivileges { .. }
+            | ObjectId::Privilege { .. }
+            | ObjectId::Collation { .. }
+            | ObjectId::Statistics { .. }
+            | ObjectId::EventTrigger { .. }
+            | ObjectId::Publication { .. }
+            | ObjectId::ForeignDataWrapper { .. }
+            | ObjectId::Server { .. }
+            | ObjectId::UserMapping { .. }
+            | ObjectId::Cast { .. }
+            | ObjectId::Operator { .. }
+            | ObjectId::TsDictionary { .. }
+            | ObjectId::TsConfig { .. }
+            | ObjectId::Unmanaged { .. } => None,
         }
     }
 }

@@ -62,6 +62,11 @@ pub enum IndexChange {
         /// On a partitioned table, `ON ONLY`: its partitions' indexes are
         /// built (concurrently) and attached by steps of their own.
         only: bool,
+        /// Objects that must exist first: the partitions of an index made
+        /// ON ONLY, which would otherwise get an index of their own when
+        /// created after it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after: Vec<ObjectId>,
     },
     /// ALTER INDEX parent ATTACH PARTITION index: a partition's index,
     /// built on its own, joins its parent's.
@@ -121,6 +126,7 @@ impl IndexChange {
             concurrently: true,
             build_as: None,
             only: false,
+            after: Vec::new(),
         }
     }
 
@@ -133,6 +139,7 @@ impl IndexChange {
             concurrently: false,
             build_as: None,
             only: false,
+            after: Vec::new(),
         }
     }
 
@@ -174,7 +181,10 @@ impl Kind for IndexChange {
                 build_as: Some(tmp),
                 ..
             } => super::made(vec![temporary(tmp)]),
-            IndexChange::Create { .. } => super::made(vec![self.id()]),
+            IndexChange::Create { after, .. } => Effects {
+                needs: after.clone(),
+                ..super::made(vec![self.id()])
+            },
             IndexChange::Drop {
                 after, replaced_by, ..
             } => Effects {
@@ -462,6 +472,7 @@ impl Kind for IndexChange {
                         concurrently: online,
                         build_as,
                         only: false,
+                        after: Vec::new(),
                     }
                     .into()
                 };
@@ -505,6 +516,12 @@ impl Kind for IndexChange {
                                 concurrently: false,
                                 build_as: None,
                                 only: true,
+                                after: desired
+                                    .tables
+                                    .values()
+                                    .filter(|t| t.partition_of.as_ref().is_some_and(|p| &p.parent == name))
+                                    .map(|t| ObjectId::Table { name: t.name.clone() })
+                                    .collect(),
                             }
                             .into(),
                         );
@@ -533,6 +550,7 @@ impl Kind for IndexChange {
                                     concurrently: false,
                                     build_as: None,
                                     only: true,
+                                    after: Vec::new(),
                                 }
                                 .into(),
                             );

@@ -68,7 +68,26 @@ fn target(object: &ObjectId) -> Option<String> {
         | ObjectId::EventTrigger { name }
         | ObjectId::ForeignDataWrapper { name }
         | ObjectId::Server { name } => ident(name),
-        _ => return None,
+        // Owned by their table, domain or object, or by nobody; a
+        // publication's owner is reported (`introspect::unmanaged`).
+        ObjectId::Extension { .. }
+        | ObjectId::SequenceOwner { .. }
+        | ObjectId::Column { .. }
+        | ObjectId::Default { .. }
+        | ObjectId::Constraint { .. }
+        | ObjectId::Index { .. }
+        | ObjectId::Trigger { .. }
+        | ObjectId::DomainConstraint { .. }
+        | ObjectId::Rule { .. }
+        | ObjectId::Policy { .. }
+        | ObjectId::RowSecurity { .. }
+        | ObjectId::Owner { .. }
+        | ObjectId::DefaultPrivileges { .. }
+        | ObjectId::Privilege { .. }
+        | ObjectId::Publication { .. }
+        | ObjectId::UserMapping { .. }
+        | ObjectId::Cast { .. }
+        | ObjectId::Unmanaged { .. } => return None,
     })
 }
 

@@ -80,7 +80,32 @@ fn target(object: &ObjectId) -> Option<(String, String, String)> {
             }
             (prefix, String::new(), objects.clone())
         }
-        _ => return None,
+        // No privileges of their own, or (foreign data wrappers, servers,
+        // identity sequences' through their table) reported as unmanaged.
+        ObjectId::Extension { .. }
+        | ObjectId::SequenceOwner { .. }
+        | ObjectId::Default { .. }
+        | ObjectId::Constraint { .. }
+        | ObjectId::Index { .. }
+        | ObjectId::Trigger { .. }
+        | ObjectId::DomainConstraint { .. }
+        | ObjectId::Rule { .. }
+        | ObjectId::Policy { .. }
+        | ObjectId::RowSecurity { .. }
+        | ObjectId::Owner { .. }
+        | ObjectId::Privilege { .. }
+        | ObjectId::Collation { .. }
+        | ObjectId::Statistics { .. }
+        | ObjectId::EventTrigger { .. }
+        | ObjectId::Publication { .. }
+        | ObjectId::ForeignDataWrapper { .. }
+        | ObjectId::Server { .. }
+        | ObjectId::UserMapping { .. }
+        | ObjectId::Cast { .. }
+        | ObjectId::Operator { .. }
+        | ObjectId::TsDictionary { .. }
+        | ObjectId::TsConfig { .. }
+        | ObjectId::Unmanaged { .. } => return None,
     })
 }
 

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::name_map::NameMap;
 use super::index::IndexChange;
 use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Trigger};
+use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Shown, Trigger};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -26,6 +26,11 @@ pub struct View {
     pub options: Vec<String>,
     /// Column names in order (for column comments and CREATE OR REPLACE).
     pub columns: Vec<String>,
+    /// The columns' types in order (`format_type`, with a COLLATE clause
+    /// where the collation is not the type's): CREATE OR REPLACE keeps
+    /// those it has and may only add more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_types: Vec<String>,
     /// Indexes (materialized views only).
     pub indexes: NameMap<Index>,
     /// Triggers (INSTEAD OF on views), by name.
@@ -63,6 +68,15 @@ pub enum ViewChange {
     Create(View),
     /// DROP VIEW / DROP MATERIALIZED VIEW.
     Drop(View),
+    /// CREATE OR REPLACE VIEW: a new query that keeps the view's columns,
+    /// their names and types, and may add columns after them. What reads
+    /// the view stays.
+    Replace {
+        /// The view as it is.
+        from: Box<View>,
+        /// The view as it becomes.
+        to: Box<View>,
+    },
     /// ALTER VIEW ... ALTER COLUMN ... SET DEFAULT / DROP DEFAULT.
     SetDefault {
         view: Box<View>,
@@ -75,7 +89,7 @@ impl ViewChange {
     fn view(&self) -> &View {
         match self {
             ViewChange::Create(v) | ViewChange::Drop(v) => v,
-            ViewChange::SetDefault { view, .. } => view,
+            ViewChange::SetDefault { view, .. } | ViewChange::Replace { to: view, .. } => view,
         }
     }
 }
@@ -96,13 +110,14 @@ impl Kind for ViewChange {
         match self {
             ViewChange::Create(_) => "create_view",
             ViewChange::Drop(_) => "drop_view",
+            ViewChange::Replace { .. } => "replace_view",
             ViewChange::SetDefault { .. } => "set_view_column_default",
         }
     }
 
     fn effects(&self) -> Effects {
         match self {
-            ViewChange::Create(_) => super::made(vec![self.id()]),
+            ViewChange::Create(_) | ViewChange::Replace { .. } => super::made(vec![self.id()]),
             ViewChange::SetDefault { .. } => super::needs(vec![self.id()]),
             ViewChange::Drop(v) => {
                 let mut ids = vec![self.id()];
@@ -116,13 +131,16 @@ impl Kind for ViewChange {
 
     fn sql(&self) -> Option<String> {
         Some(match self {
+            // The options are replaced too (with none when it has none).
+            ViewChange::Replace { to: v, .. } => format!(
+                "CREATE OR REPLACE VIEW {}{} AS\n{};",
+                v.name,
+                options(v),
+                v.query.trim_end().trim_end_matches(';')
+            ),
             ViewChange::Create(v) => {
                 let query = v.query.trim_end().trim_end_matches(';');
-                let options = if v.options.is_empty() {
-                    String::new()
-                } else {
-                    format!(" WITH ({})", v.options.join(", "))
-                };
+                let options = options(v);
                 match &v.placeholder {
                     Some(columns) if !v.materialized => format!(
                         "CREATE VIEW {}{options} AS SELECT {};\nCREATE OR REPLACE VIEW {}{options} AS\n{query};",
@@ -171,13 +189,31 @@ impl Kind for ViewChange {
     fn rank(&self) -> (u8, u8) {
         match self {
             ViewChange::Drop(_) => (0, 1),
-            ViewChange::Create(_) => (1, 15),
+            ViewChange::Create(_) | ViewChange::Replace { .. } => (1, 15),
             ViewChange::SetDefault { .. } => (1, 16),
         }
     }
 
     fn stateless(&self) -> bool {
         true
+    }
+
+    fn shown(&self) -> Shown {
+        match self {
+            ViewChange::Replace { from, to } => {
+                let added = &to.columns[from.columns.len().min(to.columns.len())..];
+                let mut detail = Vec::new();
+                if from.query != to.query {
+                    detail.push("new query".to_string());
+                }
+                if from.options != to.options {
+                    detail.push("new options".to_string());
+                }
+                detail.extend(added.iter().map(|c| format!("+ column {}", ident(c))));
+                Shown::Detail(detail.join(", "))
+            }
+            _ => Shown::Object,
+        }
     }
 
     fn query(_version: i32) -> Option<String> {
@@ -223,6 +259,7 @@ impl Kind for ViewChange {
                     query,
                     options: row.get(7),
                     columns: Vec::new(),
+                    column_types: Vec::new(),
                     indexes: NameMap::new(),
                     triggers: NameMap::new(),
                     comment: row.get(5),
@@ -239,6 +276,16 @@ impl Kind for ViewChange {
         for (name, view) in &desired.views {
             match current.views.get(name) {
                 None => create_view(view, out),
+                Some(old) if replaceable(old, view) => {
+                    out.push(
+                        ViewChange::Replace {
+                            from: Box::new(old.clone()),
+                            to: Box::new(view.clone()),
+                        }
+                        .into(),
+                    );
+                    view_parts(old, view, out);
+                }
                 Some(old)
                     if old.query != view.query
                         || old.options != view.options
@@ -263,9 +310,39 @@ impl Kind for ViewChange {
             return;
         };
         if let (Some(old), Some(new)) = (current.views.get(name), desired.views.get(name)) {
+            // Something it reads goes: it cannot be replaced in place.
+            out.retain(|c| !matches!(c, Change::View(v) if matches!(&**v, ViewChange::Replace { to, .. } if to.name == *name)));
             out.push(ViewChange::Drop(old.clone()).into());
             create_view(new, out);
         }
+    }
+}
+
+/// True when CREATE OR REPLACE VIEW turns `old` into `new`: plain views
+/// on both sides whose query or options differ, the new one with the old
+/// one's columns (names and types) first. A view that reads itself is
+/// created again.
+fn replaceable(old: &View, new: &View) -> bool {
+    fn kept(v: &View, n: usize) -> Vec<(&String, &String)> {
+        v.columns.iter().zip(&v.column_types).take(n).collect()
+    }
+    !old.materialized
+        && !new.materialized
+        && old.placeholder.is_none()
+        && new.placeholder.is_none()
+        && (old.query != new.query || old.options != new.options || old.columns != new.columns)
+        && old.column_types.len() == old.columns.len()
+        && new.column_types.len() == new.columns.len()
+        && new.columns.len() >= old.columns.len()
+        && kept(new, old.columns.len()) == kept(old, old.columns.len())
+}
+
+/// ` WITH (options)`, or nothing.
+fn options(v: &View) -> String {
+    if v.options.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", v.options.join(", "))
     }
 }
 

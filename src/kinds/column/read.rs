@@ -111,6 +111,11 @@ pub(super) fn read(rows: &[Row], cat: &mut Catalog, reader: &mut Reader) -> anyh
                         view.column_defaults.insert(name.clone(), default);
                     }
                     view.columns.push(name);
+                    let data_type: String = row.get(3);
+                    view.column_types.push(match row.get::<_, Option<String>>(5) {
+                        Some(collation) => format!("{data_type} COLLATE {collation}"),
+                        None => data_type,
+                    });
                 }
             }
             None => {}
