@@ -3,6 +3,7 @@
 //! or argument list is drop and create, which also rebuilds what uses it.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
@@ -102,10 +103,10 @@ impl Kind for AggregateChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            AggregateChange::Drop(_) => (0, 9),
-            _ => (1, 3),
+            AggregateChange::Drop(_) => rank::DROP_ROUTINE,
+            _ => rank::CREATE_ROUTINE,
         }
     }
 

@@ -1,6 +1,7 @@
 //! User-defined casts (CREATE CAST). A changed cast is dropped and created.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
@@ -98,10 +99,10 @@ impl Kind for CastChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            CastChange::Drop(_) => (0, 9),
-            CastChange::Create(_) => (1, 4),
+            CastChange::Drop(_) => rank::DROP_ROUTINE,
+            CastChange::Create(_) => rank::CREATE_OPERATOR,
         }
     }
 

@@ -3,6 +3,7 @@
 //! PostgreSQL refuses while a column uses it; the plan then fails whole).
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
@@ -74,10 +75,10 @@ impl Kind for CollationChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            CollationChange::Drop(_) => (0, 12),
-            CollationChange::Create(_) => (1, 1),
+            CollationChange::Drop(_) => rank::DROP_BASE,
+            CollationChange::Create(_) => rank::CREATE_BASE,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::{Change, Effects, Kind, ObjectId, Shown};
 use crate::sql::literal;
+use crate::kinds::rank::{self, Rank};
 
 /// COMMENT ON ... IS.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -56,8 +57,8 @@ impl Kind for CommentChange {
         ))
     }
 
-    fn rank(&self) -> (u8, u8) {
-        (1, 19)
+    fn rank(&self) -> Rank {
+        rank::CREATE_POLICY
     }
 
     fn shown(&self) -> Shown {

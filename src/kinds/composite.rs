@@ -5,6 +5,7 @@
 //! attribute, the old type dropped.
 
 use std::collections::BTreeMap;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -197,15 +198,15 @@ impl Kind for CompositeChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            CompositeChange::DropAttribute { .. } => (0, 4),
-            CompositeChange::Rename { .. } => (0, 10),
+            CompositeChange::DropAttribute { .. } => rank::DROP_CONSTRAINT,
+            CompositeChange::Rename { .. } => rank::RENAME_TYPE_ASIDE,
             CompositeChange::Drop {
                 renamed_to: None, ..
-            } => (0, 11),
-            CompositeChange::Drop { .. } => (1, 18),
-            _ => (1, 2),
+            } => rank::DROP_TYPE,
+            CompositeChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
+            _ => rank::CREATE_TYPE,
         }
     }
 

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use serde::Serialize;
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::index::{Index, IndexChange};
@@ -326,16 +327,16 @@ impl Kind for ConstraintChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         let foreign = |c: &Constraint| c.kind == ConstraintKind::ForeignKey;
         match self {
-            ConstraintChange::Drop { constraint, .. } if foreign(constraint) => (0, 2),
-            ConstraintChange::Drop { .. } => (0, 4),
-            ConstraintChange::Add { constraint, .. } if !foreign(constraint) => (1, 11),
-            ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => (1, 12),
-            ConstraintChange::AddUsingIndex { .. } => (1, 14),
-            ConstraintChange::Add { .. } => (1, 14),
-            ConstraintChange::Rename { .. } => (1, 9),
+            ConstraintChange::Drop { constraint, .. } if foreign(constraint) => rank::DROP_FOREIGN_KEY,
+            ConstraintChange::Drop { .. } => rank::DROP_CONSTRAINT,
+            ConstraintChange::Add { constraint, .. } if !foreign(constraint) => rank::ADD_CONSTRAINT,
+            ConstraintChange::Validate { .. } | ConstraintChange::Enforce { .. } => rank::VALIDATE,
+            ConstraintChange::AddUsingIndex { .. } => rank::ADD_FOREIGN_KEY,
+            ConstraintChange::Add { .. } => rank::ADD_FOREIGN_KEY,
+            ConstraintChange::Rename { .. } => rank::SET_NOT_NULL,
         }
     }
 

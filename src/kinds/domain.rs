@@ -6,6 +6,7 @@
 //! dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -225,19 +226,19 @@ impl Kind for DomainChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            DomainChange::DropCheck { .. } => (0, 4),
-            DomainChange::Rename { .. } => (0, 10),
+            DomainChange::DropCheck { .. } => rank::DROP_CONSTRAINT,
+            DomainChange::Rename { .. } => rank::RENAME_TYPE_ASIDE,
             DomainChange::Drop {
                 renamed_to: None, ..
-            } => (0, 11),
+            } => rank::DROP_TYPE,
             DomainChange::Create(_)
             | DomainChange::SetDefault { .. }
-            | DomainChange::SetNotNull { .. } => (1, 2),
-            DomainChange::AddCheck { .. } => (1, 11),
-            DomainChange::ValidateCheck { .. } => (1, 12),
-            DomainChange::Drop { .. } => (1, 18),
+            | DomainChange::SetNotNull { .. } => rank::CREATE_TYPE,
+            DomainChange::AddCheck { .. } => rank::ADD_CONSTRAINT,
+            DomainChange::ValidateCheck { .. } => rank::VALIDATE,
+            DomainChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
         }
     }
 

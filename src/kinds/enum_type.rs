@@ -3,6 +3,7 @@
 //! through text (see `column`) and drops the old type.
 
 use std::collections::BTreeMap;
+use crate::kinds::rank::{self, Rank};
 
 use serde::Serialize;
 use tokio_postgres::Row;
@@ -150,14 +151,14 @@ impl Kind for EnumChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            EnumChange::Rename { .. } => (0, 10),
+            EnumChange::Rename { .. } => rank::RENAME_TYPE_ASIDE,
             EnumChange::Drop {
                 renamed_to: None, ..
-            } => (0, 11),
-            EnumChange::Create(_) | EnumChange::AddValue { .. } => (1, 2),
-            EnumChange::Drop { .. } => (1, 18),
+            } => rank::DROP_TYPE,
+            EnumChange::Create(_) | EnumChange::AddValue { .. } => rank::CREATE_TYPE,
+            EnumChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
         }
     }
 

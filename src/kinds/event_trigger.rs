@@ -2,6 +2,7 @@
 //! function is drop and create; the firing state changes in place.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
@@ -98,11 +99,11 @@ impl Kind for EventTriggerChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            EventTriggerChange::Drop(_) => (0, 0),
-            EventTriggerChange::Create(_) => (1, 16),
-            EventTriggerChange::SetEnabled(_) => (1, 17),
+            EventTriggerChange::Drop(_) => rank::DROP_DEPENDANT,
+            EventTriggerChange::Create(_) => rank::CREATE_TRIGGER,
+            EventTriggerChange::SetEnabled(_) => rank::ENABLE_TRIGGER,
         }
     }
 

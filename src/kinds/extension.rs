@@ -1,6 +1,7 @@
 //! Extensions.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{Class, Reader, comment_sql};
@@ -85,10 +86,10 @@ impl Kind for ExtensionChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            ExtensionChange::Drop(_) => (0, 12),
-            _ => (1, 1),
+            ExtensionChange::Drop(_) => rank::DROP_BASE,
+            _ => rank::CREATE_BASE,
         }
     }
 

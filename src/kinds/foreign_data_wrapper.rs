@@ -3,6 +3,7 @@
 //! Handler, validator and options change in place.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
@@ -90,10 +91,10 @@ impl Kind for FdwChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            FdwChange::Drop(_) => (0, 12),
-            _ => (1, 4),
+            FdwChange::Drop(_) => rank::DROP_BASE,
+            _ => rank::CREATE_FOREIGN_SERVER,
         }
     }
 

@@ -3,6 +3,7 @@
 //! and create.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
@@ -115,10 +116,10 @@ impl Kind for FunctionChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            FunctionChange::Drop(_) => (0, 9),
-            _ => (1, 3),
+            FunctionChange::Drop(_) => rank::DROP_ROUTINE,
+            _ => rank::CREATE_ROUTINE,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -315,13 +316,13 @@ impl Kind for IndexChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            IndexChange::Drop { .. } => (0, 3),
+            IndexChange::Drop { .. } => rank::DROP_INDEX,
             IndexChange::Create { .. } | IndexChange::Rename { .. } | IndexChange::Attach { .. } => {
-                (1, 13)
+                rank::CREATE_INDEX
             }
-            IndexChange::Adopt { .. } => (1, 9),
+            IndexChange::Adopt { .. } => rank::SET_NOT_NULL,
         }
     }
 

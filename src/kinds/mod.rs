@@ -19,6 +19,7 @@ mod id;
 pub mod lifecycle;
 pub mod name_map;
 pub(crate) mod pairs;
+pub mod rank;
 pub mod reader;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -390,9 +391,9 @@ pub trait Kind: Debug {
         Vec::new()
     }
 
-    /// Tie-break key among steps the graph leaves unordered: (0, n) for
-    /// drops, dependants first; (1, n) for creates and alters.
-    fn rank(&self) -> (u8, u8);
+    /// Tie-break key among steps the graph leaves unordered: one of the
+    /// names in [`rank`], the one table of them.
+    fn rank(&self) -> rank::Rank;
 
     /// False for statements that cannot run inside a transaction block.
     fn transactional(&self) -> bool {

@@ -2,6 +2,7 @@
 //! and created; what uses it is rebuilt around it.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
@@ -114,10 +115,10 @@ impl Kind for OperatorChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            OperatorChange::Drop(_) => (0, 9),
-            OperatorChange::Create(_) => (1, 4),
+            OperatorChange::Drop(_) => rank::DROP_ROUTINE,
+            OperatorChange::Create(_) => rank::CREATE_OPERATOR,
         }
     }
 

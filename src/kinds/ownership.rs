@@ -16,6 +16,7 @@
 //! the applying role. Every step is an `authz-change`.
 
 use std::collections::BTreeSet;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -133,8 +134,8 @@ impl Kind for OwnerChange {
         )]
     }
 
-    fn rank(&self) -> (u8, u8) {
-        (1, 21)
+    fn rank(&self) -> Rank {
+        rank::SET_OWNER
     }
 
     fn stateless(&self) -> bool {

@@ -8,6 +8,7 @@
 //! rows.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -186,10 +187,10 @@ impl Kind for PolicyChange {
         vec![Hazard::new(HazardCode::AuthzChange, message)]
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            PolicyChange::Drop(_) => (0, 0),
-            _ => (1, 19),
+            PolicyChange::Drop(_) => rank::DROP_DEPENDANT,
+            _ => rank::CREATE_POLICY,
         }
     }
 

@@ -15,6 +15,7 @@
 //! step is an `authz-change`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -374,13 +375,13 @@ impl Kind for PrivilegeChange {
         vec![Hazard::new(HazardCode::AuthzChange, parts.join("; "))]
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self.object {
             // After the table's own: revoking a privilege on a table
             // revokes it on every column too, grants made just before
             // included.
-            ObjectId::Column { .. } => (1, 22),
-            _ => (1, 20),
+            ObjectId::Column { .. } => rank::GRANT_ON_COLUMN,
+            _ => rank::GRANT,
         }
     }
 

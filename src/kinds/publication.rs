@@ -3,6 +3,7 @@
 //! publish. Members and options change in place; FOR ALL TABLES cannot.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
@@ -162,10 +163,10 @@ impl Kind for PublicationChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            PublicationChange::Drop(_) => (0, 0),
-            _ => (1, 18),
+            PublicationChange::Drop(_) => rank::DROP_DEPENDANT,
+            _ => rank::PUBLISH,
         }
     }
 

@@ -5,6 +5,7 @@
 //! moved over through text, the old one dropped).
 
 use std::collections::BTreeMap;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -103,14 +104,14 @@ impl Kind for RangeChange {
         Vec::new()
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            RangeChange::Rename { .. } => (0, 10),
+            RangeChange::Rename { .. } => rank::RENAME_TYPE_ASIDE,
             RangeChange::Drop {
                 renamed_to: None, ..
-            } => (0, 11),
-            RangeChange::Create(_) => (1, 2),
-            RangeChange::Drop { .. } => (1, 18),
+            } => rank::DROP_TYPE,
+            RangeChange::Create(_) => rank::CREATE_TYPE,
+            RangeChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
         }
     }
 

@@ -9,6 +9,7 @@
 
 use super::{Catalog, Effects, Kind, ObjectId, Shown};
 use crate::hazard::Hazard;
+use crate::kinds::rank::{self, Rank};
 
 /// One rename.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -59,11 +60,11 @@ impl Kind for RenameChange {
         Vec::new()
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         if self.undo {
-            (0, 0)
+            rank::UNDO_RENAME
         } else {
-            (2, self.depth)
+            rank::rename(self.depth)
         }
     }
 

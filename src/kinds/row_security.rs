@@ -4,6 +4,7 @@
 //! so each is compared on its own. Every step is an `authz-change`.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Reader, USER_SCHEMA};
 use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -102,8 +103,8 @@ impl Kind for RowSecurityChange {
         out
     }
 
-    fn rank(&self) -> (u8, u8) {
-        (1, 19)
+    fn rank(&self) -> Rank {
+        rank::CREATE_POLICY
     }
 
     fn stateless(&self) -> bool {

@@ -2,6 +2,7 @@
 //! created; a rule is rebuilt around a change to what it reads, like a view.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -70,10 +71,10 @@ impl Kind for RuleChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            RuleChange::Drop(_) => (0, 0),
-            RuleChange::Create(_) => (1, 16),
+            RuleChange::Drop(_) => rank::DROP_DEPENDANT,
+            RuleChange::Create(_) => rank::CREATE_TRIGGER,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Schemas (namespaces).
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
@@ -72,10 +73,10 @@ impl Kind for SchemaChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            SchemaChange::Drop(_) => (0, 13),
-            SchemaChange::Create(_) => (1, 0),
+            SchemaChange::Drop(_) => rank::DROP_SCHEMA,
+            SchemaChange::Create(_) => rank::CREATE_SCHEMA,
         }
     }
 

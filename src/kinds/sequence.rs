@@ -2,6 +2,7 @@
 //! share with them.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
@@ -151,12 +152,12 @@ impl Kind for SequenceChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            SequenceChange::Drop { .. } => (0, 8),
-            SequenceChange::Create(_) | SequenceChange::Alter { .. } => (1, 4),
-            SequenceChange::SetOwner { owner: None, .. } => (0, 5),
-            SequenceChange::SetOwner { .. } => (1, 17),
+            SequenceChange::Drop { .. } => rank::DROP_SEQUENCE,
+            SequenceChange::Create(_) | SequenceChange::Alter { .. } => rank::CREATE_SEQUENCE,
+            SequenceChange::SetOwner { owner: None, .. } => rank::RELEASE,
+            SequenceChange::SetOwner { .. } => rank::ENABLE_TRIGGER,
         }
     }
 

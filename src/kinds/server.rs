@@ -3,6 +3,7 @@
 //! mappings and foreign tables on it (which hold no data of their own).
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
@@ -87,10 +88,10 @@ impl Kind for ServerChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            ServerChange::Drop(_) => (0, 11),
-            _ => (1, 4),
+            ServerChange::Drop(_) => rank::DROP_SERVER,
+            _ => rank::CREATE_FOREIGN_SERVER,
         }
     }
 

@@ -2,6 +2,7 @@
 //! drop and create; the statistics target changes in place.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
@@ -79,11 +80,11 @@ impl Kind for StatisticsChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            StatisticsChange::Drop(_) => (0, 3),
-            StatisticsChange::Create(_) => (1, 13),
-            StatisticsChange::SetTarget(_) => (1, 14),
+            StatisticsChange::Drop(_) => rank::DROP_INDEX,
+            StatisticsChange::Create(_) => rank::CREATE_INDEX,
+            StatisticsChange::SetTarget(_) => rank::ADD_FOREIGN_KEY,
         }
     }
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::cell::OnceCell;
 use std::collections::BTreeSet;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -455,15 +456,15 @@ impl Kind for TableChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            TableChange::Drop(_) => (0, 7),
-            TableChange::Create(_) => (1, 5),
-            TableChange::Detach { .. } | TableChange::NoInherit { .. } => (0, 6),
-            TableChange::SetLogged { .. } => (1, 6),
-            TableChange::Attach { .. } | TableChange::Inherit { .. } => (1, 10),
-            TableChange::SetOptions { .. } | TableChange::SetForeignOptions { .. } => (1, 6),
-            TableChange::SetReplicaIdentity { .. } | TableChange::SetCluster { .. } => (1, 14),
+            TableChange::Drop(_) => rank::DROP_TABLE,
+            TableChange::Create(_) => rank::CREATE_TABLE,
+            TableChange::Detach { .. } | TableChange::NoInherit { .. } => rank::DETACH,
+            TableChange::SetLogged { .. } => rank::ADD_COLUMN,
+            TableChange::Attach { .. } | TableChange::Inherit { .. } => rank::ATTACH,
+            TableChange::SetOptions { .. } | TableChange::SetForeignOptions { .. } => rank::ADD_COLUMN,
+            TableChange::SetReplicaIdentity { .. } | TableChange::SetCluster { .. } => rank::ADD_FOREIGN_KEY,
         }
     }
 

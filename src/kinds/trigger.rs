@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
@@ -91,11 +92,11 @@ impl Kind for TriggerChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            TriggerChange::Drop { .. } => (0, 0),
-            TriggerChange::Create { .. } => (1, 16),
-            TriggerChange::SetEnabled { .. } => (1, 17),
+            TriggerChange::Drop { .. } => rank::DROP_DEPENDANT,
+            TriggerChange::Create { .. } => rank::CREATE_TRIGGER,
+            TriggerChange::SetEnabled { .. } => rank::ENABLE_TRIGGER,
         }
     }
 

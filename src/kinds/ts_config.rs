@@ -3,6 +3,7 @@
 //! MAPPING); a new parser is drop and create.
 
 use std::collections::BTreeMap;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -123,10 +124,10 @@ impl Kind for TsConfigChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            TsConfigChange::Drop(_) => (0, 12),
-            _ => (1, 3),
+            TsConfigChange::Drop(_) => rank::DROP_BASE,
+            _ => rank::CREATE_ROUTINE,
         }
     }
 

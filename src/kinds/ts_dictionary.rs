@@ -2,6 +2,7 @@
 //! in place; a new template is drop and create.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
@@ -110,10 +111,10 @@ impl Kind for TsDictionaryChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            TsDictionaryChange::Drop(_) => (0, 12),
-            _ => (1, 3),
+            TsDictionaryChange::Drop(_) => rank::DROP_BASE,
+            _ => rank::CREATE_ROUTINE,
         }
     }
 

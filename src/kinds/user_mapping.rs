@@ -7,6 +7,7 @@
 //! them from roles that may not see them: those are then not compared.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader};
 use super::lifecycle::{self, Compare, Lifecycle};
@@ -69,10 +70,10 @@ impl Kind for UserMappingChange {
         })
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            UserMappingChange::Drop(_) => (0, 10),
-            _ => (1, 5),
+            UserMappingChange::Drop(_) => rank::DROP_USER_MAPPING,
+            _ => rank::CREATE_USER_MAPPING,
         }
     }
 

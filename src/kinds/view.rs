@@ -3,6 +3,7 @@
 //! comments go with it.
 
 use std::collections::BTreeMap;
+use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
@@ -186,11 +187,11 @@ impl Kind for ViewChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
-            ViewChange::Drop(_) => (0, 1),
-            ViewChange::Create(_) | ViewChange::Replace { .. } => (1, 15),
-            ViewChange::SetDefault { .. } => (1, 16),
+            ViewChange::Drop(_) => rank::DROP_VIEW,
+            ViewChange::Create(_) | ViewChange::Replace { .. } => rank::CREATE_VIEW,
+            ViewChange::SetDefault { .. } => rank::CREATE_TRIGGER,
         }
     }
 

@@ -2,6 +2,7 @@
 //! default, NOT NULL, identity, generated expressions, collation.
 
 use tokio_postgres::Row;
+use crate::kinds::rank::{self, Rank};
 
 mod compare;
 mod identity;
@@ -549,19 +550,19 @@ impl Kind for ColumnChange {
         }
     }
 
-    fn rank(&self) -> (u8, u8) {
+    fn rank(&self) -> Rank {
         match self {
             ColumnChange::SetDefault { to: None, .. }
-            | ColumnChange::AlterIdentity { to: None, .. } => (0, 5),
-            ColumnChange::Drop { .. } => (0, 6),
-            ColumnChange::Add { .. } => (1, 6),
-            ColumnChange::AlterType { .. } => (1, 7),
-            ColumnChange::SetDefault { .. } | ColumnChange::SetExpression { .. } => (1, 8),
+            | ColumnChange::AlterIdentity { to: None, .. } => rank::RELEASE,
+            ColumnChange::Drop { .. } => rank::DROP_COLUMN,
+            ColumnChange::Add { .. } => rank::ADD_COLUMN,
+            ColumnChange::AlterType { .. } => rank::ALTER_COLUMN_TYPE,
+            ColumnChange::SetDefault { .. } | ColumnChange::SetExpression { .. } => rank::SET_DEFAULT,
             ColumnChange::SetNotNull { .. }
             | ColumnChange::AlterNotNull { .. }
-            | ColumnChange::NotNullCheck { .. } => (1, 9),
-            ColumnChange::SetOptions { .. } => (1, 10),
-            ColumnChange::AlterIdentity { .. } => (1, 10),
+            | ColumnChange::NotNullCheck { .. } => rank::SET_NOT_NULL,
+            ColumnChange::SetOptions { .. } => rank::ATTACH,
+            ColumnChange::AlterIdentity { .. } => rank::ATTACH,
         }
     }
 
