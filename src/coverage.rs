@@ -110,7 +110,7 @@ pub fn check(current: &Catalog, desired: &Catalog, changes: &[Change], strict: b
     let mut dropped = BTreeSet::new();
     let mut changed = BTreeSet::new();
     for change in changes {
-        let effects = change.kind().effects();
+        let effects = change.action().effects();
         let into = if effects.retype {
             &mut changed
         } else {

@@ -34,7 +34,7 @@ fn build_sql(catalog: &Catalog) -> Result<impl Iterator<Item = (Change, String)>
     let changes = diff::diff(&empty, catalog);
     let ordered = plan::ordered(&empty, catalog, changes)?;
     Ok(ordered.into_iter().filter_map(|change| {
-        let sql = change.kind().sql()?;
+        let sql = change.action().sql()?;
         Some((change, sql))
     }))
 }
@@ -91,14 +91,14 @@ pub fn fingerprint(catalog: &Catalog) -> Result<String> {
 /// The object a change belongs to, as a label: constraints, indexes,
 /// triggers and comments go with their table or view.
 pub fn owner(change: &Change, catalog: &Catalog) -> String {
-    let kind = change.kind();
-    match kind.owner() {
+    let action = change.action();
+    match action.owner() {
         ObjectId::Table { name } | ObjectId::View { name } => match catalog.views.get(&name) {
             Some(v) if v.materialized => format!("materialized view {}", name.plain()),
             Some(_) => format!("view {}", name.plain()),
             None => format!("table {}", name.plain()),
         },
-        id if id == kind.id() => kind.label(),
+        id if id == action.id() => action.label(),
         id => id.label(),
     }
 }

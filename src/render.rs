@@ -133,14 +133,14 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         .steps
         .iter()
         .filter(|s| matches!(&s.change, Change::Table(t) if matches!(**t, TableChange::Create(_))))
-        .map(|s| s.change.kind().id())
+        .map(|s| s.change.action().id())
         .collect();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut objects: BTreeMap<String, BTreeSet<char>> = BTreeMap::new();
     let mut details: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut comments = 0;
     for step in &plan.steps {
-        match step.change.kind().shown() {
+        match step.change.action().shown() {
             Shown::Part { table, detail } => {
                 if !created.contains(&ObjectId::Table {
                     name: table.clone(),

@@ -18,7 +18,7 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
         // Removed ids, with whether every removal is only a retype.
         let mut removed: BTreeMap<ObjectId, bool> = BTreeMap::new();
         for change in changes.iter() {
-            let effects = change.kind().effects();
+            let effects = change.action().effects();
             for id in effects.removes {
                 let retype_only = removed.get(&id).copied().unwrap_or(true) && effects.retype;
                 removed.insert(id, retype_only);

@@ -60,8 +60,8 @@ impl From<&Step> for RunStep {
             hazards: step.hazards.clone(),
             sql: step.sql.clone(),
             transactional: step.transactional,
-            undo_on_failure: step.change.kind().undo_on_failure(),
-            table: step.change.kind().table().map(|t| t.plain()),
+            undo_on_failure: step.change.action().undo_on_failure(),
+            table: step.change.action().table().map(|t| t.plain()),
         }
     }
 }

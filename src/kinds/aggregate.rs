@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
 /// An aggregate.
@@ -58,7 +58,7 @@ impl AggregateChange {
     }
 }
 
-impl Kind for AggregateChange {
+impl Action for AggregateChange {
     fn id(&self) -> ObjectId {
         ObjectId::Routine {
             id: self.aggregate().id.clone(),
@@ -113,7 +113,9 @@ impl Kind for AggregateChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for AggregateChange {
     fn query(_version: i32) -> Option<String> {
         // Each option as CREATE AGGREGATE writes it, NULL when unset.
         let function = |column: &str, key: &str| {

@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 
 /// A cast created by the user (not one PostgreSQL or an extension brings).
@@ -52,7 +52,7 @@ impl CastChange {
     }
 }
 
-impl Kind for CastChange {
+impl Action for CastChange {
     fn id(&self) -> ObjectId {
         self.cast().id()
     }
@@ -109,7 +109,9 @@ impl Kind for CastChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for CastChange {
     // Casts made after initdb (oid 16384 and up) that no extension owns and
     // that are not part of another object (a range's cast to its multirange).
     fn query(_version: i32) -> Option<String> {

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 use crate::sql::literal;
 
 /// A collation.
@@ -47,7 +47,7 @@ impl CollationChange {
     }
 }
 
-impl Kind for CollationChange {
+impl Action for CollationChange {
     fn id(&self) -> ObjectId {
         ObjectId::Collation {
             name: self.collation().name.clone(),
@@ -81,7 +81,9 @@ impl Kind for CollationChange {
             CollationChange::Create(_) => rank::CREATE_BASE,
         }
     }
+}
 
+impl Kind for CollationChange {
     fn query(version: i32) -> Option<String> {
         // Where each field lives moved between majors.
         let (locale, rules) = match version {

@@ -1,7 +1,7 @@
 //! Comments on any object. Each kind diffs the comments of its own objects
 //! through [`changed`]; this module only holds the step.
 
-use super::{Change, Effects, Kind, ObjectId, Shown};
+use super::{Change, Effects, Action, Kind, ObjectId, Shown};
 use crate::sql::literal;
 use crate::kinds::rank::{self, Rank};
 
@@ -36,7 +36,7 @@ pub(crate) fn changed(
     }
 }
 
-impl Kind for CommentChange {
+impl Action for CommentChange {
     fn id(&self) -> ObjectId {
         self.object.clone()
     }
@@ -65,3 +65,6 @@ impl Kind for CommentChange {
         Shown::Comment
     }
 }
+
+/// Read with the objects they are on, and compared by them.
+impl Kind for CommentChange {}

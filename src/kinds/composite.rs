@@ -10,7 +10,7 @@ use crate::kinds::rank::{self, Rank};
 use tokio_postgres::Row;
 
 use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql, subobject_comment_sql};
-use super::{comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Conversion, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -92,7 +92,7 @@ impl CompositeChange {
     }
 }
 
-impl Kind for CompositeChange {
+impl Action for CompositeChange {
     fn id(&self) -> ObjectId {
         ObjectId::Type {
             name: self.name().clone(),
@@ -209,7 +209,9 @@ impl Kind for CompositeChange {
             _ => rank::CREATE_TYPE,
         }
     }
+}
 
+impl Kind for CompositeChange {
     fn query(_version: i32) -> Option<String> {
         let attributes = |what: &str| {
             format!(

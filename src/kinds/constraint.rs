@@ -14,7 +14,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::index::{Index, IndexChange};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown, Table};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -171,7 +171,7 @@ impl ConstraintChange {
     }
 }
 
-impl Kind for ConstraintChange {
+impl Action for ConstraintChange {
     fn id(&self) -> ObjectId {
         ObjectId::constraint(self.table(), self.name())
     }
@@ -365,8 +365,9 @@ impl Kind for ConstraintChange {
             detail,
         }
     }
+}
 
-
+impl Kind for ConstraintChange {
     // NOT NULL constraints (contype 'n', PostgreSQL 18) are read from
     // attnotnull; constraint triggers ('t') are triggers. Constraints a
     // partition or child inherits belong to the parent, and are kept aside.

@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 
 use super::reader::{changed_meanwhile, collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
 use super::{comment, composite, enum_type, range};
-use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{Catalog, Change, Conversion, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -115,7 +115,7 @@ fn parts(domain: &Domain, created: bool) -> Vec<ObjectId> {
     ids
 }
 
-impl Kind for DomainChange {
+impl Action for DomainChange {
     fn id(&self) -> ObjectId {
         ObjectId::Type {
             name: self.name().clone(),
@@ -241,7 +241,9 @@ impl Kind for DomainChange {
             DomainChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
         }
     }
+}
 
+impl Kind for DomainChange {
     fn query(_version: i32) -> Option<String> {
         let checks = |what: &str| {
             format!(

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{Catalog, Change, Conversion, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
 
@@ -59,7 +59,7 @@ pub enum EnumChange {
     },
 }
 
-impl Kind for EnumChange {
+impl Action for EnumChange {
     fn id(&self) -> ObjectId {
         let name = match self {
             EnumChange::Create(t) | EnumChange::Drop { ty: t, .. } | EnumChange::Rename { ty: t, .. } => {
@@ -165,7 +165,9 @@ impl Kind for EnumChange {
     fn transactional(&self) -> bool {
         !matches!(self, EnumChange::AddValue { .. })
     }
+}
 
+impl Kind for EnumChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::sql::{ident, literal};
 
 /// An event trigger.
@@ -46,7 +46,7 @@ impl EventTriggerChange {
     }
 }
 
-impl Kind for EventTriggerChange {
+impl Action for EventTriggerChange {
     fn id(&self) -> ObjectId {
         ObjectId::EventTrigger {
             name: self.trigger().name.clone(),
@@ -110,7 +110,9 @@ impl Kind for EventTriggerChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for EventTriggerChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             format!("SELECT e.oid, e.evtname::text, e.evtevent::text, coalesce(e.evttags, '{{}}'), \

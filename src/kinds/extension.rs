@@ -5,7 +5,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{Class, Reader, comment_sql};
-use super::{Catalog, Change, Effects, Kind, ObjectId};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal};
 
@@ -37,7 +37,7 @@ pub enum ExtensionChange {
     },
 }
 
-impl Kind for ExtensionChange {
+impl Action for ExtensionChange {
     fn id(&self) -> ObjectId {
         let name = match self {
             ExtensionChange::Create(e) | ExtensionChange::Drop(e) => &e.name,
@@ -92,7 +92,9 @@ impl Kind for ExtensionChange {
             _ => rank::CREATE_BASE,
         }
     }
+}
 
+impl Kind for ExtensionChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             format!("SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, \

@@ -7,7 +7,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// A foreign data wrapper.
@@ -36,7 +36,7 @@ fn function(clause: &str, f: &Option<String>) -> String {
     }
 }
 
-impl Kind for FdwChange {
+impl Action for FdwChange {
     fn id(&self) -> ObjectId {
         ObjectId::ForeignDataWrapper {
             name: self.object().name.clone(),
@@ -101,7 +101,9 @@ impl Kind for FdwChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for FdwChange {
     fn query(_version: i32) -> Option<String> {
         let function = |column: &str| {
             format!(

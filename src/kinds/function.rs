@@ -7,7 +7,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, RoutineId};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId, QualName, RoutineId};
 use crate::hazard::{Hazard, HazardCode};
 
 /// A function or procedure in any language.
@@ -70,7 +70,7 @@ impl FunctionChange {
     }
 }
 
-impl Kind for FunctionChange {
+impl Action for FunctionChange {
     fn id(&self) -> ObjectId {
         ObjectId::Routine {
             id: self.function().id.clone(),
@@ -126,7 +126,9 @@ impl Kind for FunctionChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for FunctionChange {
     // Routines that are internal parts of another object (the constructors
     // of a range type) come and go with it.
     fn query(_version: i32) -> Option<String> {

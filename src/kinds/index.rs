@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -155,7 +155,7 @@ impl IndexChange {
     }
 }
 
-impl Kind for IndexChange {
+impl Action for IndexChange {
     fn id(&self) -> ObjectId {
         ObjectId::Index {
             name: self.parts().1.name.clone(),
@@ -361,7 +361,9 @@ impl Kind for IndexChange {
             name: self.parts().0.clone(),
         }
     }
+}
 
+impl Kind for IndexChange {
     // A partition's index that is attached to its parent's belongs to the
     // parent's, and is kept aside.
     fn query(_version: i32) -> Option<String> {

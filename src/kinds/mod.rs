@@ -2,8 +2,9 @@
 //! model, its catalog query, its comparison, its SQL (create / alter / drop),
 //! its hazards and its tie-break rank. The shared machinery (`diff`'s
 //! recreation of dependants, `plan`'s graph, `render`, `ddl`, `dump`) reaches
-//! every kind through the one [`Kind`] trait and identifies objects by
-//! [`ObjectId`].
+//! every change through the [`Action`] trait, reads and compares every kind
+//! through the [`Kind`] trait (both implemented on the kind's change type),
+//! and identifies objects by [`ObjectId`].
 //!
 //! Adding a kind is a new module here, one line in the [`kinds!`] registry
 //! below (and its map in [`Catalog`]), and its fixtures.
@@ -176,33 +177,75 @@ pub struct Catalog {
 
 impl Catalog {
     /// Keeps the schemas for which `schema` holds and the objects whose
-    /// qualified name `name` accepts. Every map of the catalog is listed
-    /// here, next to its field.
+    /// qualified name `name` accepts. Every field of the catalog is named
+    /// here without `..`, so a new one does not compile until it says how
+    /// it is scoped.
     pub fn retain(&mut self, schema: &dyn Fn(&str) -> bool, name: &dyn Fn(&QualName) -> bool) {
-        self.schemas.retain(|s, _| schema(s));
-        self.collations.retain(|n, _| name(n));
-        self.enums.retain(|n, _| name(n));
-        self.composites.retain(|n, _| name(n));
-        self.ranges.retain(|n, _| name(n));
-        self.domains.retain(|n, _| name(n));
-        self.sequences.retain(|n, _| name(n));
-        self.tables.retain(|n, _| name(n));
-        self.views.retain(|n, _| name(n));
-        self.functions.retain(|id, _| name(&id.name));
-        self.aggregates.retain(|id, _| name(&id.name));
-        self.operators.retain(|(n, _, _), _| name(n));
-        self.ts_dictionaries.retain(|n, _| name(n));
-        self.ts_configs.retain(|n, _| name(n));
-        self.rules.retain(|(table, _), _| name(table));
-        self.policies.retain(|(table, _), _| name(table));
-        self.row_security.retain(|table, _| name(table));
         let scoped = |id: &ObjectId| match id {
             ObjectId::Schema { name: s } => schema(s),
             other => other.qualified().is_none_or(name),
         };
-        self.privileges.retain(|id, _| scoped(id));
-        self.owners.retain(|id, _| scoped(id));
-        self.statistics.retain(|n, _| name(n));
+        let Catalog {
+            schemas,
+            collations,
+            enums,
+            composites,
+            ranges,
+            domains,
+            sequences,
+            tables,
+            views,
+            functions,
+            aggregates,
+            operators,
+            ts_dictionaries,
+            ts_configs,
+            rules,
+            policies,
+            row_security,
+            privileges,
+            owners,
+            statistics,
+            // Outside schemas: kept whatever the scope.
+            extensions: _,
+            foreign_data_wrappers: _,
+            servers: _,
+            user_mappings: _,
+            user_casts: _,
+            event_triggers: _,
+            publications: _,
+            // Facts about the server and the reading, not objects.
+            manage_unset_owners: _,
+            depends: _,
+            casts: _,
+            volatile_functions: _,
+            roles: _,
+            reader_role: _,
+            unmanaged: _,
+            live: _,
+            online: _,
+            server_version: _,
+        } = self;
+        schemas.retain(|s, _| schema(s));
+        collations.retain(|n, _| name(n));
+        enums.retain(|n, _| name(n));
+        composites.retain(|n, _| name(n));
+        ranges.retain(|n, _| name(n));
+        domains.retain(|n, _| name(n));
+        sequences.retain(|n, _| name(n));
+        tables.retain(|n, _| name(n));
+        views.retain(|n, _| name(n));
+        functions.retain(|id, _| name(&id.name));
+        aggregates.retain(|id, _| name(&id.name));
+        operators.retain(|(n, _, _), _| name(n));
+        ts_dictionaries.retain(|n, _| name(n));
+        ts_configs.retain(|n, _| name(n));
+        rules.retain(|(table, _), _| name(table));
+        policies.retain(|(table, _), _| name(table));
+        row_security.retain(|table, _| name(table));
+        privileges.retain(|id, _| scoped(id));
+        owners.retain(|id, _| scoped(id));
+        statistics.retain(|n, _| name(n));
     }
 
     /// How many table columns use the type `ty`, directly or as an array
@@ -364,10 +407,11 @@ pub enum Cleanup {
     Sql(String),
 }
 
-/// The one interface between a kind and the shared machinery. Implemented by
-/// each kind's change type; the functions without `self` read and compare
-/// the kind as a whole.
-pub trait Kind: Debug {
+/// What one change does, the interface between a kind's changes and the
+/// shared machinery (ordering, rendering, hazards, execution, dumps).
+/// Implemented by each kind's change type; reached through
+/// [`Change::action`].
+pub trait Action: Debug {
     /// The object the step acts on.
     fn id(&self) -> ObjectId;
 
@@ -438,13 +482,15 @@ pub trait Kind: Debug {
             None => id,
         }
     }
+}
 
+/// A kind as a whole: how it is read from the catalogs and compared. The
+/// registry ([`kinds!`]) calls these for each kind in turn; implemented on
+/// the kind's change type, whose [`Action`] says what each change does.
+pub trait Kind: Action + Sized {
     /// The kind's catalog query for a server of this `server_version_num`;
     /// None when the kind is read by another kind's query.
-    fn query(_version: i32) -> Option<String>
-    where
-        Self: Sized,
-    {
+    fn query(_version: i32) -> Option<String> {
         None
     }
 
@@ -452,36 +498,22 @@ pub trait Kind: Debug {
     /// be given the rows in batches as they arrive: the kinds with a row
     /// per column, constraint or index, whose rows would otherwise be held
     /// all at once (tens of megabytes at 10 000 tables).
-    fn reads_row_by_row() -> bool
-    where
-        Self: Sized,
-    {
+    fn reads_row_by_row() -> bool {
         false
     }
 
     /// Reads the rows of [`Kind::query`] into the catalog.
-    fn read(_rows: &[Row], _cat: &mut Catalog, _reader: &mut Reader) -> Result<()>
-    where
-        Self: Sized,
-    {
+    fn read(_rows: &[Row], _cat: &mut Catalog, _reader: &mut Reader) -> Result<()> {
         Ok(())
     }
 
     /// Pushes every change of this kind that turns `current` into `desired`.
-    fn diff(_current: &Catalog, _desired: &Catalog, _out: &mut Vec<Change>)
-    where
-        Self: Sized,
-    {
-    }
+    fn diff(_current: &Catalog, _desired: &Catalog, _out: &mut Vec<Change>) {}
 
     /// When `id` is an object of this kind that exists on both sides, pushes
     /// the changes that drop and create it again (it is in the way of
     /// another change).
-    fn recreate(_current: &Catalog, _desired: &Catalog, _id: &ObjectId, _out: &mut Vec<Change>)
-    where
-        Self: Sized,
-    {
-    }
+    fn recreate(_current: &Catalog, _desired: &Catalog, _id: &ObjectId, _out: &mut Vec<Change>) {}
 }
 
 /// The registry: one line per kind, in the order kinds are read and diffed
@@ -501,8 +533,8 @@ macro_rules! kinds {
         }
 
         impl Change {
-            /// The change as its kind's [`Kind`] implementation.
-            pub fn kind(&self) -> &dyn Kind {
+            /// What the change does, as its kind's [`Action`].
+            pub fn action(&self) -> &dyn Action {
                 match self {
                     $(Change::$variant(c) => &**c,)*
                 }

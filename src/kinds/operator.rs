@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 
 /// An operator.
@@ -62,7 +62,7 @@ impl OperatorChange {
     }
 }
 
-impl Kind for OperatorChange {
+impl Action for OperatorChange {
     fn id(&self) -> ObjectId {
         self.operator().id()
     }
@@ -125,7 +125,9 @@ impl Kind for OperatorChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for OperatorChange {
     fn query(_version: i32) -> Option<String> {
         let function = |column: &str, key: &str| {
             format!("CASE WHEN o.{column} <> 0 THEN '{key} = ' || o.{column}::pg_catalog.regproc::text END")

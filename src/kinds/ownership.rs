@@ -21,7 +21,7 @@ use crate::kinds::rank::{self, Rank};
 use tokio_postgres::Row;
 
 use super::reader::{Class, Reader, USER_SCHEMA};
-use super::{Catalog, Change, Effects, Kind, ObjectId};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -92,7 +92,7 @@ fn target(object: &ObjectId) -> Option<String> {
     })
 }
 
-impl Kind for OwnerChange {
+impl Action for OwnerChange {
     fn id(&self) -> ObjectId {
         ObjectId::Owner {
             object: Box::new(self.object.clone()),
@@ -141,7 +141,9 @@ impl Kind for OwnerChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for OwnerChange {
     fn query(_version: i32) -> Option<String> {
         let simple = |catalog: &str, owner: &str, keyword: &str, namespace: &str| {
             format!(

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -117,7 +117,7 @@ impl PolicyChange {
     }
 }
 
-impl Kind for PolicyChange {
+impl Action for PolicyChange {
     fn id(&self) -> ObjectId {
         self.policy().id()
     }
@@ -210,7 +210,9 @@ impl Kind for PolicyChange {
             detail: format!("{sign} policy {}", p.name),
         }
     }
+}
 
+impl Kind for PolicyChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT pol.oid, n.nspname::text, c.relname::text, pol.polname::text, pol.polpermissive, \
@@ -291,7 +293,7 @@ impl Kind for PolicyChange {
                     Change::Comment(_) => true,
                     _ => false,
                 };
-                !(replaced && c.kind().id() == *id)
+                !(replaced && c.action().id() == *id)
             });
             out.push(PolicyChange::Drop(old.clone()).into());
             out.push(PolicyChange::Create(new.clone()).into());

@@ -20,7 +20,7 @@ use crate::kinds::rank::{self, Rank};
 use tokio_postgres::Row;
 
 use super::reader::{Class, Reader, USER_SCHEMA};
-use super::{Catalog, Change, Effects, Kind, ObjectId};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -290,7 +290,7 @@ impl PrivilegeChange {
     }
 }
 
-impl Kind for PrivilegeChange {
+impl Action for PrivilegeChange {
     fn id(&self) -> ObjectId {
         ObjectId::Privilege {
             object: Box::new(self.object.clone()),
@@ -388,7 +388,9 @@ impl Kind for PrivilegeChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for PrivilegeChange {
     fn query(_version: i32) -> Option<String> {
         // One row per grant other than the owner's, and one with a NULL
         // grantee for an object with none, so every object is known.
@@ -580,7 +582,7 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
 pub(crate) fn dropped(changes: &[Change]) -> BTreeSet<ObjectId> {
     let mut dropped = BTreeSet::new();
     for change in changes {
-        let effects = change.kind().effects();
+        let effects = change.action().effects();
         if !effects.retype {
             dropped.extend(effects.removes);
         }

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Reader, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 use crate::sql::{ident, literal};
 
 /// A publication.
@@ -98,7 +98,7 @@ fn options(p: &Publication) -> String {
     )
 }
 
-impl Kind for PublicationChange {
+impl Action for PublicationChange {
     fn id(&self) -> ObjectId {
         ObjectId::Publication {
             name: self.publication().name.clone(),
@@ -173,7 +173,9 @@ impl Kind for PublicationChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for PublicationChange {
     fn query(version: i32) -> Option<String> {
         let (detail, schemas) = if version >= 150000 {
             (

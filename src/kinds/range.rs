@@ -10,7 +10,7 @@ use crate::kinds::rank::{self, Rank};
 use tokio_postgres::Row;
 
 use super::reader::{collation_sql, not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{aside_name as aside, comment, Catalog, Change, Conversion, Effects, Kind, ObjectId, QualName};
+use super::{aside_name as aside, comment, Catalog, Change, Conversion, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::Hazard;
 use crate::sql::ident;
 
@@ -49,7 +49,7 @@ pub enum RangeChange {
     Rename { range: Range },
 }
 
-impl Kind for RangeChange {
+impl Action for RangeChange {
     fn id(&self) -> ObjectId {
         let (RangeChange::Create(r) | RangeChange::Drop { range: r, .. } | RangeChange::Rename { range: r }) =
             self;
@@ -114,7 +114,9 @@ impl Kind for RangeChange {
             RangeChange::Drop { .. } => rank::DROP_REPLACED_TYPE,
         }
     }
+}
 
+impl Kind for RangeChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT t.oid, t.typarray, r.rngmultitypid, m.typarray, n.nspname::text, t.typname::text, \

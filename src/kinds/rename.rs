@@ -7,7 +7,7 @@
 //! as the database has them until then, and PostgreSQL carries each rename
 //! into the views, indexes and constraints that refer to the object.
 
-use super::{Catalog, Effects, Kind, ObjectId, Shown};
+use super::{Catalog, Effects, Action, Kind, ObjectId, Shown};
 use crate::hazard::Hazard;
 use crate::kinds::rank::{self, Rank};
 
@@ -30,7 +30,7 @@ pub struct RenameChange {
     pub undo: bool,
 }
 
-impl Kind for RenameChange {
+impl Action for RenameChange {
     fn id(&self) -> ObjectId {
         self.id.clone()
     }
@@ -72,3 +72,6 @@ impl Kind for RenameChange {
         Shown::Object
     }
 }
+
+/// Read with the objects they are on, and compared by them.
+impl Kind for RenameChange {}

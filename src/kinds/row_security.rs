@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Reader, USER_SCHEMA};
-use super::{Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 
 /// The row level security flags of a table; kept only when one is set.
@@ -30,7 +30,7 @@ pub struct RowSecurityChange {
     pub to: RowSecurity,
 }
 
-impl Kind for RowSecurityChange {
+impl Action for RowSecurityChange {
     fn id(&self) -> ObjectId {
         ObjectId::RowSecurity {
             table: self.table.clone(),
@@ -121,7 +121,9 @@ impl Kind for RowSecurityChange {
             ),
         }
     }
+}
 
+impl Kind for RowSecurityChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity \

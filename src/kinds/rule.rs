@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
 /// A rule on a table or view.
@@ -45,7 +45,7 @@ fn id(rule: &Rule) -> ObjectId {
     }
 }
 
-impl Kind for RuleChange {
+impl Action for RuleChange {
     fn id(&self) -> ObjectId {
         id(self.rule())
     }
@@ -93,8 +93,9 @@ impl Kind for RuleChange {
             detail: format!("{sign} rule {}", r.name),
         }
     }
+}
 
-
+impl Kind for RuleChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT r.oid, n.nspname::text, c.relname::text, r.rulename::text, \

@@ -5,7 +5,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{Catalog, Change, Effects, Kind, ObjectId};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -35,7 +35,7 @@ impl SchemaChange {
     }
 }
 
-impl Kind for SchemaChange {
+impl Action for SchemaChange {
     fn id(&self) -> ObjectId {
         ObjectId::Schema {
             name: self.schema().name.clone(),
@@ -79,7 +79,9 @@ impl Kind for SchemaChange {
             SchemaChange::Create(_) => rank::CREATE_SCHEMA,
         }
     }
+}
 
+impl Kind for SchemaChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT n.oid, n.nspname::text, {comment} \

@@ -6,7 +6,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::comment;
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -71,7 +71,7 @@ impl SequenceChange {
     }
 }
 
-impl Kind for SequenceChange {
+impl Action for SequenceChange {
     fn id(&self) -> ObjectId {
         ObjectId::Sequence {
             name: self.name().clone(),
@@ -160,7 +160,9 @@ impl Kind for SequenceChange {
             SequenceChange::SetOwner { .. } => rank::ENABLE_TRIGGER,
         }
     }
+}
 
+impl Kind for SequenceChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), \

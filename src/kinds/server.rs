@@ -7,7 +7,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader, comment_sql};
 use super::lifecycle::{self, Compare, Lifecycle};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::sql::{ident, literal, options_change, options_clause, sorted_options};
 
 /// A foreign server.
@@ -38,7 +38,7 @@ pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &str) -> boo
     }
 }
 
-impl Kind for ServerChange {
+impl Action for ServerChange {
     fn id(&self) -> ObjectId {
         ObjectId::Server {
             name: self.object().name.clone(),
@@ -98,7 +98,9 @@ impl Kind for ServerChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for ServerChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             format!("SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype::text, s.srvversion::text, \

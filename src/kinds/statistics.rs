@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 
 /// A statistics object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,7 +41,7 @@ impl StatisticsChange {
     }
 }
 
-impl Kind for StatisticsChange {
+impl Action for StatisticsChange {
     fn id(&self) -> ObjectId {
         ObjectId::Statistics {
             name: self.statistics().name.clone(),
@@ -91,7 +91,9 @@ impl Kind for StatisticsChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for StatisticsChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT s.oid, n.nspname::text, s.stxname::text, pg_catalog.pg_get_statisticsobjdef(s.oid), \

@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use super::name_map::NameMap;
 use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA, comment_sql};
 use super::{column, comment, constraint, server};
-use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Kind, ObjectId};
+use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Action, Kind, ObjectId};
 use super::{QualName, Trigger};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, options_change, options_clause, sorted_options, storage_parameters};
@@ -214,7 +214,7 @@ pub enum TableChange {
     },
 }
 
-impl Kind for TableChange {
+impl Action for TableChange {
     fn id(&self) -> ObjectId {
         let name = match self {
             TableChange::Create(t) | TableChange::Drop(t) => &t.name,
@@ -467,7 +467,9 @@ impl Kind for TableChange {
             TableChange::SetReplicaIdentity { .. } | TableChange::SetCluster { .. } => rank::ADD_FOREIGN_KEY,
         }
     }
+}
 
+impl Kind for TableChange {
     fn query(_version: i32) -> Option<String> {
         let parents = |what: &str| {
             format!(

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Owner, printed, Reader, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
 
 /// A trigger on a table.
@@ -56,7 +56,7 @@ impl TriggerChange {
     }
 }
 
-impl Kind for TriggerChange {
+impl Action for TriggerChange {
     fn id(&self) -> ObjectId {
         let (table, trigger) = self.parts();
         ObjectId::trigger(table, &trigger.name)
@@ -116,7 +116,9 @@ impl Kind for TriggerChange {
             detail,
         }
     }
+}
 
+impl Kind for TriggerChange {
     // Triggers cloned onto partitions belong to the parent's.
     fn query(_version: i32) -> Option<String> {
         Some(

@@ -8,7 +8,7 @@ use crate::kinds::rank::{self, Rank};
 use tokio_postgres::Row;
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 
 /// A text search configuration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,7 +60,7 @@ impl TsConfigChange {
     }
 }
 
-impl Kind for TsConfigChange {
+impl Action for TsConfigChange {
     fn id(&self) -> ObjectId {
         ObjectId::TsConfig {
             name: self.name().clone(),
@@ -134,7 +134,9 @@ impl Kind for TsConfigChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for TsConfigChange {
     fn query(_version: i32) -> Option<String> {
         let mappings = |what: &str| {
             format!(

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Kind, ObjectId, QualName};
+use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 
 /// A text search dictionary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,7 +54,7 @@ fn option_names(options: &Option<String>) -> Vec<String> {
         .collect()
 }
 
-impl Kind for TsDictionaryChange {
+impl Action for TsDictionaryChange {
     fn id(&self) -> ObjectId {
         ObjectId::TsDictionary {
             name: self.dictionary().name.clone(),
@@ -121,7 +121,9 @@ impl Kind for TsDictionaryChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for TsDictionaryChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT d.oid, n.nspname::text, d.dictname::text, \

@@ -11,7 +11,7 @@ use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Reader};
 use super::lifecycle::{self, Compare, Lifecycle};
-use super::{server, Catalog, Change, Effects, Kind, ObjectId};
+use super::{server, Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::sql::{ident, options_change, options_clause, sorted_options};
 
 /// A user mapping.
@@ -28,7 +28,7 @@ pub struct UserMapping {
 /// A change to a user mapping: ALTER changes its options.
 pub type UserMappingChange = Lifecycle<UserMapping>;
 
-impl Kind for UserMappingChange {
+impl Action for UserMappingChange {
     fn id(&self) -> ObjectId {
         let m = self.object();
         ObjectId::UserMapping {
@@ -80,7 +80,9 @@ impl Kind for UserMappingChange {
     fn stateless(&self) -> bool {
         true
     }
+}
 
+impl Kind for UserMappingChange {
     fn query(_version: i32) -> Option<String> {
         Some(
             "SELECT m.umid, CASE WHEN m.umuser = 0 THEN 'PUBLIC' \

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::name_map::NameMap;
 use super::index::IndexChange;
 use super::reader::{not_extension_member, Class, Owner, printed, Reader, USER_SCHEMA, comment_sql};
-use super::{comment, Catalog, Change, Effects, Index, Kind, ObjectId, QualName, Shown, Trigger};
+use super::{comment, Catalog, Change, Effects, Index, Action, Kind, ObjectId, QualName, Shown, Trigger};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
 
@@ -95,7 +95,7 @@ impl ViewChange {
     }
 }
 
-impl Kind for ViewChange {
+impl Action for ViewChange {
     fn id(&self) -> ObjectId {
         ObjectId::View {
             name: self.view().name.clone(),
@@ -216,7 +216,9 @@ impl Kind for ViewChange {
             _ => Shown::Object,
         }
     }
+}
 
+impl Kind for ViewChange {
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \

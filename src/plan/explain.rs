@@ -15,7 +15,7 @@ pub fn explain(plan: &Plan, current: &Catalog) -> Vec<Vec<String>> {
     let effects: Vec<_> = plan
         .steps
         .iter()
-        .map(|s| s.change.kind().effects())
+        .map(|s| s.change.action().effects())
         .collect();
     for (i, e) in effects.iter().enumerate() {
         for id in &e.removes {

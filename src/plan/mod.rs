@@ -60,20 +60,20 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
     // first loses nothing.
     let remade: HashSet<ObjectId> = changes
         .iter()
-        .map(Change::kind)
+        .map(Change::action)
         .filter(|k| k.stateless())
         .flat_map(|k| k.effects().provides)
         .collect();
     let steps = in_order(order, changes)
         .map(|change| {
-            let kind = change.kind();
-            let mut hazards = kind.hazards(current, desired);
-            if kind.stateless() && kind.effects().frees.iter().any(|id| remade.contains(id)) {
+            let action = change.action();
+            let mut hazards = action.hazards(current, desired);
+            if action.stateless() && action.effects().frees.iter().any(|id| remade.contains(id)) {
                 hazards.retain(|h| h.code != HazardCode::DataLoss);
             }
             hazards.sort_by_key(|h| h.code);
-            let sql = kind.sql();
-            let on = kind
+            let sql = action.sql();
+            let on = action
                 .table()
                 .filter(|t| !hazards.is_empty() && current.tables.contains_key(t));
             if let Some(table) = on {
@@ -90,10 +90,10 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
                     .collect();
             }
             Step {
-                kind: kind.verb(),
-                object: kind.label(),
+                kind: action.verb(),
+                object: action.label(),
                 sql,
-                transactional: kind.transactional(),
+                transactional: action.transactional(),
                 hazards,
                 change,
             }
@@ -108,7 +108,7 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
 pub fn sized_tables(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Vec<QualName> {
     let mut tables: BTreeSet<QualName> = changes
         .iter()
-        .map(Change::kind)
+        .map(Change::action)
         .filter_map(|k| {
             k.table()
                 .filter(|_| !k.hazards(current, desired).is_empty())

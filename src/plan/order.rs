@@ -92,7 +92,7 @@ fn edges(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Vec<(u32, 
     let mut numbers: HashMap<Digest, u32> = HashMap::new();
     let mut touches: Vec<(u32, Touch, u32)> = Vec::new();
     for (i, change) in changes.iter().enumerate() {
-        let e = change.kind().effects();
+        let e = change.action().effects();
         let lists = [
             (e.removes, Touch::Removes),
             (e.frees, Touch::Frees),
@@ -191,9 +191,9 @@ fn edges(current: &Catalog, desired: &Catalog, changes: &[Change]) -> Vec<(u32, 
 fn kahn(graph: &DiGraph<usize, Rule>, changes: &[Change]) -> Result<Vec<usize>> {
     let key = |n: NodeIndex| {
         let i = graph[n];
-        let kind = changes[i].kind();
-        let (phase, rank) = kind.rank();
-        Reverse((phase, rank, kind.label(), i, n))
+        let action = changes[i].action();
+        let (phase, rank) = action.rank();
+        Reverse((phase, rank, action.label(), i, n))
     };
     let mut indegree: Vec<usize> = graph
         .node_indices()
@@ -219,8 +219,8 @@ fn kahn(graph: &DiGraph<usize, Rule>, changes: &[Change]) -> Result<Vec<usize>> 
             .node_indices()
             .filter(|n| indegree[n.index()] > 0)
             .map(|n| {
-                let kind = changes[graph[n]].kind();
-                format!("{} {}", kind.verb(), kind.label())
+                let action = changes[graph[n]].action();
+                format!("{} {}", action.verb(), action.label())
             })
             .collect();
         bail!(

@@ -41,7 +41,7 @@ pub struct DumpOptions {
 /// The schema a step's object lives in, for `--split schema`; extensions,
 /// which span schemas, have a file of their own.
 fn schema_of(step: &Step) -> String {
-    let owner = step.change.kind().owner();
+    let owner = step.change.action().owner();
     owner.schema().unwrap_or("extensions").to_string()
 }
 
@@ -49,7 +49,7 @@ fn schema_of(step: &Step) -> String {
 /// owner (a table for its columns, indexes, constraints, comments and
 /// grants), and for a sequence a column owns, that column's table.
 fn object_of(step: &Step, catalog: &crate::kinds::Catalog) -> String {
-    if let crate::kinds::ObjectId::Sequence { name } = step.change.kind().owner() {
+    if let crate::kinds::ObjectId::Sequence { name } = step.change.action().owner() {
         if let Some((table, _)) = catalog
             .sequences
             .get(&name)

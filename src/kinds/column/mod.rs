@@ -24,7 +24,7 @@ use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, in_user_schema, subobject_comment_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{into_new_range, options_sql, split_options};
-use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Kind, ObjectId, QualName, Shown};
+use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
 
@@ -213,7 +213,7 @@ impl ColumnChange {
     }
 }
 
-impl Kind for ColumnChange {
+impl Action for ColumnChange {
     fn id(&self) -> ObjectId {
         ObjectId::column(self.table(), self.column())
     }
@@ -622,8 +622,9 @@ impl Kind for ColumnChange {
             detail,
         }
     }
+}
 
-
+impl Kind for ColumnChange {
     fn query(version: i32) -> Option<String> {
         read::query(version)
     }
