@@ -28,6 +28,10 @@ pub enum ObjectId {
     SequenceOwner { name: QualName },
     /// A table.
     Table { name: QualName },
+    /// The link of a table's partitions and children to it: let go
+    /// (DETACH, NO INHERIT) before the next one is made (ATTACH, INHERIT),
+    /// and before what a child held for the parent changes.
+    ParentLink { parent: QualName },
     /// A table column.
     Column { table: QualName, column: String },
     /// The default expression of a column.
@@ -138,6 +142,9 @@ impl ObjectId {
             ObjectId::Sequence { name } => format!("sequence {}", name.plain()),
             ObjectId::SequenceOwner { name } => format!("owner of sequence {}", name.plain()),
             ObjectId::Table { name } => format!("table {}", name.plain()),
+            ObjectId::ParentLink { parent } => {
+                format!("partitions and children of {}", parent.plain())
+            }
             ObjectId::Column { table, column } => format!("column {}.{column}", table.plain()),
             ObjectId::Default { table, column } => {
                 format!("default of {}.{column}", table.plain())
@@ -229,6 +236,7 @@ impl ObjectId {
             | ObjectId::Rule { table, .. }
             | ObjectId::Policy { table, .. }
             | ObjectId::RowSecurity { table } => Some(&table.schema),
+            ObjectId::ParentLink { parent } => Some(&parent.schema),
             ObjectId::DomainConstraint { domain, .. } => Some(&domain.schema),
         }
     }
@@ -252,6 +260,7 @@ impl ObjectId {
             | ObjectId::Unmanaged { .. } => None,
             ObjectId::Routine { id } => Some(&id.name),
             ObjectId::DomainConstraint { domain, .. } => Some(domain),
+            ObjectId::ParentLink { parent } => Some(parent),
             ObjectId::Type { name }
             | ObjectId::Sequence { name }
             | ObjectId::SequenceOwner { name }
@@ -289,6 +298,7 @@ impl ObjectId {
             | ObjectId::Sequence { .. }
             | ObjectId::SequenceOwner { .. }
             | ObjectId::Table { .. }
+            | ObjectId::ParentLink { .. }
             | ObjectId::Index { .. }
             | ObjectId::View { .. }
             | ObjectId::Routine { .. }

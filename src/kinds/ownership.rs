@@ -73,6 +73,7 @@ fn target(object: &ObjectId) -> Option<String> {
         // publication's owner is reported (`introspect::unmanaged`).
         ObjectId::Extension { .. }
         | ObjectId::SequenceOwner { .. }
+        | ObjectId::ParentLink { .. }
         | ObjectId::Column { .. }
         | ObjectId::Default { .. }
         | ObjectId::Constraint { .. }

@@ -85,6 +85,7 @@ fn target(object: &ObjectId) -> Option<(String, String, String)> {
         // identity sequences' through their table) reported as unmanaged.
         ObjectId::Extension { .. }
         | ObjectId::SequenceOwner { .. }
+        | ObjectId::ParentLink { .. }
         | ObjectId::Default { .. }
         | ObjectId::Constraint { .. }
         | ObjectId::Index { .. }

@@ -665,12 +665,12 @@ pub(crate) fn left_parent<'a>(old: &'a Table, new: &Table) -> Option<&'a QualNam
     old.parent().filter(|_| new.parent().is_none())
 }
 
-/// The id standing for a table's link to its parent `parent`, so that a
-/// DETACH or NO INHERIT comes before the next ATTACH or INHERIT (and before
-/// changes to what the table held for that parent).
+/// The id standing for the link of `parent`'s partitions and children to
+/// it, so that a DETACH or NO INHERIT comes before the next ATTACH or
+/// INHERIT (and before changes to what the table held for that parent).
 pub(crate) fn link(parent: &QualName) -> ObjectId {
-    ObjectId::Table {
-        name: QualName::new(parent.schema.clone(), format!("{}#child", parent.name)),
+    ObjectId::ParentLink {
+        parent: parent.clone(),
     }
 }
 
