@@ -8,51 +8,16 @@
 //! UNIQUE gets its index built CONCURRENTLY and is added USING INDEX.
 
 use std::sync::Arc;
-use serde::Serialize;
+use crate::kinds::relation::{Constraint, ConstraintKind};
 use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
-use super::index::{Index, IndexChange};
+use super::index::IndexChange;
+use super::Index;
 use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown, Table};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
-
-/// What kind of constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConstraintKind {
-    /// PRIMARY KEY.
-    PrimaryKey,
-    /// UNIQUE.
-    Unique,
-    /// CHECK.
-    Check,
-    /// EXCLUDE.
-    Exclusion,
-    /// FOREIGN KEY.
-    ForeignKey,
-}
-
-/// A table constraint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Constraint {
-    /// Name.
-    pub name: String,
-    /// Kind.
-    pub kind: ConstraintKind,
-    /// `pg_get_constraintdef` without a trailing `NOT VALID` or `NOT ENFORCED`.
-    pub definition: String,
-    /// False for a constraint added NOT VALID and not validated since (and
-    /// for every NOT ENFORCED one).
-    pub validated: bool,
-    /// False for NOT ENFORCED (PostgreSQL 18).
-    pub enforced: bool,
-    /// Columns of the table the constraint covers.
-    pub columns: Vec<String>,
-    /// COMMENT ON CONSTRAINT.
-    pub comment: Option<String>,
-}
 
 impl Constraint {
     /// True when CREATE TABLE can hold it: foreign keys (which may form
@@ -455,7 +420,7 @@ impl Kind for ConstraintChange {
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
-            let Some(old) = super::table::kept(current, desired, name) else {
+            let Some(old) = crate::kinds::relation::kept(current, desired, name) else {
                 // CREATE TABLE holds the inline ones.
                 for c in table.constraints.values() {
                     if !c.inline() {
@@ -466,7 +431,7 @@ impl Kind for ConstraintChange {
                 continue;
             };
             // Leaving its parent, a table keeps what it held for it.
-            let left = super::table::left_parent(old, table).map(super::table::link);
+            let left = crate::kinds::relation::left_parent(old, table).map(crate::kinds::relation::link);
             let held = |n: &String| left.as_ref().and(old.parent_constraints.get(n));
             let drop = |c: &Constraint| -> Change {
                 let after = left.clone().filter(|_| held(&c.name).is_some());

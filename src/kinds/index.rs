@@ -6,6 +6,7 @@
 //! renamed: queries keep an index all along.
 
 use std::sync::Arc;
+use crate::kinds::relation::{Index};
 use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
@@ -13,39 +14,6 @@ use super::reader::{in_user_schema, Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
-
-/// An index that is not the implementation of a constraint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Index {
-    /// Qualified name (schema is the table's).
-    pub name: QualName,
-    /// `pg_get_indexdef`, a complete CREATE INDEX statement.
-    pub definition: String,
-    /// COMMENT ON INDEX.
-    pub comment: Option<String>,
-    /// False for an index that a failed CREATE INDEX CONCURRENTLY left
-    /// behind: it serves no query and is built again.
-    pub valid: bool,
-    /// A partition's index: the name of its parent's index it is attached
-    /// to.
-    pub attached_to: Option<String>,
-}
-
-impl Index {
-    /// True when `self` is `other` but for its name: renamed, it would be
-    /// the same index (a partition's own index its parent's can adopt).
-    pub(crate) fn renames_to(&self, other: &Index) -> bool {
-        let named = |n: &str| format!(" {} ON ", ident(n));
-        self.definition
-            .replacen(&named(&self.name.name), &named(&other.name.name), 1)
-            == other.definition
-    }
-
-    /// True when `self` (the current index) is the `desired` one.
-    pub(crate) fn same_as(&self, desired: &Index) -> bool {
-        self.valid && self.definition == desired.definition
-    }
-}
 
 /// A change to an index.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -427,10 +395,10 @@ impl Kind for IndexChange {
     /// Indexes of tables; a materialized view's indexes go with the view.
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         for (name, table) in &desired.tables {
-            let old = super::table::kept(current, desired, name);
+            let old = crate::kinds::relation::kept(current, desired, name);
             // Leaving its parent, a table keeps what it held for it.
-            let left = old.and_then(|o| super::table::left_parent(o, table));
-            let left = left.map(super::table::link);
+            let left = old.and_then(|o| crate::kinds::relation::left_parent(o, table));
+            let left = left.map(crate::kinds::relation::link);
             let held = |n: &String| left.as_ref().and(old?.parent_indexes.get(n));
             // PostgreSQL builds no index CONCURRENTLY on a partitioned table.
             let online = current.online && old.is_some() && table.partition_by.is_none();

@@ -22,6 +22,7 @@ pub mod name_map;
 pub(crate) mod pairs;
 pub mod rank;
 pub mod reader;
+pub mod relation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -39,29 +40,28 @@ use reader::Reader;
 pub use aggregate::Aggregate;
 pub use cast::UserCast;
 pub use collation::Collation;
-pub use column::{Column, ColumnOptions, Identity};
 pub use composite::{Attribute, Composite};
-pub use constraint::{Constraint, ConstraintKind};
 pub use domain::{Domain, DomainCheck};
 pub use enum_type::EnumType;
 pub use event_trigger::EventTrigger;
 pub use extension::Extension;
 pub use foreign_data_wrapper::ForeignDataWrapper;
 pub use function::Function;
-pub use index::Index;
 pub use operator::Operator;
 pub use policy::Policy;
 pub use privilege::{Grant, Grants};
 pub use publication::Publication;
 pub use range::Range;
+pub use relation::{
+    Column, ColumnOptions, Constraint, ConstraintKind, Identity, Index, SequenceOptions, Table,
+    Trigger,
+};
 pub use row_security::RowSecurity;
 pub use rule::Rule;
 pub use schema::Schema;
-pub use sequence::{Sequence, SequenceOptions};
+pub use sequence::Sequence;
 pub use server::Server;
 pub use statistics::Statistics;
-pub use table::Table;
-pub use trigger::Trigger;
 pub use ts_config::TsConfig;
 pub use ts_dictionary::TsDictionary;
 pub use user_mapping::UserMapping;

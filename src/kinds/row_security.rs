@@ -153,7 +153,7 @@ impl Kind for RowSecurityChange {
         for table in tables {
             // A table the plan creates, or drops and creates again, starts
             // with both flags off.
-            let from = match super::table::recreated(current, desired, table) {
+            let from = match crate::kinds::relation::recreated(current, desired, table) {
                 true => RowSecurity::default(),
                 false => current.row_security.get(table).copied().unwrap_or_default(),
             };

@@ -2,6 +2,7 @@
 //! share with them.
 
 use tokio_postgres::Row;
+use crate::kinds::relation::{SequenceOptions};
 use crate::kinds::rank::{self, Rank};
 
 use super::comment;
@@ -9,25 +10,6 @@ use super::reader::{not_extension_member, Class, Reader, USER_SCHEMA, comment_sq
 use super::{Catalog, Change, Effects, Action, Kind, ObjectId, QualName};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
-
-/// Options shared by sequences and identity columns.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SequenceOptions {
-    /// Data type (`smallint`, `integer` or `bigint`).
-    pub data_type: String,
-    /// START WITH.
-    pub start: i64,
-    /// INCREMENT BY.
-    pub increment: i64,
-    /// MINVALUE.
-    pub min: i64,
-    /// MAXVALUE.
-    pub max: i64,
-    /// CACHE.
-    pub cache: i64,
-    /// CYCLE.
-    pub cycle: bool,
-}
 
 /// A free-standing sequence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -254,7 +236,7 @@ impl Kind for SequenceChange {
             // An owner column the plan drops would take the sequence along:
             // the sequence is released first.
             let lost = owner_now.is_some_and(|(table, column)| {
-                super::table::kept(current, desired, table).is_none()
+                crate::kinds::relation::kept(current, desired, table).is_none()
                     || desired.tables.get(table).and_then(|t| t.column(column)).is_none()
             });
             if lost && seq.owned_by.is_some() {

@@ -6,6 +6,7 @@
 //! child inherits is its parent's and is changed there.
 
 use std::sync::Arc;
+use crate::kinds::relation::{kept, link, recreated, ForeignTable, PartitionOf, ReplicaIdentity, Table};
 use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use crate::kinds::rank::{self, Rank};
@@ -14,125 +15,13 @@ use tokio_postgres::Row;
 
 use super::name_map::NameMap;
 use super::reader::{not_extension_member, Class, Owner, Reader, USER_SCHEMA, comment_sql};
-use super::{column, comment, constraint, server};
-use super::{Catalog, Change, Column, Constraint, ConstraintKind, Effects, Index, Action, Kind, ObjectId};
-use super::{QualName, Trigger};
+use super::{column, comment, constraint};
+use super::{Catalog, Change, ConstraintKind, Effects, Action, Kind, ObjectId};
+use super::QualName;
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, options_change, options_clause, sorted_options, storage_parameters};
 
-/// An ordinary, partitioned or foreign table.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Table {
-    /// Qualified name.
-    pub name: QualName,
-    /// Columns in attribute order.
-    #[serde(deserialize_with = "super::exact_vec::deserialize")]
-    pub columns: Vec<Column>,
-    /// Constraints by name.
-    pub constraints: NameMap<Constraint>,
-    /// Indexes that do not implement a constraint, by name.
-    pub indexes: NameMap<Index>,
-    /// Triggers by name.
-    pub triggers: NameMap<Trigger>,
-    /// Constraints this partition or child holds for its parent (cloned
-    /// keys, inherited checks): its own once it leaves the parent.
-    pub parent_constraints: NameMap<Constraint>,
-    /// Indexes this partition holds attached to its parent's: its own once
-    /// it leaves the parent.
-    pub parent_indexes: NameMap<Index>,
-    /// UNLOGGED.
-    pub unlogged: bool,
-    /// PARTITION BY key (`pg_get_partkeydef`), for a partitioned table.
-    pub partition_by: Option<String>,
-    /// The table this one is a partition of, with its bound.
-    pub partition_of: Option<PartitionOf>,
-    /// INHERITS parents, in order (not for partitions).
-    pub inherits: Vec<QualName>,
-    /// Storage parameters (`fillfactor=70`, `autovacuum_enabled=false`, ...).
-    pub options: Vec<String>,
-    /// REPLICA IDENTITY.
-    pub replica_identity: ReplicaIdentity,
-    /// CLUSTER ON: the index (or key constraint) CLUSTER orders it by.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clustered_on: Option<String>,
-    /// SERVER and OPTIONS, for a foreign table.
-    pub foreign: Option<ForeignTable>,
-    /// COMMENT ON TABLE.
-    pub comment: Option<String>,
-    /// Estimated rows (`pg_class.reltuples`), negative when never analysed.
-    pub rows: f64,
-    /// Total size on disk in bytes, indexes and TOAST included; negative
-    /// while not known (never vacuumed nor analyzed, and not measured: see
-    /// `introspect::measure`).
-    pub bytes: i64,
-}
-
-/// Which old row values logical replication writes for updates and deletes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ReplicaIdentity {
-    /// The primary key (the default).
-    Default,
-    /// Nothing.
-    Nothing,
-    /// The whole row.
-    Full,
-    /// The columns of this unique index (or unique constraint's index).
-    Index(String),
-}
-
-impl ReplicaIdentity {
-    fn sql(&self) -> String {
-        match self {
-            ReplicaIdentity::Default => "DEFAULT".into(),
-            ReplicaIdentity::Nothing => "NOTHING".into(),
-            ReplicaIdentity::Full => "FULL".into(),
-            ReplicaIdentity::Index(name) => format!("USING INDEX {}", ident(name)),
-        }
-    }
-}
-
-/// Where a foreign table's rows live.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ForeignTable {
-    /// The foreign server.
-    pub server: String,
-    /// Generic options, `key=value`.
-    pub options: Vec<String>,
-}
-
-/// Where a partition sits in its parent.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartitionOf {
-    /// The partitioned table.
-    pub parent: QualName,
-    /// `FOR VALUES ...` or `DEFAULT`, as `pg_get_expr` prints it.
-    pub bound: String,
-}
-
 impl Table {
-    /// The table this one inherits its columns from, if any: the partition's
-    /// parent, else the first INHERITS parent.
-    pub fn parent(&self) -> Option<&QualName> {
-        match &self.partition_of {
-            Some(p) => Some(&p.parent),
-            None => self.inherits.first(),
-        }
-    }
-
-    /// `TABLE` or `FOREIGN TABLE`, as COMMENT ON and DROP name the kind.
-    pub fn keyword(&self) -> &'static str {
-        if self.foreign.is_some() {
-            "FOREIGN TABLE"
-        } else {
-            "TABLE"
-        }
-    }
-
-    /// The column with this name, if any.
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-
     /// The ids its CREATE (`created`) or DROP makes or removes.
     fn parts(&self, created: bool) -> Vec<ObjectId> {
         let name = &self.name;
@@ -636,43 +525,6 @@ fn named(current: &Catalog, table: &Arc<Table>, taken: &OnceCell<NamesTaken>) ->
 }
 
 type NamesTaken = std::collections::HashMap<(String, String), Vec<QualName>>;
-
-/// True when a table on both sides cannot change in place: it becomes
-/// partitioned, stops being so or changes its partition key, becomes or
-/// stops being a foreign table, moves to another server or its server is
-/// created again. (Its partitions and children are not: they are detached
-/// from it first and attached again after, see [`alter`].)
-pub(crate) fn recreated(current: &Catalog, desired: &Catalog, name: &QualName) -> bool {
-    let (Some(old), Some(new)) = (current.tables.get(name), desired.tables.get(name)) else {
-        return false;
-    };
-    let server = |t: &Table| t.foreign.as_ref().map(|f| f.server.clone());
-    old.partition_by != new.partition_by
-        || server(old) != server(new)
-        || server(old).is_some_and(|s| server::recreated(current, desired, &s))
-}
-
-/// The table `name` as it is now when the plan changes it in place; None
-/// when the plan creates it (anew or again): its parts then come with it.
-pub(crate) fn kept<'a>(current: &'a Catalog, desired: &Catalog, name: &QualName) -> Option<&'a Table> {
-    let old = current.tables.get(name)?;
-    (!recreated(current, desired, name)).then_some(old)
-}
-
-/// The parent a table that stays leaves for good (DETACH or NO INHERIT
-/// with no parent after): what it held for that parent becomes its own.
-pub(crate) fn left_parent<'a>(old: &'a Table, new: &Table) -> Option<&'a QualName> {
-    old.parent().filter(|_| new.parent().is_none())
-}
-
-/// The id standing for the link of `parent`'s partitions and children to
-/// it, so that a DETACH or NO INHERIT comes before the next ATTACH or
-/// INHERIT (and before changes to what the table held for that parent).
-pub(crate) fn link(parent: &QualName) -> ObjectId {
-    ObjectId::ParentLink {
-        parent: parent.clone(),
-    }
-}
 
 /// Persistence, partition bound and inheritance of a table that stays.
 /// CLUSTER ON as `table` wants it, where `old` (the table kept, if any)

@@ -2,28 +2,14 @@
 //! and create; the firing state (ENABLE, DISABLE, ENABLE REPLICA / ALWAYS)
 //! changes in place.
 
-
 use std::sync::Arc;
+use crate::kinds::relation::{Trigger};
 use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 use super::reader::{Class, Owner, printed, Reader, comment_sql};
 use super::{comment, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::sql::ident;
-
-/// A trigger on a table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Trigger {
-    /// Name.
-    pub name: String,
-    /// `pg_get_triggerdef`, a complete CREATE TRIGGER statement.
-    pub definition: String,
-    /// Firing state, `pg_trigger.tgenabled`: `O` enabled (the default),
-    /// `D` disabled, `R` replica only, `A` always.
-    pub enabled: char,
-    /// COMMENT ON TRIGGER.
-    pub comment: Option<String>,
-}
 
 /// The ALTER TABLE action that gives a trigger the firing state `enabled`.
 fn enable_sql(enabled: char) -> &'static str {
@@ -159,7 +145,7 @@ impl Kind for TriggerChange {
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
         let tables = desired.tables.iter().map(|(name, t)| {
-            let old = super::table::kept(current, desired, name).map(|o| &o.triggers);
+            let old = crate::kinds::relation::kept(current, desired, name).map(|o| &o.triggers);
             (name, old, &t.triggers)
         });
         let views = desired.views.iter().map(|(name, v)| {

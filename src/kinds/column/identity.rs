@@ -2,16 +2,8 @@
 //! writes them.
 
 use crate::kinds::sequence::{default_options, options_sql};
+use crate::kinds::relation::{Identity};
 use crate::kinds::SequenceOptions;
-
-/// An identity column's kind and sequence options.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Identity {
-    /// ALWAYS (true) or BY DEFAULT (false).
-    pub always: bool,
-    /// The options of its internal sequence.
-    pub options: SequenceOptions,
-}
 
 /// `GENERATED ... AS IDENTITY`, with the options that are not the defaults.
 pub(super) fn sql(id: &Identity) -> String {

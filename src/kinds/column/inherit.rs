@@ -84,7 +84,7 @@ pub(super) fn inherited_kept(
     let parent_now = old
         .parent()
         .filter(|_| linked)
-        .and_then(|p| crate::kinds::table::kept(current, desired, p));
+        .and_then(|p| crate::kinds::relation::kept(current, desired, p));
     let parent_then = parent_column(desired, new, column);
     let parent_was = parent_now.and_then(|p| p.column(&column.name));
     let moved = |f: fn(&Column) -> (Option<&String>, bool)| {

@@ -13,66 +13,19 @@ mod read;
 mod retype;
 mod rewrites;
 
-pub use not_null::{CheckStage, NotNull, NotNullAction};
+pub use not_null::{CheckStage, NotNullAction};
+pub use crate::kinds::relation::{Column, ColumnOptions, Identity, NotNull};
 pub(crate) use not_null::{name_where_taken, names_taken};
 use not_null::{check_ids, check_name};
-pub use identity::Identity;
-pub use options::ColumnOptions;
 use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};
 use retype::type_hazards;
 
 use crate::kinds::reader::{collation_sql, in_user_schema, subobject_comment_sql, Class, Owner, Reader};
 use crate::kinds::sequence::{into_new_range, options_sql, split_options};
-use crate::kinds::{composite, domain, enum_type, range, table, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
+use crate::kinds::{composite, domain, enum_type, range, Catalog, Change, Effects, Action, Kind, ObjectId, QualName, Shown};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::{ident, literal, sorted_options};
-
-/// A table column. Fields at their defaults are left out of its JSON (in
-/// the catalog cache): most columns have no collation, default, identity,
-/// comment or options, and they were two thirds of a cached catalog.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Column {
-    /// Name.
-    pub name: String,
-    /// Type with typmod, as `format_type` prints it.
-    pub data_type: String,
-    /// Type without typmod, to look up casts.
-    pub base_type: String,
-    /// Collation when it differs from the type's default, quoted and qualified.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub collation: Option<String>,
-    /// Default expression (`pg_get_expr`), not for generated columns.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub default: Option<String>,
-    /// NOT NULL.
-    pub not_null: bool,
-    /// The NOT NULL constraint's name and flags (PostgreSQL 18).
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub not_null_constraint: NotNull,
-    /// GENERATED ... AS IDENTITY.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub identity: Option<Box<Identity>>,
-    /// GENERATED ALWAYS AS (expr): its expression.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub generated: Option<String>,
-    /// VIRTUAL rather than STORED (PostgreSQL 18, where it is the default).
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub virtual_generated: bool,
-    /// COMMENT ON COLUMN.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub comment: Option<String>,
-    /// Inherited from a parent table (a partition's columns all are).
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub inherited: bool,
-    /// Declared by the table itself (false for purely inherited columns).
-    pub local: bool,
-    /// STORAGE, COMPRESSION and STATISTICS when not the defaults.
-    #[serde(default, skip_serializing_if = "crate::kinds::is_default")]
-    pub options: ColumnOptions,
-    /// The storage mode of the column's type, to reset STORAGE to.
-    pub type_storage: char,
-}
 
 /// A column as CREATE TABLE and ADD COLUMN write it.
 pub fn definition(column: &Column) -> String {
@@ -644,7 +597,7 @@ impl Kind for ColumnChange {
         rebuilt.extend(composite::rebuilt(current, desired));
         rebuilt.extend(range::rebuilt(current, desired));
         for (name, table) in &desired.tables {
-            let Some(old) = table::kept(current, desired, name) else {
+            let Some(old) = crate::kinds::relation::kept(current, desired, name) else {
                 // CREATE TABLE holds the columns; only comments and what a
                 // partition or child does not take from its parent remain.
                 for column in &table.columns {

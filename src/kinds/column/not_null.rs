@@ -3,23 +3,11 @@
 //! the steps that change it in place.
 
 use std::collections::HashMap;
+use crate::kinds::relation::{NotNull};
 
 use super::{Column, ColumnChange};
 use crate::kinds::{Catalog, Change, ObjectId, QualName, Table};
 use crate::sql::ident;
-
-/// A NOT NULL constraint's details; the default is the plain form (the
-/// name PostgreSQL chooses, valid, inherited by children). Before
-/// PostgreSQL 18 always the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NotNull {
-    /// Its name, when not `<table>_<column>_not_null`.
-    pub name: Option<String>,
-    /// Added NOT VALID and not validated since.
-    pub not_valid: bool,
-    /// NO INHERIT.
-    pub no_inherit: bool,
-}
 
 impl NotNull {
     /// Reads the constraint's name and flags; `name` None when the column

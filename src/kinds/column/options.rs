@@ -4,22 +4,7 @@
 //! set with ALTER COLUMN after the column exists.
 
 use crate::sql::{ident, options_change, storage_parameters};
-
-/// A column's storage settings, each None when it is the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ColumnOptions {
-    /// `pg_attribute.attstorage` when it differs from the type's default.
-    pub storage: Option<char>,
-    /// `pg_attribute.attcompression` (`p` pglz, `l` lz4) when set.
-    pub compression: Option<char>,
-    /// `pg_attribute.attstattarget` when set.
-    pub statistics: Option<i16>,
-    /// Generic options of a foreign table's column (`column_name=id`).
-    pub fdw: Vec<String>,
-    /// Attribute options (`n_distinct=-0.02`), sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attributes: Vec<String>,
-}
+use crate::kinds::relation::{ColumnOptions};
 
 /// The SQL name of a storage mode.
 fn storage(mode: char) -> &'static str {
