@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod flow;
+
 use std::path::{Path, PathBuf};
 
 use stratum::kinds::Catalog;
