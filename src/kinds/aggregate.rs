@@ -116,6 +116,14 @@ impl Action for AggregateChange {
 }
 
 impl Kind for AggregateChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_proc", "proacl", "proowner", "pronamespace", 'f', "o.prokind = 'a'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_proc", "'AGGREGATE'", "proowner", "pronamespace", "o.prokind = 'a'"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         // Each option as CREATE AGGREGATE writes it, NULL when unset.
         let function = |column: &str, key: &str| {

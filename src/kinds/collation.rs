@@ -84,6 +84,10 @@ impl Action for CollationChange {
 }
 
 impl Kind for CollationChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_collation", "'COLLATION'", "collowner", "collnamespace", ""))
+    }
+
     fn query(version: i32) -> Option<String> {
         // Where each field lives moved between majors.
         let (locale, rules) = match version {

@@ -212,6 +212,27 @@ impl Action for CompositeChange {
 }
 
 impl Kind for CompositeChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema(
+            "pg_type",
+            "typacl",
+            "typowner",
+            "typnamespace",
+            'T',
+            &format!("o.typtype = 'c' AND {}", super::ownership::STANDALONE_TYPE),
+        ))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema(
+            "pg_type",
+            "'TYPE'",
+            "typowner",
+            "typnamespace",
+            &format!("o.typtype = 'c' AND {}", super::ownership::STANDALONE_TYPE),
+        ))
+    }
+
     fn query(_version: i32) -> Option<String> {
         let attributes = |what: &str| {
             format!(

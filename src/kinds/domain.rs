@@ -244,6 +244,14 @@ impl Action for DomainChange {
 }
 
 impl Kind for DomainChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_type", "typacl", "typowner", "typnamespace", 'T', "o.typtype = 'd'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_type", "'DOMAIN'", "typowner", "typnamespace", "o.typtype = 'd'"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         let checks = |what: &str| {
             format!(

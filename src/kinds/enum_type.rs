@@ -168,6 +168,14 @@ impl Action for EnumChange {
 }
 
 impl Kind for EnumChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_type", "typacl", "typowner", "typnamespace", 'T', "o.typtype = 'e'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'e'"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT t.oid, t.typarray, n.nspname::text, t.typname::text, \

@@ -113,6 +113,10 @@ impl Action for EventTriggerChange {
 }
 
 impl Kind for EventTriggerChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::global("pg_event_trigger", "EVENT TRIGGER", "evtowner"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(
             format!("SELECT e.oid, e.evtname::text, e.evtevent::text, coalesce(e.evttags, '{{}}'), \

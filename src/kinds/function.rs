@@ -129,6 +129,20 @@ impl Action for FunctionChange {
 }
 
 impl Kind for FunctionChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_proc", "proacl", "proowner", "pronamespace", 'f', "o.prokind <> 'a'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema(
+            "pg_proc",
+            "CASE o.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END",
+            "proowner",
+            "pronamespace",
+            "o.prokind <> 'a'",
+        ))
+    }
+
     // Routines that are internal parts of another object (the constructors
     // of a range type) come and go with it.
     fn query(_version: i32) -> Option<String> {

@@ -507,6 +507,22 @@ pub trait Kind: Action + Sized {
         Ok(())
     }
 
+    /// Rows `(cls, oid, keyword, owner)` of this kind's objects for the
+    /// owners query ([`ownership`]): the catalog, the object's oid, its
+    /// ALTER keyword and its owner's oid; None for a kind whose objects
+    /// have no owner of their own.
+    fn owners(_version: i32) -> Option<String> {
+        None
+    }
+
+    /// Rows `(cls, oid, sub, grantee, privilege, grantable, NULL, NULL,
+    /// NULL)` of the grants on this kind's objects for the privileges
+    /// query ([`privilege`]), one with a NULL grantee for an object with
+    /// none; None for a kind that takes no privileges.
+    fn grants(_version: i32) -> Option<String> {
+        None
+    }
+
     /// Pushes every change of this kind that turns `current` into `desired`.
     fn diff(_current: &Catalog, _desired: &Catalog, _out: &mut Vec<Change>) {}
 
@@ -552,6 +568,16 @@ macro_rules! kinds {
         /// another kind's query reads).
         pub(crate) fn queries(version: i32) -> Vec<(&'static str, Option<String>)> {
             vec![$((stringify!($module), <$module::$ty as Kind>::query(version)),)*]
+        }
+
+        /// Every kind's rows for the owners query ([`Kind::owners`]).
+        pub(crate) fn owner_queries(version: i32) -> Vec<String> {
+            [$(<$module::$ty as Kind>::owners(version),)*].into_iter().flatten().collect()
+        }
+
+        /// Every kind's rows for the privileges query ([`Kind::grants`]).
+        pub(crate) fn grant_queries(version: i32) -> Vec<String> {
+            [$(<$module::$ty as Kind>::grants(version),)*].into_iter().flatten().collect()
         }
 
         /// True when query `index` of [`queries`] may be read in batches

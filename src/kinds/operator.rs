@@ -128,6 +128,10 @@ impl Action for OperatorChange {
 }
 
 impl Kind for OperatorChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_operator", "'OPERATOR'", "oprowner", "oprnamespace", ""))
+    }
+
     fn query(_version: i32) -> Option<String> {
         let function = |column: &str, key: &str| {
             format!("CASE WHEN o.{column} <> 0 THEN '{key} = ' || o.{column}::pg_catalog.regproc::text END")

@@ -145,51 +145,14 @@ impl Action for OwnerChange {
 }
 
 impl Kind for OwnerChange {
-    fn query(_version: i32) -> Option<String> {
-        let simple = |catalog: &str, owner: &str, keyword: &str, namespace: &str| {
-            format!(
-                "SELECT '{catalog}', o.oid, '{keyword}', o.{owner} \
-                 FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{namespace} \
-                 WHERE {USER_SCHEMA}"
-            )
-        };
+    fn query(version: i32) -> Option<String> {
+        // Each kind says where its owners are (`Kind::owners`).
         Some(format!(
             "SELECT cls, oid, keyword, CASE WHEN owner = (SELECT oid FROM pg_catalog.pg_roles \
                WHERE rolname = current_user) THEN NULL \
                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(owner)) END \
-             FROM ( \
-             SELECT 'pg_class' AS cls, c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' \
-                 WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' \
-                 WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS keyword, c.relowner AS owner \
-               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-               WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_proc', p.oid, CASE p.prokind WHEN 'a' THEN 'AGGREGATE' \
-                 WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.proowner \
-               FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-               WHERE {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_type', t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.typowner \
-               FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-               WHERE t.typtype IN ('c', 'd', 'e', 'r') AND {USER_SCHEMA} \
-                 AND (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
-             UNION ALL \
-             SELECT 'pg_namespace', n.oid, 'SCHEMA', n.nspowner FROM pg_catalog.pg_namespace n \
-               WHERE {USER_SCHEMA} \
-             UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} \
-             UNION ALL \
-             SELECT 'pg_event_trigger', e.oid, 'EVENT TRIGGER', e.evtowner FROM pg_catalog.pg_event_trigger e \
-             UNION ALL \
-             SELECT 'pg_foreign_data_wrapper', w.oid, 'FOREIGN DATA WRAPPER', w.fdwowner \
-               FROM pg_catalog.pg_foreign_data_wrapper w \
-             UNION ALL \
-             SELECT 'pg_foreign_server', s.oid, 'SERVER', s.srvowner FROM pg_catalog.pg_foreign_server s \
-             ) owned",
-            simple("pg_collation", "collowner", "COLLATION", "collnamespace"),
-            simple("pg_ts_config", "cfgowner", "TEXT SEARCH CONFIGURATION", "cfgnamespace"),
-            simple("pg_ts_dict", "dictowner", "TEXT SEARCH DICTIONARY", "dictnamespace"),
-            simple("pg_statistic_ext", "stxowner", "STATISTICS", "stxnamespace"),
-            simple("pg_operator", "oprowner", "OPERATOR", "oprnamespace"),
+             FROM ({}) owned",
+            super::owner_queries(version).join(" UNION ALL ")
         ))
     }
 
@@ -261,3 +224,25 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
     }
     changes.extend(out);
 }
+
+/// The owners of the rows of `catalog` (aliased `o`) in user schemas, for
+/// [`Kind::owners`]: `keyword` is the SQL expression of their ALTER
+/// keyword, `owner` and `namespace` their columns, `filter` more of the
+/// WHERE clause (or nothing).
+pub(crate) fn in_schema(catalog: &str, keyword: &str, owner: &str, namespace: &str, filter: &str) -> String {
+    let and = if filter.is_empty() { String::new() } else { format!(" AND {filter}") };
+    format!(
+        "SELECT '{catalog}' AS cls, o.oid, {keyword} AS keyword, o.{owner} AS owner \
+         FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{namespace} \
+         WHERE {USER_SCHEMA}{and}"
+    )
+}
+
+/// The owners of every row of `catalog`, which lives outside schemas.
+pub(crate) fn global(catalog: &str, keyword: &str, owner: &str) -> String {
+    format!("SELECT '{catalog}' AS cls, o.oid, '{keyword}' AS keyword, o.{owner} AS owner FROM pg_catalog.{catalog} o")
+}
+
+/// Only composite types made by CREATE TYPE, not the row types of tables.
+pub(crate) const STANDALONE_TYPE: &str =
+    "(o.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = o.typrelid) = 'c')";

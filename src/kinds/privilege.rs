@@ -392,59 +392,21 @@ impl Action for PrivilegeChange {
 }
 
 impl Kind for PrivilegeChange {
-    fn query(_version: i32) -> Option<String> {
-        // One row per grant other than the owner's, and one with a NULL
-        // grantee for an object with none, so every object is known.
-        let explode = |acl: &str, owner: &str| {
-            format!(
-                "LEFT JOIN LATERAL (SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' \
-                   ELSE pg_catalog.quote_ident(r.rolname) END AS grantee, x.privilege_type, x.is_grantable \
-                   FROM pg_catalog.aclexplode({acl}) x \
-                   LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee \
-                   WHERE x.grantee <> {owner}) a ON true"
-            )
-        };
-        Some(format!(
-            "SELECT 'pg_class', c.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, \
-                    NULL::text, NULL::text, NULL::text \
-               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace {} \
-               WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_class', c.oid, at.attnum, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
-               FROM pg_catalog.pg_attribute at JOIN pg_catalog.pg_class c ON c.oid = at.attrelid \
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace {} \
-               WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_proc', p.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
-               FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace {} \
-               WHERE {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_type', t.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
-               FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace {} \
-               WHERE t.typtype IN ('c', 'd', 'e', 'r') AND {USER_SCHEMA} \
-                 AND (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
-             UNION ALL \
-             SELECT 'pg_namespace', n.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, NULL, NULL, NULL \
-               FROM pg_catalog.pg_namespace n {} \
-               WHERE {USER_SCHEMA} \
-             UNION ALL \
-             SELECT 'pg_default_acl', d.oid, 0::int2, a.grantee, a.privilege_type, a.is_grantable, \
+    fn query(version: i32) -> Option<String> {
+        // Each kind says where its grants are (`Kind::grants`); default
+        // privileges are this kind's own.
+        let mut parts = super::grant_queries(version);
+        parts.push(format!(
+            "SELECT 'pg_default_acl' AS cls, d.oid, 0::int2 AS sub, a.grantee, a.privilege_type, a.is_grantable, \
                     CASE WHEN d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) \
                       THEN NULL ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(d.defaclrole)) END, \
                     (SELECT nspname::text FROM pg_catalog.pg_namespace WHERE oid = d.defaclnamespace), \
                     CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' \
                       WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END \
                FROM pg_catalog.pg_default_acl d {}",
-            explode(
-                "coalesce(c.relacl, pg_catalog.acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner))",
-                "c.relowner"
-            ),
-            explode("at.attacl", "c.relowner"),
-            explode("coalesce(p.proacl, pg_catalog.acldefault('f'::\"char\", p.proowner))", "p.proowner"),
-            explode("coalesce(t.typacl, pg_catalog.acldefault('T'::\"char\", t.typowner))", "t.typowner"),
-            explode("coalesce(n.nspacl, pg_catalog.acldefault('n'::\"char\", n.nspowner))", "n.nspowner"),
             explode("d.defaclacl", "d.defaclrole"),
-        ))
+        ));
+        Some(parts.join(" UNION ALL "))
     }
 
     fn reads_row_by_row() -> bool {
@@ -619,4 +581,58 @@ fn compare(object: &ObjectId, from: &Grants, to: &Grants, out: &mut Vec<Change>)
             );
         }
     }
+}
+
+/// One row per grant in `acl` other than the owner's, and one with a NULL
+/// grantee for an object with none, so that every object is known: a
+/// lateral join for the grant queries ([`Kind::grants`]).
+fn explode(acl: &str, owner: &str) -> String {
+    format!(
+        "LEFT JOIN LATERAL (SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' \
+           ELSE pg_catalog.quote_ident(r.rolname) END AS grantee, x.privilege_type, x.is_grantable \
+           FROM pg_catalog.aclexplode({acl}) x \
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee \
+           WHERE x.grantee <> {owner}) a ON true"
+    )
+}
+
+/// The grants on the rows of `catalog` (aliased `o`) in user schemas, for
+/// [`Kind::grants`]: `acl`, `owner` and `namespace` are its columns,
+/// `default` the object type `acldefault` takes for an ACL never set
+/// (`r` relations, `s` sequences, `f` routines, `T` types), `filter` more
+/// of the WHERE clause.
+pub(crate) fn in_schema(catalog: &str, acl: &str, owner: &str, namespace: &str, default: char, filter: &str) -> String {
+    format!(
+        "SELECT '{catalog}' AS cls, o.oid, 0::int2 AS sub, a.grantee, a.privilege_type, a.is_grantable, \
+                NULL::text, NULL::text, NULL::text \
+         FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{namespace} {} \
+         WHERE {USER_SCHEMA} AND {filter}",
+        explode(
+            &format!("coalesce(o.{acl}, pg_catalog.acldefault('{default}'::\"char\", o.{owner}))"),
+            &format!("o.{owner}")
+        )
+    )
+}
+
+/// The grants on schemas.
+pub(crate) fn on_schemas() -> String {
+    format!(
+        "SELECT 'pg_namespace' AS cls, n.oid, 0::int2 AS sub, a.grantee, a.privilege_type, a.is_grantable, \
+                NULL::text, NULL::text, NULL::text \
+         FROM pg_catalog.pg_namespace n {} WHERE {USER_SCHEMA}",
+        explode("coalesce(n.nspacl, pg_catalog.acldefault('n'::\"char\", n.nspowner))", "n.nspowner")
+    )
+}
+
+/// The grants on columns of relations in user schemas (only those that
+/// hold some: a column's ACL has no default).
+pub(crate) fn on_columns() -> String {
+    format!(
+        "SELECT 'pg_class' AS cls, o.oid, at.attnum AS sub, a.grantee, a.privilege_type, a.is_grantable, \
+                NULL::text, NULL::text, NULL::text \
+         FROM pg_catalog.pg_attribute at JOIN pg_catalog.pg_class o ON o.oid = at.attrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace {} \
+         WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND {USER_SCHEMA}",
+        explode("at.attacl", "o.relowner")
+    )
 }

@@ -117,6 +117,14 @@ impl Action for RangeChange {
 }
 
 impl Kind for RangeChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_type", "typacl", "typowner", "typnamespace", 'T', "o.typtype = 'r'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'r'"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT t.oid, t.typarray, r.rngmultitypid, m.typarray, n.nspname::text, t.typname::text, \

@@ -82,6 +82,17 @@ impl Action for SchemaChange {
 }
 
 impl Kind for SchemaChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::on_schemas())
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(format!(
+            "SELECT 'pg_namespace' AS cls, n.oid, 'SCHEMA' AS keyword, n.nspowner AS owner \
+             FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA}"
+        ))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT n.oid, n.nspname::text, {comment} \

@@ -145,6 +145,14 @@ impl Action for SequenceChange {
 }
 
 impl Kind for SequenceChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_class", "relacl", "relowner", "relnamespace", 's', "o.relkind = 'S'"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_class", "'SEQUENCE'", "relowner", "relnamespace", "o.relkind = 'S'"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format_type(s.seqtypid, NULL), \

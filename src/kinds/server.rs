@@ -101,6 +101,10 @@ impl Action for ServerChange {
 }
 
 impl Kind for ServerChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::global("pg_foreign_server", "SERVER", "srvowner"))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(
             format!("SELECT s.oid, s.srvname::text, w.fdwname::text, s.srvtype::text, s.srvversion::text, \

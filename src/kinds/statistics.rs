@@ -94,6 +94,10 @@ impl Action for StatisticsChange {
 }
 
 impl Kind for StatisticsChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_statistic_ext", "'STATISTICS'", "stxowner", "stxnamespace", ""))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT s.oid, n.nspname::text, s.stxname::text, pg_catalog.pg_get_statisticsobjdef(s.oid), \

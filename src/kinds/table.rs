@@ -359,6 +359,20 @@ impl Action for TableChange {
 }
 
 impl Kind for TableChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_class", "relacl", "relowner", "relnamespace", 'r', "o.relkind IN ('r', 'p', 'f')"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema(
+            "pg_class",
+            "CASE o.relkind WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END",
+            "relowner",
+            "relnamespace",
+            "o.relkind IN ('r', 'p', 'f')",
+        ))
+    }
+
     fn query(_version: i32) -> Option<String> {
         let parents = |what: &str| {
             format!(

@@ -124,6 +124,10 @@ impl Action for TsDictionaryChange {
 }
 
 impl Kind for TsDictionaryChange {
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema("pg_ts_dict", "'TEXT SEARCH DICTIONARY'", "dictowner", "dictnamespace", ""))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT d.oid, n.nspname::text, d.dictname::text, \

@@ -219,6 +219,20 @@ impl Action for ViewChange {
 }
 
 impl Kind for ViewChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(super::privilege::in_schema("pg_class", "relacl", "relowner", "relnamespace", 'r', "o.relkind IN ('v', 'm')"))
+    }
+
+    fn owners(_version: i32) -> Option<String> {
+        Some(super::ownership::in_schema(
+            "pg_class",
+            "CASE o.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END",
+            "relowner",
+            "relnamespace",
+            "o.relkind IN ('v', 'm')",
+        ))
+    }
+
     fn query(_version: i32) -> Option<String> {
         Some(format!(
             "SELECT c.oid, c.reltype, n.nspname::text, c.relname::text, c.relkind = 'm', \

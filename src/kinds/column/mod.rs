@@ -578,6 +578,10 @@ impl Action for ColumnChange {
 }
 
 impl Kind for ColumnChange {
+    fn grants(_version: i32) -> Option<String> {
+        Some(crate::kinds::privilege::on_columns())
+    }
+
     fn query(version: i32) -> Option<String> {
         read::query(version)
     }
