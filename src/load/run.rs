@@ -20,6 +20,11 @@ static STUB_ROLES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::n
 /// may use it without listing it): it is tried again when the next scratch
 /// database goes.
 pub(super) async fn drop_stub_roles(server: &ScratchServer, database: &str) {
+    // One at a time: two scratch databases going at once could each fail
+    // to drop a role the other still used, and each find no one left to
+    // try again after it. In turn, the last one to go tries them all.
+    static DROPPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = DROPPING.lock().await;
     // Roles whose drop failed before are listed under no database.
     let roles: Vec<String> = {
         let mut all = STUB_ROLES.lock().expect("stub role list");
