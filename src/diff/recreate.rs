@@ -24,12 +24,24 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
                 removed.insert(id, retype_only);
             }
         }
+        // Objects redefined in place (CREATE OR REPLACE VIEW): one whose
+        // new definition no longer reads a removed object runs before the
+        // removal instead of being rebuilt around it.
+        let released: BTreeSet<ObjectId> = changes
+            .iter()
+            .flat_map(|c| c.action().effects().releases)
+            .collect();
         let mut invalid = BTreeSet::new();
         for (dependent, referenced) in &current.depends {
             let Some(&retype) = removed.get(referenced) else {
                 continue;
             };
             if removed.contains_key(dependent) || rebuilt.contains(dependent) {
+                continue;
+            }
+            if released.contains(dependent)
+                && !desired.depends.of(dependent).any(|r| r == referenced)
+            {
                 continue;
             }
             // PostgreSQL carries indexes, constraints and defaults through a

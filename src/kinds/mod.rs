@@ -333,6 +333,11 @@ pub struct Effects {
     pub provides: Vec<ObjectId>,
     /// Desired objects that must exist before it runs.
     pub needs: Vec<ObjectId>,
+    /// Current objects it keeps but whose references it replaces (CREATE
+    /// OR REPLACE VIEW): it runs before whatever removes what they no
+    /// longer reference, and they need no recreation for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<ObjectId>,
     /// True when the removal is a type change that PostgreSQL carries
     /// indexes and constraints through by itself.
     pub retype: bool,

@@ -118,7 +118,11 @@ impl Action for ViewChange {
 
     fn effects(&self) -> Effects {
         match self {
-            ViewChange::Create(_) | ViewChange::Replace { .. } => super::made(vec![self.id()]),
+            ViewChange::Create(_) => super::made(vec![self.id()]),
+            ViewChange::Replace { .. } => Effects {
+                releases: vec![self.id()],
+                ..super::made(vec![self.id()])
+            },
             ViewChange::SetDefault { .. } => super::needs(vec![self.id()]),
             ViewChange::Drop(v) => {
                 let mut ids = vec![self.id()];
