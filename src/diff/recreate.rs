@@ -27,10 +27,20 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
         // Objects redefined in place (CREATE OR REPLACE VIEW): one whose
         // new definition no longer reads a removed object runs before the
         // removal instead of being rebuilt around it.
+        // Only one that reads nothing the plan makes: it runs before the
+        // removal, which may be what frees the name of what it would read
+        // (a table that becomes a view).
         let released: BTreeSet<ObjectId> = changes
             .iter()
             .flat_map(|c| c.action().effects().releases)
             .collect();
+        let provided: BTreeSet<ObjectId> = match released.is_empty() {
+            true => BTreeSet::new(),
+            false => changes
+                .iter()
+                .flat_map(|c| c.action().effects().provides)
+                .collect(),
+        };
         let mut invalid = BTreeSet::new();
         for (dependent, referenced) in &current.depends {
             let Some(&retype) = removed.get(referenced) else {
@@ -40,7 +50,10 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
                 continue;
             }
             if released.contains(dependent)
-                && !desired.depends.of(dependent).any(|r| r == referenced)
+                && !desired
+                    .depends
+                    .of(dependent)
+                    .any(|r| r == referenced || provided.contains(r))
             {
                 continue;
             }

@@ -431,7 +431,8 @@ impl Kind for ConstraintChange {
                 continue;
             };
             // Leaving its parent, a table keeps what it held for it.
-            let left = crate::kinds::relation::left_parent(old, table).map(crate::kinds::relation::link);
+            let left = crate::kinds::relation::left_parent(current, desired, old, table)
+                .map(crate::kinds::relation::link);
             let held = |n: &String| left.as_ref().and(old.parent_constraints.get(n));
             let drop = |c: &Constraint| -> Change {
                 let after = left.clone().filter(|_| held(&c.name).is_some());
@@ -474,7 +475,8 @@ impl Kind for ConstraintChange {
             }
             // Joining a parent, a table must have its CHECK constraints
             // first; one of its own that matches merges into the parent's.
-            let joins = table.parent().is_some() && old.parent() != table.parent();
+            let joins = table.parent().is_some()
+                && (old.parent() != table.parent() || crate::kinds::relation::relinked(current, desired, old, table));
             let joined = |c: &Constraint| {
                 joins
                     && table
@@ -518,7 +520,13 @@ impl Kind for ConstraintChange {
             }
             for c in table.parent_constraints.values().filter(|_| joins) {
                 let merges = old.constraints.get(&c.name).is_some_and(joined);
-                let held = old.parent_constraints.contains_key(&c.name);
+                // Held for the parent as it was, it stays as it is (a
+                // recreated parent's changed check is added anew).
+                let held = left.is_none() && old.parent_constraints.contains_key(&c.name)
+                    || old
+                        .parent_constraints
+                        .get(&c.name)
+                        .is_some_and(|o| o.kind == c.kind && o.definition == c.definition);
                 if c.kind == ConstraintKind::Check && !merges && !held {
                     out.push(add(name, c, false));
                 }

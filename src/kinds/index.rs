@@ -397,7 +397,7 @@ impl Kind for IndexChange {
         for (name, table) in &desired.tables {
             let old = crate::kinds::relation::kept(current, desired, name);
             // Leaving its parent, a table keeps what it held for it.
-            let left = old.and_then(|o| crate::kinds::relation::left_parent(o, table));
+            let left = old.and_then(|o| crate::kinds::relation::left_parent(current, desired, o, table));
             let left = left.map(crate::kinds::relation::link);
             let held = |n: &String| left.as_ref().and(old?.parent_indexes.get(n));
             // PostgreSQL builds no index CONCURRENTLY on a partitioned table.
@@ -554,7 +554,10 @@ impl Kind for IndexChange {
             // can take over is kept, under the partition's name for it:
             // ATTACH adopts it instead of building another.
             let joins = table.partition_of.is_some()
-                && old.is_some_and(|o| o.partition_of.as_ref().map(|p| &p.parent) != table.partition_of.as_ref().map(|p| &p.parent));
+                && old.is_some_and(|o| {
+                    o.partition_of.as_ref().map(|p| &p.parent) != table.partition_of.as_ref().map(|p| &p.parent)
+                        || crate::kinds::relation::relinked(current, desired, o, table)
+                });
             let mut taken: Vec<&String> = Vec::new();
             let mut adopted = |i: &Index| -> Option<Index> {
                 let found = table.parent_indexes.values().find(|p| {
@@ -649,7 +652,11 @@ fn partitions_online(
     table: &super::Table,
     index: &Index,
 ) -> Option<Vec<(QualName, Index)>> {
-    if !current.online || table.partition_by.is_none() || !current.tables.contains_key(&table.name) {
+    // A table the plan creates again has no partitions attached yet.
+    if !current.online
+        || table.partition_by.is_none()
+        || crate::kinds::relation::kept(current, desired, &table.name).is_none()
+    {
         return None;
     }
     let mut out = Vec::new();

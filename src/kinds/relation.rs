@@ -152,10 +152,25 @@ pub(crate) fn kept<'a>(
     (!recreated(current, desired, name)).then_some(old)
 }
 
-/// The parent a table that stays leaves for good (DETACH or NO INHERIT
-/// with no parent after): what it held for that parent becomes its own.
-pub(crate) fn left_parent<'a>(old: &'a Table, new: &Table) -> Option<&'a QualName> {
-    old.parent().filter(|_| new.parent().is_none())
+/// The parent a table that stays leaves (DETACH or NO INHERIT): for good
+/// when it has no parent after, or for a while when the plan recreates
+/// that parent ([`relinked`]). What it held for the parent becomes its own.
+pub(crate) fn left_parent<'a>(
+    current: &Catalog,
+    desired: &Catalog,
+    old: &'a Table,
+    new: &Table,
+) -> Option<&'a QualName> {
+    old.parent()
+        .filter(|_| new.parent().is_none() || relinked(current, desired, old, new))
+}
+
+/// True when a table that stays keeps its parent and the plan recreates
+/// that parent: it leaves the old one and joins the new one, whose keys,
+/// checks and indexes it takes as any table joining a parent does.
+pub(crate) fn relinked(current: &Catalog, desired: &Catalog, old: &Table, new: &Table) -> bool {
+    old.parent()
+        .is_some_and(|p| new.parent() == Some(p) && recreated(current, desired, p))
 }
 
 /// The id standing for the link of `parent`'s partitions and children to

@@ -81,9 +81,18 @@ impl Action for SequenceChange {
             SequenceChange::SetOwner { name, owner: None } => {
                 super::gone(vec![ObjectId::SequenceOwner { name: name.clone() }])
             }
-            SequenceChange::SetOwner { name, .. } => {
-                super::made(vec![ObjectId::SequenceOwner { name: name.clone() }])
-            }
+            // After its table's and its own owner change, if the plan
+            // changes them: a sequence linked to a table has its owner.
+            SequenceChange::SetOwner { name, owner } => Effects {
+                needs: owner
+                    .iter()
+                    .flat_map(|(table, _)| [ObjectId::Table { name: table.clone() }, self.id()])
+                    .map(|object| ObjectId::Owner {
+                        object: Box::new(object),
+                    })
+                    .collect(),
+                ..super::made(vec![ObjectId::SequenceOwner { name: name.clone() }])
+            },
         }
     }
 

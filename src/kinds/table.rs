@@ -149,7 +149,11 @@ impl Action for TableChange {
                         .values()
                         .map(|tr| ObjectId::trigger(&t.name, &tr.name)),
                 );
-                super::gone(ids)
+                // After its partitions and children that stay let go of it.
+                Effects {
+                    needs: vec![link(&t.name)],
+                    ..super::gone(ids)
+                }
             }
             TableChange::SetLogged { .. }
             | TableChange::SetOptions { .. }
