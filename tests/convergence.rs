@@ -15,8 +15,8 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{apply, cases, load, read, TestServer};
-use libtest_mimic::{Arguments, Failed, Trial};
+use common::{apply, load, read, TestServer};
+use libtest_mimic::{Arguments, Trial};
 use stratum::{diff, plan, render};
 
 /// The snapshot to compare with. PostgreSQL's canonical text changes at one
@@ -145,42 +145,17 @@ fn main() -> std::process::ExitCode {
         .expect("a runtime");
     let server = Arc::new(runtime.block_on(TestServer::start()));
     let features = Arc::new(runtime.block_on(common::Features::of(&server)));
-    let cases = cases();
-    assert!(
-        cases.len() > 20 || std::env::var_os("STRATUM_FIXTURES").is_some(),
-        "fixtures not found"
-    );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let trials: Vec<Trial> = cases
+    let trials: Vec<Trial> = common::harness::fixture_cases(&features)
         .into_iter()
-        .enumerate()
-        .map(|(n, case)| {
-            let name = case
-                .strip_prefix(&root)
-                .unwrap_or(&case)
-                .display()
-                .to_string();
-            let unmet = features.unmet(&case);
-            if let Some(need) = &unmet {
-                // Said, never silent: what this server cannot run.
-                common::say(format!(
-                    "not run on PostgreSQL {}: {name} (needs {need})",
-                    features.major
-                ));
-            }
-            let (server, features) = (server.clone(), features.clone());
-            Trial::test(name, move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
-                let sql = runtime.block_on(run_case(&server, n, &case)).map_err(|e| {
-                    Failed::from(format!("on PostgreSQL {}: {e:#}", features.major))
-                })?;
-                compare_snapshot(&case, &sql, features.major);
+        .map(|case| {
+            let (server, major) = (server.clone(), features.major);
+            let ignored = case.unmet.is_some();
+            Trial::test(case.name, move || {
+                let sql = common::harness::run(major, run_case(&server, case.n, &case.path))?;
+                compare_snapshot(&case.path, &sql, major);
                 Ok(())
             })
-            .with_ignored_flag(unmet.is_some())
+            .with_ignored_flag(ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);

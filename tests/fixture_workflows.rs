@@ -18,8 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::flow::{differences, generate_migrate_check, load_in_file_order, project};
-use common::{cases, load, TestServer};
-use libtest_mimic::{Arguments, Failed, Trial};
+use common::{load, TestServer};
+use libtest_mimic::{Arguments, Trial};
 use stratum::migrations::Layout;
 use stratum::workflow::{self, DumpOptions, Split};
 
@@ -76,55 +76,27 @@ fn main() -> std::process::ExitCode {
         .expect("a runtime");
     let server = Arc::new(runtime.block_on(TestServer::start()));
     let features = Arc::new(runtime.block_on(common::Features::of(&server)));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let cases = cases();
-    assert!(
-        cases.len() > 20 || std::env::var_os("STRATUM_FIXTURES").is_some(),
-        "fixtures not found"
-    );
     let mut trials = Vec::new();
-    for (n, case) in cases.into_iter().enumerate() {
-        let name = case
-            .strip_prefix(&root)
-            .unwrap_or(&case)
-            .display()
-            .to_string();
-        let unmet = features.unmet(&case);
-        if let Some(need) = &unmet {
-            // Said, never silent: what this server cannot run.
-            common::say(format!(
-                "not run on PostgreSQL {}: {name} (needs {need})",
-                features.major
-            ));
-        }
-        let run = |what: &'static str, case: std::path::PathBuf| {
-            let (server, features) = (server.clone(), features.clone());
-            let split = split_of(&name);
-            move || -> Result<(), Failed> {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
-                let result = match what {
-                    "generate" => runtime.block_on(workflow_case(&server, n, &case)),
-                    _ => runtime.block_on(dump_case(&server, n, &case, split)),
-                };
-                result.map_err(|e| Failed::from(format!("on PostgreSQL {}: {e:#}", features.major)))
-            }
-        };
+    for case in common::harness::fixture_cases(&features) {
+        let split = split_of(&case.name);
+        let major = features.major;
+        let (server1, server2) = (server.clone(), server.clone());
+        let (n, path1, path2) = (case.n, case.path.clone(), case.path.clone());
         // A `before.sql` that edits the catalog (a state no schema can
         // express) has no migration to generate.
-        let skip = case.join("workflow.skip").is_file();
+        let skip = case.path.join("workflow.skip").is_file();
         trials.push(
-            Trial::test(format!("generate/{name}"), run("generate", case.clone()))
-                .with_ignored_flag(unmet.is_some() || skip),
+            Trial::test(format!("generate/{}", case.name), move || {
+                common::harness::run(major, workflow_case(&server1, n, &path1))
+            })
+            .with_ignored_flag(case.unmet.is_some() || skip),
         );
         trials.push(
             Trial::test(
-                format!("dump/{name} ({:?})", split_of(&name)).to_lowercase(),
-                run("dump", case.clone()),
+                format!("dump/{} ({split:?})", case.name).to_lowercase(),
+                move || common::harness::run(major, dump_case(&server2, n, &path2, split)),
             )
-            .with_ignored_flag(unmet.is_some()),
+            .with_ignored_flag(case.unmet.is_some()),
         );
     }
     let conclusion = libtest_mimic::run(&args, trials);

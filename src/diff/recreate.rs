@@ -15,25 +15,20 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
     // not remove the id cannot make this loop run forever.
     let mut rebuilt: BTreeSet<ObjectId> = BTreeSet::new();
     loop {
-        // Removed ids, with whether every removal is only a retype.
+        // Removed ids, with whether every removal is only a retype, and
+        // ids redefined in place (CREATE OR REPLACE VIEW).
         let mut removed: BTreeMap<ObjectId, bool> = BTreeMap::new();
+        let mut released: BTreeSet<ObjectId> = BTreeSet::new();
         for change in changes.iter() {
             let effects = change.action().effects();
             for id in effects.removes {
                 let retype_only = removed.get(&id).copied().unwrap_or(true) && effects.retype;
                 removed.insert(id, retype_only);
             }
+            released.extend(effects.releases);
         }
-        // Objects redefined in place (CREATE OR REPLACE VIEW): one whose
-        // new definition no longer reads a removed object runs before the
-        // removal instead of being rebuilt around it.
-        // Only one that reads nothing the plan makes: it runs before the
-        // removal, which may be what frees the name of what it would read
-        // (a table that becomes a view).
-        let released: BTreeSet<ObjectId> = changes
-            .iter()
-            .flat_map(|c| c.action().effects().releases)
-            .collect();
+        // What the plan makes, read only when something is redefined (a
+        // plan from nothing makes some 130 000 ids at 10 000 tables).
         let provided: BTreeSet<ObjectId> = match released.is_empty() {
             true => BTreeSet::new(),
             false => changes
@@ -49,6 +44,10 @@ pub(super) fn dependents(current: &Catalog, desired: &Catalog, changes: &mut Vec
             if removed.contains_key(dependent) || rebuilt.contains(dependent) {
                 continue;
             }
+            // One redefined so as not to read the removed object, and
+            // reading nothing the plan makes, runs before the removal
+            // instead of being rebuilt around it (what the plan makes may
+            // take a name the removal frees: a table that becomes a view).
             if released.contains(dependent)
                 && !desired
                     .depends

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 use crate::kinds::relation::{kept, link, recreated, ForeignTable, PartitionOf, ReplicaIdentity, Table};
-use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use crate::kinds::rank::{self, Rank};
 
@@ -474,16 +473,16 @@ impl Kind for TableChange {
     }
 
     fn diff(current: &Catalog, desired: &Catalog, out: &mut Vec<Change>) {
-        let taken = OnceCell::new();
+        let names = column::NotNullNames::new(current);
         for (name, table) in &desired.tables {
             let old = current.tables.get(name);
             match old {
                 Some(old) if recreated(current, desired, name) => {
                     out.push(TableChange::Drop(old.clone()).into());
-                    out.push(TableChange::Create(named(current, table, &taken)).into());
+                    out.push(TableChange::Create(names.for_create(table)).into());
                 }
                 Some(old) => alter(current, desired, old, table, out),
-                None => out.push(TableChange::Create(named(current, table, &taken)).into()),
+                None => out.push(TableChange::Create(names.for_create(table)).into()),
             }
             let old = kept(current, desired, name);
             let identity_now = old.map_or(&ReplicaIdentity::Default, |o| &o.replica_identity);
@@ -526,25 +525,6 @@ impl Kind for TableChange {
     }
 }
 
-/// The table to create, its NOT NULL constraints named where their default
-/// names are taken in its schema (PostgreSQL 18 and later); `taken` is
-/// [`super::column::names_taken`], read once per diff when first needed.
-fn named(current: &Catalog, table: &Arc<Table>, taken: &OnceCell<NamesTaken>) -> Arc<Table> {
-    if current.server_version < 180000 || current.tables.is_empty() {
-        return table.clone();
-    }
-    let taken = taken.get_or_init(|| super::column::names_taken(current));
-    let mut named = table.clone();
-    super::column::name_where_taken(Arc::make_mut(&mut named), taken);
-    if *named == **table {
-        return table.clone();
-    }
-    named
-}
-
-type NamesTaken = std::collections::HashMap<(String, String), Vec<QualName>>;
-
-/// Persistence, partition bound and inheritance of a table that stays.
 /// CLUSTER ON as `table` wants it, where `old` (the table kept, if any)
 /// differs, or where the plan builds the index again (which forgets it).
 fn cluster(old: Option<&Table>, table: &Table, out: &mut Vec<Change>) {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod flow;
+pub mod harness;
 
 use std::path::{Path, PathBuf};
 

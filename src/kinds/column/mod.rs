@@ -15,7 +15,7 @@ mod rewrites;
 
 pub use not_null::{CheckStage, NotNullAction};
 pub use crate::kinds::relation::{Column, ColumnOptions, Identity, NotNull};
-pub(crate) use not_null::{name_where_taken, names_taken};
+pub(crate) use not_null::NotNullNames;
 use not_null::{check_ids, check_name};
 use compare::{added, column_comment, diff_table, set_default};
 use inherit::{inherited, parent_column, Inherit};

@@ -2,7 +2,9 @@
 //! be NOT VALID or NO INHERIT. What of it differs from the plain form, and
 //! the steps that change it in place.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use crate::kinds::relation::{NotNull};
 
 use super::{Column, ColumnChange};
@@ -43,10 +45,58 @@ fn default_name(table: &QualName, column: &str) -> String {
     format!("{}_{column}_not_null", table.name)
 }
 
-/// Every constraint name of `current`'s tables (PostgreSQL 18 and later,
-/// where NOT NULL constraints have names), with the tables that hold it:
-/// PostgreSQL picks a default name that no constraint of the schema holds.
-pub(crate) fn names_taken(current: &Catalog) -> HashMap<(String, String), Vec<QualName>> {
+/// The names PostgreSQL 18 gives NOT NULL constraints of tables a plan
+/// creates: a default name that a constraint of another table of the
+/// schema holds would come out as `..._not_null1`, so such constraints are
+/// named explicitly (e.g. while the detached partitions of the table it
+/// replaces hold its names).
+pub(crate) struct NotNullNames<'a> {
+    current: &'a Catalog,
+    /// Every constraint name of the current tables, by (schema, name),
+    /// with the tables holding it: read once, when first needed.
+    taken: OnceCell<HashMap<(String, String), Vec<QualName>>>,
+}
+
+impl<'a> NotNullNames<'a> {
+    /// The names as `current` holds them.
+    pub(crate) fn new(current: &'a Catalog) -> Self {
+        NotNullNames {
+            current,
+            taken: OnceCell::new(),
+        }
+    }
+
+    /// `table` as CREATE TABLE makes it: its NOT NULL constraints whose
+    /// default names another table of its schema holds named explicitly.
+    pub(crate) fn for_create(&self, table: &Arc<Table>) -> Arc<Table> {
+        if self.current.server_version < 180000 || self.current.tables.is_empty() {
+            return table.clone();
+        }
+        let taken = self.taken.get_or_init(|| names_taken(self.current));
+        let name = &table.name;
+        let held = |default: &String| {
+            taken
+                .get(&(name.schema.clone(), default.clone()))
+                .is_some_and(|owners| owners.iter().any(|o| o != name))
+        };
+        let clashes = |c: &Column| {
+            c.not_null && c.not_null_constraint.name.is_none() && held(&default_name(name, &c.name))
+        };
+        if !table.columns.iter().any(clashes) {
+            return table.clone();
+        }
+        let mut named = (**table).clone();
+        for column in named.columns.iter_mut().filter(|c| clashes(c)) {
+            column.not_null_constraint.name = Some(default_name(name, &column.name));
+        }
+        Arc::new(named)
+    }
+}
+
+/// Every constraint name of `current`'s tables, with the tables that hold
+/// it: PostgreSQL picks a default name that no constraint of the schema
+/// holds.
+fn names_taken(current: &Catalog) -> HashMap<(String, String), Vec<QualName>> {
     let mut taken: HashMap<(String, String), Vec<QualName>> = HashMap::new();
     for t in current.tables.values() {
         let keys = t.constraints.keys().chain(t.parent_constraints.keys()).cloned();
@@ -60,23 +110,6 @@ pub(crate) fn names_taken(current: &Catalog) -> HashMap<(String, String), Vec<Qu
         }
     }
     taken
-}
-
-/// Names the NOT NULL constraints of a table about to be created whose
-/// default names another table of its schema holds ([`names_taken`]):
-/// PostgreSQL would otherwise give them another (`..._not_null1`), e.g.
-/// while the detached partitions of the table it replaces hold its names.
-pub(crate) fn name_where_taken(table: &mut Table, taken: &HashMap<(String, String), Vec<QualName>>) {
-    let name = table.name.clone();
-    for column in &mut table.columns {
-        let default = default_name(&name, &column.name);
-        let held = taken
-            .get(&(name.schema.clone(), default.clone()))
-            .is_some_and(|owners| owners.iter().any(|o| *o != name));
-        if column.not_null && column.not_null_constraint.name.is_none() && held {
-            column.not_null_constraint.name = Some(default);
-        }
-    }
 }
 
 fn name_of(table: &QualName, column: &str, nn: &NotNull) -> String {
