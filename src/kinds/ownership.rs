@@ -198,14 +198,21 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
             true => None,
             false => current.owners.get(object).and_then(|o| o.owner.clone()),
         };
-        let to = owned.owner.clone();
+        // A sequence owned by a column of a table the plan creates (anew
+        // or again) takes that table's owner, whatever the schema sets for
+        // it: OWNED BY needs the same owner on both.
+        let follows = follows_table(current, desired, object);
+        let to = match &follows {
+            Some(table_owner) if owned.owner.is_none() => table_owner.clone(),
+            _ => owned.owner.clone(),
+        };
         // An owner the schema does not set is left alone unless managed;
         // the `public` schema's default owner (pg_database_owner, or the
         // bootstrap superuser before PostgreSQL 15) always is.
         let public = matches!(object, ObjectId::Schema { name } if name == "public");
         let unset = match public {
             true => to.as_deref().is_none_or(|o| o == "pg_database_owner"),
-            false => to.is_none(),
+            false => to.is_none() && follows.is_none(),
         };
         if (unset && (public || !desired.manage_unset_owners))
             || from.as_deref().or(applying) == to.as_deref().or(applying)
@@ -223,6 +230,23 @@ pub(crate) fn diff_after(current: &Catalog, desired: &Catalog, changes: &mut Vec
         );
     }
     changes.extend(out);
+}
+
+/// For a free sequence that keeps living while the table owning it is
+/// created (anew or again): the owner that table will have, None standing
+/// for the role applying the plan (what a created table gets when the
+/// schema sets none).
+fn follows_table(current: &Catalog, desired: &Catalog, object: &ObjectId) -> Option<Option<String>> {
+    let ObjectId::Sequence { name } = object else {
+        return None;
+    };
+    let (table, _) = desired.sequences.get(name)?.owned_by.as_ref()?;
+    current.sequences.get(name)?;
+    if super::relation::kept(current, desired, table).is_some() {
+        return None;
+    }
+    let id = ObjectId::Table { name: table.clone() };
+    Some(desired.owners.get(&id).and_then(|o| o.owner.clone()))
 }
 
 /// The owners of the rows of `catalog` (aliased `o`) in user schemas, for
