@@ -57,6 +57,8 @@ pub struct ConfigFile {
     pub online: Option<bool>,
     /// Lock and statement timeouts of applied steps, and retries.
     pub timeouts: Option<TimeoutsConfig>,
+    /// How batched backfills pace themselves.
+    pub backfill: Option<BackfillConfig>,
     /// Prove plans on a copy before `apply` and `generate` finish (the
     /// default).
     pub proof: Option<bool>,
@@ -92,6 +94,20 @@ pub struct TimeoutsConfig {
     pub retries: Option<u32>,
     /// How long to wait for another run's migration lock [10m].
     pub migration_lock: Option<String>,
+}
+
+/// The `backfill:` section of `stratum.yaml`: how an `UPDATE` marked
+/// `-- stratum:backfill` runs (its marker line may set its own).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillConfig {
+    /// Rows per batch [5000].
+    pub batch_size: Option<u64>,
+    /// Pause after each batch [0].
+    pub pause: Option<String>,
+    /// Pause while a standby replays more than this much WAL behind
+    /// (`64MB`; `0` never waits) [64MB].
+    pub max_replication_lag: Option<String>,
 }
 
 /// An entry of `expected_drift:`: objects whose drift is accepted.
@@ -238,6 +254,29 @@ pub struct Project {
     pub out_of_order: bool,
 }
 
+/// The pace of backfills: `stratum.yaml`, then defaults.
+fn pace(file: BackfillConfig) -> Result<crate::execute::backfill::Pace> {
+    use crate::execute::backfill::Pace;
+    let defaults = Pace::default();
+    Ok(Pace {
+        batch_size: match file.batch_size {
+            Some(0) => bail!("backfill.batch_size: give a number of rows above 0"),
+            Some(n) => n,
+            None => defaults.batch_size,
+        },
+        pause: match &file.pause {
+            Some(p) => crate::execute::Timeouts::parse_duration(p)
+                .context("backfill.pause")?
+                .unwrap_or_default(),
+            None => defaults.pause,
+        },
+        max_replication_lag: match &file.max_replication_lag {
+            Some(l) => Pace::parse_size(l).context("backfill.max_replication_lag")?,
+            None => defaults.max_replication_lag,
+        },
+    })
+}
+
 /// The timeouts of a project: flags, then `stratum.yaml`, then defaults.
 fn timeouts(
     file: TimeoutsConfig,
@@ -268,6 +307,7 @@ fn timeouts(
             file.migration_lock.as_ref(),
             defaults.migration_lock,
         )?,
+        backfill: defaults.backfill,
     })
 }
 
@@ -351,11 +391,14 @@ impl Project {
             layout: overrides.layout.or(file.layout).unwrap_or_default(),
             strict: overrides.strict || file.strict.unwrap_or(false),
             expected_drift: file.expected_drift.unwrap_or_default(),
-            timeouts: timeouts(
-                file.timeouts.unwrap_or_default(),
-                &overrides.lock_timeout,
-                overrides.retries,
-            )?,
+            timeouts: crate::execute::Timeouts {
+                backfill: pace(file.backfill.unwrap_or_default())?,
+                ..timeouts(
+                    file.timeouts.unwrap_or_default(),
+                    &overrides.lock_timeout,
+                    overrides.retries,
+                )?
+            },
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
             assume_roles: file

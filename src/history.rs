@@ -34,6 +34,9 @@ pub struct Failure {
     pub statement: i32,
     /// The server's message.
     pub error: String,
+    /// When that statement is a batched backfill: how far its committed
+    /// batches got (`migrate` resumes it there).
+    pub progress: Option<crate::execute::backfill::Position>,
 }
 
 /// The history table of one project.
@@ -73,16 +76,18 @@ impl History {
                 status text NOT NULL DEFAULT 'applied',
                 failed_statement integer,
                 error text,
-                repairs jsonb NOT NULL DEFAULT '[]'
+                repairs jsonb NOT NULL DEFAULT '[]',
+                progress jsonb
             );
             DO $stratum$ BEGIN
               IF (SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = {1}::regclass
-                    AND attname IN ('status', 'failed_statement', 'error', 'repairs')
-                    AND NOT attisdropped) < 4 THEN
+                    AND attname IN ('status', 'failed_statement', 'error', 'repairs', 'progress')
+                    AND NOT attisdropped) < 5 THEN
                 ALTER TABLE {0} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'applied',
                   ADD COLUMN IF NOT EXISTS failed_statement integer,
                   ADD COLUMN IF NOT EXISTS error text,
-                  ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]';
+                  ADD COLUMN IF NOT EXISTS repairs jsonb NOT NULL DEFAULT '[]',
+                  ADD COLUMN IF NOT EXISTS progress jsonb;
               END IF;
             END $stratum$;\n",
             self.table,
@@ -131,6 +136,25 @@ impl History {
                 ));
             }
             crate::interrupt::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Who holds the migration lock now, when a run holds it (as
+    /// [`History::lock`] names it); None when no run does.
+    pub async fn running(&self, client: &Client) -> Option<String> {
+        let held: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' \
+                   AND l.granted AND l.objsubid = 1 \
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = pg_catalog.hashtext($1)::bigint)",
+                &[&self.lock_key()],
+            )
+            .await
+            .ok()?
+            .get(0);
+        match held {
+            true => Some(self.holder(client).await),
+            false => None,
         }
     }
 
@@ -204,7 +228,8 @@ impl History {
                             pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                             execution_ms,
                             (pg_catalog.to_jsonb(h) ->> 'failed_statement')::integer,
-                            pg_catalog.to_jsonb(h) ->> 'error'
+                            pg_catalog.to_jsonb(h) ->> 'error',
+                            pg_catalog.to_jsonb(h) ->> 'progress'
                      FROM {} h ORDER BY applied_at, version",
                     self.table
                 ),
@@ -223,16 +248,23 @@ impl History {
                 failed: r.get::<_, Option<i32>>(5).map(|statement| Failure {
                     statement,
                     error: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                    progress: r
+                        .get::<_, Option<String>>(7)
+                        .and_then(|p| serde_json::from_str(&p).ok()),
                 }),
             })
             .collect())
     }
 
     /// SQL that records a migration as applied (creating the table first
-    /// when it is missing).
+    /// when it is missing); one recorded as stopped in a backfill that
+    /// `migrate` resumed becomes applied, with both runs' time.
     pub fn record_sql(&self, version: &str, name: &str, checksum: &str, ms: i64) -> String {
         format!(
-            "{}INSERT INTO {} (version, name, checksum, execution_ms) VALUES ({}, {}, {}, {ms})",
+            "{}INSERT INTO {} AS h (version, name, checksum, execution_ms) VALUES ({}, {}, {}, {ms})
+             ON CONFLICT (version) DO UPDATE SET status = 'applied', applied_at = now(),
+                execution_ms = h.execution_ms + excluded.execution_ms, failed_statement = NULL,
+                error = NULL, progress = NULL WHERE h.status = 'failed'",
             self.ensure_sql(),
             self.table,
             literal(version),
@@ -255,6 +287,8 @@ impl History {
             "{}INSERT INTO {} AS h (version, name, checksum, execution_ms, status, failed_statement, error) \
              VALUES ({}, {}, {}, 0, 'failed', {statement}, {})
              ON CONFLICT (version) DO UPDATE SET status = 'failed', applied_at = now(),
+                progress = CASE WHEN h.failed_statement = excluded.failed_statement
+                           THEN h.progress END,
                 failed_statement = excluded.failed_statement, error = excluded.error",
             self.ensure_sql(),
             self.table,
@@ -265,11 +299,39 @@ impl History {
         )
     }
 
+    /// SQL that records how far the backfill at `statement` (1-based) of
+    /// a migration got: in each batch's transaction, so that the row says
+    /// where a killed run stopped. Until the migration ends it reads as
+    /// stopped there, which `migrate` resumes.
+    pub fn progress_sql(
+        &self,
+        version: &str,
+        name: &str,
+        checksum: &str,
+        statement: usize,
+        at: &crate::execute::backfill::Position,
+    ) -> String {
+        let progress = serde_json::to_string(at).expect("a position is JSON");
+        format!(
+            "{}INSERT INTO {} AS h (version, name, checksum, execution_ms, status, failed_statement, error, progress) \
+             VALUES ({}, {}, {}, 0, 'failed', {statement}, 'its run ended during the backfill', {}::jsonb)
+             ON CONFLICT (version) DO UPDATE SET status = 'failed', applied_at = now(),
+                failed_statement = excluded.failed_statement, error = excluded.error,
+                progress = excluded.progress",
+            self.ensure_sql(),
+            self.table,
+            literal(version),
+            literal(name),
+            literal(checksum),
+            literal(&progress)
+        )
+    }
+
     /// SQL that marks a failed migration as applied, with the file's
     /// checksum now.
     pub fn resolved_sql(&self, version: &str, checksum: &str) -> String {
         format!(
-            "UPDATE {} SET status = 'applied', failed_statement = NULL, error = NULL, checksum = {} \
+            "UPDATE {} SET status = 'applied', failed_statement = NULL, error = NULL, progress = NULL, checksum = {} \
              WHERE version = {}",
             self.table,
             literal(checksum),

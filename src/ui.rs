@@ -91,6 +91,33 @@ impl Progress {
         }
     }
 
+    /// A bar for rows of a table (`estimate` of them, 0 when unknown):
+    /// rows done, rows per second and the time left.
+    pub fn rows(estimate: u64, message: &str) -> Progress {
+        let progress = Progress::new(estimate, message);
+        progress.bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta} left)",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        progress
+    }
+
+    /// `n` units done in all.
+    pub fn set_position(&self, n: u64) {
+        let now = self.bar.position();
+        if n > now {
+            self.inc_by(n - now);
+        }
+    }
+
+    /// True when the bar shows on a terminal (after its first second).
+    pub fn on_terminal(&self) -> bool {
+        std::io::stderr().is_terminal()
+    }
+
     /// One unit done.
     pub fn inc(&self) {
         self.inc_by(1);

@@ -7,33 +7,13 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{spawn_in, stratum_in, text, TestServer};
+use common::{spawn_in, stratum_in, text, wait_for, TestServer};
 
 /// A project directory: `schema/schema.sql` and the given migrations.
 fn project(schema: &str, migrations: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("schema")).unwrap();
-    std::fs::write(dir.path().join("schema/schema.sql"), schema).unwrap();
-    std::fs::create_dir(dir.path().join("migrations")).unwrap();
-    for (name, sql) in migrations {
-        std::fs::write(dir.path().join("migrations").join(name), sql).unwrap();
-    }
-    dir
-}
-
-/// Waits until `ready` holds, at most `limit`.
-async fn wait_for<F: std::future::Future<Output = bool>>(
-    what: &str,
-    limit: Duration,
-    ready: impl Fn() -> F,
-) {
-    let deadline = Instant::now() + limit;
-    while !ready().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::project_dir(schema, migrations)
 }
 
 /// The columns of table `t`, in order, comma-separated.
@@ -67,39 +47,12 @@ const ONLINE: &str = "CREATE TABLE parent (id int PRIMARY KEY);\n\
        parent_id int CONSTRAINT child_parent_fkey REFERENCES parent, note text NOT NULL);\n\
      CREATE INDEX child_parent ON child (parent_id);\n";
 
-/// Inserts and selects on `child` with `lock_timeout = 200ms` until `stop`
-/// is set: (statements that succeeded, the errors).
-async fn writer(
-    url: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> (u64, Vec<String>) {
-    let client = stratum::conninfo::connect_url(&url).await.unwrap();
-    client
-        .batch_execute("SET lock_timeout = '200ms'; SET application_name = 'writer'")
-        .await
-        .unwrap();
-    let (mut done, mut errors) = (0u64, Vec::new());
-    let mut id: i64 = 3_000_000;
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        id += 1;
-        let insert = client
-            .execute(
-                "INSERT INTO child (id, parent_id, note) VALUES ($1, 7, 'w')",
-                &[&id],
-            )
-            .await;
-        let select = client
-            .query("SELECT note FROM child WHERE id = $1", &[&(id - 1)])
-            .await;
-        for result in [insert.map(|_| ()), select.map(|_| ())] {
-            match result {
-                Ok(()) => done += 1,
-                Err(e) => errors.push(format!("{e}: {:?}", e.as_db_error().map(|d| d.message()))),
-            }
-        }
-    }
-    (done, errors)
-}
+/// What the writer beside an online change runs: inserts into and
+/// selects from `child`.
+const WRITES: &[&str] = &[
+    "INSERT INTO child (id, parent_id, note) VALUES ($1::bigint + 3000000, 7, 'w')",
+    "SELECT note FROM child WHERE id = $1::bigint + 2999999",
+];
 
 /// Runs `args` while the writer works on `db`: stratum's output and the
 /// writer's tally.
@@ -111,7 +64,7 @@ async fn beside_a_writer(
     env: &[(&str, &str)],
 ) -> (Output, u64, Vec<String>) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writing = tokio::spawn(writer(server.url(db), stop.clone()));
+    let writing = tokio::spawn(common::writer(server.url(db), stop.clone(), WRITES));
     let watcher = server.connect(db).await;
     // The writer has started before stratum does.
     wait_for("the writer", Duration::from_secs(20), || async {

@@ -9,15 +9,19 @@
 //! its own. A file without markers keeps its meaning: one transaction, or
 //! (when a statement cannot run in one, or dbmate's `transaction:false`
 //! says so) each statement on its own.
+//!
+//! An `UPDATE` after a `-- stratum:backfill` line runs in keyset batches
+//! ([`super::backfill`]), outside a transaction like a concurrent build.
 
 use std::collections::BTreeSet;
 
 use anyhow::Result;
 
+use super::backfill::Backfill;
 use super::{batches, RunStep, Script};
 use crate::hazard::HazardCode;
 use crate::kinds::Cleanup;
-use crate::parse::{self, SqlFile, SqlSource};
+use crate::parse::{self, Location, SqlError, SqlFile, SqlSource};
 use crate::sql::{ident, QualName};
 
 /// The line that starts a batch; the rest of the line is for people.
@@ -63,18 +67,33 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
         own_timeouts |= matches!(&node, Some(pg_query::NodeEnum::VariableSetStmt(v))
             if v.name == "lock_timeout" || v.name == "statement_timeout");
         validates.push(node.as_ref().is_some_and(super::statement::validates));
+        let backfill = backfill_marker(before)
+            .map(|options| {
+                Backfill::new(&stmt.sql, options).map_err(|message| SqlError {
+                    location: Location::at(file, code),
+                    message,
+                })
+            })
+            .transpose()?;
         steps.push(RunStep {
-            kind: "statement".to_string(),
+            kind: match backfill {
+                Some(_) => "backfill",
+                None => "statement",
+            }
+            .to_string(),
             object: format!("line {line}"),
             hazards: super::statement::hazards(node.as_ref()),
             sql: Some(stmt.sql.clone()),
+            // A backfill commits batch by batch, outside a transaction.
             transactional: !no_transaction
+                && backfill.is_none()
                 && node
                     .as_ref()
                     .and_then(parse::outside_transaction_of)
                     .is_none(),
             undo_on_failure: node.as_ref().and_then(concurrent_build),
             table: None,
+            backfill,
         });
     }
     if starts.iter().skip(1).any(|s| *s) {
@@ -124,6 +143,15 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
 /// True when `text` (what lies between two statements) holds a marker line.
 fn has_marker(text: &str) -> bool {
     text.lines().any(|l| l.trim_start().starts_with(MARKER))
+}
+
+/// The options of the backfill marker line in `text` (what lies between
+/// two statements), if it holds one.
+fn backfill_marker(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(super::backfill::MARKER))
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+        .map(str::trim)
 }
 
 /// The clean-up of a concurrent index build: its INVALID index, when the

@@ -12,6 +12,7 @@
 //! Commands build the script and present the result; this module knows
 //! nothing of plans' origins, prompts or history files.
 
+pub mod backfill;
 pub mod file;
 pub mod statement;
 mod timeouts;
@@ -50,6 +51,9 @@ pub struct RunStep {
     /// The table it works on (`schema.name`), for the proof's checks.
     #[serde(default)]
     pub table: Option<String>,
+    /// Set when its statement is an `UPDATE` run in keyset batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<backfill::Backfill>,
 }
 
 impl From<&Step> for RunStep {
@@ -62,6 +66,7 @@ impl From<&Step> for RunStep {
             transactional: step.transactional,
             undo_on_failure: step.change.action().undo_on_failure(),
             table: step.change.action().table().map(|t| t.plain()),
+            backfill: None,
         }
     }
 }
@@ -172,7 +177,14 @@ pub struct Record<'a> {
     /// SQL that records the script as stopped halfway, with the first
     /// statement that is not applied (1-based) and the server's message.
     pub stopped: &'a dyn Fn(usize, &str) -> String,
+    /// SQL that records how far the backfill at a statement (1-based)
+    /// got, run in each of its batches' transactions; None when a stopped
+    /// backfill cannot be resumed (a down file).
+    pub progress: Option<&'a ProgressSql<'a>>,
 }
+
+/// SQL that records how far the backfill at a statement (1-based) got.
+pub type ProgressSql<'a> = dyn Fn(usize, &backfill::Position) -> String + 'a;
 
 /// What a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -273,7 +285,14 @@ pub async fn run(
             started,
         });
         let mut attempt = 0;
+        let backfill = backfill_batch(script, batch);
         let failed = loop {
+            // A backfill retries each of its batches itself.
+            if let Some(i) = backfill {
+                run_backfill(client, url, script, i, timeouts, record).await?;
+                progress.inc();
+                break None;
+            }
             let Err(failed) = run_batch(client, url, script, batch, done.as_ref(), &progress).await
             else {
                 break None;
@@ -342,6 +361,119 @@ pub async fn run(
         batches: script.batches.len(),
         in_one_transaction: script.in_one_transaction(),
         ms: started.elapsed().as_millis() as i64,
+    })
+}
+
+/// The step of `batch` when it is a backfill (alone in its batch).
+fn backfill_batch(script: &Script, batch: &Batch) -> Option<usize> {
+    let i = batch.steps.start;
+    (batch.steps.len() == 1 && script.steps[i].backfill.is_some()).then_some(i)
+}
+
+/// Runs backfill step `i` of `script`, its progress recorded with
+/// `record`; when it stops, the whole story: the batches it committed stay,
+/// and with a record, where `migrate` resumes it.
+async fn run_backfill(
+    client: &Client,
+    url: Option<&str>,
+    script: &Script,
+    i: usize,
+    timeouts: &Timeouts,
+    record: Option<&Record<'_>>,
+) -> Result<(), StepFailed> {
+    let step = &script.steps[i];
+    let (Some(sql), Some(fill)) = (&step.sql, &step.backfill) else {
+        return Ok(());
+    };
+    let progress = record.and_then(|r| r.progress);
+    let at_statement = progress.map(|p| move |at: &backfill::Position| p(i + 1, at));
+    let as_dyn = at_statement.as_ref().map(|f| f as &backfill::PositionSql);
+    let stopped = match backfill::run(client, url, sql, fill, timeouts, as_dyn).await {
+        Ok(_) => return Ok(()),
+        Err(stopped) => stopped,
+    };
+    let (n, total, noun) = (i + 1, script.steps.len(), script.noun());
+    let (what, at, code, why) = match &stopped {
+        backfill::Stopped::Failed { error, at, retries } => {
+            let message = error
+                .as_db_error()
+                .map_or(error.to_string(), |d| d.message().to_string());
+            let tries = match retries {
+                0 => String::new(),
+                n => format!(" (after {} tries)", n + 1),
+            };
+            let what = match &script.source {
+                Some(source) => {
+                    // At the statement: the server's position is in the
+                    // batch's statement, not in the file's.
+                    let mut located = crate::load::located(source, i, error);
+                    let stmt = &source.statements[i];
+                    located.location = crate::parse::Location::at(
+                        &source.files[stmt.file],
+                        stmt.offset + crate::parse::code_start(&stmt.sql),
+                    );
+                    format!("{located}\n{noun} {n} of {total} (a backfill) failed{tries}")
+                }
+                None => format!("{noun} {n} of {total} (a backfill) failed{tries}: {message}"),
+            };
+            (what, Some(at), error.code().cloned(), message)
+        }
+        backfill::Stopped::Interrupted { at } => (
+            format!("{noun} {n} of {total} (a backfill) was interrupted"),
+            Some(at),
+            Some(SqlState::QUERY_CANCELED),
+            "interrupted".to_string(),
+        ),
+        backfill::Stopped::Refused(e) => (
+            format!("{noun} {n} of {total} cannot run as a backfill: {e:#}"),
+            None,
+            None,
+            format!("{e:#}"),
+        ),
+    };
+    let done = match at {
+        Some(at) if at.batches > 0 => format!(
+            "its {} committed batches ({} rows, up to key {}) stay",
+            at.batches,
+            at.rows,
+            at.after.join(", ")
+        ),
+        _ => "none of its batches was committed".to_string(),
+    };
+    let before = match i {
+        0 => String::new(),
+        1 => format!("; {noun} 1 stays applied"),
+        i => format!("; {noun}s 1 to {i} stay applied"),
+    };
+    // One that could not start is no backfill to resume.
+    let recorded = match (record, progress.filter(|_| at.is_some())) {
+        (Some(record), Some(progress)) => {
+            let position = at.cloned().unwrap_or_default();
+            let sql = format!("{};\n{}", progress(n, &position), (record.stopped)(n, &why));
+            match client.batch_execute(&sql).await {
+                Ok(()) => format!(
+                    "; it is recorded as stopped at {noun} {n}: `stratum migrate` resumes it there{}",
+                    if position.batches > 0 {
+                        ", after the last committed batch"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(e) => format!("; recording where it stopped failed ({e})"),
+            }
+        }
+        (Some(record), None) => match client.batch_execute(&(record.stopped)(n, &why)).await {
+            Ok(()) => "; it is recorded as failed: finish or undo it by hand, then `stratum                        resolve --applied` or `--rolled-back` it"
+                .to_string(),
+            Err(e) => format!("; recording it as failed failed too ({e})"),
+        },
+        (None, _) => "; the steps after it did not run".to_string(),
+    };
+    Err(StepFailed {
+        step: i,
+        code,
+        applied: i,
+        message: format!("{what}. {}{before}{recorded}.", sentence(&done)),
     })
 }
 

@@ -1,5 +1,6 @@
-//! How long the executor's statements may wait and run, and how often a
-//! batch that gave up waiting for a lock is tried again.
+//! How long the executor's statements may wait and run, how often a
+//! batch that gave up waiting for a lock is tried again, and how
+//! backfills pace themselves.
 
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Timeouts {
     /// How long a run waits for another run's migration lock before it
     /// gives up; None to wait for ever.
     pub migration_lock: Option<Duration>,
+    /// How batched backfills pace themselves: batch size, the pause
+    /// between batches, the replication lag they wait out.
+    pub backfill: super::backfill::Pace,
 }
 
 impl Default for Timeouts {
@@ -34,6 +38,7 @@ impl Default for Timeouts {
             long_statement: None,
             retries: 5,
             migration_lock: Some(Duration::from_secs(600)),
+            backfill: super::backfill::Pace::default(),
         }
     }
 }

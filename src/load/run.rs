@@ -339,6 +339,7 @@ async fn run_with_stub_roles(
     let mut outcome = client.batch_execute(sql).await;
     // At most three rounds: a stub another load made may go between its
     // CREATE and this statement's retry.
+    let mut raced = false;
     for _ in 0..3 {
         let undefined = outcome
             .as_ref()
@@ -362,10 +363,19 @@ async fn run_with_stub_roles(
             .iter()
             .map(|r| r.get(0))
             .collect();
-        if missing.is_empty() {
-            break;
-        }
-        for name in &missing {
+        // None missing: another load may have made them between the
+        // failure and this query (it is then tried once more, sharing
+        // them), or what was undefined is no role at all.
+        let mine = if missing.is_empty() {
+            if raced {
+                break;
+            }
+            raced = true;
+            &named
+        } else {
+            &missing
+        };
+        for name in mine {
             make_stub(client, name).await?;
         }
         outcome = client.batch_execute(sql).await;

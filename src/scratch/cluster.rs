@@ -102,6 +102,36 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
     Ok(bytes)
 }
 
+/// Copies the data directory of a running cluster for a base backup:
+/// without its WAL (streamed from the slot instead), its pid file and
+/// options, and files that vanish while it copies (WAL replay makes up
+/// for what changed).
+fn copy_live(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let target = to.join(&name);
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name == "pg_wal" {
+            std::fs::create_dir_all(target.join("archive_status"))?;
+        } else if name == "postmaster.pid" || name == "postmaster.opts" {
+            continue;
+        } else if kind.is_dir() {
+            copy_live(&entry.path(), &target)?;
+        } else {
+            match std::fs::copy(entry.path(), &target) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_as(command: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
     if let Some((uid, gid)) = owner {
         command.uid(uid).gid(gid);
@@ -370,6 +400,80 @@ impl Cluster {
         )?;
         self.wait_ready().await?;
         Ok(copied)
+    }
+
+    /// Starts a streaming standby of this cluster on `port` (the
+    /// replication tests' standby): a base backup taken through SQL (a
+    /// non-exclusive backup, the data directory copied while it runs, its
+    /// label written into the copy), a physical replication slot that keeps
+    /// the WAL the standby needs, then a server on the copy that streams
+    /// from this one. No `pg_basebackup` binary is needed.
+    pub async fn start_standby(&self, port: u16) -> Result<Cluster> {
+        let client = conninfo::connect(&self.config("postgres")).await?;
+        let major = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000",
+                &[],
+            )
+            .await?
+            .get::<_, i32>(0);
+        let slot = format!("stratum_standby_{port}");
+        client
+            .query(
+                "SELECT pg_create_physical_replication_slot($1, true)",
+                &[&slot],
+            )
+            .await
+            .context("creating the standby's replication slot")?;
+        let (start, stop) = match major {
+            ..=14 => (
+                "SELECT pg_start_backup('stratum standby', true, false)",
+                "SELECT labelfile FROM pg_stop_backup(false, false)",
+            ),
+            _ => (
+                "SELECT pg_backup_start('stratum standby', true)",
+                "SELECT labelfile FROM pg_backup_stop(false)",
+            ),
+        };
+        client.batch_execute(start).await?;
+        let dir = cluster_dir()?;
+        let data = dir.path().join("data");
+        let copied = copy_live(&self.data, &data);
+        let label: String = client.query_one(stop, &[]).await?.get(0);
+        copied?;
+        std::fs::write(data.join("backup_label"), label)?;
+        std::fs::write(data.join("standby.signal"), "")?;
+        let auto = data.join("postgresql.auto.conf");
+        let mut conf = std::fs::read_to_string(&auto).unwrap_or_default();
+        conf.push_str(&format!(
+            "primary_conninfo = 'host={} port={} user=stratum application_name=standby_{port}'\n\
+             primary_slot_name = '{slot}'\n",
+            self.socket_dir.display(),
+            self.port
+        ));
+        std::fs::write(&auto, conf)?;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        chown_tree(dir.path(), self.owner)?;
+        let child = spawn(
+            &self.binaries,
+            &data,
+            dir.path(),
+            port,
+            &self.settings,
+            self.owner,
+        )?;
+        let mut standby = Cluster {
+            child,
+            socket_dir: dir.path().to_path_buf(),
+            port,
+            data,
+            settings: self.settings.clone(),
+            owner: self.owner,
+            _dir: dir,
+            binaries: self.binaries.clone(),
+        };
+        standby.wait_ready().await?;
+        Ok(standby)
     }
 
     /// A config for database `dbname` on this cluster.

@@ -512,6 +512,7 @@ mod tests {
             transactional: true,
             undo_on_failure: None,
             table: Some("public.t".into()),
+            backfill: None,
         }
     }
 

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 use super::{count, migrations, Report, ATTENTION, OK};
 use crate::config::Project;
 use crate::conninfo;
+use crate::execute::backfill::Position;
 use crate::execute::{file, Ran, Record, Script};
 use crate::hazard::{Hazard, HazardCode};
 use crate::history::{Applied, History};
@@ -110,8 +111,24 @@ pub async fn status(project: &Project, url: &str) -> Result<Report> {
     let history = History::new(project.history_table.clone());
     let applied = history.applied(&client).await?;
     let entries = entries(&files, &applied);
+    // A backfill's progress row reads as stopped until its run ends.
+    let running = history.running(&client).await;
     let mut stdout = String::new();
     for e in &entries {
+        let backfilling = e.failed.as_ref().and_then(|f| f.progress.as_ref());
+        if let (Some(holder), Some(at)) = (&running, backfilling) {
+            stdout.push_str(&format!(
+                "{}  {}_{}  in the backfill at statement {}: {} rows in {} batches so far \
+                 (the migration lock is {holder})\n",
+                paint(style::YELLOW, "running"),
+                e.version,
+                e.name,
+                e.failed.as_ref().map_or(0, |f| f.statement),
+                at.rows,
+                at.batches
+            ));
+            continue;
+        }
         let (word, colour) = match e.state {
             State::Applied => ("applied", style::GREEN),
             State::Pending => ("pending", style::YELLOW),
@@ -169,6 +186,20 @@ fn failed_note(e: &Entry) -> String {
     let Some(f) = &e.failed else {
         return String::new();
     };
+    if let Some(at) = &f.progress {
+        let done = match at.batches {
+            0 => "no batch of it committed yet".to_string(),
+            n => format!(
+                "{n} batches committed ({} rows, up to key {})",
+                at.rows,
+                at.after.join(", ")
+            ),
+        };
+        return format!(
+            "stopped in the backfill at statement {} ({}; {done}); `stratum migrate` resumes it there",
+            f.statement, f.error
+        );
+    }
     let kept = match f.statement {
         1 => "no statement of it stays applied".to_string(),
         2 => "statement 1 stays applied".to_string(),
@@ -184,8 +215,24 @@ fn failed_note(e: &Entry) -> String {
 }
 
 /// Fails when an applied file changed or disappeared.
-fn verify(files: &[Migration], applied: &[Applied], project: &Project) -> Result<()> {
+fn verify(files: &[Migration], applied: &[Applied], project: &Project, way: Way) -> Result<()> {
     for e in entries(files, applied) {
+        // A backfill that stopped is resumed by `migrate`, unless its
+        // file changed since.
+        let stopped_in_backfill = e.failed.as_ref().is_some_and(|f| f.progress.is_some());
+        if way == Way::Up && e.state == State::Failed && stopped_in_backfill {
+            let m = files.iter().find(|m| m.version == e.version);
+            let recorded = applied.iter().find(|a| a.version == e.version);
+            match (m, recorded) {
+                (Some(m), Some(a)) if m.checksum == a.checksum => continue,
+                (Some(m), _) => bail!(
+                    "{}: changed since its backfill stopped; restore it so that `stratum migrate`                      resumes it, or finish it by hand and `stratum resolve --applied {}`",
+                    project.show(&m.up.path),
+                    m.version
+                ),
+                _ => {}
+            }
+        }
         match e.state {
             State::Changed => {
                 let m = files.iter().find(|m| m.version == e.version).expect("file");
@@ -264,6 +311,8 @@ struct ToRun<'a> {
     migration: &'a Migration,
     file: &'a SqlFile,
     script: Script,
+    /// The statement (1-based) it resumes at: a backfill that stopped.
+    resumed: Option<usize>,
 }
 
 impl ToRun<'_> {
@@ -277,7 +326,33 @@ impl ToRun<'_> {
             migration,
             file,
             script: file::script(file, no_transaction)?,
+            resumed: None,
         })
+    }
+
+    /// The rest of a migration whose backfill at `statement` (1-based)
+    /// stopped at `at`: that backfill, resumed there, and what follows.
+    fn resume(mut self, statement: usize, at: &Position) -> Result<Self> {
+        let i = statement - 1;
+        let Some(fill) = self
+            .script
+            .steps
+            .get_mut(i)
+            .and_then(|s| s.backfill.as_mut())
+        else {
+            bail!(
+                "migration {} stopped at statement {statement}, which is no backfill; finish or                  undo it by hand, then `stratum resolve`",
+                self.migration.label()
+            );
+        };
+        fill.resume = (at.batches > 0).then(|| at.clone());
+        // What ran before stays; its hazards were approved then.
+        self.script.batches.retain(|b| b.steps.start >= i);
+        for step in &mut self.script.steps[..i] {
+            step.hazards.clear();
+        }
+        self.resumed = Some(statement);
+        Ok(self)
     }
 
     /// Hazards neither the file nor `allow` approves.
@@ -322,13 +397,17 @@ impl ToRun<'_> {
     }
 
     /// How it ran, for the line that says it did.
-    fn how(&self, ran: &Ran) -> &'static str {
-        if ran.in_one_transaction {
+    fn how(&self, ran: &Ran) -> String {
+        let how = if ran.in_one_transaction {
             ""
         } else if self.script.batches.iter().all(|b| !b.in_transaction) {
             ", outside a transaction"
         } else {
             ", in batches"
+        };
+        match self.resumed {
+            Some(n) => format!("{how}, resumed at statement {n}"),
+            None => how.to_string(),
         }
     }
 }
@@ -394,10 +473,20 @@ fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, ver
         }
         for (b, batch) in f.script.batches.iter().enumerate() {
             if batches > 1 {
-                let how = if batch.in_transaction {
-                    "in a transaction"
-                } else {
-                    "outside a transaction"
+                let fill = f.script.steps[batch.steps.start].backfill.as_ref();
+                let how = match fill {
+                    _ if batch.in_transaction => "in a transaction".to_string(),
+                    Some(fill) => format!(
+                        "a backfill, in transactions of {} rows each in the order of the \
+                         table's key{}",
+                        fill.batch_size
+                            .unwrap_or(project.timeouts.backfill.batch_size),
+                        match &fill.resume {
+                            Some(at) => format!(", resumed after key {}", at.after.join(", ")),
+                            None => String::new(),
+                        }
+                    ),
+                    None => "outside a transaction".to_string(),
                 };
                 stdout.push_str(&format!("-- batch {} of {batches}: {how}\n", b + 1));
             }
@@ -464,26 +553,43 @@ fn pending<'a>(
     Ok(pending)
 }
 
+/// What a run of a migration writes to the history, as SQL for the
+/// executor's [`Record`] of each file.
+struct HistorySql<'a> {
+    /// Done, given how long it ran (ms).
+    record: &'a dyn Fn(&Migration, i64) -> String,
+    /// Stopped at a statement (1-based), with the server's message.
+    stopped: &'a dyn Fn(&Migration, usize, &str) -> String,
+    /// How far a backfill at a statement got; None: not resumable.
+    progress: Option<&'a BackfillSql<'a>>,
+}
+
+/// The SQL recording a backfill's position in a migration.
+type BackfillSql<'a> = dyn Fn(&Migration, usize, &Position) -> String + 'a;
+
 /// Runs `files` one after the other, each through the executor with its
-/// history change; `record` and `stopped` make that change's SQL.
+/// history change, which `sql` makes.
 async fn run_files(
     project: &Project,
     client: &Client,
     url: &str,
     files: &[ToRun<'_>],
     allow: &BTreeSet<HazardCode>,
-    record: &dyn Fn(&Migration, i64) -> String,
-    stopped: &dyn Fn(&Migration, usize, &str) -> String,
+    sql: &HistorySql<'_>,
 ) -> Result<Vec<RanFile>> {
     let mut ran = Vec::new();
     for f in files {
         let m = f.migration;
         crate::ui::print_err(&f.hazard_lines(project, allow));
-        let done = |ms| record(m, ms);
-        let failed = |statement, error: &str| stopped(m, statement, error);
+        let done = |ms| (sql.record)(m, ms);
+        let failed = |statement, error: &str| (sql.stopped)(m, statement, error);
+        let went = sql
+            .progress
+            .map(|p| move |statement, at: &Position| p(m, statement, at));
         let history = Record {
             done: &done,
             stopped: &failed,
+            progress: went.as_ref().map(|p| p as &crate::execute::ProgressSql),
         };
         let result = crate::execute::run(
             client,
@@ -514,7 +620,7 @@ struct RanFile {
     ms: i64,
     transactional: bool,
     #[serde(skip)]
-    how: &'static str,
+    how: String,
 }
 
 impl RanFile {
@@ -565,7 +671,7 @@ async fn run_migrations<'a>(
         let client = conninfo::connect_url(url).await?;
         let history = History::new(project.history_table.clone());
         let applied = history.applied(&client).await?;
-        verify(files, &applied, project)?;
+        verify(files, &applied, project, way)?;
         return Ok(dry_run(project, &pick(&applied)?, allow, way.done()));
     }
     let (client, history) = locked(project, url).await?;
@@ -573,7 +679,7 @@ async fn run_migrations<'a>(
     let result = async {
         // Read after the lock: a concurrent run may have run them.
         let applied = history.applied(&client).await?;
-        verify(files, &applied, project)?;
+        verify(files, &applied, project, way)?;
         let todo = pick(&applied)?;
         if let Some(refused) = gate(project, &todo, allow, way.done()) {
             return Ok(Err(refused));
@@ -589,7 +695,17 @@ async fn run_migrations<'a>(
             };
             history.failed_sql(&m.version, &m.name, &m.checksum, statement, &error)
         };
-        let ran = run_files(project, &client, url, &todo, allow, &record, &stopped);
+        // A backfill's batches record how far they got, for `migrate` to
+        // resume; a down file's start over.
+        let progress = |m: &Migration, statement, at: &Position| {
+            history.progress_sql(&m.version, &m.name, &m.checksum, statement, at)
+        };
+        let sql = HistorySql {
+            record: &record,
+            stopped: &stopped,
+            progress: (way == Way::Up).then_some(&progress as &BackfillSql),
+        };
+        let ran = run_files(project, &client, url, &todo, allow, &sql);
         anyhow::Ok(Ok(ran.await?))
     }
     .await;
@@ -634,9 +750,29 @@ pub async fn migrate(project: &Project, url: &str, options: &MigrateOptions) -> 
         }
     }
     let out_of_order = options.allow_out_of_order || project.out_of_order;
-    let pick = |applied: &[Applied]| scripts(pending(&files, applied, to, out_of_order)?);
+    let pick = |applied: &[Applied]| {
+        let mut todo = resumed(&files, applied)?;
+        todo.extend(scripts(pending(&files, applied, to, out_of_order)?)?);
+        Ok(todo)
+    };
     let (allow, dry) = (&options.allow, options.dry_run);
     run_migrations(project, url, &files, &pick, allow, dry, Way::Up).await
+}
+
+/// The migrations whose backfill stopped, as they resume (`verify`
+/// refused the changed ones).
+fn resumed<'a>(files: &'a [Migration], applied: &[Applied]) -> Result<Vec<ToRun<'a>>> {
+    let mut out = Vec::new();
+    for a in applied {
+        let Some(failed) = &a.failed else { continue };
+        let Some(at) = &failed.progress else { continue };
+        let Some(m) = files.iter().find(|m| m.version == a.version) else {
+            continue;
+        };
+        let statement = usize::try_from(failed.statement).unwrap_or(1).max(1);
+        out.push(ToRun::new(m, &m.up, m.no_transaction)?.resume(statement, at)?);
+    }
+    Ok(out)
 }
 
 /// The up files of `pending`, as they will run.

@@ -193,3 +193,60 @@ pub fn spawn_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Waits until `ready` holds (an event seen in the database: a lock, a
+/// row), at most `limit`.
+pub async fn wait_for<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: std::time::Duration,
+    ready: impl Fn() -> F,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A project directory: `schema/schema.sql` and the given migrations.
+pub fn project_dir(schema: &str, migrations: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("schema")).unwrap();
+    std::fs::write(dir.path().join("schema/schema.sql"), schema).unwrap();
+    std::fs::create_dir(dir.path().join("migrations")).unwrap();
+    for (name, sql) in migrations {
+        std::fs::write(dir.path().join("migrations").join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// Runs `statements` in turn on database `url`, as application `writer`
+/// with `lock_timeout = 200ms`, until `stop` is set; each takes the turn's
+/// number (from 1) as its bigint `$1`. Returns the statements that
+/// succeeded and the errors.
+pub async fn writer(
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    statements: &[&str],
+) -> (u64, Vec<String>) {
+    let client = stratum::conninfo::connect_url(&url).await.unwrap();
+    client
+        .batch_execute("SET lock_timeout = '200ms'; SET application_name = 'writer'")
+        .await
+        .unwrap();
+    let (mut done, mut errors) = (0u64, Vec::new());
+    let mut n: i64 = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        n += 1;
+        for sql in statements {
+            match client.execute(*sql, &[&n]).await {
+                Ok(_) => done += 1,
+                Err(e) => errors.push(format!("{e}: {:?}", e.as_db_error().map(|d| d.message()))),
+            }
+        }
+    }
+    (done, errors)
+}
