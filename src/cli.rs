@@ -150,6 +150,11 @@ already builds schema/.")]
         /// approval is recorded in its header.
         #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
         allow_hazards: Vec<HazardCode>,
+        /// Write a column's rename, rewriting retype or NOT NULL as expand,
+        /// backfill and contract migrations, so that the application version
+        /// still running keeps working [stratum.yaml: zero_downtime: true].
+        #[arg(long)]
+        zero_downtime: bool,
     },
     /// Apply pending migrations, in order, each in its own transaction.
     #[command(after_help = "\
@@ -176,6 +181,10 @@ not recorded; an applied file that was edited is an error.")]
         /// [stratum.yaml: out_of_order: allow].
         #[arg(long)]
         allow_out_of_order: bool,
+        /// Run the contract phases of zero-downtime changes too: only once
+        /// the application no longer uses the old shape.
+        #[arg(long)]
+        contract: bool,
     },
     /// Show applied, pending, changed and missing migrations (exit 1 unless all applied).
     Status {
@@ -415,11 +424,13 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             name,
             empty,
             allow_hazards,
+            zero_downtime,
         } => {
             let options = workflow::GenerateOptions {
                 name,
                 empty,
                 allow: allow_hazards.into_iter().collect(),
+                zero_downtime: zero_downtime || project.zero_downtime,
             };
             workflow::generate(&project, &options).await
         }
@@ -429,12 +440,14 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             allow_hazards,
             dry_run,
             allow_out_of_order,
+            contract,
         } => {
             let options = workflow::MigrateOptions {
                 to,
                 allow: allow_hazards.into_iter().collect(),
                 dry_run,
                 allow_out_of_order,
+                contract,
             };
             workflow::migrate(&project, &url(db)?, &options).await
         }

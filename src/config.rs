@@ -59,6 +59,8 @@ pub struct ConfigFile {
     pub timeouts: Option<TimeoutsConfig>,
     /// How batched backfills pace themselves.
     pub backfill: Option<BackfillConfig>,
+    /// `generate` writes breaking column changes as expand / contract.
+    pub zero_downtime: Option<bool>,
     /// Prove plans on a copy before `apply` and `generate` finish (the
     /// default).
     pub proof: Option<bool>,
@@ -252,6 +254,8 @@ pub struct Project {
     pub proof: bool,
     /// Run pending migrations older than the newest applied one.
     pub out_of_order: bool,
+    /// `generate` writes breaking column changes as expand / contract.
+    pub zero_downtime: bool,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
@@ -401,6 +405,7 @@ impl Project {
             },
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
+            zero_downtime: file.zero_downtime.unwrap_or(false),
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

@@ -31,3 +31,4 @@ pub mod scratch;
 pub mod sql;
 pub mod ui;
 pub mod workflow;
+pub mod zero_downtime;

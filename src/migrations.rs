@@ -385,6 +385,16 @@ pub fn next_version(existing: &[Migration]) -> String {
     }
 }
 
+/// The version right after `version`: a timestamp one second later, a
+/// number plus one (the phases of a zero-downtime change).
+pub fn version_after(version: &str) -> String {
+    match version.parse::<u64>() {
+        Ok(n) if version.len() == 14 => bump_timestamp(n),
+        Ok(n) => (n + 1).to_string(),
+        Err(_) => format!("{version}1"),
+    }
+}
+
 /// `YYYYMMDDHHMMSS` plus one second.
 fn bump_timestamp(n: u64) -> String {
     let s = n.to_string();

@@ -700,4 +700,7 @@ kinds! {
     Comment => comment::CommentChange,
     /// Renames that `-- stratum:renamed-from` asks for (run last).
     Rename => rename::RenameChange,
+    /// The steps of an expand / contract pattern (`generate
+    /// --zero-downtime`), written in the order they run.
+    Expand => expand::ExpandChange,
 }

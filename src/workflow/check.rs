@@ -103,11 +103,68 @@ struct CheckJson {
     steps: Vec<plan::Step>,
 }
 
+/// When the database at `url` has applied the expand phase of a
+/// zero-downtime change but not its contract: the migrations before the
+/// contract, and the contract's label.
+async fn mid_pattern(
+    project: &Project,
+    url: &str,
+) -> Result<Option<(Vec<crate::migrations::Migration>, String)>> {
+    use crate::zero_downtime::Phase;
+    let files = migrations(project)?;
+    if !files
+        .iter()
+        .any(|m| Phase::of(&m.up.text) == Some(Phase::Contract))
+    {
+        return Ok(None);
+    }
+    let client = conninfo::connect_url(url).await?;
+    let history = crate::history::History::new(project.history_table.clone());
+    let applied = history.applied(&client).await?;
+    let done = |m: &crate::migrations::Migration| {
+        applied
+            .iter()
+            .any(|a| a.version == m.version && a.failed.is_none())
+    };
+    let Some(i) = files
+        .iter()
+        .position(|m| Phase::of(&m.up.text) == Some(Phase::Contract) && !done(m))
+    else {
+        return Ok(None);
+    };
+    let expanded = files[..i]
+        .iter()
+        .rev()
+        .find(|m| Phase::of(&m.up.text) == Some(Phase::Expand))
+        .is_some_and(done);
+    if !expanded || !files[..i].iter().all(done) {
+        return Ok(None);
+    }
+    let label = files[i].label();
+    let mut before = files;
+    before.truncate(i);
+    Ok(Some((before, label)))
+}
+
 /// Compares the database at `url` (or what `migrations/` builds) with
 /// `schema/`. Exit 0 when equal, 1 with a report when not.
 pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
-    let schema_side = Side::Source(project.schema_source()?);
-    let schema_name = project.show(&project.schema);
+    let mut schema_side = Side::Source(project.schema_source()?);
+    let mut schema_name = project.show(&project.schema);
+    // A database in the middle of a zero-downtime change is compared with
+    // what the migrations build up to its contract: a known state.
+    if let Some(url) = url {
+        if let Some((before, contract)) = mid_pattern(project, url).await? {
+            schema_name = format!(
+                "what {} builds up to {} (a zero-downtime change, expanded; its contract {} \
+                 is pending)",
+                project.show(&project.migrations),
+                before.last().map_or(String::new(), |m| m.label()),
+                contract
+            );
+            schema_side = Side::Migrations(before);
+        }
+    }
     let (current_side, current_name) = match url {
         Some(url) => (
             Side::Source(Source::Url(url.to_string())),

@@ -18,6 +18,7 @@ use crate::migrations::{next_version, slug, write, Migration, NewMigration};
 use crate::plan::{self, Plan};
 use crate::render;
 use crate::ui::{paint, style};
+use crate::zero_downtime::{self, Phase};
 
 /// Options of `generate`.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,8 @@ pub struct GenerateOptions {
     /// a migration that destroys data is written only when `data-loss` is
     /// approved, and the approval is recorded in its header.
     pub allow: BTreeSet<HazardCode>,
+    /// Breaking column changes as expand / backfill / contract migrations.
+    pub zero_downtime: bool,
 }
 
 #[derive(Serialize)]
@@ -112,6 +115,25 @@ async fn from_catalogs(
     );
     let mut changes = diff::diff(&built, &desired);
     crate::coverage::check(&built, &desired, &changes, project.strict)?;
+    let mut renames = renames;
+    if options.zero_downtime {
+        let target = reached.as_ref().unwrap_or(&desired);
+        let patterns =
+            zero_downtime::patterns(&built, &desired, target, &mut changes, &mut renames)?;
+        if !patterns.is_empty() {
+            let sides = Sides {
+                built,
+                desired,
+                reached,
+            };
+            let mut report = in_phases(
+                project, options, existing, version, sides, changes, renames, patterns, kept,
+            )
+            .await?;
+            report.stderr.push_str(&warnings);
+            return Ok(report);
+        }
+    }
     let undo = renames.undoing();
     changes.extend(renames.changes.into_iter().map(Change::from));
     if changes.is_empty() {
@@ -134,45 +156,16 @@ async fn from_catalogs(
         report.stderr.push_str(&warnings);
         return Ok(report);
     }
-    let up = plan::plan(&built, &desired, changes)?;
-    let allowed = project.allowed(&options.allow);
-    if let Some(refusal) = refused(&up, &allowed) {
-        return Ok(refusal);
-    }
-    let mut before = built;
-    project.filter.keep_history_schema(&desired, &mut before);
-    // Down: the renames undone first, then back to what the migrations built.
-    let mut down_changes = diff::diff(&desired, &before);
-    down_changes.extend(undo.map(Change::from));
-    let down = plan::plan(&desired, &before, down_changes)?;
-    // The proof reads a third catalog: the one no longer needed goes first
-    // (at 10 000 tables, 70 MB).
-    drop(before);
+    let (up, down, allowed) =
+        match plans(project, options, built, &desired, changes, undo, &|_| false)? {
+            Ok(plans) => plans,
+            Err(refusal) => return Ok(refusal),
+        };
     // Proved before it is written: the migrations replayed, rows seeded, the
     // new migration run.
-    let proved = if project.proof {
-        let target = reached.as_ref().unwrap_or(&desired);
-        let build = Side::Migrations(existing.clone());
-        let scratch = project.scratch();
-        let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
-        let major = (target.server_version / 10000) as u32;
-        let filter = &project.filter;
-        let copy = format!("what {} builds", project.show(&project.migrations));
-        let proof = crate::proof::prove(
-            &build,
-            &steps,
-            Some(target),
-            &target.reader_role,
-            major,
-            filter,
-            &scratch,
-            kept.take(),
-            &copy,
-        );
-        Some(proof.await?)
-    } else {
-        None
-    };
+    let target = reached.as_ref().unwrap_or(&desired);
+    let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
+    let proved = prove(project, &existing, &steps, target, kept).await?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => describe(&up),
@@ -202,6 +195,209 @@ async fn from_catalogs(
         report.stderr.push_str(&super::proved_line(&p, &copy));
     }
     Ok(report)
+}
+
+/// The plan from `built` to `desired` and the one back (renames undone
+/// first by `undo`), without the changes back that `skip` takes for its
+/// own, with the hazards approved; or the refusal of an up plan that
+/// destroys data no one approved.
+#[allow(clippy::type_complexity)]
+fn plans(
+    project: &Project,
+    options: &GenerateOptions,
+    built: Catalog,
+    desired: &Catalog,
+    changes: Vec<Change>,
+    undo: Option<crate::kinds::rename::RenameChange>,
+    skip: &dyn Fn(&Change) -> bool,
+) -> Result<Result<(Plan, Plan, BTreeSet<HazardCode>), Report>> {
+    let up = plan::plan(&built, desired, changes)?;
+    let allowed = project.allowed(&options.allow);
+    if let Some(refusal) = refused(&up, &allowed) {
+        return Ok(Err(refusal));
+    }
+    let mut before = built;
+    project.filter.keep_history_schema(desired, &mut before);
+    let mut down_changes: Vec<Change> = diff::diff(desired, &before)
+        .into_iter()
+        .filter(|c| !skip(c))
+        .collect();
+    down_changes.extend(undo.map(Change::from));
+    let down = plan::plan(desired, &before, down_changes)?;
+    // The proof reads a third catalog: the one no longer needed goes first
+    // (at 10 000 tables, 70 MB).
+    drop(before);
+    Ok(Ok((up, down, allowed)))
+}
+
+/// Proves `steps` (unless the project says not to) on a copy of what
+/// `existing` builds, rows seeded: they must reach `target`. `kept`, when
+/// the proof may use it, is a scratch database holding that already.
+async fn prove(
+    project: &Project,
+    existing: &[Migration],
+    steps: &[super::RunStep],
+    target: &Catalog,
+    kept: &mut Option<Built>,
+) -> Result<Option<crate::proof::Proven>> {
+    if !project.proof {
+        return Ok(None);
+    }
+    let build = Side::Migrations(existing.to_vec());
+    let scratch = project.scratch();
+    let major = (target.server_version / 10000) as u32;
+    let copy = format!("what {} builds", project.show(&project.migrations));
+    let proof = crate::proof::prove(
+        &build,
+        steps,
+        Some(target),
+        &target.reader_role,
+        major,
+        &project.filter,
+        &scratch,
+        kept.take(),
+        &copy,
+    );
+    Ok(Some(proof.await?))
+}
+
+/// What a zero-downtime migration is planned from: what the migrations
+/// build, the schema with its renames undone, and (when it has renames)
+/// the schema itself.
+struct Sides {
+    built: Catalog,
+    desired: Catalog,
+    reached: Option<Catalog>,
+}
+
+/// `generate --zero-downtime` with breaking column changes: three
+/// migrations (expand, backfill, contract), proved together on a copy.
+#[allow(clippy::too_many_arguments)]
+async fn in_phases(
+    project: &Project,
+    options: &GenerateOptions,
+    existing: Vec<Migration>,
+    version: String,
+    sides: Sides,
+    mut changes: Vec<Change>,
+    renames: crate::renames::Renames,
+    patterns: Vec<zero_downtime::Pattern>,
+    kept: &mut Option<Built>,
+) -> Result<Report> {
+    let Sides {
+        built,
+        desired,
+        reached,
+    } = sides;
+    let undo = renames.undoing();
+    changes.extend(renames.changes.into_iter().map(Change::from));
+    // Back to what the migrations built, but for the patterns' columns:
+    // their expand undoes itself.
+    let theirs = |c: &Change| patterns.iter().any(|p| p.touches(c));
+    let (up, down, allowed) =
+        match plans(project, options, built, &desired, changes, undo, &theirs)? {
+            Ok(plans) => plans,
+            Err(refusal) => return Ok(refusal),
+        };
+    let phases = zero_downtime::phases(patterns, up, down);
+    let target = reached.as_ref().unwrap_or(&desired);
+    let all: Vec<super::RunStep> = [&phases.expand, &phases.backfill, &phases.contract]
+        .iter()
+        .flat_map(|p| p.steps.iter().map(super::RunStep::from))
+        .collect();
+    let proved = prove(project, &existing, &all, target, kept).await?;
+    let name = match &options.name {
+        Some(n) => slug(n),
+        None => match phases.patterns.as_slice() {
+            [one] => slug(&one.slug()),
+            [first, rest @ ..] => slug(&format!("{}_and_{}_more", first.slug(), rest.len())),
+            [] => "zero_downtime".to_string(),
+        },
+    };
+    let about: Vec<String> = phases
+        .patterns
+        .iter()
+        .map(|p| format!("--   {}\n", p.describe()))
+        .collect();
+    let empty = Plan::default();
+    let mut files = Vec::new();
+    let mut versions = Vec::new();
+    let mut next = version;
+    for (n, (phase, up, down)) in [
+        (Phase::Expand, &phases.expand, &phases.expand_down),
+        (Phase::Backfill, &phases.backfill, &empty),
+        (Phase::Contract, &phases.contract, &phases.contract_down),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("{name}_{}", phase.as_str());
+        let label = format!("{next}_{name}");
+        let header = format!(
+            "{} {} ({} of 3)\n-- A zero-downtime change:\n{}\
+             -- 1 expand: the new shape beside the old, kept in step by triggers for\n\
+             -- either version of the application; 2 backfill: existing rows copied in\n\
+             -- batches; 3 contract: the old shape removed. `stratum migrate` runs 1 and 2\n\
+             -- and stops before 3: deploy the application that uses the new shape, then\n\
+             -- run `stratum migrate --contract`.\n",
+            zero_downtime::PHASE,
+            phase.as_str(),
+            n + 1,
+            about.concat()
+        );
+        let up_text = format!("{header}{}", script(&label, up, project, false, &allowed));
+        let down_text = script(&label, down, project, true, &allowed);
+        files.extend(write(
+            &project.migrations,
+            project.layout,
+            &NewMigration {
+                version: &next,
+                name: &name,
+                up: &up_text,
+                down: &down_text,
+                no_transaction: !Script::of_plan(up).batches.iter().any(|b| b.in_transaction),
+            },
+        )?);
+        versions.push(next.clone());
+        next = crate::migrations::version_after(&next);
+    }
+    let files: Vec<String> = files.iter().map(|p| project.show(p)).collect();
+    let mut stderr: String = files
+        .iter()
+        .map(|f| format!("{} {f}\n", paint(style::GREEN, "wrote")))
+        .collect();
+    stderr.push_str(&format!(
+        "Zero-downtime: {}. `stratum migrate` runs the expand and backfill phases and stops \
+         before the contract ({}); run `stratum migrate --contract` once the application no \
+         longer uses the old shape.\n",
+        phases
+            .patterns
+            .iter()
+            .map(|p| p.describe())
+            .collect::<Vec<_>>()
+            .join("; "),
+        versions.last().map(String::as_str).unwrap_or_default()
+    ));
+    if let Some(p) = proved {
+        let copy = format!("what {} builds", project.show(&project.migrations));
+        stderr.push_str(&super::proved_line(&p, &copy));
+    }
+    let steps: Vec<plan::Step> = [phases.expand, phases.backfill, phases.contract]
+        .into_iter()
+        .flat_map(|p| p.steps)
+        .collect();
+    Ok(Report::new(
+        OK,
+        String::new(),
+        stderr,
+        Generated {
+            version: versions.first().cloned(),
+            name: Some(name),
+            files,
+            steps,
+            down_steps: phases.expand_down.steps.len() + phases.contract_down.steps.len(),
+        },
+    ))
 }
 
 fn written(

@@ -17,6 +17,7 @@ use crate::history::{Applied, History};
 use crate::migrations::{compare_versions, Migration};
 use crate::parse::SqlFile;
 use crate::ui::{paint, style};
+use crate::zero_downtime::Phase;
 
 /// The state of one migration against a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,7 +139,16 @@ pub async fn status(project: &Project, url: &str) -> Result<Report> {
         };
         let note = match e.state {
             State::Applied => e.applied_at.clone().unwrap_or_default(),
-            State::Pending => String::new(),
+            State::Pending => files
+                .iter()
+                .find(|m| m.version == e.version)
+                .and_then(|m| Phase::of(&m.up.text))
+                .map_or(String::new(), |phase| match phase {
+                    Phase::Contract => "contract phase: run `stratum migrate --contract` once \
+                                        the application no longer uses the old shape"
+                        .to_string(),
+                    phase => format!("{} phase", phase.as_str()),
+                }),
             State::Changed => "the file changed after it was applied".to_string(),
             State::Missing => "applied, but no file has this version".to_string(),
             State::Failed => failed_note(e),
@@ -291,6 +301,8 @@ pub struct MigrateOptions {
     pub dry_run: bool,
     /// Run a pending migration older than the newest applied one.
     pub allow_out_of_order: bool,
+    /// Run contract phases too.
+    pub contract: bool,
 }
 
 /// Options of `down`.
@@ -750,13 +762,31 @@ pub async fn migrate(project: &Project, url: &str, options: &MigrateOptions) -> 
         }
     }
     let out_of_order = options.allow_out_of_order || project.out_of_order;
+    // The contract phase of a zero-downtime change waits for the word:
+    // --contract, or --to it or a later version.
+    let held = std::cell::RefCell::new(None);
     let pick = |applied: &[Applied]| {
         let mut todo = resumed(&files, applied)?;
-        todo.extend(scripts(pending(&files, applied, to, out_of_order)?)?);
+        let mut pending = pending(&files, applied, to, out_of_order)?;
+        let contract = pending
+            .iter()
+            .position(|m| Phase::of(&m.up.text) == Some(Phase::Contract));
+        if let Some(i) = contract.filter(|_| !options.contract && to.is_none()) {
+            *held.borrow_mut() = Some(pending[i].label());
+            pending.truncate(i);
+        }
+        todo.extend(scripts(pending)?);
         Ok(todo)
     };
     let (allow, dry) = (&options.allow, options.dry_run);
-    run_migrations(project, url, &files, &pick, allow, dry, Way::Up).await
+    let mut report = run_migrations(project, url, &files, &pick, allow, dry, Way::Up).await?;
+    if let Some(label) = held.into_inner() {
+        report.stderr.push_str(&format!(
+            "Stopped before {label}, the contract phase of a zero-downtime change: deploy the \
+             application that uses the new shape, then run `stratum migrate --contract`.\n"
+        ));
+    }
+    Ok(report)
 }
 
 /// The migrations whose backfill stopped, as they resume (`verify`

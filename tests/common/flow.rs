@@ -42,6 +42,7 @@ pub async fn generate(project: &Project, name: &str) -> workflow::Report {
             empty: false,
             // Every fixture pair is generated, some of them destroy data.
             allow: [stratum::plan::HazardCode::DataLoss].into(),
+            zero_downtime: false,
         },
     )
     .await

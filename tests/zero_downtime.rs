@@ -1,0 +1,206 @@
+//! `generate --zero-downtime` as users run it: a column rename, a retype
+//! int -> bigint and a NOT NULL filled from a default, on a table of
+//! 1 000 000 rows, with a writer of the old shape running until the
+//! contract and a writer of the new shape from the expand on (inserts and
+//! updates, `lock_timeout = 200ms`): no statement of either fails, every
+//! row ends as the one-step migration would have left it, and `check`
+//! reports the database in the middle of the pattern as a known state,
+//! then no drift.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{stratum_in, text, wait_for, TestServer};
+
+const ROWS: i64 = 1_000_000;
+
+const BEFORE: &str =
+    "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL DEFAULT 'anon', \
+                      n int, flag boolean);\n";
+
+const AFTER: &str = "CREATE TABLE users (\n  id bigint PRIMARY KEY,\n  \
+                     full_name text NOT NULL DEFAULT 'anon', -- stratum:renamed-from name\n  \
+                     n bigint,\n  flag boolean NOT NULL DEFAULT false\n);\n";
+
+/// The writer of the application version that uses the old shape: new
+/// rows with `name` (and a NULL flag), and updates of its own rows.
+const OLD_WRITES: &[&str] = &[
+    "INSERT INTO users (id, name, n) VALUES ($1::bigint + 2000000, 'o' || $1::bigint, $1::int)",
+    "UPDATE users SET name = 'oo' || $1::bigint, n = n + 1 WHERE id = $1::bigint + 2000000",
+];
+
+/// The writer of the version that uses the new shape: `full_name`, and
+/// updates of the old writer's rows too.
+const NEW_WRITES: &[&str] = &[
+    "INSERT INTO users (id, full_name, n, flag) VALUES ($1::bigint + 3000000, 'w' || $1::bigint, \
+     $1::int, true)",
+    "UPDATE users SET full_name = 'ww' || $1::bigint WHERE id = $1::bigint + 3000000",
+    "UPDATE users SET full_name = 'x' || $1::bigint WHERE id = $1::bigint + 2000000",
+];
+
+fn project(dir: &std::path::Path, schema: &str) {
+    std::fs::write(dir.join("schema/schema.sql"), schema).unwrap();
+}
+
+/// Starts a writer of `statements`, the `nth` one running.
+async fn start(
+    server: &TestServer,
+    statements: &'static [&'static str],
+    nth: usize,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<(u64, Vec<String>)>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = tokio::spawn(common::writer(server.url("zd"), stop.clone(), statements));
+    let db = server.connect("zd").await;
+    let seen = "SELECT pid::text FROM pg_stat_activity WHERE application_name = 'writer'";
+    wait_for("the writer", Duration::from_secs(20), || async {
+        common::strings(&db, seen).await.len() == nth
+    })
+    .await;
+    (stop, writing)
+}
+
+/// Stops a writer: what it did, and its errors.
+async fn stop(
+    writer: (Arc<AtomicBool>, tokio::task::JoinHandle<(u64, Vec<String>)>),
+) -> (u64, Vec<String>) {
+    writer.0.store(true, Ordering::SeqCst);
+    writer.1.await.unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("zd").await;
+    let url = server.url("zd");
+    let dir = common::project_dir(BEFORE, &[]);
+    let p = dir.path();
+    std::fs::write(p.join("stratum.yaml"), "backfill:\n  batch_size: 1000\n").unwrap();
+    let out = stratum_in(p, &["generate", "--name", "init"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    db.batch_execute(&format!(
+        "INSERT INTO users (id, name, n, flag) SELECT g, 'u' || g, g, \
+           CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 = 0 END \
+         FROM generate_series(1, {ROWS}) g; ANALYZE users"
+    ))
+    .await
+    .unwrap();
+
+    project(p, AFTER);
+    let out = stratum_in(p, &["generate", "--zero-downtime"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Zero-downtime: column public.users.name renamed to full_name; column \
+             public.users.n retyped from integer to bigint; column public.users.flag made NOT \
+             NULL, its NULLs filled with false."
+        ),
+        "{stderr}"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(p.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| !f.ends_with(".down.sql") && !f.contains("_init"))
+        .collect();
+    files.sort();
+    let phases: Vec<&str> = files
+        .iter()
+        .map(|f| f.trim_end_matches(".sql").rsplit('_').next().unwrap())
+        .collect();
+    assert_eq!(phases, ["expand", "backfill", "contract"]);
+    let out = stratum_in(p, &["check"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The application of the old shape runs before, during and after the
+    // expand and the backfill.
+    let old = start(&server, OLD_WRITES, 1).await;
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
+    let contract = files[2].trim_end_matches(".sql");
+    assert!(
+        stderr.contains(&format!(
+            "Stopped before {contract}, the contract phase of a zero-downtime change"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = 'users'::regclass \
+             AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        )
+        .await,
+        ["id", "name", "n", "flag", "full_name", "n_stratum_new"]
+    );
+    // Deployed: the new shape's writer starts beside the old one.
+    let new = start(&server, NEW_WRITES, 2).await;
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "No drift: the database matches what migrations/ builds up to {} (a zero-downtime \
+             change, expanded; its contract {contract} is pending).",
+            files[1].trim_end_matches(".sql")
+        )),
+        "{stderr}"
+    );
+    // The old version is gone; then the contract, beside the new writer.
+    let (old_done, old_errors) = stop(old).await;
+    let out = stratum_in(p, &["migrate", "--db", &url, "--contract"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Applied 1 migration."), "{stderr}");
+    let (new_done, new_errors) = stop(new).await;
+    assert!(
+        old_errors.is_empty(),
+        "the old writer failed: {old_errors:?}"
+    );
+    assert!(
+        new_errors.is_empty(),
+        "the new writer failed: {new_errors:?}"
+    );
+    assert!(old_done > 0 && new_done > 0);
+
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("No drift: the database matches schema/."),
+        "{stderr}"
+    );
+    // Every row as one step would have left it.
+    let wrong = format!(
+        "SELECT count(*)::text FROM users WHERE id <= {ROWS} AND (full_name <> 'u' || id \
+           OR n <> id OR flag IS DISTINCT FROM CASE WHEN id % 3 = 0 THEN false ELSE id % 2 = 0 END)"
+    );
+    assert_eq!(common::strings(&db, &wrong).await, ["0"]);
+    // The writers' rows: the old one's with the name and n it last wrote
+    // (or the new writer's later name), a false flag; the new one's as written.
+    let written = "SELECT count(*)::text FROM users WHERE id > 2000000 AND id < 3000000 \
+                   AND NOT (full_name IN ('o' || (id - 2000000), 'oo' || (id - 2000000), \
+                   'x' || (id - 2000000)) AND flag = false)";
+    assert_eq!(common::strings(&db, written).await, ["0"]);
+    let written = "SELECT count(*)::text FROM users WHERE id > 3000000 \
+                   AND NOT (full_name IN ('w' || (id - 3000000), 'ww' || (id - 3000000)) AND flag)";
+    assert_eq!(common::strings(&db, written).await, ["0"]);
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT format_type(atttypid, atttypmod) || attnotnull::text FROM pg_attribute \
+             WHERE attrelid = 'users'::regclass AND attname IN ('full_name', 'n', 'flag') \
+             ORDER BY attname"
+        )
+        .await,
+        ["booleantrue", "texttrue", "bigintfalse"]
+    );
+}
