@@ -37,6 +37,9 @@ pub enum HazardCode {
     /// Changes who may see or change which rows: row level security flags
     /// and policies.
     AuthzChange,
+    /// Breaks the application version still running: it uses a name or a
+    /// type the step changes under it.
+    AppCompat,
 }
 
 impl HazardCode {
@@ -58,6 +61,7 @@ impl HazardCode {
             HazardCode::IndexBuild => "index-build",
             HazardCode::IndexDropped => "index-dropped",
             HazardCode::AuthzChange => "authz-change",
+            HazardCode::AppCompat => "app-compat",
         }
     }
 }

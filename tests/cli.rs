@@ -1780,7 +1780,30 @@ CREATE SEQUENCE app.ticker; -- stratum:renamed-from counter
         !sql.contains("DROP TABLE") && !sql.contains("DROP COLUMN"),
         "{sql}"
     );
+    // A table renamed in one step breaks the application still running:
+    // refused until approved, with nothing run.
     let out = run(&["apply", "--db", &url, "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "hazard app-compat: the application version still running breaks: it uses table \
+             app.members under its old name users"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        common::strings(&db, "SELECT to_regclass('app.users')::text").await,
+        ["app.users"]
+    );
+    let out = run(&[
+        "apply",
+        "--db",
+        &url,
+        "--yes",
+        "--allow-hazards",
+        "app-compat",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = "SELECT string_agg(id || ':' || full_name, ',' ORDER BY id) FROM app.members";
     assert_eq!(common::strings(&db, rows).await, ["1:ada,2:grace"]);

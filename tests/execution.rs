@@ -263,7 +263,7 @@ async fn signals_cancel_rewrites_and_concurrent_builds_on_the_server() {
                         &url,
                         "--yes",
                         "--allow-hazards",
-                        "table-rewrite,access-exclusive-lock,full-table-scan,index-build,data-loss",
+                        "table-rewrite,access-exclusive-lock,full-table-scan,index-build,data-loss,app-compat",
                     ]
                 };
                 let run = spawn_in(p, &args, &env);

@@ -13,7 +13,7 @@ use common::{stratum_in, strings, text, TestServer};
 
 /// Every hazard, for applying a whole schema to an empty database.
 const ALL_HAZARDS: &str =
-    "data-loss,table-rewrite,access-exclusive-lock,full-table-scan,index-build,index-dropped,authz-change";
+    "data-loss,table-rewrite,access-exclusive-lock,full-table-scan,index-build,index-dropped,authz-change,app-compat";
 
 /// The real-world schemas, sorted; fails when the directory is missing.
 fn real_schemas() -> Vec<PathBuf> {

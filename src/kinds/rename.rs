@@ -8,7 +8,7 @@
 //! into the views, indexes and constraints that refer to the object.
 
 use super::{Catalog, Effects, Action, Kind, ObjectId, Shown};
-use crate::hazard::Hazard;
+use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::rank::{self, Rank};
 
 /// One rename.
@@ -56,8 +56,30 @@ impl Action for RenameChange {
         Some(self.sql.clone())
     }
 
-    fn hazards(&self, _: &Catalog, _: &Catalog) -> Vec<Hazard> {
-        Vec::new()
+    /// A table or a column of a kept table renamed in one step breaks the
+    /// application version still running, which uses the old name.
+    fn hazards(&self, current: &Catalog, _: &Catalog) -> Vec<Hazard> {
+        if self.undo {
+            return Vec::new();
+        }
+        let hint = match &self.id {
+            ObjectId::Column { table, .. } if current.tables.contains_key(table) => {
+                "`generate --zero-downtime` writes the rename as expand / contract"
+            }
+            ObjectId::Table { .. } => {
+                "rename it once no running version uses the old name (zero-downtime table \
+                 renames are not supported yet)"
+            }
+            _ => return Vec::new(),
+        };
+        vec![Hazard::new(
+            HazardCode::AppCompat,
+            format!(
+                "the application version still running breaks: it uses {} under its old name \
+                 {}; {hint}",
+                self.what, self.from
+            ),
+        )]
     }
 
     fn rank(&self) -> Rank {

@@ -413,7 +413,27 @@ impl Action for ColumnChange {
                 format!("drops column {}.{column}", table.plain()),
             )],
             ColumnChange::AlterType { from, to, .. } => {
-                type_hazards(desired, table, from, to)
+                let mut hazards = type_hazards(desired, table, from, to);
+                // A new collation alone leaves the type the application sees.
+                let breaks = from.data_type != to.data_type
+                    && hazards
+                        .iter()
+                        .any(|h| matches!(h.code, HazardCode::TableRewrite | HazardCode::DataLoss));
+                if breaks {
+                    hazards.push(Hazard::new(
+                        HazardCode::AppCompat,
+                        format!(
+                            "the application version still running may break: column {}.{} \
+                             changes from {} to {} under it; `generate --zero-downtime` writes \
+                             the retype as expand / contract",
+                            table.plain(),
+                            from.name,
+                            from.data_type,
+                            to.data_type
+                        ),
+                    ));
+                }
+                hazards
             }
             ColumnChange::Add {
                 column: c,
