@@ -93,6 +93,18 @@ pub enum Pattern {
         /// The column as the schema wants it.
         to: Column,
     },
+    /// `-- stratum:renamed-from` on a table: renamed as planned, with a
+    /// view under the old name (simple, so writes go through it) until
+    /// contract.
+    RenameTable {
+        /// The table under its new name.
+        table: QualName,
+        /// Its old name.
+        old: QualName,
+        /// The table's grants of what a view can take (SELECT, INSERT,
+        /// UPDATE, DELETE), given on the view too: `GRANT ...;` lines.
+        grants: String,
+    },
     /// NOT NULL on a column that may hold NULLs, filled with its default.
     NotNull {
         /// The table.
@@ -109,24 +121,28 @@ impl Pattern {
         match self {
             Pattern::Rename { table, .. }
             | Pattern::Retype { table, .. }
+            | Pattern::RenameTable { table, .. }
             | Pattern::NotNull { table, .. } => table,
         }
     }
 
-    fn columns(&self) -> (&Column, &Column) {
+    /// The column as it is and as it will be; None for a table's pattern.
+    fn columns(&self) -> Option<(&Column, &Column)> {
         match self {
             Pattern::Rename { from, to, .. }
             | Pattern::Retype { from, to, .. }
-            | Pattern::NotNull { from, to, .. } => (from, to),
+            | Pattern::NotNull { from, to, .. } => Some((from, to)),
+            Pattern::RenameTable { .. } => None,
         }
     }
 
     /// True when `change` acts on the pattern's column (under either name).
     pub fn touches(&self, change: &Change) -> bool {
         let id = change.action().id();
-        let (from, to) = self.columns();
-        id == ObjectId::column(self.table(), &from.name)
-            || id == ObjectId::column(self.table(), &to.name)
+        self.columns().is_some_and(|(from, to)| {
+            id == ObjectId::column(self.table(), &from.name)
+                || id == ObjectId::column(self.table(), &to.name)
+        })
     }
 
     /// A name for its migrations: `rename_users_name`.
@@ -135,15 +151,27 @@ impl Pattern {
             Pattern::Rename { .. } => "rename",
             Pattern::Retype { .. } => "retype",
             Pattern::NotNull { .. } => "not_null",
+            Pattern::RenameTable { old, .. } => return format!("rename_{}", old.name),
         };
-        format!("{verb}_{}_{}", self.table().name, self.columns().0.name)
+        let column = self.columns().map_or("", |(from, _)| from.name.as_str());
+        format!("{verb}_{}_{column}", self.table().name)
     }
 
     /// The pattern for people: `rename of column app.users.name to full_name`.
     pub fn describe(&self) -> String {
-        let (from, to) = self.columns();
+        let Some((from, to)) = self.columns() else {
+            let old = match self {
+                Pattern::RenameTable { old, .. } => old.plain(),
+                _ => String::new(),
+            };
+            return format!(
+                "table {old} renamed to {}, a view under the old name until contract",
+                self.table().name
+            );
+        };
         let column = format!("column {}.{}", self.table().plain(), from.name);
         match self {
+            Pattern::RenameTable { .. } => String::new(),
             Pattern::Rename { .. } => format!("{column} renamed to {}", to.name),
             Pattern::Retype { .. } => {
                 format!(
@@ -202,6 +230,27 @@ pub fn patterns(
                 .map(|(from, to)| (table.clone(), from.clone(), to.clone())),
             _ => None,
         };
+        // A table's rename stays in the plan, where renames run; the view
+        // under its old name is the pattern's.
+        if let ObjectId::Table { name } = &change.id {
+            let old = QualName::new(
+                &name.schema,
+                change
+                    .from
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or(&change.from)
+                    .trim_matches('"'),
+            );
+            if current.tables.contains_key(&old) {
+                let grants = view_grants(current, &old);
+                found.push(Pattern::RenameTable {
+                    table: name.clone(),
+                    old,
+                    grants,
+                });
+            }
+        }
         match column {
             Some((table, from, to)) => found.push(Pattern::Rename { table, from, to }),
             None => {
@@ -210,13 +259,31 @@ pub fn patterns(
             }
         }
     }
+    for c in &kept {
+        let table =
+            c.id.relation()
+                .filter(|_| matches!(c.id, ObjectId::Column { .. }));
+        if let Some(t) = table.filter(|t| {
+            found
+                .iter()
+                .any(|p| matches!(p, Pattern::RenameTable { table, .. } if table == *t))
+        }) {
+            bail!(
+                "--zero-downtime: table {} is renamed and its {} too; rename the table in one \
+                 migration and its columns in the next",
+                t.plain(),
+                c.what
+            );
+        }
+    }
     // PostgreSQL 18 names a NOT NULL constraint after its column: the
     // contract's SET NOT NULL names the new one so.
     let derived = |c: &crate::kinds::rename::RenameChange| {
         found.iter().any(|p| {
-            let (from, _) = p.columns();
-            c.id.relation() == Some(p.table())
-                && c.from == format!("{}_{}_not_null", p.table().name, from.name)
+            p.columns().is_some_and(|(from, _)| {
+                c.id.relation() == Some(p.table())
+                    && c.from == format!("{}_{}_not_null", p.table().name, from.name)
+            })
         })
     };
     let (kept, kept_undo): (Vec<_>, Vec<_>) = kept
@@ -280,6 +347,7 @@ pub fn patterns(
                 **c,
                 ColumnChange::SetDefault { .. }
                     | ColumnChange::NotNullCheck { .. }
+                    | ColumnChange::AlterNotNull { .. }
                     | ColumnChange::SetNotNull { .. }
                     | ColumnChange::AlterType { .. }
             )
@@ -294,6 +362,9 @@ pub fn patterns(
     }
     *changes = rest;
     for p in &found {
+        let Some((from, to)) = p.columns() else {
+            continue;
+        };
         refuse_dependants(current, p)?;
         refuse_other_changes(p, changes)?;
         if key_of(current, p.table()).is_none() {
@@ -302,7 +373,6 @@ pub fn patterns(
                 p.table().plain()
             );
         }
-        let (from, to) = p.columns();
         if from.identity.is_some() || from.generated.is_some() || to.generated.is_some() {
             bail!(
                 "--zero-downtime: {} is an identity or generated column; its pattern is not \
@@ -323,6 +393,28 @@ pub fn patterns(
     Ok(found)
 }
 
+/// The GRANT statements that give a view over table `old` what its
+/// grantees hold on the table and a view can take.
+fn view_grants(current: &Catalog, old: &QualName) -> String {
+    let table = ObjectId::Table { name: old.clone() };
+    let mut by: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for g in current.privileges.get(&table).into_iter().flatten() {
+        if matches!(
+            g.privilege.as_str(),
+            "SELECT" | "INSERT" | "UPDATE" | "DELETE"
+        ) {
+            by.entry(g.grantee.as_str())
+                .or_default()
+                .push(g.privilege.as_str());
+        }
+    }
+    by.into_iter()
+        .map(|(grantee, privileges)| {
+            format!("\nGRANT {} ON {old} TO {grantee};", privileges.join(", "))
+        })
+        .collect()
+}
+
 /// True when a retype rewrites the table or may fail on existing values.
 fn breaks(change: &Change, current: &Catalog, desired: &Catalog) -> bool {
     change
@@ -334,10 +426,9 @@ fn breaks(change: &Change, current: &Catalog, desired: &Catalog) -> bool {
 
 /// Refuses a rename or retype of a column other objects depend on.
 fn refuse_dependants(current: &Catalog, p: &Pattern) -> Result<()> {
-    if matches!(p, Pattern::NotNull { .. }) {
+    let (Pattern::Rename { from, .. } | Pattern::Retype { from, .. }) = p else {
         return Ok(());
-    }
-    let (from, _) = p.columns();
+    };
     let column = ObjectId::column(p.table(), &from.name);
     // Its own default moves with it.
     let default = ObjectId::Default {
@@ -412,6 +503,46 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
     };
     let mut undo_expand = Vec::new();
     for p in &patterns {
+        if let Pattern::RenameTable { table, old, grants } = p {
+            // The rename in the plan breaks nothing now.
+            for step in &mut phases.expand.steps {
+                let renames_it = matches!(&step.change, Change::Rename(r)
+                    if r.id == ObjectId::Table { name: table.clone() });
+                if renames_it {
+                    step.hazards.retain(|h| h.code != HazardCode::AppCompat);
+                }
+            }
+            let view = |verb: &str, sql: String| {
+                let change = Change::from(ExpandChange {
+                    table: table.clone(),
+                    column: String::new(),
+                    verb: verb.to_string(),
+                    detail: format!("view {} over it", old.plain()),
+                    sql,
+                    transactional: true,
+                    hazards: Vec::new(),
+                });
+                let action = change.action();
+                Step {
+                    kind: action.verb(),
+                    object: action.label(),
+                    hazards: Vec::new(),
+                    sql: action.sql(),
+                    transactional: true,
+                    change,
+                }
+            };
+            let create = format!("CREATE VIEW {old} AS SELECT * FROM {table};{grants}");
+            let drop = format!("DROP VIEW {old};");
+            phases
+                .expand
+                .steps
+                .push(view("create_view", create.clone()));
+            undo_expand.push(view("drop_view", drop.clone()));
+            phases.contract.steps.push(view("drop_view", drop));
+            phases.contract_down.steps.push(view("create_view", create));
+            continue;
+        }
         let w = Writer::new(p);
         phases.expand.steps.extend(w.expand());
         undo_expand.extend(w.expand_down());
@@ -432,9 +563,17 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
     phases
 }
 
+/// What a column's pattern does, for its writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Rename,
+    Retype,
+    NotNull,
+}
+
 /// Writes one pattern's statements.
 struct Writer<'a> {
-    p: &'a Pattern,
+    shape: Shape,
     table: &'a QualName,
     from: &'a Column,
     to: &'a Column,
@@ -448,14 +587,20 @@ struct Writer<'a> {
 impl<'a> Writer<'a> {
     fn new(p: &'a Pattern) -> Writer<'a> {
         let table = p.table();
-        let (from, to) = p.columns();
-        let new = match p {
-            Pattern::Rename { .. } => to.name.clone(),
-            Pattern::Retype { .. } => short(format!("{}_stratum_new", from.name)),
-            Pattern::NotNull { .. } => from.name.clone(),
+        let (from, to) = p.columns().expect("a column's pattern");
+        let shape = match p {
+            Pattern::Rename { .. } => Shape::Rename,
+            Pattern::Retype { .. } => Shape::Retype,
+            Pattern::NotNull { .. } => Shape::NotNull,
+            Pattern::RenameTable { .. } => unreachable!("a table's pattern is written in `phases`"),
+        };
+        let new = match shape {
+            Shape::Rename => to.name.clone(),
+            Shape::Retype => short(format!("{}_stratum_new", from.name)),
+            Shape::NotNull => from.name.clone(),
         };
         Writer {
-            p,
+            shape,
             table,
             from,
             to,
@@ -516,8 +661,8 @@ impl<'a> Writer<'a> {
     /// The trigger function and the trigger that keep old and new in step.
     fn sync(&self) -> Vec<Step> {
         let (old, new) = (ident(&self.from.name), ident(&self.new));
-        let body = match self.p {
-            Pattern::Rename { .. } => {
+        let body = match self.shape {
+            Shape::Rename => {
                 let fill = match &self.to.default {
                     Some(default) => format!(
                         "    IF NEW.{new} IS NULL AND NEW.{old} IS NULL THEN\n      \
@@ -535,12 +680,12 @@ impl<'a> Writer<'a> {
                      NEW.{old} := NEW.{new};\n  END IF;\n"
                 )
             }
-            Pattern::Retype { .. } => format!(
+            Shape::Retype => format!(
                 "  IF TG_OP = 'INSERT' OR NEW.{old} IS DISTINCT FROM OLD.{old} THEN\n    \
                  NEW.{new} := NEW.{old}::{};\n  END IF;\n",
                 self.to.data_type
             ),
-            Pattern::NotNull { .. } => format!(
+            Shape::NotNull => format!(
                 "  IF NEW.{old} IS NULL THEN\n    NEW.{old} := {};\n  END IF;\n",
                 self.to.default.as_deref().unwrap_or("NULL")
             ),
@@ -556,10 +701,10 @@ impl<'a> Writer<'a> {
             self.table,
             self.function
         );
-        let what = match self.p {
-            Pattern::Rename { .. } => format!("keeps {} and {} in step", self.from.name, self.new),
-            Pattern::Retype { .. } => format!("copies {} into {}", self.from.name, self.new),
-            Pattern::NotNull { .. } => format!("fills NULLs of {}", self.from.name),
+        let what = match self.shape {
+            Shape::Rename => format!("keeps {} and {} in step", self.from.name, self.new),
+            Shape::Retype => format!("copies {} into {}", self.from.name, self.new),
+            Shape::NotNull => format!("fills NULLs of {}", self.from.name),
         };
         vec![
             self.step(
@@ -672,10 +817,10 @@ impl<'a> Writer<'a> {
     fn expand(&self) -> Vec<Step> {
         let mut out = Vec::new();
         let (old, new) = (&self.from.name, &self.new);
-        match self.p {
-            Pattern::Rename { .. } | Pattern::Retype { .. } => {
-                let beside = match self.p {
-                    Pattern::Rename { .. } => format!("+ column {new} beside {old}"),
+        match self.shape {
+            Shape::Rename | Shape::Retype => {
+                let beside = match self.shape {
+                    Shape::Rename => format!("+ column {new} beside {old}"),
                     _ => format!("+ column {new}, {old} as {}", self.to.data_type),
                 };
                 out.push(self.step(
@@ -690,11 +835,11 @@ impl<'a> Writer<'a> {
                 ));
                 // Both columns get the default from the trigger: each
                 // version of the application writes only its own.
-                if matches!(self.p, Pattern::Rename { .. }) && self.from.default.is_some() {
+                if matches!(self.shape, Shape::Rename) && self.from.default.is_some() {
                     out.push(self.set_default(old, None));
                 }
             }
-            Pattern::NotNull { .. } => {
+            Shape::NotNull => {
                 if self.from.default != self.to.default {
                     out.push(self.set_default(old, self.to.default.as_deref()));
                 }
@@ -710,19 +855,19 @@ impl<'a> Writer<'a> {
     fn expand_down(&self) -> Vec<Step> {
         let mut out = self.drop_sync();
         let (old, new) = (&self.from.name, &self.new);
-        match self.p {
-            Pattern::Rename { .. } | Pattern::Retype { .. } => {
+        match self.shape {
+            Shape::Rename | Shape::Retype => {
                 out.push(self.step(
                     "drop_column",
                     &format!("- column {new}"),
                     self.alter(&format!("DROP COLUMN {}", ident(new))),
                     true,
                 ));
-                if matches!(self.p, Pattern::Rename { .. }) && self.from.default.is_some() {
+                if matches!(self.shape, Shape::Rename) && self.from.default.is_some() {
                     out.push(self.set_default(old, self.from.default.as_deref()));
                 }
             }
-            Pattern::NotNull { .. } => {
+            Shape::NotNull => {
                 out.push(self.step(
                     "alter_column",
                     "- the NOT NULL check",
@@ -739,18 +884,18 @@ impl<'a> Writer<'a> {
 
     fn backfill(&self) -> Vec<Step> {
         let (old, new) = (ident(&self.from.name), ident(&self.new));
-        vec![match self.p {
-            Pattern::Rename { .. } => self.backfill_step(
+        vec![match self.shape {
+            Shape::Rename => self.backfill_step(
                 &format!("{new} = {old}"),
                 &self.new,
                 &format!("{new} IS DISTINCT FROM {old}"),
             ),
-            Pattern::Retype { .. } => self.backfill_step(
+            Shape::Retype => self.backfill_step(
                 &format!("{new} = {old}::{}", self.to.data_type),
                 &self.new,
                 &format!("{new} IS NULL AND {old} IS NOT NULL"),
             ),
-            Pattern::NotNull { .. } => self.backfill_step(
+            Shape::NotNull => self.backfill_step(
                 &format!("{old} = {}", self.to.default.as_deref().unwrap_or("NULL")),
                 &self.from.name,
                 &format!("{old} IS NULL"),
@@ -772,7 +917,7 @@ impl<'a> Writer<'a> {
                 self.table.plain()
             ),
         );
-        if !matches!(self.p, Pattern::NotNull { .. }) {
+        if !matches!(self.shape, Shape::NotNull) {
             out.push(self.step_with(
                 "drop_column",
                 &format!("- column {old} (its values live on in {new})"),
@@ -781,7 +926,7 @@ impl<'a> Writer<'a> {
                 vec![swap],
             ));
         }
-        if matches!(self.p, Pattern::Retype { .. }) {
+        if matches!(self.shape, Shape::Retype) {
             out.push(self.step(
                 "swap_column",
                 &format!("~ column {new} renamed {}", self.to.name),
@@ -796,7 +941,7 @@ impl<'a> Writer<'a> {
         if self.to.not_null {
             out.extend(self.set_not_null(&self.to.name, &self.check));
         }
-        if !matches!(self.p, Pattern::NotNull { .. }) {
+        if !matches!(self.shape, Shape::NotNull) {
             if self.to.default.is_some() {
                 out.push(self.set_default(&self.to.name, self.to.default.as_deref()));
             }
@@ -810,8 +955,8 @@ impl<'a> Writer<'a> {
     fn contract_down(&self) -> Vec<Step> {
         let mut out = Vec::new();
         let (old, new) = (&self.from.name, &self.new);
-        match self.p {
-            Pattern::NotNull { .. } => {
+        match self.shape {
+            Shape::NotNull => {
                 out.push(self.step(
                     "alter_column",
                     &format!("~ column {old}: NULL allowed"),
@@ -822,7 +967,7 @@ impl<'a> Writer<'a> {
                 out.extend(self.sync());
                 return out;
             }
-            Pattern::Retype { .. } => out.push(self.step(
+            Shape::Retype => out.push(self.step(
                 "swap_column",
                 &format!("~ column {} renamed {new}", self.to.name),
                 self.alter(&format!(
@@ -832,7 +977,7 @@ impl<'a> Writer<'a> {
                 )),
                 true,
             )),
-            Pattern::Rename { .. } => {}
+            Shape::Rename => {}
         }
         if self.to.default.is_some() {
             out.push(self.set_default(new, None));
@@ -859,7 +1004,7 @@ impl<'a> Writer<'a> {
             )),
             true,
         ));
-        if matches!(self.p, Pattern::Retype { .. }) && self.from.default.is_some() {
+        if matches!(self.shape, Shape::Retype) && self.from.default.is_some() {
             out.push(self.set_default(old, self.from.default.as_deref()));
         }
         if self.from.comment.is_some() {
@@ -867,8 +1012,8 @@ impl<'a> Writer<'a> {
         }
         out.extend(self.sync());
         let (o, n) = (ident(old), ident(new));
-        out.push(match self.p {
-            Pattern::Retype { .. } => self.backfill_step(
+        out.push(match self.shape {
+            Shape::Retype => self.backfill_step(
                 &format!("{o} = {n}::{}", self.from.data_type),
                 old,
                 &format!("{o} IS NULL AND {n} IS NOT NULL"),

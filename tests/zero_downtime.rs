@@ -45,15 +45,19 @@ fn project(dir: &std::path::Path, schema: &str) {
     std::fs::write(dir.join("schema/schema.sql"), schema).unwrap();
 }
 
-/// Starts a writer of `statements`, the `nth` one running.
+/// A running writer: its stop flag and its task.
+type Running = (Arc<AtomicBool>, tokio::task::JoinHandle<(u64, Vec<String>)>);
+
+/// Starts a writer of `statements` on database `db`, the `nth` one running.
 async fn start(
     server: &TestServer,
+    db: &str,
     statements: &'static [&'static str],
     nth: usize,
-) -> (Arc<AtomicBool>, tokio::task::JoinHandle<(u64, Vec<String>)>) {
+) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
-    let writing = tokio::spawn(common::writer(server.url("zd"), stop.clone(), statements));
-    let db = server.connect("zd").await;
+    let writing = tokio::spawn(common::writer(server.url(db), stop.clone(), statements));
+    let db = server.connect(db).await;
     let seen = "SELECT pid::text FROM pg_stat_activity WHERE application_name = 'writer'";
     wait_for("the writer", Duration::from_secs(20), || async {
         common::strings(&db, seen).await.len() == nth
@@ -63,11 +67,38 @@ async fn start(
 }
 
 /// Stops a writer: what it did, and its errors.
-async fn stop(
-    writer: (Arc<AtomicBool>, tokio::task::JoinHandle<(u64, Vec<String>)>),
-) -> (u64, Vec<String>) {
+async fn stop(writer: Running) -> (u64, Vec<String>) {
     writer.0.store(true, Ordering::SeqCst);
     writer.1.await.unwrap()
+}
+
+/// The end of a pattern as users run it: the old version's writer
+/// stopped (it is gone), `migrate --contract` beside the new one, then
+/// `check`; neither writer saw an error, and the database matches the
+/// schema.
+async fn finish(p: &std::path::Path, url: &str, env: &[(&str, &str)], old: Running, new: Running) {
+    let (old_done, old_errors) = stop(old).await;
+    let out = stratum_in(p, &["migrate", "--db", url, "--contract"], env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Applied 1 migration."), "{stderr}");
+    let (new_done, new_errors) = stop(new).await;
+    assert!(
+        old_errors.is_empty(),
+        "the old writer failed: {old_errors:?}"
+    );
+    assert!(
+        new_errors.is_empty(),
+        "the new writer failed: {new_errors:?}"
+    );
+    assert!(old_done > 0 && new_done > 0);
+    let out = stratum_in(p, &["check", "--db", url], env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("No drift: the database matches schema/."),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -120,7 +151,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
 
     // The application of the old shape runs before, during and after the
     // expand and the backfill.
-    let old = start(&server, OLD_WRITES, 1).await;
+    let old = start(&server, "zd", OLD_WRITES, 1).await;
     let out = stratum_in(p, &["migrate", "--db", &url], &env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -142,7 +173,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         ["id", "name", "n", "flag", "full_name", "n_stratum_new"]
     );
     // Deployed: the new shape's writer starts beside the old one.
-    let new = start(&server, NEW_WRITES, 2).await;
+    let new = start(&server, "zd", NEW_WRITES, 2).await;
     let out = stratum_in(p, &["check", "--db", &url], &env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -155,29 +186,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         "{stderr}"
     );
     // The old version is gone; then the contract, beside the new writer.
-    let (old_done, old_errors) = stop(old).await;
-    let out = stratum_in(p, &["migrate", "--db", &url, "--contract"], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("Applied 1 migration."), "{stderr}");
-    let (new_done, new_errors) = stop(new).await;
-    assert!(
-        old_errors.is_empty(),
-        "the old writer failed: {old_errors:?}"
-    );
-    assert!(
-        new_errors.is_empty(),
-        "the new writer failed: {new_errors:?}"
-    );
-    assert!(old_done > 0 && new_done > 0);
-
-    let out = stratum_in(p, &["check", "--db", &url], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("No drift: the database matches schema/."),
-        "{stderr}"
-    );
+    finish(p, &url, &env, old, new).await;
     // Every row as one step would have left it.
     let wrong = format!(
         "SELECT count(*)::text FROM users WHERE id <= {ROWS} AND (full_name <> 'u' || id \
@@ -202,5 +211,100 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         )
         .await,
         ["booleantrue", "texttrue", "bigintfalse"]
+    );
+}
+
+/// A table renamed with `--zero-downtime`: renamed at expand with a view
+/// under its old name, through which a writer of the old version goes on
+/// inserting (the table's defaults apply) and updating, beside a writer of
+/// the new name; the view goes at contract.
+#[tokio::test(flavor = "current_thread")]
+async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("zt").await;
+    let url = server.url("zt");
+    db.batch_execute("CREATE ROLE app_reader NOLOGIN")
+        .await
+        .unwrap();
+    let dir = common::project_dir(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL DEFAULT 'anon', \
+         seen int NOT NULL DEFAULT 0);\nGRANT SELECT ON users TO app_reader;\n",
+        &[],
+    );
+    let p = dir.path();
+    let out = stratum_in(p, &["generate", "--name", "init"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    db.batch_execute(
+        "INSERT INTO users (id, name) SELECT g, 'u' || g FROM generate_series(1, 100000) g",
+    )
+    .await
+    .unwrap();
+    project(
+        p,
+        "CREATE TABLE members ( -- stratum:renamed-from users\n  id bigint PRIMARY KEY,\n  \
+         name text NOT NULL DEFAULT 'anon',\n  seen int NOT NULL DEFAULT 0\n);\n\
+         GRANT SELECT ON members TO app_reader;\n",
+    );
+    let out = stratum_in(p, &["generate", "--zero-downtime"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Zero-downtime: table public.users renamed to members, a view under the old name \
+             until contract."
+        ),
+        "{stderr}"
+    );
+    const OLD: &[&str] = &[
+        "INSERT INTO users (id) VALUES ($1::bigint + 2000000)",
+        "UPDATE users SET seen = seen + 1 WHERE id = $1::bigint",
+    ];
+    const NEW: &[&str] = &[
+        "INSERT INTO members (id, name) VALUES ($1::bigint + 3000000, 'n')",
+        "UPDATE members SET seen = seen + 1 WHERE id = $1::bigint + 1000",
+    ];
+    let old = start(&server, "zt", OLD, 1).await;
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT relkind::text FROM pg_class WHERE relname IN ('users', 'members') ORDER BY relname"
+        )
+        .await,
+        ["r", "v"]
+    );
+    // The running version's roles keep what they held on the table.
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT has_table_privilege('app_reader', 'public.users', 'SELECT')::text"
+        )
+        .await,
+        ["true"]
+    );
+    let new = start(&server, "zt", NEW, 2).await;
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    finish(p, &url, &env, old, new).await;
+    // The old version's rows, inserted through the view, got the defaults.
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT count(*)::text FROM members WHERE id > 2000000 AND id < 3000000 \
+             AND (name <> 'anon' OR seen <> 0)"
+        )
+        .await,
+        ["0"]
+    );
+    assert_eq!(
+        common::strings(&db, "SELECT coalesce(to_regclass('users')::text, 'gone')").await,
+        ["gone"]
     );
 }

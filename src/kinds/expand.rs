@@ -15,7 +15,8 @@ use crate::sql::QualName;
 pub struct ExpandChange {
     /// The table.
     pub table: QualName,
-    /// The column the pattern changes, as the schema names it.
+    /// The column the pattern changes, as the schema names it; empty for
+    /// a pattern on the whole table.
     pub column: String,
     /// What the statement does, in snake_case (`add_shadow_column`).
     pub verb: String,
@@ -31,7 +32,13 @@ pub struct ExpandChange {
 
 impl Action for ExpandChange {
     fn id(&self) -> ObjectId {
-        ObjectId::column(&self.table, &self.column)
+        // A pattern on a whole table (a rename) names no column.
+        match self.column.is_empty() {
+            true => ObjectId::Table {
+                name: self.table.clone(),
+            },
+            false => ObjectId::column(&self.table, &self.column),
+        }
     }
 
     fn verb(&self) -> &'static str {
@@ -45,6 +52,8 @@ impl Action for ExpandChange {
             "add_constraint" => "add_constraint",
             "validate_constraint" => "validate_constraint",
             "swap_column" => "swap_column",
+            "create_view" => "create_view",
+            "drop_view" => "drop_view",
             _ => "alter_column",
         }
     }

@@ -67,8 +67,8 @@ impl Action for RenameChange {
                 "`generate --zero-downtime` writes the rename as expand / contract"
             }
             ObjectId::Table { .. } => {
-                "rename it once no running version uses the old name (zero-downtime table \
-                 renames are not supported yet)"
+                "`generate --zero-downtime` renames it with a view under the old name until \
+                 contract"
             }
             _ => return Vec::new(),
         };
