@@ -530,29 +530,27 @@ impl Lines {
     }
 }
 
-/// Every annotation in `source`, with the object it is on.
-fn annotations(source: &SqlSource, desired: &Catalog) -> Result<Vec<Annotation>> {
+/// Every line of `source` with a `-- <mark>` comment: its place
+/// (`file:line`), the text after the mark, and what the line declares.
+fn marked(
+    source: &SqlSource,
+    desired: &Catalog,
+    mark: &str,
+) -> Vec<(String, String, Option<Target>)> {
     let mut out = Vec::new();
-    let mut errors = Vec::new();
     for (f, file) in source.files.iter().enumerate() {
-        if !file.text.contains(MARK) {
+        if !file.text.contains(mark) {
             continue;
         }
         let lines = Lines::new(&file.text);
         for (i, text) in file.text.lines().enumerate() {
-            let Some(at) = text.find(MARK) else {
+            let Some(at) = text.find(mark) else {
                 continue;
             };
             if !text[..at].contains("--") {
                 continue;
             }
             let line = i + 1;
-            let place = format!("{}:{line}", file.path.display());
-            let Some(old) = text[at + MARK.len()..].split_whitespace().next() else {
-                errors.push(format!("{place}: {MARK} needs the old name"));
-                continue;
-            };
-            let old = old.trim_matches('"').to_string();
             // The statement on this line: the last one that starts on it or
             // before and ends on it or after.
             let statement = source.statements.iter().rfind(|s| {
@@ -561,18 +559,89 @@ fn annotations(source: &SqlSource, desired: &Catalog) -> Result<Vec<Annotation>>
                     && lines.of(s.offset + s.sql.len()) >= line
             });
             let target = statement.and_then(|s| target(s, &lines, line, text, desired));
-            match target {
-                Some(target) => out.push(Annotation {
-                    at: place,
-                    old,
-                    target,
-                }),
-                None => errors.push(format!(
-                    "{place}: {MARK} is on no line that declares a table, column, constraint, \
-                     index, view, sequence, function, type, domain, enum value or schema"
-                )),
-            }
+            out.push((
+                format!("{}:{line}", file.path.display()),
+                text[at + mark.len()..].trim().to_string(),
+                target,
+            ));
         }
+    }
+    out
+}
+
+/// Every annotation in `source`, with the object it is on.
+fn annotations(source: &SqlSource, desired: &Catalog) -> Result<Vec<Annotation>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (place, rest, target) in marked(source, desired, MARK) {
+        let Some(old) = rest.split_whitespace().next() else {
+            errors.push(format!("{place}: {MARK} needs the old name"));
+            continue;
+        };
+        let old = old.trim_matches('"').to_string();
+        match target {
+            Some(target) => out.push(Annotation {
+                at: place,
+                old,
+                target,
+            }),
+            None => errors.push(format!(
+                "{place}: {MARK} is on no line that declares a table, column, constraint, \
+                 index, view, sequence, function, type, domain, enum value or schema"
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(out)
+}
+
+/// A note on the line that declares a column in `schema/`, such as
+/// `-- stratum:backfill first_name || ' ' || last_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnNote {
+    /// `file:line`.
+    pub at: String,
+    /// The column's table.
+    pub table: QualName,
+    /// The column.
+    pub column: String,
+    /// The text after the mark, without a leading `column =`.
+    pub text: String,
+}
+
+/// The `-- <mark>` notes of `source` on the columns they are on; an
+/// error names a note on a line that declares no column, or with no text.
+pub fn column_notes(source: &SqlSource, desired: &Catalog, mark: &str) -> Result<Vec<ColumnNote>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (at, text, target) in marked(source, desired, mark) {
+        let Some(Target::Column(table, column)) = target else {
+            errors.push(format!("{at}: {mark} is on no line that declares a column"));
+            continue;
+        };
+        // `full_name = expression` or the expression alone.
+        let text = match text.split_once('=') {
+            Some((name, rest))
+                if name.trim().trim_matches('"') == column && !rest.starts_with('=') =>
+            {
+                rest.trim().to_string()
+            }
+            _ => text,
+        };
+        if text.is_empty() {
+            errors.push(format!(
+                "{at}: {mark} needs the expression that fills {column}"
+            ));
+            continue;
+        }
+        out.push(ColumnNote {
+            at,
+            table,
+            column,
+            text,
+        });
     }
     if !errors.is_empty() {
         anyhow::bail!("{}", errors.join("\n"));

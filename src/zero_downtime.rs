@@ -30,8 +30,12 @@ use crate::kinds::expand::ExpandChange;
 use crate::kinds::relation::{Column, ConstraintKind};
 use crate::kinds::{Catalog, ObjectId};
 use crate::plan::{Plan, Step};
-use crate::renames::Renames;
+use crate::renames::{ColumnNote, Renames};
 use crate::sql::{ident, literal, QualName};
+
+/// The note on a column's line in `schema/` that says how to fill it:
+/// `-- stratum:backfill full_name = first_name || ' ' || last_name`.
+pub const NOTE: &str = "stratum:backfill";
 
 /// The line of a migration's header that names its phase.
 pub const PHASE: &str = "-- stratum:phase";
@@ -105,14 +109,29 @@ pub enum Pattern {
         /// UPDATE, DELETE), given on the view too: `GRANT ...;` lines.
         grants: String,
     },
-    /// NOT NULL on a column that may hold NULLs, filled with its default.
+    /// NOT NULL on a column that may hold NULLs, filled with its default
+    /// or the expression of its `-- stratum:backfill` note.
     NotNull {
         /// The table.
         table: QualName,
         /// The column as it is.
         from: Column,
-        /// The column as the schema wants it (its default fills NULLs).
+        /// The column as the schema wants it.
         to: Column,
+        /// What fills its NULLs: an expression over the row's columns.
+        fill: String,
+    },
+    /// A column added to a kept table and filled by the expression of its
+    /// `-- stratum:backfill` note (a merge of other columns, or one part
+    /// of a split), kept up to date by a trigger for the version that
+    /// writes only the others.
+    Compute {
+        /// The table.
+        table: QualName,
+        /// The column as the schema wants it.
+        to: Column,
+        /// Its value from the row's other columns.
+        fill: String,
     },
 }
 
@@ -122,7 +141,8 @@ impl Pattern {
             Pattern::Rename { table, .. }
             | Pattern::Retype { table, .. }
             | Pattern::RenameTable { table, .. }
-            | Pattern::NotNull { table, .. } => table,
+            | Pattern::NotNull { table, .. }
+            | Pattern::Compute { table, .. } => table,
         }
     }
 
@@ -132,6 +152,8 @@ impl Pattern {
             Pattern::Rename { from, to, .. }
             | Pattern::Retype { from, to, .. }
             | Pattern::NotNull { from, to, .. } => Some((from, to)),
+            // A new column: as it will be, from the start.
+            Pattern::Compute { to, .. } => Some((to, to)),
             Pattern::RenameTable { .. } => None,
         }
     }
@@ -151,6 +173,7 @@ impl Pattern {
             Pattern::Rename { .. } => "rename",
             Pattern::Retype { .. } => "retype",
             Pattern::NotNull { .. } => "not_null",
+            Pattern::Compute { .. } => "add",
             Pattern::RenameTable { old, .. } => return format!("rename_{}", old.name),
         };
         let column = self.columns().map_or("", |(from, _)| from.name.as_str());
@@ -179,10 +202,10 @@ impl Pattern {
                     from.data_type, to.data_type
                 )
             }
-            Pattern::NotNull { .. } => format!(
-                "{column} made NOT NULL, its NULLs filled with {}",
-                to.default.as_deref().unwrap_or("its default")
-            ),
+            Pattern::NotNull { fill, .. } => {
+                format!("{column} made NOT NULL, its NULLs filled with {fill}")
+            }
+            Pattern::Compute { fill, .. } => format!("{column} added, filled with {fill}"),
         }
     }
 }
@@ -214,7 +237,14 @@ pub fn patterns(
     reached: &Catalog,
     changes: &mut Vec<Change>,
     renames: &mut Renames,
+    notes: &[ColumnNote],
 ) -> Result<Vec<Pattern>> {
+    let note = |table: &QualName, column: &str| {
+        notes
+            .iter()
+            .find(|n| &n.table == table && n.column == column)
+            .map(|n| n.text.clone())
+    };
     let mut found = Vec::new();
     // Renames of columns of kept tables.
     let mut kept = Vec::new();
@@ -321,12 +351,23 @@ pub fn patterns(
                     .get(table)
                     .and_then(|t| t.column(column))
                     .zip(reached.tables.get(table).and_then(|t| t.column(column)))
-                    .filter(|(from, to)| !from.not_null && to.default.is_some())
-                    .map(|(from, to)| Pattern::NotNull {
-                        table: table.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
+                    .filter(|(from, _)| !from.not_null)
+                    .and_then(|(from, to)| {
+                        let fill = note(table, column).or_else(|| to.default.clone())?;
+                        Some(Pattern::NotNull {
+                            table: table.clone(),
+                            from: from.clone(),
+                            to: to.clone(),
+                            fill,
+                        })
                     }),
+                ColumnChange::Add { table, column, .. } if current.tables.contains_key(table) => {
+                    note(table, &column.name).map(|fill| Pattern::Compute {
+                        table: table.clone(),
+                        to: column.clone(),
+                        fill,
+                    })
+                }
                 _ => None,
             },
             _ => None,
@@ -569,6 +610,7 @@ enum Shape {
     Rename,
     Retype,
     NotNull,
+    Compute,
 }
 
 /// Writes one pattern's statements.
@@ -582,6 +624,8 @@ struct Writer<'a> {
     function: QualName,
     trigger: String,
     check: String,
+    /// What fills the column: an expression over the row's columns.
+    fill: String,
 }
 
 impl<'a> Writer<'a> {
@@ -592,12 +636,17 @@ impl<'a> Writer<'a> {
             Pattern::Rename { .. } => Shape::Rename,
             Pattern::Retype { .. } => Shape::Retype,
             Pattern::NotNull { .. } => Shape::NotNull,
+            Pattern::Compute { .. } => Shape::Compute,
             Pattern::RenameTable { .. } => unreachable!("a table's pattern is written in `phases`"),
+        };
+        let fill = match p {
+            Pattern::NotNull { fill, .. } | Pattern::Compute { fill, .. } => fill.clone(),
+            _ => String::new(),
         };
         let new = match shape {
             Shape::Rename => to.name.clone(),
             Shape::Retype => short(format!("{}_stratum_new", from.name)),
-            Shape::NotNull => from.name.clone(),
+            Shape::NotNull | Shape::Compute => from.name.clone(),
         };
         Writer {
             shape,
@@ -610,6 +659,7 @@ impl<'a> Writer<'a> {
             ),
             trigger: short(format!("stratum_zd_{}", from.name)),
             check: short(format!("stratum_zd_{new}_not_null")),
+            fill,
             new,
         }
     }
@@ -677,17 +727,30 @@ impl<'a> Writer<'a> {
                      ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} AND NEW.{new} IS NOT DISTINCT FROM OLD.{new} THEN\n    \
                      NEW.{new} := NEW.{old};\n  \
                      ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} AND NEW.{old} IS NOT DISTINCT FROM OLD.{old} THEN\n    \
-                     NEW.{old} := NEW.{new};\n  END IF;\n"
+                     NEW.{old} := NEW.{new};\n  \
+                     ELSIF NEW.{new} IS NULL THEN\n    NEW.{new} := NEW.{old};\n  \
+                     ELSIF NEW.{old} IS NULL THEN\n    NEW.{old} := NEW.{new};\n  END IF;\n"
                 )
             }
             Shape::Retype => format!(
-                "  IF TG_OP = 'INSERT' OR NEW.{old} IS DISTINCT FROM OLD.{old} THEN\n    \
+                "  IF TG_OP = 'INSERT' OR NEW.{old} IS DISTINCT FROM OLD.{old} OR NEW.{new} IS NULL THEN\n    \
                  NEW.{new} := NEW.{old}::{};\n  END IF;\n",
                 self.to.data_type
             ),
             Shape::NotNull => format!(
                 "  IF NEW.{old} IS NULL THEN\n    NEW.{old} := {};\n  END IF;\n",
-                self.to.default.as_deref().unwrap_or("NULL")
+                self.of_row("NEW")
+            ),
+            // Computed when a write leaves it out, and again when what it
+            // is computed from changes under a write that leaves it as it
+            // was (a version that writes only the other columns).
+            Shape::Compute => format!(
+                "  IF TG_OP = 'INSERT' THEN\n    IF NEW.{new} IS NULL THEN\n      \
+                 NEW.{new} := {now};\n    END IF;\n  \
+                 ELSIF NEW.{new} IS NULL OR (NEW.{new} IS NOT DISTINCT FROM OLD.{new} AND {now} IS DISTINCT FROM {before}) THEN\n    \
+                 NEW.{new} := {now};\n  END IF;\n",
+                now = self.of_row("NEW"),
+                before = self.of_row("OLD")
             ),
         };
         let function = format!(
@@ -705,6 +768,7 @@ impl<'a> Writer<'a> {
             Shape::Rename => format!("keeps {} and {} in step", self.from.name, self.new),
             Shape::Retype => format!("copies {} into {}", self.from.name, self.new),
             Shape::NotNull => format!("fills NULLs of {}", self.from.name),
+            Shape::Compute => format!("computes {}", self.new),
         };
         vec![
             self.step(
@@ -715,6 +779,14 @@ impl<'a> Writer<'a> {
             ),
             self.step("sync_trigger", &format!("trigger {what}"), trigger, true),
         ]
+    }
+
+    /// The fill expression over the row `row` of a trigger (`NEW`, `OLD`).
+    fn of_row(&self, row: &str) -> String {
+        format!(
+            "(SELECT {} FROM (SELECT {row}.*) AS stratum_row)",
+            self.fill
+        )
     }
 
     fn drop_sync(&self) -> Vec<Step> {
@@ -844,6 +916,18 @@ impl<'a> Writer<'a> {
                     out.push(self.set_default(old, self.to.default.as_deref()));
                 }
             }
+            // Without its default yet: the trigger computes what a write
+            // leaves out.
+            Shape::Compute => out.push(self.step(
+                "add_column",
+                &format!("+ column {new}, computed by a trigger"),
+                self.alter(&format!(
+                    "ADD COLUMN {} {}",
+                    ident(new),
+                    self.column_type(self.to)
+                )),
+                true,
+            )),
         }
         out.extend(self.sync());
         if self.to.not_null {
@@ -856,7 +940,7 @@ impl<'a> Writer<'a> {
         let mut out = self.drop_sync();
         let (old, new) = (&self.from.name, &self.new);
         match self.shape {
-            Shape::Rename | Shape::Retype => {
+            Shape::Rename | Shape::Retype | Shape::Compute => {
                 out.push(self.step(
                     "drop_column",
                     &format!("- column {new}"),
@@ -896,9 +980,14 @@ impl<'a> Writer<'a> {
                 &format!("{new} IS NULL AND {old} IS NOT NULL"),
             ),
             Shape::NotNull => self.backfill_step(
-                &format!("{old} = {}", self.to.default.as_deref().unwrap_or("NULL")),
+                &format!("{old} = {}", self.fill),
                 &self.from.name,
                 &format!("{old} IS NULL"),
+            ),
+            Shape::Compute => self.backfill_step(
+                &format!("{new} = ({})", self.fill),
+                &self.new,
+                &format!("{new} IS NULL"),
             ),
         }]
     }
@@ -917,7 +1006,7 @@ impl<'a> Writer<'a> {
                 self.table.plain()
             ),
         );
-        if !matches!(self.shape, Shape::NotNull) {
+        if matches!(self.shape, Shape::Rename | Shape::Retype) {
             out.push(self.step_with(
                 "drop_column",
                 &format!("- column {old} (its values live on in {new})"),
@@ -952,18 +1041,48 @@ impl<'a> Writer<'a> {
         out
     }
 
+    /// NULL allowed in `column` again, NOT NULL enforced for new rows by
+    /// the check (as expand left it).
+    fn allow_null(&self, column: &str) -> Vec<Step> {
+        vec![
+            self.step(
+                "alter_column",
+                &format!("~ column {column}: NULL allowed"),
+                self.alter(&format!("ALTER COLUMN {} DROP NOT NULL", ident(column))),
+                true,
+            ),
+            self.add_check(column, &self.check),
+        ]
+    }
+
+    /// The new column as expand left it: no default, no comment, NOT NULL
+    /// only for new rows.
+    fn as_expanded(&self) -> Vec<Step> {
+        let new = &self.new;
+        let mut out = Vec::new();
+        if self.to.default.is_some() {
+            out.push(self.set_default(new, None));
+        }
+        if self.to.comment.is_some() {
+            out.push(self.comment(new, None));
+        }
+        if self.to.not_null {
+            out.extend(self.allow_null(new));
+        }
+        out
+    }
+
     fn contract_down(&self) -> Vec<Step> {
         let mut out = Vec::new();
         let (old, new) = (&self.from.name, &self.new);
         match self.shape {
             Shape::NotNull => {
-                out.push(self.step(
-                    "alter_column",
-                    &format!("~ column {old}: NULL allowed"),
-                    self.alter(&format!("ALTER COLUMN {} DROP NOT NULL", ident(old))),
-                    true,
-                ));
-                out.push(self.add_check(old, &self.check));
+                out.extend(self.allow_null(old));
+                out.extend(self.sync());
+                return out;
+            }
+            Shape::Compute => {
+                out.extend(self.as_expanded());
                 out.extend(self.sync());
                 return out;
             }
@@ -979,21 +1098,7 @@ impl<'a> Writer<'a> {
             )),
             Shape::Rename => {}
         }
-        if self.to.default.is_some() {
-            out.push(self.set_default(new, None));
-        }
-        if self.to.comment.is_some() {
-            out.push(self.comment(new, None));
-        }
-        if self.to.not_null {
-            out.push(self.step(
-                "alter_column",
-                &format!("~ column {new}: NULL allowed"),
-                self.alter(&format!("ALTER COLUMN {} DROP NOT NULL", ident(new))),
-                true,
-            ));
-            out.push(self.add_check(new, &self.check));
-        }
+        out.extend(self.as_expanded());
         out.push(self.step(
             "add_column",
             &format!("+ column {old}"),

@@ -30,6 +30,8 @@ const AFTER: &str = "CREATE TABLE users (\n  id bigint PRIMARY KEY,\n  \
 const OLD_WRITES: &[&str] = &[
     "INSERT INTO users (id, name, n) VALUES ($1::bigint + 2000000, 'o' || $1::bigint, $1::int)",
     "UPDATE users SET name = 'oo' || $1::bigint, n = n + 1 WHERE id = $1::bigint + 2000000",
+    // Rows the backfill may not have reached yet, their values kept.
+    "UPDATE users SET n = n WHERE id = ($1::bigint * 7919) % 1000000 + 1",
 ];
 
 /// The writer of the version that uses the new shape: `full_name`, and
@@ -39,10 +41,19 @@ const NEW_WRITES: &[&str] = &[
      $1::int, true)",
     "UPDATE users SET full_name = 'ww' || $1::bigint WHERE id = $1::bigint + 3000000",
     "UPDATE users SET full_name = 'x' || $1::bigint WHERE id = $1::bigint + 2000000",
+    "UPDATE users SET flag = flag WHERE id = ($1::bigint * 104729) % 1000000 + 1",
 ];
 
 fn project(dir: &std::path::Path, schema: &str) {
     std::fs::write(dir.join("schema/schema.sql"), schema).unwrap();
+}
+
+/// Runs stratum in `p`, which must exit 0: its stderr.
+fn ok(p: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = stratum_in(p, args, env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    stderr
 }
 
 /// A running writer: its stop flag and its task.
@@ -78,9 +89,7 @@ async fn stop(writer: Running) -> (u64, Vec<String>) {
 /// schema.
 async fn finish(p: &std::path::Path, url: &str, env: &[(&str, &str)], old: Running, new: Running) {
     let (old_done, old_errors) = stop(old).await;
-    let out = stratum_in(p, &["migrate", "--db", url, "--contract"], env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["migrate", "--db", url, "--contract"], env);
     assert!(stderr.contains("Applied 1 migration."), "{stderr}");
     let (new_done, new_errors) = stop(new).await;
     assert!(
@@ -92,9 +101,7 @@ async fn finish(p: &std::path::Path, url: &str, env: &[(&str, &str)], old: Runni
         "the new writer failed: {new_errors:?}"
     );
     assert!(old_done > 0 && new_done > 0);
-    let out = stratum_in(p, &["check", "--db", url], env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["check", "--db", url], env);
     assert!(
         stderr.contains("No drift: the database matches schema/."),
         "{stderr}"
@@ -111,10 +118,8 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
     let dir = common::project_dir(BEFORE, &[]);
     let p = dir.path();
     std::fs::write(p.join("stratum.yaml"), "backfill:\n  batch_size: 1000\n").unwrap();
-    let out = stratum_in(p, &["generate", "--name", "init"], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = stratum_in(p, &["migrate", "--db", &url], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    ok(p, &["generate", "--name", "init"], &env);
+    ok(p, &["migrate", "--db", &url], &env);
     db.batch_execute(&format!(
         "INSERT INTO users (id, name, n, flag) SELECT g, 'u' || g, g, \
            CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 = 0 END \
@@ -124,9 +129,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
     .unwrap();
 
     project(p, AFTER);
-    let out = stratum_in(p, &["generate", "--zero-downtime"], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["generate", "--zero-downtime"], &env);
     assert!(
         stderr.contains(
             "Zero-downtime: column public.users.name renamed to full_name; column \
@@ -146,15 +149,12 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         .map(|f| f.trim_end_matches(".sql").rsplit('_').next().unwrap())
         .collect();
     assert_eq!(phases, ["expand", "backfill", "contract"]);
-    let out = stratum_in(p, &["check"], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    ok(p, &["check"], &env);
 
     // The application of the old shape runs before, during and after the
     // expand and the backfill.
     let old = start(&server, "zd", OLD_WRITES, 1).await;
-    let out = stratum_in(p, &["migrate", "--db", &url], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["migrate", "--db", &url], &env);
     assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
     let contract = files[2].trim_end_matches(".sql");
     assert!(
@@ -174,9 +174,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
     );
     // Deployed: the new shape's writer starts beside the old one.
     let new = start(&server, "zd", NEW_WRITES, 2).await;
-    let out = stratum_in(p, &["check", "--db", &url], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["check", "--db", &url], &env);
     assert!(
         stderr.contains(&format!(
             "No drift: the database matches what migrations/ builds up to {} (a zero-downtime \
@@ -234,10 +232,8 @@ async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
         &[],
     );
     let p = dir.path();
-    let out = stratum_in(p, &["generate", "--name", "init"], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = stratum_in(p, &["migrate", "--db", &url], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    ok(p, &["generate", "--name", "init"], &env);
+    ok(p, &["migrate", "--db", &url], &env);
     db.batch_execute(
         "INSERT INTO users (id, name) SELECT g, 'u' || g FROM generate_series(1, 100000) g",
     )
@@ -249,9 +245,7 @@ async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
          name text NOT NULL DEFAULT 'anon',\n  seen int NOT NULL DEFAULT 0\n);\n\
          GRANT SELECT ON members TO app_reader;\n",
     );
-    let out = stratum_in(p, &["generate", "--zero-downtime"], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["generate", "--zero-downtime"], &env);
     assert!(
         stderr.contains(
             "Zero-downtime: table public.users renamed to members, a view under the old name \
@@ -268,9 +262,7 @@ async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
         "UPDATE members SET seen = seen + 1 WHERE id = $1::bigint + 1000",
     ];
     let old = start(&server, "zt", OLD, 1).await;
-    let out = stratum_in(p, &["migrate", "--db", &url], &env);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = ok(p, &["migrate", "--db", &url], &env);
     assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
     assert_eq!(
         common::strings(
@@ -290,8 +282,7 @@ async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
         ["true"]
     );
     let new = start(&server, "zt", NEW, 2).await;
-    let out = stratum_in(p, &["check", "--db", &url], &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    ok(p, &["check", "--db", &url], &env);
     finish(p, &url, &env, old, new).await;
     // The old version's rows, inserted through the view, got the defaults.
     assert_eq!(
@@ -307,4 +298,74 @@ async fn a_renamed_table_keeps_its_old_name_as_a_view_until_contract() {
         common::strings(&db, "SELECT coalesce(to_regclass('users')::text, 'gone')").await,
         ["gone"]
     );
+}
+
+/// A column merged from two others (`-- stratum:backfill` on its line)
+/// and a NOT NULL filled by an expression: the old version writes only
+/// the parts (and NULL nicknames), the new one the whole; the merged
+/// column follows the parts while the old version runs.
+#[tokio::test(flavor = "current_thread")]
+async fn a_merged_column_follows_its_parts_until_contract() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("zc").await;
+    let url = server.url("zc");
+    let dir = common::project_dir(
+        "CREATE TABLE people (id bigint PRIMARY KEY, first_name text NOT NULL, \
+         last_name text NOT NULL, nick text);\n",
+        &[],
+    );
+    let p = dir.path();
+    ok(p, &["generate", "--name", "init"], &env);
+    ok(p, &["migrate", "--db", &url], &env);
+    db.batch_execute(
+        "INSERT INTO people SELECT g, 'F' || g, 'L' || g, CASE WHEN g % 2 = 0 THEN 'n' || g END \
+         FROM generate_series(1, 100000) g",
+    )
+    .await
+    .unwrap();
+    project(
+        p,
+        "CREATE TABLE people (\n  id bigint PRIMARY KEY,\n  first_name text NOT NULL,\n  \
+         last_name text NOT NULL,\n  \
+         nick text NOT NULL, -- stratum:backfill nick = lower(first_name)\n  \
+         full_name text NOT NULL -- stratum:backfill first_name || ' ' || last_name\n);\n",
+    );
+    let stderr = ok(p, &["generate", "--zero-downtime"], &env);
+    assert!(
+        stderr.contains(
+            "Zero-downtime: column public.people.nick made NOT NULL, its NULLs filled with \
+             lower(first_name); column public.people.full_name added, filled with first_name || \
+             ' ' || last_name."
+        ),
+        "{stderr}"
+    );
+    const OLD: &[&str] = &[
+        "INSERT INTO people (id, first_name, last_name) VALUES ($1::bigint + 2000000, 'A', 'B')",
+        "UPDATE people SET last_name = 'M' || $1::bigint WHERE id = $1::bigint",
+        "UPDATE people SET nick = NULL WHERE id = $1::bigint + 50000",
+    ];
+    const NEW: &[&str] = &[
+        "INSERT INTO people (id, first_name, last_name, nick, full_name) \
+         VALUES ($1::bigint + 3000000, 'C', 'D', 'c', 'given')",
+        "UPDATE people SET full_name = 'set ' || $1::bigint WHERE id = $1::bigint + 3000000",
+    ];
+    let old = start(&server, "zc", OLD, 1).await;
+    let stderr = ok(p, &["migrate", "--db", &url], &env);
+    assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
+    let new = start(&server, "zc", NEW, 2).await;
+    ok(p, &["check", "--db", &url], &env);
+    finish(p, &url, &env, old, new).await;
+    // The original rows and the old version's: the whole from the parts
+    // as they are now; NULL nicknames filled.
+    let wrong = "SELECT count(*)::text FROM people WHERE id < 3000000 \
+                 AND (full_name <> first_name || ' ' || last_name \
+                 OR NOT (nick = lower(first_name) \
+                   OR (id % 2 = 0 AND id <= 100000 AND nick = 'n' || id)))";
+    assert_eq!(common::strings(&db, wrong).await, ["0"]);
+    // The new version's rows keep the whole it wrote.
+    let wrong = "SELECT count(*)::text FROM people WHERE id > 3000000 \
+                 AND full_name NOT IN ('given', 'set ' || (id - 3000000))";
+    assert_eq!(common::strings(&db, wrong).await, ["0"]);
 }

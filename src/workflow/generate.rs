@@ -116,10 +116,21 @@ async fn from_catalogs(
     let mut changes = diff::diff(&built, &desired);
     crate::coverage::check(&built, &desired, &changes, project.strict)?;
     let mut renames = renames;
+    let notes = backfill_notes(project, reached.as_ref().unwrap_or(&desired))?;
+    let mut warnings = warnings;
+    if !options.zero_downtime {
+        for n in &notes {
+            warnings.push_str(&format!(
+                "warning: {}: -- {} is used by `generate --zero-downtime` only\n",
+                n.at,
+                zero_downtime::NOTE
+            ));
+        }
+    }
     if options.zero_downtime {
         let target = reached.as_ref().unwrap_or(&desired);
         let patterns =
-            zero_downtime::patterns(&built, &desired, target, &mut changes, &mut renames)?;
+            zero_downtime::patterns(&built, &desired, target, &mut changes, &mut renames, &notes)?;
         if !patterns.is_empty() {
             let sides = Sides {
                 built,
@@ -195,6 +206,16 @@ async fn from_catalogs(
         report.stderr.push_str(&super::proved_line(&p, &copy));
     }
     Ok(report)
+}
+
+/// The `-- stratum:backfill` notes on columns of the schema (`desired`
+/// as loaded), when it is SQL files.
+fn backfill_notes(project: &Project, desired: &Catalog) -> Result<Vec<crate::renames::ColumnNote>> {
+    let crate::load::Source::Sql(path) = project.schema_source()? else {
+        return Ok(Vec::new());
+    };
+    let source = crate::parse::read_source(&path)?;
+    crate::renames::column_notes(&source, desired, zero_downtime::NOTE)
 }
 
 /// The plan from `built` to `desired` and the one back (renames undone
