@@ -121,7 +121,7 @@ impl Kind for AggregateChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_proc", "'AGGREGATE'", "proowner", "pronamespace", "o.prokind = 'a'"))
+        Some(super::owner_rows::in_schema("pg_proc", "'AGGREGATE'", "proowner", "pronamespace", "o.prokind = 'a'"))
     }
 
     fn query(_version: i32) -> Option<String> {

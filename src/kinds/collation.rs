@@ -85,7 +85,7 @@ impl Action for CollationChange {
 
 impl Kind for CollationChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_collation", "'COLLATION'", "collowner", "collnamespace", ""))
+        Some(super::owner_rows::in_schema("pg_collation", "'COLLATION'", "collowner", "collnamespace", ""))
     }
 
     fn query(version: i32) -> Option<String> {

@@ -219,17 +219,17 @@ impl Kind for CompositeChange {
             "typowner",
             "typnamespace",
             'T',
-            &format!("o.typtype = 'c' AND {}", super::ownership::STANDALONE_TYPE),
+            &format!("o.typtype = 'c' AND {}", super::owner_rows::STANDALONE_TYPE),
         ))
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema(
+        Some(super::owner_rows::in_schema(
             "pg_type",
             "'TYPE'",
             "typowner",
             "typnamespace",
-            &format!("o.typtype = 'c' AND {}", super::ownership::STANDALONE_TYPE),
+            &format!("o.typtype = 'c' AND {}", super::owner_rows::STANDALONE_TYPE),
         ))
     }
 

@@ -249,7 +249,7 @@ impl Kind for DomainChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_type", "'DOMAIN'", "typowner", "typnamespace", "o.typtype = 'd'"))
+        Some(super::owner_rows::in_schema("pg_type", "'DOMAIN'", "typowner", "typnamespace", "o.typtype = 'd'"))
     }
 
     fn query(_version: i32) -> Option<String> {

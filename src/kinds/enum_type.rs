@@ -173,7 +173,7 @@ impl Kind for EnumChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'e'"))
+        Some(super::owner_rows::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'e'"))
     }
 
     fn query(_version: i32) -> Option<String> {

@@ -114,7 +114,7 @@ impl Action for EventTriggerChange {
 
 impl Kind for EventTriggerChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::global("pg_event_trigger", "EVENT TRIGGER", "evtowner"))
+        Some(super::owner_rows::global("pg_event_trigger", "EVENT TRIGGER", "evtowner"))
     }
 
     fn query(_version: i32) -> Option<String> {

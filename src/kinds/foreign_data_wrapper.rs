@@ -105,7 +105,7 @@ impl Action for FdwChange {
 
 impl Kind for FdwChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::global("pg_foreign_data_wrapper", "FOREIGN DATA WRAPPER", "fdwowner"))
+        Some(super::owner_rows::global("pg_foreign_data_wrapper", "FOREIGN DATA WRAPPER", "fdwowner"))
     }
 
     fn query(_version: i32) -> Option<String> {

@@ -134,7 +134,7 @@ impl Kind for FunctionChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema(
+        Some(super::owner_rows::in_schema(
             "pg_proc",
             "CASE o.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END",
             "proowner",

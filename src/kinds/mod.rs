@@ -19,6 +19,7 @@ pub(crate) mod exact_vec;
 mod id;
 pub mod lifecycle;
 pub mod name_map;
+pub(crate) mod owner_rows;
 pub(crate) mod pairs;
 pub mod rank;
 pub mod reader;

@@ -129,7 +129,7 @@ impl Action for OperatorChange {
 
 impl Kind for OperatorChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_operator", "'OPERATOR'", "oprowner", "oprnamespace", ""))
+        Some(super::owner_rows::in_schema("pg_operator", "'OPERATOR'", "oprowner", "oprnamespace", ""))
     }
 
     fn query(_version: i32) -> Option<String> {

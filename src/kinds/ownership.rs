@@ -20,7 +20,7 @@ use crate::kinds::rank::{self, Rank};
 
 use tokio_postgres::Row;
 
-use super::reader::{Class, Reader, USER_SCHEMA};
+use super::reader::{Class, Reader};
 use super::{Catalog, Change, Effects, Action, Kind, ObjectId};
 use crate::hazard::{Hazard, HazardCode};
 use crate::sql::ident;
@@ -249,24 +249,3 @@ fn follows_table(current: &Catalog, desired: &Catalog, object: &ObjectId) -> Opt
     Some(desired.owners.get(&id).and_then(|o| o.owner.clone()))
 }
 
-/// The owners of the rows of `catalog` (aliased `o`) in user schemas, for
-/// [`Kind::owners`]: `keyword` is the SQL expression of their ALTER
-/// keyword, `owner` and `namespace` their columns, `filter` more of the
-/// WHERE clause (or nothing).
-pub(crate) fn in_schema(catalog: &str, keyword: &str, owner: &str, namespace: &str, filter: &str) -> String {
-    let and = if filter.is_empty() { String::new() } else { format!(" AND {filter}") };
-    format!(
-        "SELECT '{catalog}' AS cls, o.oid, {keyword} AS keyword, o.{owner} AS owner \
-         FROM pg_catalog.{catalog} o JOIN pg_catalog.pg_namespace n ON n.oid = o.{namespace} \
-         WHERE {USER_SCHEMA}{and}"
-    )
-}
-
-/// The owners of every row of `catalog`, which lives outside schemas.
-pub(crate) fn global(catalog: &str, keyword: &str, owner: &str) -> String {
-    format!("SELECT '{catalog}' AS cls, o.oid, '{keyword}' AS keyword, o.{owner} AS owner FROM pg_catalog.{catalog} o")
-}
-
-/// Only composite types made by CREATE TYPE, not the row types of tables.
-pub(crate) const STANDALONE_TYPE: &str =
-    "(o.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = o.typrelid) = 'c')";

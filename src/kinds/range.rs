@@ -122,7 +122,7 @@ impl Kind for RangeChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'r'"))
+        Some(super::owner_rows::in_schema("pg_type", "'TYPE'", "typowner", "typnamespace", "o.typtype = 'r'"))
     }
 
     fn query(_version: i32) -> Option<String> {

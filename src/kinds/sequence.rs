@@ -159,7 +159,7 @@ impl Kind for SequenceChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_class", "'SEQUENCE'", "relowner", "relnamespace", "o.relkind = 'S'"))
+        Some(super::owner_rows::in_schema("pg_class", "'SEQUENCE'", "relowner", "relnamespace", "o.relkind = 'S'"))
     }
 
     fn query(_version: i32) -> Option<String> {

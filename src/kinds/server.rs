@@ -102,7 +102,7 @@ impl Action for ServerChange {
 
 impl Kind for ServerChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::global("pg_foreign_server", "SERVER", "srvowner"))
+        Some(super::owner_rows::global("pg_foreign_server", "SERVER", "srvowner"))
     }
 
     fn query(_version: i32) -> Option<String> {

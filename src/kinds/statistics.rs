@@ -95,7 +95,7 @@ impl Action for StatisticsChange {
 
 impl Kind for StatisticsChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_statistic_ext", "'STATISTICS'", "stxowner", "stxnamespace", ""))
+        Some(super::owner_rows::in_schema("pg_statistic_ext", "'STATISTICS'", "stxowner", "stxnamespace", ""))
     }
 
     fn query(_version: i32) -> Option<String> {

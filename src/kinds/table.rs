@@ -367,7 +367,7 @@ impl Kind for TableChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema(
+        Some(super::owner_rows::in_schema(
             "pg_class",
             "CASE o.relkind WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END",
             "relowner",

@@ -138,7 +138,7 @@ impl Action for TsConfigChange {
 
 impl Kind for TsConfigChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_ts_config", "'TEXT SEARCH CONFIGURATION'", "cfgowner", "cfgnamespace", ""))
+        Some(super::owner_rows::in_schema("pg_ts_config", "'TEXT SEARCH CONFIGURATION'", "cfgowner", "cfgnamespace", ""))
     }
 
     fn query(_version: i32) -> Option<String> {

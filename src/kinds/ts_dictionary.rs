@@ -125,7 +125,7 @@ impl Action for TsDictionaryChange {
 
 impl Kind for TsDictionaryChange {
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema("pg_ts_dict", "'TEXT SEARCH DICTIONARY'", "dictowner", "dictnamespace", ""))
+        Some(super::owner_rows::in_schema("pg_ts_dict", "'TEXT SEARCH DICTIONARY'", "dictowner", "dictnamespace", ""))
     }
 
     fn query(_version: i32) -> Option<String> {

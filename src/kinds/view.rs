@@ -228,7 +228,7 @@ impl Kind for ViewChange {
     }
 
     fn owners(_version: i32) -> Option<String> {
-        Some(super::ownership::in_schema(
+        Some(super::owner_rows::in_schema(
             "pg_class",
             "CASE o.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END",
             "relowner",
