@@ -312,13 +312,18 @@ impl History {
         at: &crate::execute::backfill::Position,
     ) -> String {
         let progress = serde_json::to_string(at).expect("a position is JSON");
+        // The table is made (or given its new columns) with the first
+        // batch; a resumed backfill's first batch is not the first.
+        let ensure = match at.batches {
+            0 | 1 => self.ensure_sql(),
+            _ => String::new(),
+        };
         format!(
-            "{}INSERT INTO {} AS h (version, name, checksum, execution_ms, status, failed_statement, error, progress) \
+            "{ensure}INSERT INTO {} AS h (version, name, checksum, execution_ms, status, failed_statement, error, progress) \
              VALUES ({}, {}, {}, 0, 'failed', {statement}, 'its run ended during the backfill', {}::jsonb)
              ON CONFLICT (version) DO UPDATE SET status = 'failed', applied_at = now(),
                 failed_statement = excluded.failed_statement, error = excluded.error,
                 progress = excluded.progress",
-            self.ensure_sql(),
             self.table,
             literal(version),
             literal(name),

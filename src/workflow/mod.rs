@@ -12,6 +12,7 @@ mod dump;
 mod fleet;
 mod generate;
 mod migrate;
+mod resolve;
 mod saved;
 
 use anyhow::Result;
@@ -23,7 +24,8 @@ pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
-pub use migrate::{down, migrate, resolve, status, DownOptions, MigrateOptions, Resolve};
+pub use migrate::{down, migrate, status, DownOptions, MigrateOptions};
+pub use resolve::{resolve, Resolve};
 
 use crate::config::Project;
 use crate::kinds::Catalog;
