@@ -110,6 +110,9 @@ pub struct BackfillConfig {
     /// Pause while a standby replays more than this much WAL behind
     /// (`64MB`; `0` never waits) [64MB].
     pub max_replication_lag: Option<String>,
+    /// Pause while more than this many other client sessions are active
+    /// [no limit].
+    pub max_active_sessions: Option<u64>,
 }
 
 /// An entry of `expected_drift:`: objects whose drift is accepted.
@@ -277,6 +280,13 @@ fn pace(file: BackfillConfig) -> Result<crate::execute::backfill::Pace> {
         max_replication_lag: match &file.max_replication_lag {
             Some(l) => Pace::parse_size(l).context("backfill.max_replication_lag")?,
             None => defaults.max_replication_lag,
+        },
+        max_active_sessions: match file.max_active_sessions {
+            Some(0) => bail!(
+                "backfill.max_active_sessions: give a number of sessions above 0, or leave it \
+                 out for no limit"
+            ),
+            n => n.or(defaults.max_active_sessions),
         },
     })
 }

@@ -84,6 +84,43 @@ pub fn identifiers(sql: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// `sql` (an index or constraint definition as PostgreSQL prints it) with
+/// its references to column `from` made to `to`: every word that names
+/// `from` and stands alone, not qualified, called, or a type after `::`,
+/// `AS` or `COLLATE`. None when `sql` does not scan.
+pub fn rename_column(sql: &str, from: &str, to: &str) -> Option<String> {
+    use pg_query::protobuf::KeywordKind;
+    let scan = pg_query::scan(sql).ok()?;
+    let word = |i: usize| -> &str {
+        scan.tokens
+            .get(i)
+            .and_then(|t| sql.get(t.start as usize..t.end as usize))
+            .unwrap_or("")
+    };
+    let names = |w: &str| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\"") == from,
+        None => w.to_lowercase() == from,
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for (i, t) in scan.tokens.iter().enumerate() {
+        let reserved = t.keyword_kind == KeywordKind::ReservedKeyword as i32;
+        let w = word(i);
+        let before = if i > 0 { word(i - 1) } else { "" };
+        let stands_alone = !matches!(before, "." | "::")
+            && !before.eq_ignore_ascii_case("as")
+            && !before.eq_ignore_ascii_case("collate")
+            && !matches!(word(i + 1), "(" | ".");
+        if !reserved && names(w) && stands_alone {
+            out.push_str(&sql[at..t.start as usize]);
+            out.push_str(&ident(to));
+            at = t.end as usize;
+        }
+    }
+    out.push_str(&sql[at..]);
+    Some(out)
+}
+
 /// [`is_keyword`], asked of PostgreSQL's scanner.
 fn scan_keyword(word: &str) -> bool {
     match pg_query::scan(word) {
@@ -215,6 +252,27 @@ mod tests {
             assert!(names.contains(name), "{name} in {names:?}");
         }
         assert!(!names.contains("where") && !names.contains("name"));
+    }
+
+    #[test]
+    fn renames_a_column_where_it_stands_as_one() {
+        let renamed = |sql: &str| rename_column(sql, "status", "status_stratum_new").unwrap();
+        assert_eq!(
+            renamed(
+                "CREATE INDEX t_status_idx ON app.t USING btree (status, lower(status)) \
+                 WHERE (status <> 'status'::app.status)"
+            ),
+            "CREATE INDEX t_status_idx ON app.t USING btree (status_stratum_new, \
+             lower(status_stratum_new)) WHERE (status_stratum_new <> 'status'::app.status)"
+        );
+        assert_eq!(
+            renamed("CHECK ((status)::text <> ''::status) NOT VALID"),
+            "CHECK ((status_stratum_new)::text <> ''::status) NOT VALID"
+        );
+        assert_eq!(
+            rename_column("UNIQUE (\"Id\", id)", "Id", "new id").unwrap(),
+            "UNIQUE (\"new id\", id)"
+        );
     }
 
     #[test]

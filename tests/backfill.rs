@@ -15,6 +15,20 @@ fn project(migrations: &[(&str, &str)]) -> tempfile::TempDir {
     common::project_dir("", migrations)
 }
 
+/// A project with the init and fill migrations and `config` as its
+/// stratum.yaml, the init migration applied to `url`.
+fn initialised(url: &str, config: &str) -> tempfile::TempDir {
+    let dir = project(&[
+        ("20260101000001_init.sql", INIT),
+        ("20260101000002_fill.sql", FILL),
+    ]);
+    let p = dir.path();
+    std::fs::write(p.join("stratum.yaml"), config).unwrap();
+    let out = stratum_in(p, &["migrate", "--db", url, "--to", "20260101000001"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir
+}
+
 /// What the writer beside the backfill runs: updates of rows it visits,
 /// spread over the table, and new rows written in the new shape.
 const WRITES: &[&str] = &[
@@ -293,18 +307,8 @@ async fn a_backfill_waits_while_a_standby_lags() {
     let replica = stratum::conninfo::connect(&standby.config("postgres"))
         .await
         .unwrap();
-    let dir = project(&[
-        ("20260101000001_init.sql", INIT),
-        ("20260101000002_fill.sql", FILL),
-    ]);
+    let dir = initialised(&url, "backfill:\n  max_replication_lag: 256kB\n");
     let p = dir.path();
-    std::fs::write(
-        p.join("stratum.yaml"),
-        "backfill:\n  max_replication_lag: 256kB\n",
-    )
-    .unwrap();
-    let out = stratum_in(p, &["migrate", "--db", &url, "--to", "20260101000001"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     db.batch_execute(
         "INSERT INTO t (id, a) SELECT g, g % 1000 FROM generate_series(1, 100000) g; ANALYZE t",
     )
@@ -323,30 +327,8 @@ async fn a_backfill_waits_while_a_standby_lags() {
         .await
         .unwrap();
 
-    let mut run = spawn_in(p, &["migrate", "--db", &url], &[]);
-    let (lines, mut said) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let stderr = run.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut heard = Vec::new();
-    let paused = loop {
-        let line = tokio::time::timeout(Duration::from_secs(120), said.recv())
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("no pause line; stderr so far: {heard:?}"));
-        heard.push(line.clone());
-        if line.contains("paused, standby") {
-            break line;
-        }
-    };
+    let mut run = Listened::start(p, &["migrate", "--db", &url]);
+    let paused = run.until("paused, standby").await;
     assert!(
         paused.starts_with("backfill of t: paused, standby"),
         "{paused}"
@@ -358,24 +340,146 @@ async fn a_backfill_waits_while_a_standby_lags() {
     let behind: i64 = common::strings(&db, lag).await[0].parse().unwrap();
     assert!(behind > 256 * 1024, "{behind}");
     assert_eq!(progress(&db).await, waiting_at);
-    assert!(run.try_wait().unwrap().is_none());
+    assert!(run.child.try_wait().unwrap().is_none());
 
     replica
         .batch_execute("SELECT pg_wal_replay_resume()")
         .await
         .unwrap();
-    let status = tokio::task::spawn_blocking(move || run.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    reader.join().unwrap();
-    while let Ok(line) = said.try_recv() {
-        heard.push(line);
-    }
-    let stderr = heard.join("\n");
+    let (status, stderr) = run.end().await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("standbys caught up after"), "{stderr}");
     assert!(stderr.contains("backfilled t: 100000 rows in"), "{stderr}");
+    assert_eq!(
+        common::strings(&db, "SELECT count(*)::text FROM t WHERE copies <> 1").await,
+        ["0"]
+    );
+}
+
+/// A stratum run whose stderr is read line by line as it comes.
+struct Listened {
+    child: std::process::Child,
+    said: tokio::sync::mpsc::UnboundedReceiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    heard: Vec<String>,
+}
+
+impl Listened {
+    fn start(p: &std::path::Path, args: &[&str]) -> Listened {
+        let mut child = spawn_in(p, args, &[]);
+        let (lines, said) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Listened {
+            child,
+            said,
+            reader,
+            heard: Vec::new(),
+        }
+    }
+
+    /// The first line that contains `needle` (it fails when the run ends
+    /// without one).
+    async fn until(&mut self, needle: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(120), self.said.recv())
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| {
+                    panic!("no line with {needle:?}; stderr so far: {:?}", self.heard)
+                });
+            self.heard.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the run to end: its status and all it said.
+    async fn end(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child;
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        self.reader.join().unwrap();
+        while let Ok(line) = self.said.try_recv() {
+            self.heard.push(line);
+        }
+        (status, self.heard.join("\n"))
+    }
+}
+
+/// `backfill.max_active_sessions`: while more client sessions than that
+/// are active (here waiting on an advisory lock another session holds),
+/// the backfill commits nothing and says why; it goes on once they end.
+#[tokio::test(flavor = "current_thread")]
+async fn a_backfill_waits_while_the_server_is_busy() {
+    let server = TestServer::start().await;
+    let db = server.database("busy").await;
+    let url = server.url("busy");
+    let dir = initialised(&url, "backfill:\n  max_active_sessions: 2\n");
+    let p = dir.path();
+    db.batch_execute("INSERT INTO t (id, a) SELECT g, g FROM generate_series(1, 20000) g")
+        .await
+        .unwrap();
+    // Three sessions wait on a lock this one holds: active, in a statement.
+    db.batch_execute("SELECT pg_advisory_lock(42)")
+        .await
+        .unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let c = server.connect("busy").await;
+        waiting.push(tokio::spawn(async move {
+            c.batch_execute("SELECT pg_advisory_lock(42); SELECT pg_advisory_unlock(42)")
+                .await
+        }));
+    }
+    let active = "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                  AND state = 'active' AND datname = 'busy'";
+    wait_for(
+        "three sessions waiting",
+        Duration::from_secs(20),
+        || async { common::strings(&db, active).await == ["3"] },
+    )
+    .await;
+
+    let mut run = Listened::start(p, &["migrate", "--db", &url]);
+    let paused = run.until("paused").await;
+    assert_eq!(
+        paused,
+        "backfill of t: paused, 3 other sessions are active (more than \
+         backfill.max_active_sessions, 2)"
+    );
+    assert_eq!(progress(&db).await, None);
+    assert_eq!(
+        common::strings(&db, "SELECT count(*)::text FROM t WHERE copies > 0").await,
+        ["0"]
+    );
+    assert!(run.child.try_wait().unwrap().is_none());
+
+    db.batch_execute("SELECT pg_advisory_unlock(42)")
+        .await
+        .unwrap();
+    for w in waiting {
+        w.await.unwrap().unwrap();
+    }
+    let (status, stderr) = run.end().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("backfill of t: active sessions within the limit after"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("backfilled t: 20000 rows in"), "{stderr}");
     assert_eq!(
         common::strings(&db, "SELECT count(*)::text FROM t WHERE copies <> 1").await,
         ["0"]

@@ -369,3 +369,159 @@ async fn a_merged_column_follows_its_parts_until_contract() {
                  AND full_name NOT IN ('given', 'set ' || (id - 3000000))";
     assert_eq!(common::strings(&db, wrong).await, ["0"]);
 }
+
+/// The indexes of `orders` once expanded (with whether each is valid):
+/// the old columns' and the new ones' beside them.
+const EXPANDED: [&str; 6] = [
+    "orders_code_key:true",
+    "orders_customer_idx:true",
+    "orders_pkey:true",
+    "stratum_zd_orders_customer_idx:true",
+    "stratum_zd_orders_pkey:true",
+    "stratum_zd_orders_ref_key:true",
+];
+
+/// Keys, a foreign key, a check and a partial index move with the columns
+/// they cover: a serial primary key retyped to bigint, a foreign key
+/// column retyped, a UNIQUE NOT NULL column renamed (its constraint named
+/// anew by the schema). Expand builds them on the new columns
+/// CONCURRENTLY or NOT VALID, the contract swaps them in under their
+/// names; its down file brings the old ones back, and the contract runs
+/// again. Writers of both versions run throughout.
+#[tokio::test(flavor = "current_thread")]
+async fn indexes_and_constraints_move_with_their_columns() {
+    const ROWS: i64 = 200_000;
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("zk").await;
+    let url = server.url("zk");
+    let dir = common::project_dir(
+        "CREATE TABLE customers (id bigint PRIMARY KEY);\n\
+         CREATE TABLE orders (\n  id serial PRIMARY KEY CHECK (id > 0),\n  \
+         code text NOT NULL UNIQUE,\n  customer_id int REFERENCES customers (id),\n  \
+         amount int NOT NULL DEFAULT 0\n);\n\
+         CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
+         WHERE customer_id IS NOT NULL;\n\
+         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n",
+        &[],
+    );
+    let p = dir.path();
+    std::fs::write(p.join("stratum.yaml"), "backfill:\n  batch_size: 2000\n").unwrap();
+    ok(p, &["generate", "--name", "init"], &env);
+    ok(p, &["migrate", "--db", &url], &env);
+    db.batch_execute(&format!(
+        "INSERT INTO customers SELECT generate_series(1, 100);\
+         INSERT INTO orders (code, customer_id, amount) \
+           SELECT 'c' || g, CASE WHEN g % 5 <> 0 THEN g % 100 + 1 END, g \
+           FROM generate_series(1, {ROWS}) g; ANALYZE orders"
+    ))
+    .await
+    .unwrap();
+    project(
+        p,
+        "CREATE TABLE customers (id bigint PRIMARY KEY);\n\
+         CREATE TABLE orders (\n  id bigserial PRIMARY KEY CHECK (id > 0),\n  \
+         ref text NOT NULL UNIQUE, -- stratum:renamed-from code\n  \
+         customer_id bigint REFERENCES customers (id),\n  \
+         amount int NOT NULL DEFAULT 0\n);\n\
+         CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
+         WHERE customer_id IS NOT NULL;\n\
+         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n",
+    );
+    let stderr = ok(p, &["generate", "--zero-downtime"], &env);
+    assert!(
+        stderr.contains(
+            "Zero-downtime: column public.orders.code renamed to ref; column public.orders.id \
+             retyped from integer to bigint; column public.orders.customer_id retyped from \
+             integer to bigint."
+        ),
+        "{stderr}"
+    );
+    // The old version inserts with the sequence's ids and its column
+    // names; the new one with its own.
+    const OLD: &[&str] = &[
+        "INSERT INTO orders (code, customer_id, amount) VALUES ('o' || $1::bigint, \
+         $1::int % 100 + 1, 1)",
+        "UPDATE orders SET amount = amount + 1, customer_id = NULL WHERE code = 'o' || $1::bigint",
+        "UPDATE orders SET amount = amount WHERE id = ($1::bigint * 7919) % 200000 + 1",
+    ];
+    const NEW: &[&str] = &[
+        "INSERT INTO orders (ref, customer_id) VALUES ('n' || $1::bigint, 7)",
+        "UPDATE orders SET ref = 'nn' || $1::bigint WHERE ref = 'n' || $1::bigint",
+        "UPDATE orders SET customer_id = 3 WHERE id = ($1::bigint * 104729) % 200000 + 1 \
+         AND customer_id IS NOT NULL",
+    ];
+    let old = start(&server, "zk", OLD, 1).await;
+    let stderr = ok(p, &["migrate", "--db", &url], &env);
+    assert!(stderr.contains("Applied 2 migrations."), "{stderr}");
+    // Expanded: the new columns carry their own key, index and
+    // constraints, built beside the old ones and valid (or NOT VALID).
+    let carried = "SELECT c.relname::text || ':' || i.indisvalid::text FROM pg_index i \
+                   JOIN pg_class c ON c.oid = i.indexrelid \
+                   WHERE i.indrelid = 'orders'::regclass ORDER BY 1";
+    assert_eq!(common::strings(&db, carried).await, EXPANDED);
+    let new = start(&server, "zk", NEW, 2).await;
+    ok(p, &["check", "--db", &url], &env);
+    finish(p, &url, &env, old, new).await;
+
+    let shape = "SELECT conname::text || ' ' || pg_get_constraintdef(oid) || ' ' || \
+                 convalidated::text FROM pg_constraint WHERE conrelid = 'orders'::regclass \
+                 AND contype <> 'n' ORDER BY 1";
+    let contracted = [
+        "orders_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES customers(id) true",
+        "orders_id_check CHECK ((id > 0)) true",
+        "orders_pkey PRIMARY KEY (id) true",
+        "orders_ref_key UNIQUE (ref) true",
+    ];
+    assert_eq!(common::strings(&db, shape).await, contracted);
+    let types =
+        "SELECT attname::text || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = 'orders'::regclass AND attnum > 0 AND NOT attisdropped \
+                 ORDER BY attname";
+    assert_eq!(
+        common::strings(&db, types).await,
+        [
+            "amount integer",
+            "customer_id bigint",
+            "id bigint",
+            "ref text"
+        ]
+    );
+    // Every original row as one step would have left it.
+    let wrong = format!(
+        "SELECT count(*)::text FROM orders WHERE id <= {ROWS} AND (ref <> 'c' || id \
+           OR customer_id IS DISTINCT FROM CASE WHEN id % 5 <> 0 THEN id % 100 + 1 END \
+             AND customer_id <> 3)"
+    );
+    assert_eq!(common::strings(&db, &wrong).await, ["0"]);
+    // The sequence passed to the new column: it goes on from where it was.
+    assert_eq!(
+        common::strings(
+            &db,
+            "SELECT pg_get_serial_sequence('orders', 'id') || ' ' || \
+             (nextval('orders_id_seq') > (SELECT max(id) FROM orders))::text"
+        )
+        .await,
+        ["public.orders_id_seq true"]
+    );
+
+    // The contract's down file: the old columns and their constraints
+    // back beside the new ones, as expand left them; then the contract
+    // again, and no drift.
+    ok(p, &["down", "--db", &url], &env);
+    assert_eq!(common::strings(&db, carried).await, EXPANDED);
+    let stderr = ok(p, &["check", "--db", &url], &env);
+    assert!(
+        stderr.contains("a zero-downtime change, expanded"),
+        "{stderr}"
+    );
+    let stderr = ok(p, &["migrate", "--db", &url, "--contract"], &env);
+    assert!(stderr.contains("Applied 1 migration."), "{stderr}");
+    assert_eq!(common::strings(&db, shape).await, contracted);
+    let stderr = ok(p, &["check", "--db", &url], &env);
+    assert!(
+        stderr.contains("No drift: the database matches schema/."),
+        "{stderr}"
+    );
+}

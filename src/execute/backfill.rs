@@ -3,7 +3,9 @@
 //! the next rows in the order of the table's primary key (keyset batches:
 //! `(key) > (last) AND (key) <= (bound)`), with the short `lock_timeout`
 //! and its retries, a pause between batches, and a pause while a standby
-//! lags. Each batch's transaction records how far it got (through
+//! lags or the server is busier than the user allows (more active
+//! sessions than `backfill.max_active_sessions`, as gh-ost's `--max-load`
+//! counts running threads). Each batch's transaction records how far it got (through
 //! [`super::Record::progress`]), so an interrupted backfill, even a killed
 //! one, resumes after its last committed batch and updates no row twice.
 //!
@@ -40,6 +42,9 @@ pub struct Pace {
     /// Pause while a standby's replay is more than this many bytes of WAL
     /// behind the primary [64MB]; None: never.
     pub max_replication_lag: Option<u64>,
+    /// Pause while more than this many other client sessions are active
+    /// (running a statement, or waiting in one) [none].
+    pub max_active_sessions: Option<u64>,
 }
 
 impl Default for Pace {
@@ -48,6 +53,7 @@ impl Default for Pace {
             batch_size: 5000,
             pause: Duration::ZERO,
             max_replication_lag: Some(64 << 20),
+            max_active_sessions: None,
         }
     }
 }
@@ -387,12 +393,12 @@ pub async fn run(
     let estimate = estimate(client, &backfill.table).await;
     let mut report = Report::new(&backfill.table, estimate, &at);
     let local = timeouts.sql(false).replace("SET ", "SET LOCAL ");
-    let mut lag = Lag::new(pace.max_replication_lag);
+    let mut throttle = Throttle::new(pace);
     loop {
         if crate::interrupt::requested() {
             return Err(Stopped::Interrupted { at });
         }
-        lag.wait(client, &backfill.table).await;
+        throttle.wait(client, &backfill.table).await;
         if crate::interrupt::requested() {
             return Err(Stopped::Interrupted { at });
         }
@@ -506,18 +512,24 @@ async fn estimate(client: &Client, table: &str) -> Option<u64> {
         .map(|n| n as u64)
 }
 
-/// Pauses while a standby replays too far behind the primary.
-struct Lag {
-    limit: Option<u64>,
-    /// Said once that the lag cannot be read.
-    blind: bool,
+/// Pauses while a standby replays too far behind the primary, or while
+/// the server has more active sessions than allowed.
+struct Throttle {
+    lag_limit: Option<u64>,
+    sessions_limit: Option<u64>,
+    /// Said once that a standby's lag cannot be read.
+    blind_lag: bool,
+    /// Said once that other roles' sessions cannot be seen.
+    blind_sessions: bool,
 }
 
-impl Lag {
-    fn new(limit: Option<u64>) -> Lag {
-        Lag {
-            limit,
-            blind: false,
+impl Throttle {
+    fn new(pace: &Pace) -> Throttle {
+        Throttle {
+            lag_limit: pace.max_replication_lag,
+            sessions_limit: pace.max_active_sessions,
+            blind_lag: false,
+            blind_sessions: false,
         }
     }
 
@@ -539,8 +551,8 @@ impl Lag {
             let name: String = row.get(0);
             match row.get::<_, Option<f64>>(1) {
                 None => {
-                    if !self.blind {
-                        self.blind = true;
+                    if !self.blind_lag {
+                        self.blind_lag = true;
                         ui::print_err(&format!(
                             "backfill: cannot read how far standby {name} lags (its replay \
                              position is hidden from this role; grant it pg_monitor), so the \
@@ -559,34 +571,98 @@ impl Lag {
         worst
     }
 
-    /// Waits (saying so, and when it goes on) while a standby lags.
+    /// The client sessions other than this one running a statement (or
+    /// waiting in one), when more than the limit; None otherwise. Sessions
+    /// of other roles whose state the role may not see are said once.
+    async fn busy(&mut self, client: &Client, limit: u64) -> Option<u64> {
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE state = 'active')::int8, \
+                        count(*) FILTER (WHERE state IS NULL)::int8 \
+                 FROM pg_catalog.pg_stat_activity \
+                 WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()",
+                &[],
+            )
+            .await
+            .ok()?;
+        let (active, hidden): (i64, i64) = (row.get(0), row.get(1));
+        if hidden > 0 && !self.blind_sessions {
+            self.blind_sessions = true;
+            ui::print_err(&format!(
+                "backfill: cannot see whether {hidden} sessions of other roles are active \
+                 (grant this role pg_monitor); they are not counted against \
+                 backfill.max_active_sessions\n"
+            ));
+        }
+        (active as u64 > limit).then_some(active as u64)
+    }
+
+    /// Why the backfill should wait now, if it should: which limit, and
+    /// what is over it.
+    async fn reason(&mut self, client: &Client) -> Option<(Limit, String)> {
+        if let Some(limit) = self.lag_limit {
+            if let Some((standby, bytes)) = self.behind(client, limit).await {
+                let why = format!(
+                    "standby {standby} is {} behind (more than {})",
+                    size(bytes),
+                    size(limit)
+                );
+                return Some((Limit::Lag, why));
+            }
+        }
+        if let Some(limit) = self.sessions_limit {
+            if let Some(active) = self.busy(client, limit).await {
+                let why = format!(
+                    "{active} other sessions are active (more than \
+                     backfill.max_active_sessions, {limit})"
+                );
+                return Some((Limit::Sessions, why));
+            }
+        }
+        None
+    }
+
+    /// Waits (saying so, and when it goes on) while a standby lags or the
+    /// server is busy.
     async fn wait(&mut self, client: &Client, table: &str) {
-        let Some(limit) = self.limit else {
-            return;
-        };
-        let Some((standby, bytes)) = self.behind(client, limit).await else {
+        let Some((mut limit, why)) = self.reason(client).await else {
             return;
         };
         let started = Instant::now();
-        ui::print_err(&format!(
-            "backfill of {table}: paused, standby {standby} is {} behind (more than {})\n",
-            size(bytes),
-            size(limit)
-        ));
+        ui::print_err(&format!("backfill of {table}: paused, {why}\n"));
         loop {
             crate::interrupt::sleep(Duration::from_millis(500)).await;
             if crate::interrupt::requested() {
                 return;
             }
-            if self.behind(client, limit).await.is_none() {
-                break;
+            match self.reason(client).await {
+                None => break,
+                // Said again only when the other limit holds it now.
+                Some((other, why)) if other != limit => {
+                    ui::print_err(&format!("backfill of {table}: still paused, {why}\n"));
+                    limit = other;
+                }
+                Some(_) => {}
             }
         }
+        let what = match limit {
+            Limit::Lag => "standbys caught up",
+            Limit::Sessions => "active sessions within the limit",
+        };
         ui::print_err(&format!(
-            "backfill of {table}: standbys caught up after {:.1} s; going on\n",
+            "backfill of {table}: {what} after {:.1} s; going on\n",
             started.elapsed().as_secs_f64()
         ));
     }
+}
+
+/// What a backfill waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// A standby's replay lag.
+    Lag,
+    /// The server's active sessions.
+    Sessions,
 }
 
 /// `bytes` as people read it.

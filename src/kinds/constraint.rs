@@ -610,7 +610,7 @@ fn add_online(current: &Catalog, table: &Table, c: &Constraint, out: &mut Vec<Ch
 /// The unique index a PRIMARY KEY or UNIQUE constraint can be added over,
 /// and its ` DEFERRABLE ...` clause; None for a definition with more than
 /// columns (INCLUDE, WITH, a tablespace, WITHOUT OVERLAPS), added plainly.
-fn unique_index(table: &QualName, c: &Constraint) -> Option<(Index, String)> {
+pub(crate) fn unique_index(table: &QualName, c: &Constraint) -> Option<(Index, String)> {
     let rest = c
         .definition
         .strip_prefix("UNIQUE ")

@@ -54,6 +54,10 @@ impl Action for ExpandChange {
             "swap_column" => "swap_column",
             "create_view" => "create_view",
             "drop_view" => "drop_view",
+            "create_index" => "create_index",
+            "rename_index" => "rename_index",
+            "drop_constraint" => "drop_constraint",
+            "rename_constraint" => "rename_constraint",
             _ => "alter_column",
         }
     }

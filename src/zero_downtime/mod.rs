@@ -14,10 +14,17 @@
 //!   renamed into place, NOT NULL set through the valid check, in one short
 //!   transaction.
 //!
-//! Each phase has a down file that returns to the phase before. A column
-//! that other objects depend on (an index, a constraint, a view, a
-//! sequence it owns) is refused for now, naming them: its pattern would
-//! have to move them too.
+//! Each phase has a down file that returns to the phase before.
+//!
+//! The indexes and constraints over a renamed or retyped column move with
+//! it: expand builds the schema's on the new column under temporary names
+//! (indexes and keys' indexes CONCURRENTLY, checks and foreign keys NOT
+//! VALID, validated before the swap), the old column's go with it at
+//! contract, and the new ones take their names there (a key ADD ...
+//! USING INDEX). A sequence the old column owns passes to the new one.
+//! Other objects over the column (a view, a policy, a foreign key of
+//! another table, an exclusion constraint) are refused for now, naming
+//! them.
 
 use std::collections::BTreeSet;
 
@@ -27,7 +34,7 @@ use crate::diff::Change;
 use crate::hazard::HazardCode;
 use crate::kinds::column::ColumnChange;
 use crate::kinds::expand::ExpandChange;
-use crate::kinds::relation::{Column, ConstraintKind};
+use crate::kinds::relation::{Column, Constraint, ConstraintKind, Index};
 use crate::kinds::{Catalog, ObjectId};
 use crate::plan::{Plan, Step};
 use crate::renames::{ColumnNote, Renames};
@@ -89,6 +96,8 @@ pub enum Pattern {
         from: Column,
         /// The column as the schema wants it.
         to: Column,
+        /// The indexes, constraints and sequences that move with it.
+        carries: Carries,
     },
     /// A type change that rewrites the table or whose cast can fail: a
     /// shadow column of the new type, swapped in at contract.
@@ -99,6 +108,8 @@ pub enum Pattern {
         from: Column,
         /// The column as the schema wants it.
         to: Column,
+        /// The indexes, constraints and sequences that move with it.
+        carries: Carries,
     },
     /// `-- stratum:renamed-from` on a table: renamed as planned, with a
     /// view under the old name (simple, so writes go through it) until
@@ -136,6 +147,47 @@ pub enum Pattern {
         /// Its value from the row's other columns.
         fill: String,
     },
+}
+
+/// An index or a constraint over a column a pattern moves.
+#[derive(Debug, Clone)]
+pub enum Carried {
+    /// An index that implements no constraint.
+    Index(Index),
+    /// A PRIMARY KEY, UNIQUE, CHECK, or a foreign key of the column.
+    Constraint(Constraint),
+}
+
+impl Carried {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        match self {
+            Carried::Index(i) => &i.name.name,
+            Carried::Constraint(c) => &c.name,
+        }
+    }
+
+    fn id(&self, table: &QualName) -> ObjectId {
+        match self {
+            Carried::Index(i) => ObjectId::Index {
+                name: i.name.clone(),
+            },
+            Carried::Constraint(c) => ObjectId::constraint(table, &c.name),
+        }
+    }
+}
+
+/// What moves with a renamed or retyped column.
+#[derive(Debug, Clone, Default)]
+pub struct Carries {
+    /// The indexes and constraints over the column as it is: they go with
+    /// it at contract, and the contract's down file makes them again.
+    pub old: Vec<Carried>,
+    /// The ones the schema wants over the column: built on the new column
+    /// in expand, named at contract.
+    pub new: Vec<Carried>,
+    /// The sequences the column owns (a serial's).
+    pub sequences: Vec<QualName>,
 }
 
 impl Pattern {
@@ -285,7 +337,12 @@ pub fn patterns(
             }
         }
         match column {
-            Some((table, from, to)) => found.push(Pattern::Rename { table, from, to }),
+            Some((table, from, to)) => found.push(Pattern::Rename {
+                table,
+                from,
+                to,
+                carries: Carries::default(),
+            }),
             None => {
                 kept.push(change);
                 kept_undo.push(undo);
@@ -342,6 +399,7 @@ pub fn patterns(
                             table: table.clone(),
                             from: from.clone(),
                             to: to.clone(),
+                            carries: Carries::default(),
                         })
                 }
                 ColumnChange::SetNotNull {
@@ -405,11 +463,44 @@ pub fn patterns(
         }
     }
     *changes = rest;
+    let mut moved: BTreeSet<ObjectId> = BTreeSet::new();
+    for p in &mut found {
+        let found_carries = carried(current, reached, p)?;
+        let table = p.table().clone();
+        if let Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } = p {
+            // What the plan would do to them, the pattern does.
+            let ids: Vec<ObjectId> = found_carries
+                .old
+                .iter()
+                .chain(&found_carries.new)
+                .map(|c| c.id(&table))
+                .collect();
+            // A key or index renamed after the column (`orders_code_key`
+            // to `orders_ref_key`) is named by the pattern at contract.
+            let undo: Vec<String> = renames.undo.iter().rev().cloned().collect();
+            let (kept, kept_undo): (Vec<_>, Vec<_>) = std::mem::take(&mut renames.changes)
+                .into_iter()
+                .zip(undo)
+                .filter(|(r, _)| !ids.contains(&r.id))
+                .unzip();
+            renames.changes = kept;
+            renames.undo = kept_undo.into_iter().rev().collect();
+            if let Some(twice) = ids.iter().find(|id| moved.contains(id)) {
+                bail!(
+                    "--zero-downtime: {} is over two columns that change; change them in \
+                     migrations of their own",
+                    twice.label()
+                );
+            }
+            changes.retain(|c| !ids.contains(&c.action().id()));
+            moved.extend(ids);
+            *carries = found_carries;
+        }
+    }
     for p in &found {
         let Some((from, to)) = p.columns() else {
             continue;
         };
-        refuse_dependants(current, p)?;
         refuse_other_changes(p, changes)?;
         if key_of(current, p.table()).is_none() {
             bail!(
@@ -468,40 +559,87 @@ fn breaks(change: &Change, current: &Catalog, desired: &Catalog) -> bool {
         .any(|h| matches!(h.code, HazardCode::TableRewrite | HazardCode::DataLoss))
 }
 
-/// Refuses a rename or retype of a column other objects depend on.
-fn refuse_dependants(current: &Catalog, p: &Pattern) -> Result<()> {
-    let (Pattern::Rename { from, .. } | Pattern::Retype { from, .. }) = p else {
-        return Ok(());
+/// The indexes, constraints and sequences over a renamed or retyped
+/// column, as it is and as the schema wants it; an error names what
+/// depends on it and cannot move with it yet.
+fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries> {
+    let (Pattern::Rename { from, to, .. } | Pattern::Retype { from, to, .. }) = p else {
+        return Ok(Carries::default());
     };
-    let column = ObjectId::column(p.table(), &from.name);
-    // Its own default moves with it.
-    let default = ObjectId::Default {
-        table: p.table().clone(),
-        column: from.name.clone(),
-    };
-    let mut on: BTreeSet<String> = current
-        .depends
-        .iter()
-        .filter(|(dependent, referenced)| {
-            **referenced == column && **dependent != column && **dependent != default
-        })
-        .map(|(dependent, _)| dependent.label())
-        .collect();
-    if let Some(table) = current.tables.get(p.table()) {
-        for c in table.constraints.values() {
-            if c.columns.contains(&from.name) {
-                on.insert(format!("constraint {}", c.name));
+    let table = p.table();
+    let mut carries = Carries::default();
+    let mut refused = BTreeSet::new();
+    let over = |cat: &Catalog, column: &str, refused: &mut BTreeSet<String>| {
+        let mut out = Vec::new();
+        let mut sequences = Vec::new();
+        let Some(t) = cat.tables.get(table) else {
+            return (out, sequences);
+        };
+        let id = ObjectId::column(table, column);
+        // Its own default moves with it.
+        let default = ObjectId::Default {
+            table: table.clone(),
+            column: column.to_string(),
+        };
+        for (dependent, referenced) in cat.depends.iter() {
+            if *referenced != id || *dependent == id || *dependent == default {
+                continue;
+            }
+            match dependent {
+                ObjectId::Index { name } if t.indexes.get(&name.name).is_some() => {
+                    out.extend(t.indexes.get(&name.name).cloned().map(Carried::Index));
+                }
+                ObjectId::Constraint { table: on, name } if on == table => {
+                    match t.constraints.get(name) {
+                        Some(c) if c.columns.iter().any(|c| c == column) => {}
+                        // A foreign key of another column to this one.
+                        _ => {
+                            refused.insert(dependent.label());
+                        }
+                    }
+                }
+                ObjectId::SequenceOwner { name } => sequences.push(name.clone()),
+                _ => {
+                    refused.insert(dependent.label());
+                }
             }
         }
+        for c in t.constraints.values() {
+            if !c.columns.iter().any(|c| c == column) {
+                continue;
+            }
+            let key = matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique);
+            if c.kind == ConstraintKind::Exclusion
+                || key && crate::kinds::constraint::unique_index(table, c).is_none()
+            {
+                refused.insert(format!("constraint {} ({})", c.name, c.definition));
+            } else {
+                out.push(Carried::Constraint(c.clone()));
+            }
+        }
+        (out, sequences)
+    };
+    (carries.old, carries.sequences) = over(current, &from.name, &mut refused);
+    (carries.new, _) = over(reached, &to.name, &mut refused);
+    let partitioned = current
+        .tables
+        .get(table)
+        .is_some_and(|t| t.partition_by.is_some());
+    if partitioned && !(carries.old.is_empty() && carries.new.is_empty()) {
+        bail!(
+            "--zero-downtime: {} is not supported yet: its table is partitioned, and PostgreSQL \
+             builds no index CONCURRENTLY on a partitioned table",
+            p.describe()
+        );
     }
-    if on.is_empty() {
-        return Ok(());
+    if refused.is_empty() {
+        return Ok(carries);
     }
     bail!(
         "--zero-downtime: {} is not supported yet: {} depend on it (its pattern would have to \
          move them); generate it without --zero-downtime",
         p.describe(),
-        on.into_iter().collect::<Vec<_>>().join(", ")
+        refused.into_iter().collect::<Vec<_>>().join(", ")
     )
 }
 
@@ -546,6 +684,9 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
         ..Phases::default()
     };
     let mut undo_expand = Vec::new();
+    // The indexes the patterns build CONCURRENTLY come last, one after
+    // the other, once the transactional steps are done.
+    let mut builds = Vec::new();
     for p in &patterns {
         if let Pattern::RenameTable { table, old, grants } = p {
             // The rename in the plan breaks nothing now.
@@ -588,12 +729,18 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
             continue;
         }
         let w = Writer::new(p);
-        phases.expand.steps.extend(w.expand());
+        let (built, steps): (Vec<Step>, Vec<Step>) = w
+            .expand()
+            .into_iter()
+            .partition(|s| s.kind == "create_index");
+        phases.expand.steps.extend(steps);
+        builds.extend(built);
         undo_expand.extend(w.expand_down());
         phases.backfill.steps.extend(w.backfill());
         phases.contract.steps.extend(w.contract());
         phases.contract_down.steps.extend(w.contract_down());
     }
+    phases.expand.steps.extend(builds);
     // Every check validated first, each on its own; then the swaps in one
     // short transaction.
     let (mut contract, swaps): (Vec<Step>, Vec<Step>) = std::mem::take(&mut phases.contract.steps)

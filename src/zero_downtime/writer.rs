@@ -2,13 +2,13 @@
 //! the shadow or new column, the trigger that keeps it in step, the
 //! backfill, the swap, and their undoing.
 
-use super::Pattern;
+use super::{Carried, Carries, Pattern};
 use crate::diff::Change;
 use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::expand::ExpandChange;
-use crate::kinds::relation::Column;
+use crate::kinds::relation::{Column, Constraint, ConstraintKind, Index};
 use crate::plan::Step;
-use crate::sql::{ident, literal, QualName};
+use crate::sql::{ident, literal, rename_column, QualName};
 
 /// What a column's pattern does, for its writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub(super) struct Writer<'a> {
     check: String,
     /// What fills the column: an expression over the row's columns.
     fill: String,
+    /// The indexes, constraints and sequences that move with the column.
+    carries: &'a Carries,
 }
 
 impl<'a> Writer<'a> {
@@ -48,6 +50,15 @@ impl<'a> Writer<'a> {
         let fill = match p {
             Pattern::NotNull { fill, .. } | Pattern::Compute { fill, .. } => fill.clone(),
             _ => String::new(),
+        };
+        static NOTHING: Carries = Carries {
+            old: Vec::new(),
+            new: Vec::new(),
+            sequences: Vec::new(),
+        };
+        let carries = match p {
+            Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } => carries,
+            _ => &NOTHING,
         };
         let new = match shape {
             Shape::Rename => to.name.clone(),
@@ -67,6 +78,7 @@ impl<'a> Writer<'a> {
             check: short(format!("stratum_zd_{new}_not_null")),
             fill,
             new,
+            carries,
         }
     }
 
@@ -112,6 +124,293 @@ impl<'a> Writer<'a> {
             Some(collation) => format!("{} COLLATE {collation}", c.data_type),
             None => c.data_type.clone(),
         }
+    }
+
+    /// A definition of the schema's, over the column expand adds (a
+    /// retype's shadow).
+    fn on_new(&self, definition: &str) -> String {
+        match self.shape {
+            Shape::Retype => rename_column(definition, &self.to.name, &self.new)
+                .unwrap_or_else(|| definition.to_string()),
+            _ => definition.to_string(),
+        }
+    }
+
+    /// `CREATE INDEX CONCURRENTLY` of `definition` (named `was`) under
+    /// `name`.
+    fn create_index(&self, definition: &str, was: &str, name: &str, detail: String) -> Step {
+        let sql = definition.replacen(
+            &format!(" {} ON ", ident(was)),
+            &format!(" CONCURRENTLY {} ON ", ident(name)),
+            1,
+        );
+        self.step("create_index", &detail, format!("{sql};"), false)
+    }
+
+    /// The unique index of key `k` built CONCURRENTLY under `name`, over
+    /// the new column when `new`; and the key's ` DEFERRABLE ...` clause.
+    fn key_index(&self, k: &Constraint, name: &str, new: bool) -> (Step, String) {
+        let named = Constraint {
+            name: name.to_string(),
+            definition: match new {
+                true => self.on_new(&k.definition),
+                false => k.definition.clone(),
+            },
+            ..k.clone()
+        };
+        let (index, deferrable) = crate::kinds::constraint::unique_index(self.table, &named)
+            .expect("`carried` takes only keys with a plain unique index");
+        let detail = format!("index of {} {}, built CONCURRENTLY", kind(k), k.name);
+        (
+            self.create_index(&index.definition, name, name, detail),
+            deferrable,
+        )
+    }
+
+    /// `k` made a key over the index `index` built for it.
+    fn key_using(&self, k: &Constraint, index: &str, deferrable: &str) -> Step {
+        self.step(
+            "add_constraint",
+            &format!("{} {} over its index", kind(k), k.name),
+            self.alter(&format!(
+                "ADD CONSTRAINT {} {} USING INDEX {}{deferrable}",
+                ident(&k.name),
+                kind(k),
+                ident(index)
+            )),
+            true,
+        )
+    }
+
+    /// Check or foreign key `k` added under `name` (over the new column
+    /// when `new`) without reading the table: NOT VALID.
+    fn add_unchecked(&self, k: &Constraint, name: &str, new: bool) -> Step {
+        let definition = match new {
+            true => self.on_new(&k.definition),
+            false => k.definition.clone(),
+        };
+        let state = if k.enforced {
+            " NOT VALID"
+        } else {
+            " NOT ENFORCED"
+        };
+        self.step(
+            "add_constraint",
+            &format!("constraint {} for new rows (NOT VALID)", k.name),
+            self.alter(&format!(
+                "ADD CONSTRAINT {} {definition}{state}",
+                ident(name)
+            )),
+            true,
+        )
+    }
+
+    fn comment_on(&self, c: &Carried, name: &str, comment: Option<&str>) -> Step {
+        let (what, object) = match c {
+            Carried::Index(_) => ("index", QualName::new(&self.table.schema, name).to_string()),
+            Carried::Constraint(_) => ("constraint", format!("{} ON {}", ident(name), self.table)),
+        };
+        self.step(
+            "alter_column",
+            &format!("~ {what} {name}: comment"),
+            format!(
+                "COMMENT ON {} {object} IS {};",
+                what.to_uppercase(),
+                comment.map_or("NULL".to_string(), literal)
+            ),
+            true,
+        )
+    }
+
+    /// Expand: the schema's indexes and constraints over the column, on
+    /// the new column, under temporary names.
+    fn build_carried(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        for c in &self.carries.new {
+            let temp = temp(c.name());
+            out.push(match c {
+                Carried::Index(i) => self.create_index(
+                    &self.on_new(&renamed_index(i, &temp)),
+                    &temp,
+                    &temp,
+                    format!("index {} on {}, built CONCURRENTLY", i.name.name, self.new),
+                ),
+                Carried::Constraint(k) if is_key(k) => self.key_index(k, &temp, true).0,
+                Carried::Constraint(k) => self.add_unchecked(k, &temp, true),
+            });
+        }
+        out
+    }
+
+    /// Contract: the new column's checks and foreign keys validated.
+    fn validate_carried(&self) -> Vec<Step> {
+        self.carries
+            .new
+            .iter()
+            .filter_map(|c| match c {
+                Carried::Constraint(k) if !is_key(k) && k.validated && k.enforced => {
+                    Some(self.validate(&temp(&k.name)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Contract, once the old column is gone: the new column's indexes
+    /// and constraints under their names.
+    fn name_carried(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        for c in &self.carries.new {
+            let temp = temp(c.name());
+            let (name, comment) = match c {
+                Carried::Index(i) => (&i.name.name, &i.comment),
+                Carried::Constraint(k) => (&k.name, &k.comment),
+            };
+            out.push(match c {
+                Carried::Index(_) => self.step(
+                    "rename_index",
+                    &format!("index {temp} renamed {name}"),
+                    format!(
+                        "ALTER INDEX {} RENAME TO {};",
+                        QualName::new(&self.table.schema, &temp),
+                        ident(name)
+                    ),
+                    true,
+                ),
+                Carried::Constraint(k) if is_key(k) => {
+                    let deferrable = crate::kinds::constraint::unique_index(self.table, k)
+                        .map(|(_, d)| d)
+                        .unwrap_or_default();
+                    self.key_using(k, &temp, &deferrable)
+                }
+                Carried::Constraint(_) => self.step(
+                    "rename_constraint",
+                    &format!("constraint {temp} renamed {name}"),
+                    self.alter(&format!(
+                        "RENAME CONSTRAINT {} TO {}",
+                        ident(&temp),
+                        ident(name)
+                    )),
+                    true,
+                ),
+            });
+            if comment.is_some() {
+                out.push(self.comment_on(c, name, comment.as_deref()));
+            }
+        }
+        out
+    }
+
+    /// The contract's down file, the columns swapped back: the new
+    /// column's indexes, checks and foreign keys as expand left them (its
+    /// keys stay until `unname_keys`).
+    fn unname_carried(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        for c in &self.carries.new {
+            let temp = temp(c.name());
+            match c {
+                Carried::Index(i) => {
+                    if i.comment.is_some() {
+                        out.push(self.comment_on(c, &i.name.name, None));
+                    }
+                    out.push(self.step(
+                        "rename_index",
+                        &format!("index {} renamed {temp}", i.name.name),
+                        format!("ALTER INDEX {} RENAME TO {};", i.name, ident(&temp)),
+                        true,
+                    ));
+                }
+                Carried::Constraint(k) if is_key(k) => {}
+                Carried::Constraint(k) => {
+                    out.push(self.drop_constraint(k));
+                    out.push(self.add_unchecked(k, &temp, true));
+                }
+            }
+        }
+        out
+    }
+
+    fn drop_constraint(&self, k: &Constraint) -> Step {
+        self.step(
+            "drop_constraint",
+            &format!("- constraint {}", k.name),
+            self.alter(&format!("DROP CONSTRAINT {}", ident(&k.name))),
+            true,
+        )
+    }
+
+    /// The contract's down file, once the old column is backfilled: the
+    /// new column's keys as expand left them, unique indexes (built before
+    /// the keys go, so that the column is never without one).
+    fn unname_keys(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        for c in &self.carries.new {
+            if let Carried::Constraint(k) = c {
+                if is_key(k) {
+                    out.push(self.key_index(k, &temp(&k.name), true).0);
+                    out.push(self.drop_constraint(k));
+                }
+            }
+        }
+        out
+    }
+
+    /// The end of the contract's down file: the old column's indexes and
+    /// constraints.
+    fn rebuild_carried(&self) -> Vec<Step> {
+        let mut out = Vec::new();
+        for c in &self.carries.old {
+            match c {
+                Carried::Index(i) => out.push(self.create_index(
+                    &i.definition,
+                    &i.name.name,
+                    &i.name.name,
+                    format!(
+                        "index {} on {}, built CONCURRENTLY",
+                        i.name.name, self.from.name
+                    ),
+                )),
+                Carried::Constraint(k) if is_key(k) => {
+                    let (build, deferrable) = self.key_index(k, &k.name, false);
+                    out.push(build);
+                    out.push(self.key_using(k, &k.name, &deferrable));
+                }
+                Carried::Constraint(k) => {
+                    out.push(self.add_unchecked(k, &k.name, false));
+                    if k.validated && k.enforced {
+                        out.push(self.validate(&k.name));
+                    }
+                }
+            }
+            let comment = match c {
+                Carried::Index(i) => &i.comment,
+                Carried::Constraint(k) => &k.comment,
+            };
+            if comment.is_some() {
+                out.push(self.comment_on(c, c.name(), comment.as_deref()));
+            }
+        }
+        out
+    }
+
+    /// The sequences the column owns, passed to `column`.
+    fn own_sequences(&self, column: &str) -> Vec<Step> {
+        self.carries
+            .sequences
+            .iter()
+            .map(|s| {
+                self.step(
+                    "alter_column",
+                    &format!("~ sequence {} owned by {column}", s.plain()),
+                    format!(
+                        "ALTER SEQUENCE {s} OWNED BY {}.{};",
+                        self.table,
+                        ident(column)
+                    ),
+                    true,
+                )
+            })
+            .collect()
     }
 
     /// The trigger function and the trigger that keep old and new in step.
@@ -339,6 +638,7 @@ impl<'a> Writer<'a> {
         if self.to.not_null {
             out.push(self.add_check(new, &self.check));
         }
+        out.extend(self.build_carried());
         out
     }
 
@@ -403,8 +703,10 @@ impl<'a> Writer<'a> {
         if self.to.not_null {
             out.push(self.validate(&self.check));
         }
+        out.extend(self.validate_carried());
         out.extend(self.drop_sync());
         let (old, new) = (&self.from.name, &self.new);
+        out.extend(self.own_sequences(new));
         let swap = Hazard::new(
             HazardCode::AccessExclusiveLock,
             format!(
@@ -436,6 +738,7 @@ impl<'a> Writer<'a> {
         if self.to.not_null {
             out.extend(self.set_not_null(&self.to.name, &self.check));
         }
+        out.extend(self.name_carried());
         if !matches!(self.shape, Shape::NotNull) {
             if self.to.default.is_some() {
                 out.push(self.set_default(&self.to.name, self.to.default.as_deref()));
@@ -461,9 +764,9 @@ impl<'a> Writer<'a> {
         ]
     }
 
-    /// The new column as expand left it: no default, no comment, NOT NULL
-    /// only for new rows.
-    fn as_expanded(&self) -> Vec<Step> {
+    /// The new column as expand left it: no default, no comment, and
+    /// (when `null`) NOT NULL only for new rows.
+    fn as_expanded(&self, null: bool) -> Vec<Step> {
         let new = &self.new;
         let mut out = Vec::new();
         if self.to.default.is_some() {
@@ -472,7 +775,7 @@ impl<'a> Writer<'a> {
         if self.to.comment.is_some() {
             out.push(self.comment(new, None));
         }
-        if self.to.not_null {
+        if self.to.not_null && null {
             out.extend(self.allow_null(new));
         }
         out
@@ -488,7 +791,7 @@ impl<'a> Writer<'a> {
                 return out;
             }
             Shape::Compute => {
-                out.extend(self.as_expanded());
+                out.extend(self.as_expanded(true));
                 out.extend(self.sync());
                 return out;
             }
@@ -504,7 +807,10 @@ impl<'a> Writer<'a> {
             )),
             Shape::Rename => {}
         }
-        out.extend(self.as_expanded());
+        // The new column keeps its keys (and its NOT NULL) until the old
+        // one is backfilled: the backfill walks the key.
+        out.extend(self.unname_carried());
+        out.extend(self.as_expanded(false));
         out.push(self.step(
             "add_column",
             &format!("+ column {old}"),
@@ -521,6 +827,7 @@ impl<'a> Writer<'a> {
         if self.from.comment.is_some() {
             out.push(self.comment(old, self.from.comment.as_deref()));
         }
+        out.extend(self.own_sequences(old));
         out.extend(self.sync());
         let (o, n) = (ident(old), ident(new));
         out.push(match self.shape {
@@ -541,8 +848,40 @@ impl<'a> Writer<'a> {
             out.push(self.validate(&check));
             out.extend(self.set_not_null(old, &check));
         }
+        out.extend(self.unname_keys());
+        if self.to.not_null {
+            out.extend(self.allow_null(new));
+        }
+        out.extend(self.rebuild_carried());
         out
     }
+}
+
+/// The temporary name of an index or constraint built beside the one it
+/// replaces.
+fn temp(name: &str) -> String {
+    short(format!("stratum_zd_{name}"))
+}
+
+fn is_key(k: &Constraint) -> bool {
+    matches!(k.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique)
+}
+
+/// `PRIMARY KEY` or `UNIQUE`.
+fn kind(k: &Constraint) -> &'static str {
+    match k.kind {
+        ConstraintKind::PrimaryKey => "PRIMARY KEY",
+        _ => "UNIQUE",
+    }
+}
+
+/// `index`'s definition under the name `name`.
+fn renamed_index(index: &Index, name: &str) -> String {
+    index.definition.replacen(
+        &format!(" {} ON ", ident(&index.name.name)),
+        &format!(" {} ON ", ident(name)),
+        1,
+    )
 }
 
 /// `name` cut to PostgreSQL's 63 bytes, a hash of the whole keeping names
