@@ -152,9 +152,15 @@ already builds schema/.")]
         allow_hazards: Vec<HazardCode>,
         /// Write a column's rename, rewriting retype or NOT NULL as expand,
         /// backfill and contract migrations, so that the application version
-        /// still running keeps working [stratum.yaml: zero_downtime: true].
+        /// still running keeps working [stratum.yaml: zero_downtime: true,
+        /// or {above_rows: N, above_size: SIZE} for big live tables only].
         #[arg(long)]
         zero_downtime: bool,
+        /// The live database whose table sizes stratum.yaml's
+        /// zero_downtime: {above_rows, above_size} compares with [env:
+        /// DATABASE_URL].
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
     },
     /// Apply pending migrations, in order, each in its own transaction.
     #[command(after_help = "\
@@ -425,12 +431,17 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             empty,
             allow_hazards,
             zero_downtime,
+            db,
         } => {
             let options = workflow::GenerateOptions {
                 name,
                 empty,
                 allow: allow_hazards.into_iter().collect(),
-                zero_downtime: zero_downtime || project.zero_downtime,
+                zero_downtime: match zero_downtime {
+                    true => crate::zero_downtime::When::Always,
+                    false => project.zero_downtime,
+                },
+                db,
             };
             workflow::generate(&project, &options).await
         }

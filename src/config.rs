@@ -59,8 +59,9 @@ pub struct ConfigFile {
     pub timeouts: Option<TimeoutsConfig>,
     /// How batched backfills pace themselves.
     pub backfill: Option<BackfillConfig>,
-    /// `generate` writes breaking column changes as expand / contract.
-    pub zero_downtime: Option<bool>,
+    /// `generate` writes breaking column changes as expand / contract:
+    /// always (`true`), or for live tables above a size.
+    pub zero_downtime: Option<ZeroDowntimeConfig>,
     /// Prove plans on a copy before `apply` and `generate` finish (the
     /// default).
     pub proof: Option<bool>,
@@ -96,6 +97,27 @@ pub struct TimeoutsConfig {
     pub retries: Option<u32>,
     /// How long to wait for another run's migration lock [10m].
     pub migration_lock: Option<String>,
+}
+
+/// `zero_downtime:` in `stratum.yaml`: `true`, `false`, or the live
+/// tables it applies to: `{above_rows: 1000000, above_size: 1GB}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ZeroDowntimeConfig {
+    /// For every table, or none.
+    On(bool),
+    /// For tables at least this big in the live database.
+    Above(ZeroDowntimeAbove),
+}
+
+/// The limits of `zero_downtime:` (either is enough).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroDowntimeAbove {
+    /// Rows (the table's estimate, `pg_class.reltuples`).
+    pub above_rows: Option<u64>,
+    /// Size on disk, indexes and TOAST included (`512MB`, `1GB`).
+    pub above_size: Option<String>,
 }
 
 /// The `backfill:` section of `stratum.yaml`: how an `UPDATE` marked
@@ -257,11 +279,35 @@ pub struct Project {
     pub proof: bool,
     /// Run pending migrations older than the newest applied one.
     pub out_of_order: bool,
-    /// `generate` writes breaking column changes as expand / contract.
-    pub zero_downtime: bool,
+    /// When `generate` writes breaking column changes as expand /
+    /// contract.
+    pub zero_downtime: crate::zero_downtime::When,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
+/// `zero_downtime:` as `generate` reads it.
+fn zero_downtime(file: Option<ZeroDowntimeConfig>) -> Result<crate::zero_downtime::When> {
+    use crate::zero_downtime::When;
+    Ok(match file {
+        None | Some(ZeroDowntimeConfig::On(false)) => When::Never,
+        Some(ZeroDowntimeConfig::On(true)) => When::Always,
+        Some(ZeroDowntimeConfig::Above(above)) => {
+            let bytes = match &above.above_size {
+                Some(size) => crate::execute::backfill::Pace::parse_size(size)
+                    .context("zero_downtime.above_size")?,
+                None => None,
+            };
+            if above.above_rows.is_none() && bytes.is_none() {
+                bail!("zero_downtime: give above_rows or above_size (or true for every table)");
+            }
+            When::Above {
+                rows: above.above_rows,
+                bytes,
+            }
+        }
+    })
+}
+
 fn pace(file: BackfillConfig) -> Result<crate::execute::backfill::Pace> {
     use crate::execute::backfill::Pace;
     let defaults = Pace::default();
@@ -415,7 +461,7 @@ impl Project {
             },
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
-            zero_downtime: file.zero_downtime.unwrap_or(false),
+            zero_downtime: zero_downtime(file.zero_downtime)?,
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

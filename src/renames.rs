@@ -55,7 +55,7 @@ struct Annotation {
 }
 
 /// The renames to run, and what to say about the annotations.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Renames {
     /// Steps for the plan, run last.
     pub changes: Vec<RenameChange>,

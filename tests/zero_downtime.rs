@@ -525,3 +525,75 @@ async fn indexes_and_constraints_move_with_their_columns() {
         "{stderr}"
     );
 }
+
+/// `zero_downtime: {above_rows: N}` in stratum.yaml: the rename of a
+/// live table above the limit is written as a pattern; the same change
+/// on a small table is one step in the expand migration, and generate
+/// says so with its size. Without a database to read sizes from,
+/// generate says what to give it.
+#[tokio::test(flavor = "current_thread")]
+async fn only_tables_above_the_threshold_get_the_pattern() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("zs").await;
+    let url = server.url("zs");
+    let dir = common::project_dir(
+        "CREATE TABLE big (id bigint PRIMARY KEY, name text);\n\
+         CREATE TABLE small (id bigint PRIMARY KEY, name text);\n",
+        &[],
+    );
+    let p = dir.path();
+    ok(p, &["generate", "--name", "init"], &env);
+    ok(p, &["migrate", "--db", &url], &env);
+    db.batch_execute(
+        "INSERT INTO big SELECT g, 'b' || g FROM generate_series(1, 5000) g; \
+         INSERT INTO small SELECT g, 's' || g FROM generate_series(1, 10) g; ANALYZE",
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "zero_downtime:\n  above_rows: 1000\n",
+    )
+    .unwrap();
+    project(
+        p,
+        "CREATE TABLE big (\n  id bigint PRIMARY KEY,\n  title text -- stratum:renamed-from name\n);\n\
+         CREATE TABLE small (\n  id bigint PRIMARY KEY,\n  title text -- stratum:renamed-from name\n);\n",
+    );
+    let out = stratum_in(p, &["generate"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "zero_downtime in stratum.yaml applies to tables above a size, read from the live \
+             database: no database given: pass --db postgres://... or set DATABASE_URL"
+        ),
+        "{stderr}"
+    );
+    let stderr = ok(p, &["generate", "--db", &url], &env);
+    assert!(
+        stderr.contains("Zero-downtime: column public.big.name renamed to title."),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "zero-downtime: column public.small.name renamed to title in one step: table \
+             public.small is small (about 10 rows, "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; zero_downtime: above_rows 1000)"),
+        "{stderr}"
+    );
+    ok(p, &["migrate", "--db", &url], &env);
+    let columns = "SELECT attrelid::regclass::text || '.' || attname::text FROM pg_attribute \
+                   WHERE attrelid IN ('big'::regclass, 'small'::regclass) AND attnum > 1 \
+                   AND NOT attisdropped ORDER BY 1";
+    assert_eq!(
+        common::strings(&db, columns).await,
+        ["big.name", "big.title", "small.title"]
+    );
+}

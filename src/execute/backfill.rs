@@ -604,8 +604,8 @@ impl Throttle {
             if let Some((standby, bytes)) = self.behind(client, limit).await {
                 let why = format!(
                     "standby {standby} is {} behind (more than {})",
-                    size(bytes),
-                    size(limit)
+                    crate::hazard::human_size(bytes as i64),
+                    crate::hazard::human_size(limit as i64)
                 );
                 return Some((Limit::Lag, why));
             }
@@ -663,16 +663,6 @@ enum Limit {
     Lag,
     /// The server's active sessions.
     Sessions,
-}
-
-/// `bytes` as people read it.
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / f64::from(1u32 << 30)),
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1u32 << 20)),
-        b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }
 
 /// What a backfill says while it runs: a bar (rows, rows/s, time left) on

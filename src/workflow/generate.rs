@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{count, load_keeping, migrations, Report, ATTENTION, OK};
@@ -17,8 +17,9 @@ use crate::load::{Built, Side};
 use crate::migrations::{next_version, slug, write, Migration, NewMigration};
 use crate::plan::{self, Plan};
 use crate::render;
+use crate::sql::QualName;
 use crate::ui::{paint, style};
-use crate::zero_downtime::{self, Phase};
+use crate::zero_downtime::{self, Phase, When};
 
 /// Options of `generate`.
 #[derive(Debug, Clone, Default)]
@@ -31,8 +32,12 @@ pub struct GenerateOptions {
     /// a migration that destroys data is written only when `data-loss` is
     /// approved, and the approval is recorded in its header.
     pub allow: BTreeSet<HazardCode>,
-    /// Breaking column changes as expand / backfill / contract migrations.
-    pub zero_downtime: bool,
+    /// When breaking column changes are written as expand / backfill /
+    /// contract migrations.
+    pub zero_downtime: zero_downtime::When,
+    /// The live database whose table sizes `When::Above` compares with
+    /// (else the project's database URL).
+    pub db: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -118,7 +123,7 @@ async fn from_catalogs(
     let mut renames = renames;
     let notes = backfill_notes(project, reached.as_ref().unwrap_or(&desired))?;
     let mut warnings = warnings;
-    if !options.zero_downtime {
+    if options.zero_downtime == When::Never {
         for n in &notes {
             warnings.push_str(&format!(
                 "warning: {}: -- {} is used by `generate --zero-downtime` only\n",
@@ -127,10 +132,36 @@ async fn from_catalogs(
             ));
         }
     }
-    if options.zero_downtime {
+    if options.zero_downtime != When::Never {
         let target = reached.as_ref().unwrap_or(&desired);
-        let patterns =
-            zero_downtime::patterns(&built, &desired, target, &mut changes, &mut renames, &notes)?;
+        let sizes = match options.zero_downtime {
+            When::Above { .. } => {
+                let url = project.database_url(options.db.as_deref()).context(
+                    "zero_downtime in stratum.yaml applies to tables above a size, read from \
+                     the live database",
+                )?;
+                Some(zero_downtime::Sizes::read(&url).await?)
+            }
+            _ => None,
+        };
+        let eligible = |t: &QualName| match (&options.zero_downtime, &sizes) {
+            (When::Above { rows, bytes }, Some(sizes)) => sizes.above(t, *rows, *bytes),
+            _ => true,
+        };
+        if let Some(sizes) = &sizes {
+            warnings.push_str(&one_step(
+                &built, &desired, target, &changes, &renames, &notes, sizes, options, &eligible,
+            ));
+        }
+        let patterns = zero_downtime::patterns(
+            &built,
+            &desired,
+            target,
+            &mut changes,
+            &mut renames,
+            &notes,
+            &eligible,
+        )?;
         if !patterns.is_empty() {
             let sides = Sides {
                 built,
@@ -206,6 +237,45 @@ async fn from_catalogs(
         report.stderr.push_str(&super::proved_line(&p, &copy));
     }
     Ok(report)
+}
+
+/// What to say of the breaking changes of tables under the size from
+/// which `zero_downtime` writes them as patterns: they are one step.
+#[allow(clippy::too_many_arguments)]
+fn one_step(
+    built: &Catalog,
+    desired: &Catalog,
+    target: &Catalog,
+    changes: &[Change],
+    renames: &crate::renames::Renames,
+    notes: &[crate::renames::ColumnNote],
+    sizes: &zero_downtime::Sizes,
+    options: &GenerateOptions,
+    eligible: &dyn Fn(&QualName) -> bool,
+) -> String {
+    // Every pattern there would be, were every table big enough.
+    let all = zero_downtime::patterns(
+        built,
+        desired,
+        target,
+        &mut changes.to_vec(),
+        &mut renames.clone(),
+        notes,
+        &|_| true,
+    )
+    .unwrap_or_default();
+    all.iter()
+        .filter(|p| !eligible(p.live_table()))
+        .map(|p| {
+            format!(
+                "zero-downtime: {} in one step: table {} is small ({}; zero_downtime: {})\n",
+                p.describe(),
+                p.live_table().plain(),
+                sizes.describe(p.live_table()),
+                options.zero_downtime.limits()
+            )
+        })
+        .collect()
 }
 
 /// The `-- stratum:backfill` notes on columns of the schema (`desired`

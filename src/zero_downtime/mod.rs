@@ -41,7 +41,10 @@ use crate::renames::{ColumnNote, Renames};
 use crate::sql::QualName;
 use writer::Writer;
 
+mod threshold;
 mod writer;
+
+pub use threshold::{Sizes, When};
 
 /// The note on a column's line in `schema/` that says how to fill it:
 /// `-- stratum:backfill full_name = first_name || ' ' || last_name`.
@@ -201,6 +204,14 @@ impl Pattern {
         }
     }
 
+    /// The table as the live database names it now.
+    pub fn live_table(&self) -> &QualName {
+        match self {
+            Pattern::RenameTable { old, .. } => old,
+            _ => self.table(),
+        }
+    }
+
     /// The column as it is and as it will be; None for a table's pattern.
     fn columns(&self) -> Option<(&Column, &Column)> {
         match self {
@@ -283,9 +294,10 @@ pub struct Phases {
 }
 
 /// Takes the breaking column changes out of `changes` (and of `renames`)
-/// as patterns; an error names a change that cannot be one yet. `current`
-/// is what the migrations build, `desired` the schema with its renames
-/// undone, `reached` the schema.
+/// as patterns, on the tables (as they are named now) `eligible` takes;
+/// an error names a change that cannot be one yet. `current` is what the
+/// migrations build, `desired` the schema with its renames undone,
+/// `reached` the schema.
 pub fn patterns(
     current: &Catalog,
     desired: &Catalog,
@@ -293,6 +305,7 @@ pub fn patterns(
     changes: &mut Vec<Change>,
     renames: &mut Renames,
     notes: &[ColumnNote],
+    eligible: &dyn Fn(&QualName) -> bool,
 ) -> Result<Vec<Pattern>> {
     let note = |table: &QualName, column: &str| {
         notes
@@ -307,7 +320,7 @@ pub fn patterns(
     let mut kept_undo = Vec::new();
     for (change, undo) in renames.changes.drain(..).zip(undo.drain(..)) {
         let column = match &change.id {
-            ObjectId::Column { table, column } => current
+            ObjectId::Column { table, column } if eligible(table) => current
                 .tables
                 .get(table)
                 .and_then(|t| t.column(&change.from))
@@ -327,7 +340,7 @@ pub fn patterns(
                     .unwrap_or(&change.from)
                     .trim_matches('"'),
             );
-            if current.tables.contains_key(&old) {
+            if current.tables.contains_key(&old) && eligible(&old) {
                 let grants = view_grants(current, &old);
                 found.push(Pattern::RenameTable {
                     table: name.clone(),
@@ -386,7 +399,9 @@ pub fn patterns(
 
     let mut rest = Vec::new();
     for change in changes.drain(..) {
+        let on_eligible = change.action().table().is_some_and(|t| eligible(&t));
         let pattern = match &change {
+            _ if !on_eligible => None,
             Change::Column(c) => match &**c {
                 ColumnChange::AlterType {
                     table, from, to, ..

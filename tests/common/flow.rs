@@ -42,7 +42,8 @@ pub async fn generate(project: &Project, name: &str) -> workflow::Report {
             empty: false,
             // Every fixture pair is generated, some of them destroy data.
             allow: [stratum::plan::HazardCode::DataLoss].into(),
-            zero_downtime: false,
+            zero_downtime: stratum::zero_downtime::When::Never,
+            db: None,
         },
     )
     .await
