@@ -689,10 +689,22 @@ fn target(
     match node.to_ref() {
         NodeRef::CreateStmt(c) => {
             let table = relation(c.relation.as_ref()?);
-            // On the first line, the table itself (however many columns share
-            // that line).
+            // On the first line, the table itself, unless the line goes on
+            // after its opening parenthesis with a column the note follows
+            // (`CREATE TABLE t (id int, title text -- ...`): that column's.
             if first_line {
-                return Some(Target::Named(Named::Table, table));
+                let code = text.split("--").next().unwrap_or("").trim_end();
+                let after_column = !code.ends_with(['(', ')', ';']);
+                let last_column = c
+                    .table_elts
+                    .iter()
+                    .rev()
+                    .filter_map(|e| e.node.as_ref())
+                    .find_map(|e| part(table.clone(), e));
+                return match last_column {
+                    Some(column) if after_column => Some(column),
+                    _ => Some(Target::Named(Named::Table, table)),
+                };
             }
             c.table_elts
                 .iter()

@@ -530,7 +530,8 @@ async fn indexes_and_constraints_move_with_their_columns() {
 /// live table above the limit is written as a pattern; the same change
 /// on a small table is one step in the expand migration, and generate
 /// says so with its size. Without a database to read sizes from,
-/// generate says what to give it.
+/// generate says what to give it. (The small table's note follows its
+/// column on the CREATE TABLE line: it is the column's.)
 #[tokio::test(flavor = "current_thread")]
 async fn only_tables_above_the_threshold_get_the_pattern() {
     let server = TestServer::start().await;
@@ -560,7 +561,7 @@ async fn only_tables_above_the_threshold_get_the_pattern() {
     project(
         p,
         "CREATE TABLE big (\n  id bigint PRIMARY KEY,\n  title text -- stratum:renamed-from name\n);\n\
-         CREATE TABLE small (\n  id bigint PRIMARY KEY,\n  title text -- stratum:renamed-from name\n);\n",
+         CREATE TABLE small (id bigint PRIMARY KEY, title text -- stratum:renamed-from name\n);\n",
     );
     let out = stratum_in(p, &["generate"], &env);
     let stderr = text(&out.stderr);
