@@ -149,6 +149,9 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         .map(|f| f.trim_end_matches(".sql").rsplit('_').next().unwrap())
         .collect();
     assert_eq!(phases, ["expand", "backfill", "contract"]);
+    // The three columns are backfilled in one pass over the table.
+    let backfill = std::fs::read_to_string(p.join("migrations").join(&files[1])).unwrap();
+    assert_eq!(backfill.matches("\nUPDATE ").count(), 1, "{backfill}");
     ok(p, &["check"], &env);
 
     // The application of the old shape runs before, during and after the

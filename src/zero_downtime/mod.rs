@@ -702,6 +702,7 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
     // The indexes the patterns build CONCURRENTLY come last, one after
     // the other, once the transactional steps are done.
     let mut builds = Vec::new();
+    let mut writers = Vec::new();
     for p in &patterns {
         if let Pattern::RenameTable { table, old, grants } = p {
             // The rename in the plan breaks nothing now.
@@ -751,9 +752,19 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
         phases.expand.steps.extend(steps);
         builds.extend(built);
         undo_expand.extend(w.expand_down());
-        phases.backfill.steps.extend(w.backfill());
         phases.contract.steps.extend(w.contract());
         phases.contract_down.steps.extend(w.contract_down());
+        writers.push(w);
+    }
+    // One pass over each table for all of its patterns' backfills.
+    while !writers.is_empty() {
+        let table = writers[0].table().clone();
+        let (same, rest): (Vec<Writer>, Vec<Writer>) =
+            writers.into_iter().partition(|w| *w.table() == table);
+        writers = rest;
+        if let Some((first, others)) = same.split_first() {
+            phases.backfill.steps.push(first.backfill(others));
+        }
     }
     phases.expand.steps.extend(builds);
     // Every check validated first, each on its own; then the swaps in one

@@ -37,6 +37,11 @@ pub(super) struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
+    /// The table the pattern is on.
+    pub(super) fn table(&self) -> &QualName {
+        self.table
+    }
+
     pub(super) fn new(p: &'a Pattern) -> Writer<'a> {
         let table = p.table();
         let (from, to) = p.columns().expect("a column's pattern");
@@ -672,30 +677,66 @@ impl<'a> Writer<'a> {
         out
     }
 
-    pub(super) fn backfill(&self) -> Vec<Step> {
+    /// What the backfill does for this pattern: a column, its value from
+    /// the row, and which rows need it.
+    fn fill(&self) -> Fill {
         let (old, new) = (ident(&self.from.name), ident(&self.new));
-        vec![match self.shape {
-            Shape::Rename => self.backfill_step(
-                &format!("{new} = {old}"),
-                &self.new,
-                &format!("{new} IS DISTINCT FROM {old}"),
+        let (column, value, rows) = match self.shape {
+            Shape::Rename => (
+                self.new.clone(),
+                old.clone(),
+                format!("{new} IS DISTINCT FROM {old}"),
             ),
-            Shape::Retype => self.backfill_step(
-                &format!("{new} = {old}::{}", self.to.data_type),
-                &self.new,
-                &format!("{new} IS NULL AND {old} IS NOT NULL"),
+            Shape::Retype => (
+                self.new.clone(),
+                format!("{old}::{}", self.to.data_type),
+                format!("{new} IS NULL AND {old} IS NOT NULL"),
             ),
-            Shape::NotNull => self.backfill_step(
-                &format!("{old} = {}", self.fill),
-                &self.from.name,
-                &format!("{old} IS NULL"),
+            Shape::NotNull => (
+                self.from.name.clone(),
+                self.fill.clone(),
+                format!("{old} IS NULL"),
             ),
-            Shape::Compute => self.backfill_step(
-                &format!("{new} = ({})", self.fill),
-                &self.new,
-                &format!("{new} IS NULL"),
+            Shape::Compute => (
+                self.new.clone(),
+                format!("({})", self.fill),
+                format!("{new} IS NULL"),
             ),
-        }]
+        };
+        Fill {
+            column,
+            value,
+            rows,
+        }
+    }
+
+    /// The backfill of this pattern and of `others` on the same table,
+    /// one pass over the table: each column set where its rows need it.
+    pub(super) fn backfill(&self, others: &[Writer<'_>]) -> Step {
+        let fills: Vec<Fill> = std::iter::once(self.fill())
+            .chain(others.iter().map(Writer::fill))
+            .collect();
+        if let [one] = fills.as_slice() {
+            return self.backfill_step(
+                &format!("{} = {}", ident(&one.column), one.value),
+                &one.column,
+                &one.rows,
+            );
+        }
+        let set: Vec<String> = fills
+            .iter()
+            .map(|f| {
+                let c = ident(&f.column);
+                format!("{c} = CASE WHEN {} THEN {} ELSE {c} END", f.rows, f.value)
+            })
+            .collect();
+        let rows: Vec<String> = fills.iter().map(|f| format!("({})", f.rows)).collect();
+        let columns: Vec<&str> = fills.iter().map(|f| f.column.as_str()).collect();
+        self.backfill_step(
+            &set.join(",\n    "),
+            &columns.join(", "),
+            &rows.join("\n   OR "),
+        )
     }
 
     pub(super) fn contract(&self) -> Vec<Step> {
@@ -855,6 +896,14 @@ impl<'a> Writer<'a> {
         out.extend(self.rebuild_carried());
         out
     }
+}
+
+/// A column a backfill sets: to `value` (over the row), in the `rows` that
+/// need it.
+struct Fill {
+    column: String,
+    value: String,
+    rows: String,
 }
 
 /// The temporary name of an index or constraint built beside the one it
