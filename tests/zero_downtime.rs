@@ -387,7 +387,8 @@ const EXPANDED: [&str; 6] = [
 /// Keys, a foreign key, a check and a partial index move with the columns
 /// they cover: a serial primary key retyped to bigint, a foreign key
 /// column retyped, a UNIQUE NOT NULL column renamed (its constraint named
-/// anew by the schema). Expand builds them on the new columns
+/// anew by the schema), and an identity primary key retyped (its sequence
+/// goes on where the old one was). Expand builds them on the new columns
 /// CONCURRENTLY or NOT VALID, the contract swaps them in under their
 /// names; its down file brings the old ones back, and the contract runs
 /// again. Writers of both versions run throughout.
@@ -406,7 +407,8 @@ async fn indexes_and_constraints_move_with_their_columns() {
          amount int NOT NULL DEFAULT 0\n);\n\
          CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
          WHERE customer_id IS NOT NULL;\n\
-         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n",
+         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n\
+         CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n",
         &[],
     );
     let p = dir.path();
@@ -417,7 +419,8 @@ async fn indexes_and_constraints_move_with_their_columns() {
         "INSERT INTO customers SELECT generate_series(1, 100);\
          INSERT INTO orders (code, customer_id, amount) \
            SELECT 'c' || g, CASE WHEN g % 5 <> 0 THEN g % 100 + 1 END, g \
-           FROM generate_series(1, {ROWS}) g; ANALYZE orders"
+           FROM generate_series(1, {ROWS}) g; ANALYZE orders;\
+         INSERT INTO events (note) SELECT 'e' || g FROM generate_series(1, 50000) g"
     ))
     .await
     .unwrap();
@@ -430,14 +433,15 @@ async fn indexes_and_constraints_move_with_their_columns() {
          amount int NOT NULL DEFAULT 0\n);\n\
          CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
          WHERE customer_id IS NOT NULL;\n\
-         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n",
+         COMMENT ON INDEX orders_customer_idx IS 'by customer';\n\
+         CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n",
     );
     let stderr = ok(p, &["generate", "--zero-downtime"], &env);
     assert!(
         stderr.contains(
-            "Zero-downtime: column public.orders.code renamed to ref; column public.orders.id \
-             retyped from integer to bigint; column public.orders.customer_id retyped from \
-             integer to bigint."
+            "Zero-downtime: column public.orders.code renamed to ref; column public.events.id \
+             retyped from integer to bigint; column public.orders.id retyped from integer to \
+             bigint; column public.orders.customer_id retyped from integer to bigint."
         ),
         "{stderr}"
     );
@@ -448,12 +452,14 @@ async fn indexes_and_constraints_move_with_their_columns() {
          $1::int % 100 + 1, 1)",
         "UPDATE orders SET amount = amount + 1, customer_id = NULL WHERE code = 'o' || $1::bigint",
         "UPDATE orders SET amount = amount WHERE id = ($1::bigint * 7919) % 200000 + 1",
+        "INSERT INTO events (note) VALUES ('o' || $1::bigint)",
     ];
     const NEW: &[&str] = &[
         "INSERT INTO orders (ref, customer_id) VALUES ('n' || $1::bigint, 7)",
         "UPDATE orders SET ref = 'nn' || $1::bigint WHERE ref = 'n' || $1::bigint",
         "UPDATE orders SET customer_id = 3 WHERE id = ($1::bigint * 104729) % 200000 + 1 \
          AND customer_id IS NOT NULL",
+        "INSERT INTO events (note) VALUES ('n' || $1::bigint)",
     ];
     let old = start(&server, "zk", OLD, 1).await;
     let stderr = ok(p, &["migrate", "--db", &url], &env);
@@ -509,11 +515,19 @@ async fn indexes_and_constraints_move_with_their_columns() {
         ["public.orders_id_seq true"]
     );
 
+    // The identity moved to the new column and goes on past every row.
+    let identity = "SELECT format_type(atttypid, atttypmod) || ' ' || attidentity::text || ' ' || \
+                    (nextval(pg_get_serial_sequence('events', 'id')) > \
+                     (SELECT max(id) FROM events))::text \
+                    FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'id'";
+    assert_eq!(common::strings(&db, identity).await, ["bigint a true"]);
+
     // The contract's down file: the old columns and their constraints
     // back beside the new ones, as expand left them; then the contract
     // again, and no drift.
     ok(p, &["down", "--db", &url], &env);
     assert_eq!(common::strings(&db, carried).await, EXPANDED);
+    assert_eq!(common::strings(&db, identity).await, ["integer a true"]);
     let stderr = ok(p, &["check", "--db", &url], &env);
     assert!(
         stderr.contains("a zero-downtime change, expanded"),
@@ -522,6 +536,7 @@ async fn indexes_and_constraints_move_with_their_columns() {
     let stderr = ok(p, &["migrate", "--db", &url, "--contract"], &env);
     assert!(stderr.contains("Applied 1 migration."), "{stderr}");
     assert_eq!(common::strings(&db, shape).await, contracted);
+    assert_eq!(common::strings(&db, identity).await, ["bigint a true"]);
     let stderr = ok(p, &["check", "--db", &url], &env);
     assert!(
         stderr.contains("No drift: the database matches schema/."),

@@ -21,7 +21,9 @@
 //! (indexes and keys' indexes CONCURRENTLY, checks and foreign keys NOT
 //! VALID, validated before the swap), the old column's go with it at
 //! contract, and the new ones take their names there (a key ADD ...
-//! USING INDEX). A sequence the old column owns passes to the new one.
+//! USING INDEX). A sequence the old column owns passes to the new one; an
+//! identity moves to it in the contract's transaction, going on from the
+//! old sequence's next value.
 //! Other objects over the column (a view, a policy, a foreign key of
 //! another table, an exclusion constraint) are refused for now, naming
 //! them.
@@ -463,6 +465,7 @@ pub fn patterns(
             Change::Column(c) if matches!(
                 **c,
                 ColumnChange::SetDefault { .. }
+                    | ColumnChange::AlterIdentity { .. }
                     | ColumnChange::NotNullCheck { .. }
                     | ColumnChange::AlterNotNull { .. }
                     | ColumnChange::SetNotNull { .. }
@@ -523,10 +526,20 @@ pub fn patterns(
                 p.table().plain()
             );
         }
-        if from.identity.is_some() || from.generated.is_some() || to.generated.is_some() {
+        if from.generated.is_some() || to.generated.is_some() {
             bail!(
-                "--zero-downtime: {} is an identity or generated column; its pattern is not \
-                 supported yet",
+                "--zero-downtime: {} is a generated column; its pattern is not supported yet",
+                p.describe()
+            );
+        }
+        // An identity moves to the new column at contract, going on from
+        // where the old one's sequence got; one added or dropped with the
+        // change is a change of its own.
+        let moves = matches!(p, Pattern::Rename { .. } | Pattern::Retype { .. });
+        if from.identity.is_some() != to.identity.is_some() || (from.identity.is_some() && !moves) {
+            bail!(
+                "--zero-downtime: {} adds or drops an identity too; change the identity in a \
+                 migration of its own",
                 p.describe()
             );
         }

@@ -6,7 +6,7 @@ use super::{Carried, Carries, Pattern};
 use crate::diff::Change;
 use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::expand::ExpandChange;
-use crate::kinds::relation::{Column, Constraint, ConstraintKind, Index};
+use crate::kinds::relation::{Column, Constraint, ConstraintKind, Identity, Index};
 use crate::plan::Step;
 use crate::sql::{ident, literal, rename_column, QualName};
 
@@ -418,6 +418,63 @@ impl<'a> Writer<'a> {
             .collect()
     }
 
+    /// The transaction-local setting that carries an identity's next
+    /// value from the old column's sequence to the new one's.
+    fn next_setting(&self) -> String {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(format!("{}.{}", self.table, self.from.name).as_bytes());
+        format!(
+            "stratum.next_{:02x}{:02x}{:02x}{:02x}",
+            hash[0], hash[1], hash[2], hash[3]
+        )
+    }
+
+    /// The next value of `column`'s identity sequence, kept for the rest of
+    /// the transaction (the value is used up; its sequence goes with it).
+    fn keep_next(&self, column: &str) -> Step {
+        self.step(
+            "alter_column",
+            &format!("~ the next value of {column}'s identity kept"),
+            format!(
+                "SELECT pg_catalog.set_config({}, pg_catalog.nextval(\
+                 pg_catalog.pg_get_serial_sequence({}, {}))::text, true);",
+                literal(&self.next_setting()),
+                literal(&self.table.to_string()),
+                literal(column)
+            ),
+            true,
+        )
+    }
+
+    /// `identity` given to `column`, its sequence going on from the value
+    /// [`Writer::keep_next`] kept.
+    fn add_identity(&self, column: &str, identity: &Identity) -> Vec<Step> {
+        vec![
+            self.step(
+                "alter_column",
+                &format!("~ column {column}: identity"),
+                self.alter(&format!(
+                    "ALTER COLUMN {} ADD {}",
+                    ident(column),
+                    crate::kinds::column::identity::sql(identity)
+                )),
+                true,
+            ),
+            self.step(
+                "alter_column",
+                &format!("~ column {column}: identity goes on from the old one"),
+                format!(
+                    "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({}, {}), \
+                     pg_catalog.current_setting({})::bigint, false);",
+                    literal(&self.table.to_string()),
+                    literal(column),
+                    literal(&self.next_setting())
+                ),
+                true,
+            ),
+        ]
+    }
+
     /// The trigger function and the trigger that keep old and new in step.
     fn sync(&self) -> Vec<Step> {
         let (old, new) = (ident(&self.from.name), ident(&self.new));
@@ -748,6 +805,11 @@ impl<'a> Writer<'a> {
         out.extend(self.drop_sync());
         let (old, new) = (&self.from.name, &self.new);
         out.extend(self.own_sequences(new));
+        // Writes wait from the trigger's drop on: the old identity's next
+        // value is the new one's.
+        if self.from.identity.is_some() {
+            out.push(self.keep_next(old));
+        }
         let swap = Hazard::new(
             HazardCode::AccessExclusiveLock,
             format!(
@@ -778,6 +840,9 @@ impl<'a> Writer<'a> {
         }
         if self.to.not_null {
             out.extend(self.set_not_null(&self.to.name, &self.check));
+        }
+        if let Some(identity) = &self.to.identity {
+            out.extend(self.add_identity(&self.to.name, identity));
         }
         out.extend(self.name_carried());
         if !matches!(self.shape, Shape::NotNull) {
@@ -888,6 +953,23 @@ impl<'a> Writer<'a> {
             out.push(self.add_check(old, &check));
             out.push(self.validate(&check));
             out.extend(self.set_not_null(old, &check));
+        }
+        if let Some(identity) = &self.from.identity {
+            // Writes wait while the identity moves back.
+            out.push(self.step(
+                "alter_column",
+                "- writes wait while the identity moves",
+                format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE;", self.table),
+                true,
+            ));
+            out.push(self.keep_next(new));
+            out.push(self.step(
+                "alter_column",
+                &format!("~ column {new}: no identity"),
+                self.alter(&format!("ALTER COLUMN {} DROP IDENTITY", ident(new))),
+                true,
+            ));
+            out.extend(self.add_identity(old, identity));
         }
         out.extend(self.unname_keys());
         if self.to.not_null {

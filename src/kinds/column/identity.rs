@@ -6,7 +6,7 @@ use crate::kinds::relation::{Identity};
 use crate::kinds::SequenceOptions;
 
 /// `GENERATED ... AS IDENTITY`, with the options that are not the defaults.
-pub(super) fn sql(id: &Identity) -> String {
+pub(crate) fn sql(id: &Identity) -> String {
     let kind = if id.always { "ALWAYS" } else { "BY DEFAULT" };
     let defaults = default_options(&id.options.data_type, id.options.increment);
     let options = options_sql(Some(&defaults), &id.options);

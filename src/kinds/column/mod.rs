@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use crate::kinds::rank::{self, Rank};
 
 mod compare;
-mod identity;
+pub(crate) mod identity;
 mod inherit;
 mod not_null;
 mod options;
