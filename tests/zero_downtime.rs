@@ -1,6 +1,7 @@
 //! `generate --zero-downtime` as users run it: a column rename, a retype
-//! int -> bigint and a NOT NULL filled from a default, on a table of
-//! 1 000 000 rows, with a writer of the old shape running until the
+//! int -> bigint, a NOT NULL filled from a default and a column split in
+//! two (one part NOT NULL, both filled by a `-- stratum:backfill`
+//! expression), on a table of 1 000 000 rows, with a writer of the old shape running until the
 //! contract and a writer of the new shape from the expand on (inserts and
 //! updates, `lock_timeout = 200ms`): no statement of either fails, every
 //! row ends as the one-step migration would have left it, and `check`
@@ -19,16 +20,20 @@ const ROWS: i64 = 1_000_000;
 
 const BEFORE: &str =
     "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL DEFAULT 'anon', \
-                      n int, flag boolean);\n";
+                      n int, flag boolean, email text NOT NULL DEFAULT '');\n";
 
 const AFTER: &str = "CREATE TABLE users (\n  id bigint PRIMARY KEY,\n  \
                      full_name text NOT NULL DEFAULT 'anon', -- stratum:renamed-from name\n  \
-                     n bigint,\n  flag boolean NOT NULL DEFAULT false\n);\n";
+                     n bigint,\n  flag boolean NOT NULL DEFAULT false,\n  \
+                     email text NOT NULL DEFAULT '',\n  \
+                     mailbox text NOT NULL, -- stratum:backfill split_part(email, '@', 1)\n  \
+                     domain text -- stratum:backfill split_part(email, '@', 2)\n);\n";
 
 /// The writer of the application version that uses the old shape: new
 /// rows with `name` (and a NULL flag), and updates of its own rows.
 const OLD_WRITES: &[&str] = &[
-    "INSERT INTO users (id, name, n) VALUES ($1::bigint + 2000000, 'o' || $1::bigint, $1::int)",
+    "INSERT INTO users (id, name, n, email) VALUES ($1::bigint + 2000000, 'o' || $1::bigint, \
+     $1::int, 'o' || $1::bigint || '@old.example')",
     "UPDATE users SET name = 'oo' || $1::bigint, n = n + 1 WHERE id = $1::bigint + 2000000",
     // Rows the backfill may not have reached yet, their values kept.
     "UPDATE users SET n = n WHERE id = ($1::bigint * 7919) % 1000000 + 1",
@@ -37,8 +42,8 @@ const OLD_WRITES: &[&str] = &[
 /// The writer of the version that uses the new shape: `full_name`, and
 /// updates of the old writer's rows too.
 const NEW_WRITES: &[&str] = &[
-    "INSERT INTO users (id, full_name, n, flag) VALUES ($1::bigint + 3000000, 'w' || $1::bigint, \
-     $1::int, true)",
+    "INSERT INTO users (id, full_name, n, flag, email) VALUES ($1::bigint + 3000000, \
+     'w' || $1::bigint, $1::int, true, 'w' || $1::bigint || '@new.example')",
     "UPDATE users SET full_name = 'ww' || $1::bigint WHERE id = $1::bigint + 3000000",
     "UPDATE users SET full_name = 'x' || $1::bigint WHERE id = $1::bigint + 2000000",
     "UPDATE users SET flag = flag WHERE id = ($1::bigint * 104729) % 1000000 + 1",
@@ -121,8 +126,8 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
     ok(p, &["generate", "--name", "init"], &env);
     ok(p, &["migrate", "--db", &url], &env);
     db.batch_execute(&format!(
-        "INSERT INTO users (id, name, n, flag) SELECT g, 'u' || g, g, \
-           CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 = 0 END \
+        "INSERT INTO users (id, name, n, flag, email) SELECT g, 'u' || g, g, \
+           CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 = 0 END, 'u' || g || '@d' || g % 7 \
          FROM generate_series(1, {ROWS}) g; ANALYZE users"
     ))
     .await
@@ -134,7 +139,9 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         stderr.contains(
             "Zero-downtime: column public.users.name renamed to full_name; column \
              public.users.n retyped from integer to bigint; column public.users.flag made NOT \
-             NULL, its NULLs filled with false."
+             NULL, its NULLs filled with false; column public.users.mailbox added, filled with \
+             split_part(email, '@', 1); column public.users.domain added, filled with \
+             split_part(email, '@', 2)."
         ),
         "{stderr}"
     );
@@ -173,7 +180,17 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
              AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
         )
         .await,
-        ["id", "name", "n", "flag", "full_name", "n_stratum_new"]
+        [
+            "id",
+            "name",
+            "n",
+            "flag",
+            "email",
+            "full_name",
+            "n_stratum_new",
+            "mailbox",
+            "domain"
+        ]
     );
     // Deployed: the new shape's writer starts beside the old one.
     let new = start(&server, "zd", NEW_WRITES, 2).await;
@@ -194,6 +211,11 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
            OR n <> id OR flag IS DISTINCT FROM CASE WHEN id % 3 = 0 THEN false ELSE id % 2 = 0 END)"
     );
     assert_eq!(common::strings(&db, &wrong).await, ["0"]);
+    // Every row's email split, the writers' too (the trigger computed the
+    // parts of the rows either version wrote with an email only).
+    let unsplit = "SELECT count(*)::text FROM users WHERE mailbox <> split_part(email, '@', 1) \
+                   OR domain IS DISTINCT FROM split_part(email, '@', 2)";
+    assert_eq!(common::strings(&db, unsplit).await, ["0"]);
     // The writers' rows: the old one's with the name and n it last wrote
     // (or the new writer's later name), a false flag; the new one's as written.
     let written = "SELECT count(*)::text FROM users WHERE id > 2000000 AND id < 3000000 \
@@ -207,11 +229,18 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
         common::strings(
             &db,
             "SELECT format_type(atttypid, atttypmod) || attnotnull::text FROM pg_attribute \
-             WHERE attrelid = 'users'::regclass AND attname IN ('full_name', 'n', 'flag') \
+             WHERE attrelid = 'users'::regclass \
+               AND attname IN ('full_name', 'n', 'flag', 'mailbox', 'domain') \
              ORDER BY attname"
         )
         .await,
-        ["booleantrue", "texttrue", "bigintfalse"]
+        [
+            "textfalse",
+            "booleantrue",
+            "texttrue",
+            "texttrue",
+            "bigintfalse"
+        ]
     );
 }
 
