@@ -417,7 +417,8 @@ const EXPANDED: [&str; 6] = [
 /// they cover: a serial primary key retyped to bigint, a foreign key
 /// column retyped, a UNIQUE NOT NULL column renamed (its constraint named
 /// anew by the schema), and an identity primary key retyped (its sequence
-/// goes on where the old one was). Expand builds them on the new columns
+/// goes on where the old one was); views over the columns (and a view over
+/// those) are made again over the new ones, with their grant. Expand builds them on the new columns
 /// CONCURRENTLY or NOT VALID, the contract swaps them in under their
 /// names; its down file brings the old ones back, and the contract runs
 /// again. Writers of both versions run throughout.
@@ -429,6 +430,9 @@ async fn indexes_and_constraints_move_with_their_columns() {
     let env = [("STRATUM_DEV_URL", dev.as_str())];
     let db = server.database("zk").await;
     let url = server.url("zk");
+    db.batch_execute("CREATE ROLE reporting NOLOGIN")
+        .await
+        .unwrap();
     let dir = common::project_dir(
         "CREATE TABLE customers (id bigint PRIMARY KEY);\n\
          CREATE TABLE orders (\n  id serial PRIMARY KEY CHECK (id > 0),\n  \
@@ -437,7 +441,10 @@ async fn indexes_and_constraints_move_with_their_columns() {
          CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
          WHERE customer_id IS NOT NULL;\n\
          COMMENT ON INDEX orders_customer_idx IS 'by customer';\n\
-         CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n",
+         CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n\
+         CREATE VIEW order_codes AS SELECT id, code FROM orders WHERE customer_id IS NOT NULL;\n\
+         CREATE VIEW recent_codes AS SELECT code FROM order_codes WHERE id > 10;\n\
+         GRANT SELECT ON order_codes TO reporting;\n",
         &[],
     );
     let p = dir.path();
@@ -463,7 +470,11 @@ async fn indexes_and_constraints_move_with_their_columns() {
          CREATE INDEX orders_customer_idx ON orders (customer_id, amount) \
          WHERE customer_id IS NOT NULL;\n\
          COMMENT ON INDEX orders_customer_idx IS 'by customer';\n\
-         CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n",
+         CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);\n\
+         CREATE VIEW order_codes AS SELECT id, ref FROM orders WHERE customer_id IS NOT NULL;\n\
+         COMMENT ON VIEW order_codes IS 'the codes';\n\
+         CREATE VIEW recent_codes AS SELECT ref FROM order_codes WHERE id > 10;\n\
+         GRANT SELECT ON order_codes TO reporting;\n",
     );
     let stderr = ok(p, &["generate", "--zero-downtime"], &env);
     assert!(
@@ -550,6 +561,15 @@ async fn indexes_and_constraints_move_with_their_columns() {
                      (SELECT max(id) FROM events))::text \
                     FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'id'";
     assert_eq!(common::strings(&db, identity).await, ["bigint a true"]);
+    // The views read the new columns, with their grant and comment.
+    let views =
+        "SELECT format_type(atttypid, atttypmod) || ' ' || attname::text FROM pg_attribute \
+                 WHERE attrelid IN ('order_codes'::regclass, 'recent_codes'::regclass) \
+                 AND has_table_privilege('reporting', 'order_codes', 'SELECT') ORDER BY 1";
+    assert_eq!(
+        common::strings(&db, views).await,
+        ["bigint id", "text ref", "text ref"]
+    );
 
     // The contract's down file: the old columns and their constraints
     // back beside the new ones, as expand left them; then the contract
@@ -557,6 +577,10 @@ async fn indexes_and_constraints_move_with_their_columns() {
     ok(p, &["down", "--db", &url], &env);
     assert_eq!(common::strings(&db, carried).await, EXPANDED);
     assert_eq!(common::strings(&db, identity).await, ["integer a true"]);
+    assert_eq!(
+        common::strings(&db, views).await,
+        ["integer id", "text code", "text code"]
+    );
     let stderr = ok(p, &["check", "--db", &url], &env);
     assert!(
         stderr.contains("a zero-downtime change, expanded"),

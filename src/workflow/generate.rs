@@ -380,17 +380,19 @@ async fn in_phases(
         desired,
         reached,
     } = sides;
+    let views = zero_downtime::views(&built, reached.as_ref().unwrap_or(&desired), &patterns)?;
+    changes.retain(|c| !views.about(c));
     let undo = renames.undoing();
     changes.extend(renames.changes.into_iter().map(Change::from));
-    // Back to what the migrations built, but for the patterns' columns:
-    // their expand undoes itself.
-    let theirs = |c: &Change| patterns.iter().any(|p| p.touches(c));
+    // Back to what the migrations built, but for the patterns' columns
+    // (their expand undoes itself) and the views they move.
+    let theirs = |c: &Change| patterns.iter().any(|p| p.touches(c)) || views.about(c);
     let (up, down, allowed) =
         match plans(project, options, built, &desired, changes, undo, &theirs)? {
             Ok(plans) => plans,
             Err(refusal) => return Ok(refusal),
         };
-    let phases = zero_downtime::phases(patterns, up, down);
+    let phases = zero_downtime::phases(patterns, views, up, down);
     let target = reached.as_ref().unwrap_or(&desired);
     let all: Vec<super::RunStep> = [&phases.expand, &phases.backfill, &phases.contract]
         .iter()

@@ -24,9 +24,10 @@
 //! USING INDEX). A sequence the old column owns passes to the new one; an
 //! identity moves to it in the contract's transaction, going on from the
 //! old sequence's next value.
-//! Other objects over the column (a view, a policy, a foreign key of
-//! another table, an exclusion constraint) are refused for now, naming
-//! them.
+//! Views that read the column are made again over the new one in the
+//! contract's transaction ([`Views`]). Other objects over the column (a
+//! materialized view, a policy, a foreign key of another table, an
+//! exclusion constraint) are refused for now, naming them.
 
 use std::collections::BTreeSet;
 
@@ -193,6 +194,8 @@ pub struct Carries {
     pub new: Vec<Carried>,
     /// The sequences the column owns (a serial's).
     pub sequences: Vec<QualName>,
+    /// The views that read the column (see [`Views`]).
+    pub views: Vec<QualName>,
 }
 
 impl Pattern {
@@ -600,8 +603,9 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
     let over = |cat: &Catalog, column: &str, refused: &mut BTreeSet<String>| {
         let mut out = Vec::new();
         let mut sequences = Vec::new();
+        let mut views = Vec::new();
         let Some(t) = cat.tables.get(table) else {
-            return (out, sequences);
+            return (out, sequences, views);
         };
         let id = ObjectId::column(table, column);
         // Its own default moves with it.
@@ -627,6 +631,14 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
                     }
                 }
                 ObjectId::SequenceOwner { name } => sequences.push(name.clone()),
+                // Made again over the new column at contract, when the
+                // schema keeps it as a plain view.
+                ObjectId::View { name }
+                    if reached.views.get(name).is_some_and(|v| !v.materialized)
+                        && current.views.get(name).is_some_and(|v| !v.materialized) =>
+                {
+                    views.push(name.clone());
+                }
                 _ => {
                     refused.insert(dependent.label());
                 }
@@ -645,10 +657,10 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
                 out.push(Carried::Constraint(c.clone()));
             }
         }
-        (out, sequences)
+        (out, sequences, views)
     };
-    (carries.old, carries.sequences) = over(current, &from.name, &mut refused);
-    (carries.new, _) = over(reached, &to.name, &mut refused);
+    (carries.old, carries.sequences, carries.views) = over(current, &from.name, &mut refused);
+    (carries.new, _, _) = over(reached, &to.name, &mut refused);
     let partitioned = current
         .tables
         .get(table)
@@ -703,10 +715,166 @@ fn key_of(current: &Catalog, table: &QualName) -> Option<Vec<String>> {
         .map(|c| c.columns.clone())
 }
 
+/// The views that read the patterns' columns (and the views over those):
+/// PostgreSQL would not drop a column a view reads, and a renamed one
+/// would keep reading it. The contract's transaction drops them before
+/// its swaps and creates them again, as the schema defines them, after;
+/// its down file does the same the other way.
+#[derive(Debug, Default)]
+pub struct Views {
+    /// Their names, views read by others first.
+    names: Vec<QualName>,
+    drop: Vec<Step>,
+    create: Vec<Step>,
+    drop_down: Vec<Step>,
+    create_down: Vec<Step>,
+}
+
+impl Views {
+    /// True when `change` is one of the views' own (the plan would make
+    /// them again over the old column): the views move with the patterns.
+    pub fn about(&self, change: &Change) -> bool {
+        let id = change.action().id();
+        let object = match &id {
+            ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object,
+            other => other,
+        };
+        match object {
+            ObjectId::View { name } => self.names.contains(name),
+            other => other.relation().is_some_and(|r| self.names.contains(r)),
+        }
+    }
+}
+
+/// The views `patterns` carry, with the steps that move them; an error
+/// names what else depends on one of them.
+pub fn views(current: &Catalog, reached: &Catalog, patterns: &[Pattern]) -> Result<Views> {
+    let mut names: Vec<QualName> = Vec::new();
+    for p in patterns {
+        if let Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } = p {
+            for v in &carries.views {
+                if !names.contains(v) {
+                    names.push(v.clone());
+                }
+            }
+        }
+    }
+    // The views over those views, and nothing else over any of them.
+    let mut i = 0;
+    while i < names.len() {
+        let id = ObjectId::View {
+            name: names[i].clone(),
+        };
+        for (dependent, referenced) in current.depends.iter() {
+            if *referenced != id || *dependent == id {
+                continue;
+            }
+            match dependent {
+                ObjectId::View { name }
+                    if reached.views.get(name).is_some_and(|v| !v.materialized) =>
+                {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                ObjectId::Column { table, .. } if *table == names[i] => {}
+                other => bail!(
+                    "--zero-downtime: {} reads a column that changes and {} depends on it; \
+                     it cannot be made again at contract yet: generate without \
+                     --zero-downtime",
+                    id.label(),
+                    other.label()
+                ),
+            }
+        }
+        i += 1;
+    }
+    if names.is_empty() {
+        return Ok(Views::default());
+    }
+    // Views read by others first.
+    let reads = |a: &QualName, b: &QualName| {
+        let (a, b) = (
+            ObjectId::View { name: a.clone() },
+            ObjectId::View { name: b.clone() },
+        );
+        current.depends.iter().any(|(d, r)| *d == a && *r == b)
+    };
+    let mut ordered: Vec<QualName> = Vec::new();
+    while ordered.len() < names.len() {
+        let next = names
+            .iter()
+            .find(|n| {
+                !ordered.contains(n)
+                    && names
+                        .iter()
+                        .all(|m| m == *n || ordered.contains(m) || !reads(n, m))
+            })
+            .cloned();
+        match next {
+            Some(n) => ordered.push(n),
+            None => bail!("--zero-downtime: the views over the changed columns read each other"),
+        }
+    }
+    let (drop, create) = view_steps(current, reached, &ordered);
+    let (drop_down, create_down) = view_steps(reached, current, &ordered);
+    Ok(Views {
+        names: ordered,
+        drop,
+        create,
+        drop_down,
+        create_down,
+    })
+}
+
+/// The steps that take views `names` (read by others first) from `from`
+/// to `to`: their drops, readers first, and their creation with their
+/// comments, grants and owner.
+fn view_steps(from: &Catalog, to: &Catalog, names: &[QualName]) -> (Vec<Step>, Vec<Step>) {
+    use crate::kinds::Kind;
+    let mut changes = Vec::new();
+    for name in names {
+        let id = ObjectId::View { name: name.clone() };
+        crate::kinds::view::ViewChange::recreate(from, to, &id, &mut changes);
+    }
+    let mut all = changes.clone();
+    crate::kinds::privilege::diff_after(from, to, &mut all);
+    crate::kinds::ownership::diff_after(from, to, &mut all);
+    let ours = Views {
+        names: names.to_vec(),
+        ..Views::default()
+    };
+    let after: Vec<Change> = all
+        .into_iter()
+        .skip(changes.len())
+        .filter(|c| ours.about(c))
+        .collect();
+    let (drops, creates): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .partition(|c| c.action().verb().starts_with("drop"));
+    (
+        drops.into_iter().rev().map(step_of).collect(),
+        creates.into_iter().chain(after).map(step_of).collect(),
+    )
+}
+
+/// `change` as a step of a pattern (its hazards are the pattern's to say).
+fn step_of(change: Change) -> Step {
+    let action = change.action();
+    Step {
+        kind: action.verb(),
+        object: action.label(),
+        hazards: Vec::new(),
+        sql: action.sql(),
+        transactional: action.transactional(),
+        change,
+    }
+}
+
 /// The steps of the patterns, phase by phase; `expand` and `expand_down`
 /// hold the rest of the migration's changes already (run before, and after
 /// the patterns' own undoing).
-pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases {
+pub fn phases(patterns: Vec<Pattern>, views: Views, expand: Plan, expand_down: Plan) -> Phases {
     let mut phases = Phases {
         expand,
         ..Phases::default()
@@ -736,15 +904,7 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
                     transactional: true,
                     hazards: Vec::new(),
                 });
-                let action = change.action();
-                Step {
-                    kind: action.verb(),
-                    object: action.label(),
-                    hazards: Vec::new(),
-                    sql: action.sql(),
-                    transactional: true,
-                    change,
-                }
+                step_of(change)
             };
             let create = format!("CREATE VIEW {old} AS SELECT * FROM {table};{grants}");
             let drop = format!("DROP VIEW {old};");
@@ -781,12 +941,19 @@ pub fn phases(patterns: Vec<Pattern>, expand: Plan, expand_down: Plan) -> Phases
     }
     phases.expand.steps.extend(builds);
     // Every check validated first, each on its own; then the swaps in one
-    // short transaction.
+    // short transaction, the views over the columns dropped before them
+    // and made again after.
     let (mut contract, swaps): (Vec<Step>, Vec<Step>) = std::mem::take(&mut phases.contract.steps)
         .into_iter()
         .partition(|s| s.kind == "validate_constraint");
+    contract.extend(views.drop);
     contract.extend(swaps);
+    contract.extend(views.create);
     phases.contract.steps = contract;
+    let mut down = views.drop_down;
+    down.append(&mut phases.contract_down.steps);
+    down.extend(views.create_down);
+    phases.contract_down.steps = down;
     undo_expand.extend(expand_down.steps);
     phases.expand_down.steps = undo_expand;
     phases.patterns = patterns;

@@ -60,6 +60,7 @@ impl<'a> Writer<'a> {
             old: Vec::new(),
             new: Vec::new(),
             sequences: Vec::new(),
+            views: Vec::new(),
         };
         let carries = match p {
             Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } => carries,
