@@ -949,14 +949,17 @@ impl<'a> Writer<'a> {
                 &format!("{o} IS DISTINCT FROM {n}"),
             ),
         });
+        let check = short(format!("stratum_zd_{old}_not_null"));
         if self.from.not_null {
-            let check = short(format!("stratum_zd_{old}_not_null"));
             out.push(self.add_check(old, &check));
             out.push(self.validate(&check));
-            out.extend(self.set_not_null(old, &check));
         }
-        if let Some(identity) = &self.from.identity {
-            // Writes wait while the identity moves back.
+        // The new column's keys go once the backfill has walked them; then,
+        // in one transaction, its identity and NOT NULL move to the old
+        // column (PostgreSQL 18 names the old column's NOT NULL as before
+        // only once the new one's, which holds that name, is gone).
+        out.extend(self.unname_keys());
+        if self.from.identity.is_some() {
             out.push(self.step(
                 "alter_column",
                 "- writes wait while the identity moves",
@@ -970,11 +973,15 @@ impl<'a> Writer<'a> {
                 self.alter(&format!("ALTER COLUMN {} DROP IDENTITY", ident(new))),
                 true,
             ));
-            out.extend(self.add_identity(old, identity));
         }
-        out.extend(self.unname_keys());
         if self.to.not_null {
             out.extend(self.allow_null(new));
+        }
+        if self.from.not_null {
+            out.extend(self.set_not_null(old, &check));
+        }
+        if let Some(identity) = &self.from.identity {
+            out.extend(self.add_identity(old, identity));
         }
         out.extend(self.rebuild_carried());
         out
