@@ -24,10 +24,12 @@
 //! USING INDEX). A sequence the old column owns passes to the new one; an
 //! identity moves to it in the contract's transaction, going on from the
 //! old sequence's next value.
+//! Other tables' foreign keys to the column are pointed at the new one in
+//! the contract (NOT VALID and validated before the swap, named in it).
 //! Views that read the column are made again over the new one in the
 //! contract's transaction ([`Views`]). Other objects over the column (a
-//! materialized view, a policy, a foreign key of another table, an
-//! exclusion constraint) are refused for now, naming them.
+//! materialized view, a policy, an exclusion constraint) are refused for
+//! now, naming them.
 
 use std::collections::BTreeSet;
 
@@ -196,6 +198,12 @@ pub struct Carries {
     pub sequences: Vec<QualName>,
     /// The views that read the column (see [`Views`]).
     pub views: Vec<QualName>,
+    /// The foreign keys of other tables (or of other columns of this one)
+    /// to the column as it is, by table: pointed at the new column in the
+    /// contract, and back in its down file.
+    pub incoming_old: Vec<(QualName, Constraint)>,
+    /// The same foreign keys as the schema wants them.
+    pub incoming_new: Vec<(QualName, Constraint)>,
 }
 
 impl Pattern {
@@ -495,6 +503,13 @@ pub fn patterns(
                 .iter()
                 .chain(&found_carries.new)
                 .map(|c| c.id(&table))
+                .chain(
+                    found_carries
+                        .incoming_old
+                        .iter()
+                        .chain(&found_carries.incoming_new)
+                        .map(|(on, c)| ObjectId::constraint(on, &c.name)),
+                )
                 .collect();
             // A key or index renamed after the column (`orders_code_key`
             // to `orders_ref_key`) is named by the pattern at contract.
@@ -604,8 +619,9 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
         let mut out = Vec::new();
         let mut sequences = Vec::new();
         let mut views = Vec::new();
+        let mut incoming = Vec::new();
         let Some(t) = cat.tables.get(table) else {
-            return (out, sequences, views);
+            return (out, sequences, views, incoming);
         };
         let id = ObjectId::column(table, column);
         // Its own default moves with it.
@@ -621,10 +637,15 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
                 ObjectId::Index { name } if t.indexes.get(&name.name).is_some() => {
                     out.extend(t.indexes.get(&name.name).cloned().map(Carried::Index));
                 }
-                ObjectId::Constraint { table: on, name } if on == table => {
-                    match t.constraints.get(name) {
-                        Some(c) if c.columns.iter().any(|c| c == column) => {}
-                        // A foreign key of another column to this one.
+                ObjectId::Constraint { table: on, name } => {
+                    let c = cat.tables.get(on).and_then(|o| o.constraints.get(name));
+                    match c {
+                        // Its own: with the others below.
+                        Some(c) if on == table && c.columns.iter().any(|c| c == column) => {}
+                        // A foreign key of another table (or column) to it.
+                        Some(c) if c.kind == ConstraintKind::ForeignKey => {
+                            incoming.push((on.clone(), c.clone()));
+                        }
                         _ => {
                             refused.insert(dependent.label());
                         }
@@ -657,10 +678,15 @@ fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries>
                 out.push(Carried::Constraint(c.clone()));
             }
         }
-        (out, sequences, views)
+        (out, sequences, views, incoming)
     };
-    (carries.old, carries.sequences, carries.views) = over(current, &from.name, &mut refused);
-    (carries.new, _, _) = over(reached, &to.name, &mut refused);
+    (
+        carries.old,
+        carries.sequences,
+        carries.views,
+        carries.incoming_old,
+    ) = over(current, &from.name, &mut refused);
+    (carries.new, _, _, carries.incoming_new) = over(reached, &to.name, &mut refused);
     let partitioned = current
         .tables
         .get(table)
@@ -884,6 +910,7 @@ pub fn phases(patterns: Vec<Pattern>, views: Views, expand: Plan, expand_down: P
     // the other, once the transactional steps are done.
     let mut builds = Vec::new();
     let mut writers = Vec::new();
+    let mut contract_swaps = Vec::new();
     for p in &patterns {
         if let Pattern::RenameTable { table, old, grants } = p {
             // The rename in the plan breaks nothing now.
@@ -913,7 +940,7 @@ pub fn phases(patterns: Vec<Pattern>, views: Views, expand: Plan, expand_down: P
                 .steps
                 .push(view("create_view", create.clone()));
             undo_expand.push(view("drop_view", drop.clone()));
-            phases.contract.steps.push(view("drop_view", drop));
+            contract_swaps.push(view("drop_view", drop));
             phases.contract_down.steps.push(view("create_view", create));
             continue;
         }
@@ -925,7 +952,9 @@ pub fn phases(patterns: Vec<Pattern>, views: Views, expand: Plan, expand_down: P
         phases.expand.steps.extend(steps);
         builds.extend(built);
         undo_expand.extend(w.expand_down());
-        phases.contract.steps.extend(w.contract());
+        let (before, swaps) = w.contract();
+        phases.contract.steps.extend(before);
+        contract_swaps.extend(swaps);
         phases.contract_down.steps.extend(w.contract_down());
         writers.push(w);
     }
@@ -940,16 +969,13 @@ pub fn phases(patterns: Vec<Pattern>, views: Views, expand: Plan, expand_down: P
         }
     }
     phases.expand.steps.extend(builds);
-    // Every check validated first, each on its own; then the swaps in one
+    // Every check validated first, each on its own (and other tables'
+    // foreign keys pointed at the new columns); then the swaps in one
     // short transaction, the views over the columns dropped before them
     // and made again after.
-    let (mut contract, swaps): (Vec<Step>, Vec<Step>) = std::mem::take(&mut phases.contract.steps)
-        .into_iter()
-        .partition(|s| s.kind == "validate_constraint");
-    contract.extend(views.drop);
-    contract.extend(swaps);
-    contract.extend(views.create);
-    phases.contract.steps = contract;
+    phases.contract.steps.extend(views.drop);
+    phases.contract.steps.extend(contract_swaps);
+    phases.contract.steps.extend(views.create);
     let mut down = views.drop_down;
     down.append(&mut phases.contract_down.steps);
     down.extend(views.create_down);

@@ -61,6 +61,8 @@ impl<'a> Writer<'a> {
             new: Vec::new(),
             sequences: Vec::new(),
             views: Vec::new(),
+            incoming_old: Vec::new(),
+            incoming_new: Vec::new(),
         };
         let carries = match p {
             Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } => carries,
@@ -362,8 +364,8 @@ impl<'a> Writer<'a> {
     }
 
     /// The end of the contract's down file: the old column's indexes and
-    /// constraints.
-    fn rebuild_carried(&self) -> Vec<Step> {
+    /// constraints (its keys over the indexes built before when `built`).
+    fn rebuild_carried(&self, built: bool) -> Vec<Step> {
         let mut out = Vec::new();
         for c in &self.carries.old {
             match c {
@@ -377,9 +379,16 @@ impl<'a> Writer<'a> {
                     ),
                 )),
                 Carried::Constraint(k) if is_key(k) => {
-                    let (build, deferrable) = self.key_index(k, &k.name, false);
-                    out.push(build);
-                    out.push(self.key_using(k, &k.name, &deferrable));
+                    let index = if built {
+                        old_key(&k.name)
+                    } else {
+                        k.name.clone()
+                    };
+                    let (build, deferrable) = self.key_index(k, &index, false);
+                    if !built {
+                        out.push(build);
+                    }
+                    out.push(self.key_using(k, &index, &deferrable));
                 }
                 Carried::Constraint(k) => {
                     out.push(self.add_unchecked(k, &k.name, false));
@@ -797,12 +806,19 @@ impl<'a> Writer<'a> {
         )
     }
 
-    pub(super) fn contract(&self) -> Vec<Step> {
-        let mut out = Vec::new();
+    /// The contract: what runs before the swaps (validations, other
+    /// tables' foreign keys pointed at the new column), and the swaps,
+    /// which run in one short transaction.
+    pub(super) fn contract(&self) -> (Vec<Step>, Vec<Step>) {
+        let mut before = Vec::new();
         if self.to.not_null {
-            out.push(self.validate(&self.check));
+            before.push(self.validate(&self.check));
         }
-        out.extend(self.validate_carried());
+        before.extend(self.validate_carried());
+        for (on, k) in &self.carries.incoming_new {
+            before.extend(self.add_incoming(on, k, &temp(&k.name), true));
+        }
+        let mut out = Vec::new();
         out.extend(self.drop_sync());
         let (old, new) = (&self.from.name, &self.new);
         out.extend(self.own_sequences(new));
@@ -810,6 +826,9 @@ impl<'a> Writer<'a> {
         // value is the new one's.
         if self.from.identity.is_some() {
             out.push(self.keep_next(old));
+        }
+        for (on, k) in &self.carries.incoming_old {
+            out.push(self.drop_incoming(on, k));
         }
         let swap = Hazard::new(
             HazardCode::AccessExclusiveLock,
@@ -846,6 +865,9 @@ impl<'a> Writer<'a> {
             out.extend(self.add_identity(&self.to.name, identity));
         }
         out.extend(self.name_carried());
+        for (on, k) in &self.carries.incoming_new {
+            out.extend(self.name_incoming(on, k));
+        }
         if !matches!(self.shape, Shape::NotNull) {
             if self.to.default.is_some() {
                 out.push(self.set_default(&self.to.name, self.to.default.as_deref()));
@@ -853,6 +875,72 @@ impl<'a> Writer<'a> {
             if self.to.comment.is_some() {
                 out.push(self.comment(&self.to.name, self.to.comment.as_deref()));
             }
+        }
+        (before, out)
+    }
+
+    /// Foreign key `k` of table `on` to this column, added under `name`
+    /// NOT VALID (to the new column when `new`) and validated on its own.
+    fn add_incoming(&self, on: &QualName, k: &Constraint, name: &str, new: bool) -> Vec<Step> {
+        let definition = match (new, k.definition.split_once(" REFERENCES ")) {
+            (true, Some((head, target))) => {
+                format!("{head} REFERENCES {}", self.on_new(target))
+            }
+            _ => k.definition.clone(),
+        };
+        let mut out = vec![self.step(
+            "add_constraint",
+            &format!("foreign key {} of {} (NOT VALID)", k.name, on.plain()),
+            format!(
+                "ALTER TABLE {on} ADD CONSTRAINT {} {definition} NOT VALID;",
+                ident(name)
+            ),
+            true,
+        )];
+        if k.validated && k.enforced {
+            out.push(self.step(
+                "validate_constraint",
+                &format!("foreign key {} of {} validated", k.name, on.plain()),
+                format!("ALTER TABLE {on} VALIDATE CONSTRAINT {};", ident(name)),
+                false,
+            ));
+        }
+        out
+    }
+
+    fn drop_incoming(&self, on: &QualName, k: &Constraint) -> Step {
+        self.step(
+            "drop_constraint",
+            &format!("- foreign key {} of {}", k.name, on.plain()),
+            format!("ALTER TABLE {on} DROP CONSTRAINT {};", ident(&k.name)),
+            true,
+        )
+    }
+
+    /// Foreign key `k` of `on`, added under its temporary name, renamed
+    /// to its own (with its comment).
+    fn name_incoming(&self, on: &QualName, k: &Constraint) -> Vec<Step> {
+        let mut out = vec![self.step(
+            "rename_constraint",
+            &format!("foreign key {} of {} renamed", k.name, on.plain()),
+            format!(
+                "ALTER TABLE {on} RENAME CONSTRAINT {} TO {};",
+                ident(&temp(&k.name)),
+                ident(&k.name)
+            ),
+            true,
+        )];
+        if let Some(comment) = &k.comment {
+            out.push(self.step(
+                "alter_column",
+                &format!("~ constraint {}: comment", k.name),
+                format!(
+                    "COMMENT ON CONSTRAINT {} ON {on} IS {};",
+                    ident(&k.name),
+                    literal(comment)
+                ),
+                true,
+            ));
         }
         out
     }
@@ -954,6 +1042,24 @@ impl<'a> Writer<'a> {
             out.push(self.add_check(old, &check));
             out.push(self.validate(&check));
         }
+        // Other tables' foreign keys back to the old column, over its keys'
+        // indexes built first, before the new column's keys can go.
+        let incoming = !self.carries.incoming_old.is_empty();
+        if incoming {
+            for c in &self.carries.old {
+                if let Carried::Constraint(k) = c {
+                    if is_key(k) {
+                        out.push(self.key_index(k, &old_key(&k.name), false).0);
+                    }
+                }
+            }
+        }
+        for (on, k) in &self.carries.incoming_old {
+            out.extend(self.add_incoming(on, k, &temp(&k.name), false));
+        }
+        for (on, k) in &self.carries.incoming_new {
+            out.push(self.drop_incoming(on, k));
+        }
         // The new column's keys go once the backfill has walked them; then,
         // in one transaction, its identity and NOT NULL move to the old
         // column (PostgreSQL 18 names the old column's NOT NULL as before
@@ -983,7 +1089,10 @@ impl<'a> Writer<'a> {
         if let Some(identity) = &self.from.identity {
             out.extend(self.add_identity(old, identity));
         }
-        out.extend(self.rebuild_carried());
+        out.extend(self.rebuild_carried(incoming));
+        for (on, k) in &self.carries.incoming_old {
+            out.extend(self.name_incoming(on, k));
+        }
         out
     }
 }
@@ -1000,6 +1109,12 @@ struct Fill {
 /// replaces.
 fn temp(name: &str) -> String {
     short(format!("stratum_zd_{name}"))
+}
+
+/// The name of the old column's key's index while the new column's key
+/// still holds the key's name (the contract's down file).
+fn old_key(name: &str) -> String {
+    short(format!("stratum_zd_old_{name}"))
 }
 
 fn is_key(k: &Constraint) -> bool {
