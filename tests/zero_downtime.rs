@@ -39,11 +39,14 @@ const OLD_WRITES: &[&str] = &[
     "UPDATE users SET n = n WHERE id = ($1::bigint * 7919) % 1000000 + 1",
 ];
 
-/// The writer of the version that uses the new shape: `full_name`, and
-/// updates of the old writer's rows too.
+/// The writer of the version that uses the new shape: `full_name` and the
+/// email's parts (`mailbox` is NOT NULL without a default once
+/// contracted: this version writes it), and updates of the old writer's
+/// rows too.
 const NEW_WRITES: &[&str] = &[
-    "INSERT INTO users (id, full_name, n, flag, email) VALUES ($1::bigint + 3000000, \
-     'w' || $1::bigint, $1::int, true, 'w' || $1::bigint || '@new.example')",
+    "INSERT INTO users (id, full_name, n, flag, email, mailbox, domain) VALUES \
+     ($1::bigint + 3000000, 'w' || $1::bigint, $1::int, true, 'w' || $1::bigint || '@new.example', \
+     'w' || $1::bigint, 'new.example')",
     "UPDATE users SET full_name = 'ww' || $1::bigint WHERE id = $1::bigint + 3000000",
     "UPDATE users SET full_name = 'x' || $1::bigint WHERE id = $1::bigint + 2000000",
     "UPDATE users SET flag = flag WHERE id = ($1::bigint * 104729) % 1000000 + 1",
@@ -212,7 +215,7 @@ async fn expand_backfill_and_contract_beside_writers_of_both_shapes() {
     );
     assert_eq!(common::strings(&db, &wrong).await, ["0"]);
     // Every row's email split, the writers' too (the trigger computed the
-    // parts of the rows either version wrote with an email only).
+    // parts of the old version's rows, the new version wrote its own).
     let unsplit = "SELECT count(*)::text FROM users WHERE mailbox <> split_part(email, '@', 1) \
                    OR domain IS DISTINCT FROM split_part(email, '@', 2)";
     assert_eq!(common::strings(&db, unsplit).await, ["0"]);

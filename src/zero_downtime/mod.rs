@@ -39,17 +39,23 @@ use crate::diff::Change;
 use crate::hazard::HazardCode;
 use crate::kinds::column::ColumnChange;
 use crate::kinds::expand::ExpandChange;
-use crate::kinds::relation::{Column, Constraint, ConstraintKind, Index};
+use crate::kinds::relation::{Column, ConstraintKind};
 use crate::kinds::{Catalog, ObjectId};
 use crate::plan::{Plan, Step};
 use crate::renames::{ColumnNote, Renames};
 use crate::sql::QualName;
 use writer::Writer;
 
+mod moves;
 mod threshold;
+mod views;
 mod writer;
 
+use moves::carried;
+pub use moves::{Carried, Carries};
 pub use threshold::{Sizes, When};
+use views::step_of;
+pub use views::{views, Views};
 
 /// The note on a column's line in `schema/` that says how to fill it:
 /// `-- stratum:backfill full_name = first_name || ' ' || last_name`.
@@ -155,55 +161,6 @@ pub enum Pattern {
         /// Its value from the row's other columns.
         fill: String,
     },
-}
-
-/// An index or a constraint over a column a pattern moves.
-#[derive(Debug, Clone)]
-pub enum Carried {
-    /// An index that implements no constraint.
-    Index(Index),
-    /// A PRIMARY KEY, UNIQUE, CHECK, or a foreign key of the column.
-    Constraint(Constraint),
-}
-
-impl Carried {
-    /// Its name.
-    pub fn name(&self) -> &str {
-        match self {
-            Carried::Index(i) => &i.name.name,
-            Carried::Constraint(c) => &c.name,
-        }
-    }
-
-    fn id(&self, table: &QualName) -> ObjectId {
-        match self {
-            Carried::Index(i) => ObjectId::Index {
-                name: i.name.clone(),
-            },
-            Carried::Constraint(c) => ObjectId::constraint(table, &c.name),
-        }
-    }
-}
-
-/// What moves with a renamed or retyped column.
-#[derive(Debug, Clone, Default)]
-pub struct Carries {
-    /// The indexes and constraints over the column as it is: they go with
-    /// it at contract, and the contract's down file makes them again.
-    pub old: Vec<Carried>,
-    /// The ones the schema wants over the column: built on the new column
-    /// in expand, named at contract.
-    pub new: Vec<Carried>,
-    /// The sequences the column owns (a serial's).
-    pub sequences: Vec<QualName>,
-    /// The views that read the column (see [`Views`]).
-    pub views: Vec<QualName>,
-    /// The foreign keys of other tables (or of other columns of this one)
-    /// to the column as it is, by table: pointed at the new column in the
-    /// contract, and back in its down file.
-    pub incoming_old: Vec<(QualName, Constraint)>,
-    /// The same foreign keys as the schema wants them.
-    pub incoming_new: Vec<(QualName, Constraint)>,
 }
 
 impl Pattern {
@@ -605,110 +562,6 @@ fn breaks(change: &Change, current: &Catalog, desired: &Catalog) -> bool {
         .any(|h| matches!(h.code, HazardCode::TableRewrite | HazardCode::DataLoss))
 }
 
-/// The indexes, constraints and sequences over a renamed or retyped
-/// column, as it is and as the schema wants it; an error names what
-/// depends on it and cannot move with it yet.
-fn carried(current: &Catalog, reached: &Catalog, p: &Pattern) -> Result<Carries> {
-    let (Pattern::Rename { from, to, .. } | Pattern::Retype { from, to, .. }) = p else {
-        return Ok(Carries::default());
-    };
-    let table = p.table();
-    let mut carries = Carries::default();
-    let mut refused = BTreeSet::new();
-    let over = |cat: &Catalog, column: &str, refused: &mut BTreeSet<String>| {
-        let mut out = Vec::new();
-        let mut sequences = Vec::new();
-        let mut views = Vec::new();
-        let mut incoming = Vec::new();
-        let Some(t) = cat.tables.get(table) else {
-            return (out, sequences, views, incoming);
-        };
-        let id = ObjectId::column(table, column);
-        // Its own default moves with it.
-        let default = ObjectId::Default {
-            table: table.clone(),
-            column: column.to_string(),
-        };
-        for (dependent, referenced) in cat.depends.iter() {
-            if *referenced != id || *dependent == id || *dependent == default {
-                continue;
-            }
-            match dependent {
-                ObjectId::Index { name } if t.indexes.get(&name.name).is_some() => {
-                    out.extend(t.indexes.get(&name.name).cloned().map(Carried::Index));
-                }
-                ObjectId::Constraint { table: on, name } => {
-                    let c = cat.tables.get(on).and_then(|o| o.constraints.get(name));
-                    match c {
-                        // Its own: with the others below.
-                        Some(c) if on == table && c.columns.iter().any(|c| c == column) => {}
-                        // A foreign key of another table (or column) to it.
-                        Some(c) if c.kind == ConstraintKind::ForeignKey => {
-                            incoming.push((on.clone(), c.clone()));
-                        }
-                        _ => {
-                            refused.insert(dependent.label());
-                        }
-                    }
-                }
-                ObjectId::SequenceOwner { name } => sequences.push(name.clone()),
-                // Made again over the new column at contract, when the
-                // schema keeps it as a plain view.
-                ObjectId::View { name }
-                    if reached.views.get(name).is_some_and(|v| !v.materialized)
-                        && current.views.get(name).is_some_and(|v| !v.materialized) =>
-                {
-                    views.push(name.clone());
-                }
-                _ => {
-                    refused.insert(dependent.label());
-                }
-            }
-        }
-        for c in t.constraints.values() {
-            if !c.columns.iter().any(|c| c == column) {
-                continue;
-            }
-            let key = matches!(c.kind, ConstraintKind::PrimaryKey | ConstraintKind::Unique);
-            if c.kind == ConstraintKind::Exclusion
-                || key && crate::kinds::constraint::unique_index(table, c).is_none()
-            {
-                refused.insert(format!("constraint {} ({})", c.name, c.definition));
-            } else {
-                out.push(Carried::Constraint(c.clone()));
-            }
-        }
-        (out, sequences, views, incoming)
-    };
-    (
-        carries.old,
-        carries.sequences,
-        carries.views,
-        carries.incoming_old,
-    ) = over(current, &from.name, &mut refused);
-    (carries.new, _, _, carries.incoming_new) = over(reached, &to.name, &mut refused);
-    let partitioned = current
-        .tables
-        .get(table)
-        .is_some_and(|t| t.partition_by.is_some());
-    if partitioned && !(carries.old.is_empty() && carries.new.is_empty()) {
-        bail!(
-            "--zero-downtime: {} is not supported yet: its table is partitioned, and PostgreSQL \
-             builds no index CONCURRENTLY on a partitioned table",
-            p.describe()
-        );
-    }
-    if refused.is_empty() {
-        return Ok(carries);
-    }
-    bail!(
-        "--zero-downtime: {} is not supported yet: {} depend on it (its pattern would have to \
-         move them); generate it without --zero-downtime",
-        p.describe(),
-        refused.into_iter().collect::<Vec<_>>().join(", ")
-    )
-}
-
 /// Refuses other changes to a pattern's table, which its phases would
 /// have to place.
 fn refuse_other_changes(p: &Pattern, changes: &[Change]) -> Result<()> {
@@ -739,162 +592,6 @@ fn key_of(current: &Catalog, table: &QualName) -> Option<Vec<String>> {
         .values()
         .find(|c| c.kind == ConstraintKind::PrimaryKey)
         .map(|c| c.columns.clone())
-}
-
-/// The views that read the patterns' columns (and the views over those):
-/// PostgreSQL would not drop a column a view reads, and a renamed one
-/// would keep reading it. The contract's transaction drops them before
-/// its swaps and creates them again, as the schema defines them, after;
-/// its down file does the same the other way.
-#[derive(Debug, Default)]
-pub struct Views {
-    /// Their names, views read by others first.
-    names: Vec<QualName>,
-    drop: Vec<Step>,
-    create: Vec<Step>,
-    drop_down: Vec<Step>,
-    create_down: Vec<Step>,
-}
-
-impl Views {
-    /// True when `change` is one of the views' own (the plan would make
-    /// them again over the old column): the views move with the patterns.
-    pub fn about(&self, change: &Change) -> bool {
-        let id = change.action().id();
-        let object = match &id {
-            ObjectId::Privilege { object, .. } | ObjectId::Owner { object } => object,
-            other => other,
-        };
-        match object {
-            ObjectId::View { name } => self.names.contains(name),
-            other => other.relation().is_some_and(|r| self.names.contains(r)),
-        }
-    }
-}
-
-/// The views `patterns` carry, with the steps that move them; an error
-/// names what else depends on one of them.
-pub fn views(current: &Catalog, reached: &Catalog, patterns: &[Pattern]) -> Result<Views> {
-    let mut names: Vec<QualName> = Vec::new();
-    for p in patterns {
-        if let Pattern::Rename { carries, .. } | Pattern::Retype { carries, .. } = p {
-            for v in &carries.views {
-                if !names.contains(v) {
-                    names.push(v.clone());
-                }
-            }
-        }
-    }
-    // The views over those views, and nothing else over any of them.
-    let mut i = 0;
-    while i < names.len() {
-        let id = ObjectId::View {
-            name: names[i].clone(),
-        };
-        for (dependent, referenced) in current.depends.iter() {
-            if *referenced != id || *dependent == id {
-                continue;
-            }
-            match dependent {
-                ObjectId::View { name }
-                    if reached.views.get(name).is_some_and(|v| !v.materialized) =>
-                {
-                    if !names.contains(name) {
-                        names.push(name.clone());
-                    }
-                }
-                ObjectId::Column { table, .. } if *table == names[i] => {}
-                other => bail!(
-                    "--zero-downtime: {} reads a column that changes and {} depends on it; \
-                     it cannot be made again at contract yet: generate without \
-                     --zero-downtime",
-                    id.label(),
-                    other.label()
-                ),
-            }
-        }
-        i += 1;
-    }
-    if names.is_empty() {
-        return Ok(Views::default());
-    }
-    // Views read by others first.
-    let reads = |a: &QualName, b: &QualName| {
-        let (a, b) = (
-            ObjectId::View { name: a.clone() },
-            ObjectId::View { name: b.clone() },
-        );
-        current.depends.iter().any(|(d, r)| *d == a && *r == b)
-    };
-    let mut ordered: Vec<QualName> = Vec::new();
-    while ordered.len() < names.len() {
-        let next = names
-            .iter()
-            .find(|n| {
-                !ordered.contains(n)
-                    && names
-                        .iter()
-                        .all(|m| m == *n || ordered.contains(m) || !reads(n, m))
-            })
-            .cloned();
-        match next {
-            Some(n) => ordered.push(n),
-            None => bail!("--zero-downtime: the views over the changed columns read each other"),
-        }
-    }
-    let (drop, create) = view_steps(current, reached, &ordered);
-    let (drop_down, create_down) = view_steps(reached, current, &ordered);
-    Ok(Views {
-        names: ordered,
-        drop,
-        create,
-        drop_down,
-        create_down,
-    })
-}
-
-/// The steps that take views `names` (read by others first) from `from`
-/// to `to`: their drops, readers first, and their creation with their
-/// comments, grants and owner.
-fn view_steps(from: &Catalog, to: &Catalog, names: &[QualName]) -> (Vec<Step>, Vec<Step>) {
-    use crate::kinds::Kind;
-    let mut changes = Vec::new();
-    for name in names {
-        let id = ObjectId::View { name: name.clone() };
-        crate::kinds::view::ViewChange::recreate(from, to, &id, &mut changes);
-    }
-    let mut all = changes.clone();
-    crate::kinds::privilege::diff_after(from, to, &mut all);
-    crate::kinds::ownership::diff_after(from, to, &mut all);
-    let ours = Views {
-        names: names.to_vec(),
-        ..Views::default()
-    };
-    let after: Vec<Change> = all
-        .into_iter()
-        .skip(changes.len())
-        .filter(|c| ours.about(c))
-        .collect();
-    let (drops, creates): (Vec<Change>, Vec<Change>) = changes
-        .into_iter()
-        .partition(|c| c.action().verb().starts_with("drop"));
-    (
-        drops.into_iter().rev().map(step_of).collect(),
-        creates.into_iter().chain(after).map(step_of).collect(),
-    )
-}
-
-/// `change` as a step of a pattern (its hazards are the pattern's to say).
-fn step_of(change: Change) -> Step {
-    let action = change.action();
-    Step {
-        kind: action.verb(),
-        object: action.label(),
-        hazards: Vec::new(),
-        sql: action.sql(),
-        transactional: action.transactional(),
-        change,
-    }
 }
 
 /// The steps of the patterns, phase by phase; `expand` and `expand_down`
