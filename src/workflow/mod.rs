@@ -14,6 +14,7 @@ mod generate;
 mod migrate;
 mod resolve;
 mod saved;
+mod status;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -24,8 +25,9 @@ pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
-pub use migrate::{down, migrate, status, DownOptions, MigrateOptions};
+pub use migrate::{down, migrate, DownOptions, MigrateOptions};
 pub use resolve::{resolve, Resolve};
+pub use status::status;
 
 use crate::config::Project;
 use crate::kinds::Catalog;
