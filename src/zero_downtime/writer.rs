@@ -130,6 +130,20 @@ impl<'a> Writer<'a> {
         format!("ALTER TABLE {} {rest};", self.table)
     }
 
+    /// `name` added with the type (and collation) of `like`.
+    fn add_column(&self, name: &str, like: &Column, detail: &str) -> Step {
+        self.step(
+            "add_column",
+            detail,
+            self.alter(&format!(
+                "ADD COLUMN {} {}",
+                ident(name),
+                self.column_type(like)
+            )),
+            true,
+        )
+    }
+
     fn column_type(&self, c: &Column) -> String {
         match &c.collation {
             Some(collation) => format!("{} COLLATE {collation}", c.data_type),
@@ -324,16 +338,7 @@ impl<'a> Writer<'a> {
                     Shape::Rename => format!("+ column {new} beside {old}"),
                     _ => format!("+ column {new}, {old} as {}", self.to.data_type),
                 };
-                out.push(self.step(
-                    "add_column",
-                    &beside,
-                    self.alter(&format!(
-                        "ADD COLUMN {} {}",
-                        ident(new),
-                        self.column_type(self.to)
-                    )),
-                    true,
-                ));
+                out.push(self.add_column(new, self.to, &beside));
                 // Both columns get the default from the trigger: each
                 // version of the application writes only its own.
                 if matches!(self.shape, Shape::Rename) && self.from.default.is_some() {
@@ -347,15 +352,10 @@ impl<'a> Writer<'a> {
             }
             // Without its default yet: the trigger computes what a write
             // leaves out.
-            Shape::Compute => out.push(self.step(
-                "add_column",
+            Shape::Compute => out.push(self.add_column(
+                new,
+                self.to,
                 &format!("+ column {new}, computed by a trigger"),
-                self.alter(&format!(
-                    "ADD COLUMN {} {}",
-                    ident(new),
-                    self.column_type(self.to)
-                )),
-                true,
             )),
         }
         out.extend(self.sync());
@@ -592,16 +592,7 @@ impl<'a> Writer<'a> {
         // one is backfilled: the backfill walks the key.
         out.extend(self.unname_carried());
         out.extend(self.as_expanded(false));
-        out.push(self.step(
-            "add_column",
-            &format!("+ column {old}"),
-            self.alter(&format!(
-                "ADD COLUMN {} {}",
-                ident(old),
-                self.column_type(self.from)
-            )),
-            true,
-        ));
+        out.push(self.add_column(old, self.from, &format!("+ column {old}")));
         if matches!(self.shape, Shape::Retype) && self.from.default.is_some() {
             out.push(self.set_default(old, self.from.default.as_deref()));
         }
