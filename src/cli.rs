@@ -114,6 +114,12 @@ struct Global {
     /// applying or writing them [stratum.yaml: proof: false].
     #[arg(long, global = true)]
     no_proof: bool,
+    /// Do not check, before `apply`, `migrate` or `down` runs anything,
+    /// the rows its statements can fail on (duplicates before a UNIQUE,
+    /// NULLs before SET NOT NULL, orphans before a foreign key, ...)
+    /// [stratum.yaml: pre_checks: false].
+    #[arg(long, global = true)]
+    no_pre_checks: bool,
     /// How long a step may wait for a lock before it gives up and is tried
     /// again: 500ms, 3s, 0 for no limit [stratum.yaml: timeouts.lock; 3s].
     #[arg(long, global = true, value_name = "DURATION")]
@@ -625,6 +631,7 @@ pub fn main() -> ExitCode {
                     owners: g.owners,
                     no_online: g.no_online,
                     no_proof: g.no_proof,
+                    no_pre_checks: g.no_pre_checks,
                     lock_timeout: g.lock_timeout,
                     retries: g.retries,
                 },

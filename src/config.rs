@@ -65,6 +65,10 @@ pub struct ConfigFile {
     /// Prove plans on a copy before `apply` and `generate` finish (the
     /// default).
     pub proof: Option<bool>,
+    /// Read-only checks of the rows a statement can fail on, before
+    /// `apply` and `migrate` run anything: `true` (the default), `false`,
+    /// or `{timeout: 30s, sample_above: 1GB}`.
+    pub pre_checks: Option<PreChecksConfig>,
     /// `allow` runs a pending migration older than the newest applied one
     /// (`refuse`, the default, stops).
     pub out_of_order: Option<OutOfOrder>,
@@ -108,6 +112,27 @@ pub enum ZeroDowntimeConfig {
     On(bool),
     /// For tables at least this big in the live database.
     Above(ZeroDowntimeAbove),
+}
+
+/// `pre_checks:` in `stratum.yaml`: `true`, `false`, or how they run.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum PreChecksConfig {
+    /// On with the defaults, or off.
+    On(bool),
+    /// On, with these settings.
+    With(PreChecksSettings),
+}
+
+/// How pre-checks run.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreChecksSettings {
+    /// statement_timeout of each check's query (`30s`; `0` for none) [30s].
+    pub timeout: Option<String>,
+    /// Tables larger than this (`1GB`; `0` never) are read in a sample of
+    /// about this size [1GB].
+    pub sample_above: Option<String>,
 }
 
 /// The limits of `zero_downtime:` (either is enough).
@@ -234,6 +259,8 @@ pub struct Overrides {
     pub no_online: bool,
     /// `--no-proof`.
     pub no_proof: bool,
+    /// `--no-pre-checks`.
+    pub no_pre_checks: bool,
     /// `--lock-timeout`.
     pub lock_timeout: Option<String>,
     /// `--retries`.
@@ -282,6 +309,9 @@ pub struct Project {
     /// When `generate` writes breaking column changes as expand /
     /// contract.
     pub zero_downtime: crate::zero_downtime::When,
+    /// How `apply` and `migrate` check the rows their statements can fail
+    /// on before running anything; None: they do not.
+    pub pre_checks: Option<crate::precheck::Settings>,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
@@ -305,6 +335,29 @@ fn zero_downtime(file: Option<ZeroDowntimeConfig>) -> Result<crate::zero_downtim
                 bytes,
             }
         }
+    })
+}
+
+/// `pre_checks:` as `apply` and `migrate` read it; None when off.
+fn pre_checks(file: Option<PreChecksConfig>) -> Result<Option<crate::precheck::Settings>> {
+    use crate::precheck::Settings;
+    let defaults = Settings::default();
+    Ok(match file {
+        Some(PreChecksConfig::On(false)) => None,
+        None | Some(PreChecksConfig::On(true)) => Some(defaults),
+        Some(PreChecksConfig::With(with)) => Some(Settings {
+            timeout: match &with.timeout {
+                Some(t) => {
+                    crate::execute::Timeouts::parse_duration(t).context("pre_checks.timeout")?
+                }
+                None => defaults.timeout,
+            },
+            sample_above: match &with.sample_above {
+                Some(size) => crate::execute::backfill::Pace::parse_size(size)
+                    .context("pre_checks.sample_above")?,
+                None => defaults.sample_above,
+            },
+        }),
     })
 }
 
@@ -462,6 +515,10 @@ impl Project {
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
             zero_downtime: zero_downtime(file.zero_downtime)?,
+            pre_checks: match overrides.no_pre_checks {
+                true => None,
+                false => pre_checks(file.pre_checks)?,
+            },
             assume_roles: file
                 .roles
                 .and_then(|r| r.assume)

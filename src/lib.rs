@@ -24,6 +24,7 @@ pub mod load;
 pub mod migrations;
 pub mod parse;
 pub mod plan;
+pub mod precheck;
 pub mod proof;
 pub mod renames;
 pub mod render;

@@ -25,6 +25,7 @@ use crate::kinds::rename::RenameChange;
 use crate::kinds::Catalog;
 use crate::load::{Side, Source};
 use crate::plan::{self, HazardCode, Plan, Step};
+use crate::precheck::Finding;
 use crate::render;
 use crate::ui::{self, paint, style};
 
@@ -187,6 +188,7 @@ struct ApplyJson<'a> {
     applied: bool,
     steps: &'a [RunStep],
     refused: Vec<Refused>,
+    pre_checks: &'a [Finding],
     transactions: usize,
     ms: i64,
 }
@@ -208,14 +210,22 @@ struct ToApply {
     /// What it leads to, for the report: `schema/`, or the saved plan's
     /// state.
     leads_to: String,
+    /// What the pre-checks found, once they ran.
+    checked: Vec<Finding>,
 }
 
 impl ToApply {
+    /// What the pre-checks found, a line each.
+    fn checked_lines(&self) -> String {
+        crate::precheck::lines(&self.checked, &|i| format!("step {}", i + 1))
+    }
+
     fn json(&self, applied: bool, refused: Vec<Refused>, ran: Option<&Ran>) -> ApplyJson<'_> {
         ApplyJson {
             applied,
             steps: &self.script.steps,
             refused,
+            pre_checks: &self.checked,
             transactions: ran.map_or(0, |r| r.batches),
             ms: ran.map_or(0, |r| r.ms),
         }
@@ -233,6 +243,7 @@ async fn from_schema(project: &Project, url: &str) -> Result<ToApply> {
         current: planned.current,
         desired: planned.desired,
         leads_to: project.show(&project.schema),
+        checked: Vec::new(),
     })
 }
 
@@ -286,6 +297,7 @@ async fn from_saved(project: &Project, url: &str, path: &Path) -> Result<ToApply
         current,
         desired: catalogs.pop().unwrap_or(target),
         leads_to: format!("the schema {} was made for", path.display()),
+        checked: Vec::new(),
     })
 }
 
@@ -357,6 +369,7 @@ async fn ask(todo: &ToApply, url: &str, yes: bool) -> Result<Option<Report>> {
     }
     ui::print_err(&todo.sql);
     ui::print_err(&todo.summary);
+    ui::print_err(&todo.checked_lines());
     let question = format!(
         "Apply {} to {}?",
         count(todo.script.steps.len(), "step"),
@@ -386,6 +399,10 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
     if let Some(report) = gate(&todo, &allowed) {
         return Ok(report);
     }
+    let mut todo = todo;
+    if let Some(report) = pre_check(project, url, &mut todo).await? {
+        return Ok(report);
+    }
     let proved = if project.proof {
         Some(prove(project, &todo).await?)
     } else {
@@ -404,7 +421,8 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         format!("in {} batches", ran.batches)
     };
     let stderr = format!(
-        "{}{} {} {how} ({} ms); the database matches {}.\n",
+        "{}{}{} {} {how} ({} ms); the database matches {}.\n",
+        todo.checked_lines(),
         proved
             .map(|p| super::proved_line(&p, "the database"))
             .unwrap_or_default(),
@@ -415,6 +433,41 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
     );
     let json = todo.json(true, vec![], Some(&ran));
     Ok(Report::new(OK, String::new(), stderr, json))
+}
+
+/// Pre-check: the rows the steps can fail on, looked for on the database
+/// with read-only queries before anything runs there; a report instead of
+/// a run when some are found (exit 1, nothing run).
+async fn pre_check(project: &Project, url: &str, todo: &mut ToApply) -> Result<Option<Report>> {
+    let Some(settings) = &project.pre_checks else {
+        return Ok(None);
+    };
+    let client = conninfo::connect_url(url).await?;
+    let statements: Vec<&str> = todo
+        .script
+        .steps
+        .iter()
+        .map(|s| s.sql.as_deref().unwrap_or_default())
+        .collect();
+    let label = |i: usize| format!("step {}", i + 1);
+    todo.checked = crate::precheck::run(
+        &client,
+        &statements,
+        &label,
+        settings,
+        project.timeouts.lock,
+    )
+    .await?;
+    if !todo.checked.iter().any(Finding::refuses) {
+        return Ok(None);
+    }
+    let stderr = format!(
+        "{}{}",
+        todo.checked_lines(),
+        crate::precheck::refusal(&todo.checked, "applied")
+    );
+    let json = todo.json(false, vec![], None);
+    Ok(Some(Report::new(ATTENTION, todo.sql.clone(), stderr, json)))
 }
 
 /// Prove: the steps run on a copy of the database's schema (its DDL, built
@@ -500,6 +553,7 @@ mod tests {
             summary: String::new(),
             fingerprint: String::new(),
             leads_to: "schema/".into(),
+            checked: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tokio_postgres::Client;
 
+use super::pre_checks::Checked;
 use super::{count, migrations, Report, ATTENTION, OK};
 use crate::config::Project;
 use crate::conninfo;
@@ -379,9 +380,15 @@ fn gate(
 }
 
 /// `--dry-run`: each file, its hazards and its batches, as they would run.
-fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, verb: &str) -> Report {
+fn dry_run(
+    project: &Project,
+    files: &[ToRun],
+    allow: &BTreeSet<HazardCode>,
+    verb: &str,
+    checked: &Checked,
+) -> Report {
     let mut stdout = String::new();
-    for f in files {
+    for (i, f) in files.iter().enumerate() {
         let batches = f.script.batches.len();
         stdout.push_str(&format!(
             "-- {} ({}): {}, {}\n",
@@ -394,7 +401,8 @@ fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, ver
                 format!("in {batches} batches")
             }
         ));
-        for line in crate::ui::plain(&f.hazard_lines(project, allow)).lines() {
+        let said = f.hazard_lines(project, allow) + &checked.lines_of(i);
+        for line in crate::ui::plain(&said).lines() {
             stdout.push_str(&format!("--{line}\n"));
         }
         for (b, batch) in f.script.batches.iter().enumerate() {
@@ -424,13 +432,19 @@ fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, ver
         }
         stdout.push('\n');
     }
-    let stderr = match files.len() {
+    let mut stderr = match files.len() {
         0 => format!("Dry run: nothing would be {verb}.\n"),
         n => format!(
             "Dry run: {} would be {verb}; nothing was changed.\n",
             count(n, "migration")
         ),
     };
+    if checked.refuses() {
+        stderr.push_str(
+            "The run would be refused: a pre-check found rows its statement would fail on \
+             (see the pre-check lines above).\n",
+        );
+    }
     let json: Vec<_> = files
         .iter()
         .map(|f| {
@@ -443,7 +457,12 @@ fn dry_run(project: &Project, files: &[ToRun], allow: &BTreeSet<HazardCode>, ver
             })
         })
         .collect();
-    Report::new(OK, stdout, stderr, serde_json::json!({ "dry_run": json }))
+    Report::new(
+        OK,
+        stdout,
+        stderr,
+        serde_json::json!({ "dry_run": json, "pre_checks": checked.findings }),
+    )
 }
 
 /// The pending migrations up to `to`; refuses one older than the newest
@@ -502,11 +521,12 @@ async fn run_files(
     files: &[ToRun<'_>],
     allow: &BTreeSet<HazardCode>,
     sql: &HistorySql<'_>,
+    checked: &Checked,
 ) -> Result<Vec<RanFile>> {
     let mut ran = Vec::new();
-    for f in files {
+    for (i, f) in files.iter().enumerate() {
         let m = f.migration;
-        crate::ui::print_err(&f.hazard_lines(project, allow));
+        crate::ui::print_err(&(f.hazard_lines(project, allow) + &checked.lines_of(i)));
         let done = |ms| (sql.record)(m, ms);
         let failed = |statement, error: &str| (sql.stopped)(m, statement, error);
         let went = sql
@@ -598,7 +618,9 @@ async fn run_migrations<'a>(
         let history = History::new(project.history_table.clone());
         let applied = history.applied(&client).await?;
         verify(files, &applied, project, way)?;
-        return Ok(dry_run(project, &pick(&applied)?, allow, way.done()));
+        let todo = pick(&applied)?;
+        let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
+        return Ok(dry_run(project, &todo, allow, way.done(), &checked));
     }
     let (client, history) = locked(project, url).await?;
     let _signals = crate::interrupt::handle();
@@ -609,6 +631,14 @@ async fn run_migrations<'a>(
         let todo = pick(&applied)?;
         if let Some(refused) = gate(project, &todo, allow, way.done()) {
             return Ok(Err(refused));
+        }
+        // Before any statement runs: the rows they would fail on.
+        let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
+        if checked.refuses() {
+            let stderr = checked.lines() + &crate::precheck::refusal(&checked.findings, way.done());
+            let json =
+                serde_json::json!({ "refused": "pre-checks", "pre_checks": checked.findings });
+            return Ok(Err(Report::new(ATTENTION, String::new(), stderr, json)));
         }
         let record = |m: &Migration, ms| match way {
             Way::Up => history.record_sql(&m.version, &m.name, &m.checksum, ms),
@@ -631,13 +661,13 @@ async fn run_migrations<'a>(
             stopped: &stopped,
             progress: (way == Way::Up).then_some(&progress as &BackfillSql),
         };
-        let ran = run_files(project, &client, url, &todo, allow, &sql);
-        anyhow::Ok(Ok(ran.await?))
+        let ran = run_files(project, &client, url, &todo, allow, &sql, &checked);
+        anyhow::Ok(Ok((ran.await?, checked.findings)))
     }
     .await;
     // The run's own error, if any, is the one reported.
     let unlocked = history.unlock(&client).await;
-    let ran = match result? {
+    let (ran, findings) = match result? {
         Ok(ran) => ran,
         Err(refused) => return Ok(refused),
     };
@@ -660,8 +690,13 @@ async fn run_migrations<'a>(
         OK,
         String::new(),
         stderr,
-        serde_json::json!({ way.done(): ran }),
+        serde_json::json!({ way.done(): ran, "pre_checks": findings }),
     ))
+}
+
+/// Each file with its script, as the pre-checks read them.
+fn scripts_of<'a>(files: &'a [ToRun<'a>]) -> Vec<(&'a SqlFile, &'a Script)> {
+    files.iter().map(|f| (f.file, &f.script)).collect()
 }
 
 /// `stratum migrate`: applies pending migrations (up to `to`) in order,

@@ -12,6 +12,7 @@ mod dump;
 mod fleet;
 mod generate;
 mod migrate;
+mod pre_checks;
 mod resolve;
 mod saved;
 mod status;

