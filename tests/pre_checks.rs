@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{spawn_in, stratum_in, text, wait_for, TestServer};
+use common::{spawn_in, stratum_in, text, TestServer};
 
 /// One statement that fails on rows: the database before (with the rows),
 /// the schema wanted, what the refusal says, and what fixes the rows.
@@ -222,4 +222,222 @@ async fn apply_is_refused_before_any_lock_and_passes_once_the_rows_are_fixed() {
         let out = stratum_in(dir.path(), &["check", "--db", &url], &env);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     }
+}
+
+/// The path of the migration file whose name ends with `suffix`.
+fn migration(dir: &Path, suffix: &str) -> String {
+    std::fs::read_dir(dir.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|f| f.ends_with(suffix))
+        .map(|f| format!("migrations/{f}"))
+        .unwrap()
+}
+
+/// Under `migrate`, a hand-written file whose unique index meets
+/// duplicates is refused before any lock on its table is asked for (and
+/// before its first statement, which needs none of those rows, runs); the
+/// dry run says so too; with the rows fixed it runs. A SET NOT NULL in a
+/// file after another file's UPDATE is not pre-checked (the UPDATE fills
+/// the NULLs it would find) and runs; `--no-pre-checks` lets a statement
+/// fail on its own.
+#[tokio::test(flavor = "current_thread")]
+async fn migrate_is_refused_before_any_lock_and_checks_only_rows_it_can_know() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let base = "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n";
+    let index = "ALTER TABLE users ADD COLUMN note text;\n\
+                 CREATE UNIQUE INDEX CONCURRENTLY users_email ON users (email);\n";
+    let dir = common::project_dir(
+        "SELECT 1;",
+        &[
+            ("20260101000001_base.sql", base),
+            ("20260101000002_email.sql", index),
+        ],
+    );
+    let p = dir.path();
+    let db = server.database("migrate_unique").await;
+    let url = server.url("migrate_unique");
+    let out = stratum_in(
+        p,
+        &["migrate", "--db", &url, "--to", "20260101000001"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    db.batch_execute(
+        "INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 200000) g;\n\
+         UPDATE users SET email = 'dup@example.com' WHERE id IN (17, 150000);\n\
+         ANALYZE users;",
+    )
+    .await
+    .unwrap();
+    let file = migration(p, "_email.sql");
+    let says = format!(
+        "pre-check {file}:2: UNIQUE INDEX users_email on users (email): 1 duplicate value, \
+         e.g. email = 'dup@example.com' (2 rows)"
+    );
+
+    let out = stratum_in(p, &["migrate", "--db", &url, "--dry-run"], &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(&format!("--  {says}")), "{stdout}");
+    assert!(stderr.contains("The run would be refused"), "{stderr}");
+
+    let before = state(&db, "users").await;
+    let (out, waited) = beside_a_lock(
+        &server,
+        "migrate_unique",
+        "users",
+        p,
+        &["migrate", "--db", &url],
+        &env,
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&says), "{stderr}");
+    assert!(
+        stderr.contains("Nothing was applied: a pre-check found rows"),
+        "{stderr}"
+    );
+    assert!(!waited, "a lock on users was asked for");
+    assert_eq!(state(&db, "users").await, before);
+    let recorded = "SELECT version FROM stratum_migrations ORDER BY 1";
+    assert_eq!(common::strings(&db, recorded).await, ["20260101000001"]);
+
+    db.batch_execute("UPDATE users SET email = 'u17@example.com' WHERE id = 17")
+        .await
+        .unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000003_fill.sql"),
+        "UPDATE users SET note = 'n' WHERE note IS NULL;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000004_note.sql"),
+        "ALTER TABLE users ALTER COLUMN note SET NOT NULL;\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "pre-check {file}:2: UNIQUE INDEX users_email on users (email): no duplicate values"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "pre-check {}:1: NOT NULL on users.note: not checked: {}:1 before it writes \
+             rows, so the rows it meets are not known",
+            migration(p, "_note.sql"),
+            migration(p, "_fill.sql")
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Applied 3 migrations."), "{stderr}");
+    let valid = "SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'users_email'::regclass";
+    assert_eq!(common::strings(&db, valid).await, ["true"]);
+    let nulls = "SELECT attnotnull::text FROM pg_attribute \
+                 WHERE attrelid = 'users'::regclass AND attname = 'note'";
+    assert_eq!(common::strings(&db, nulls).await, ["true"]);
+
+    // Without pre-checks the statement fails on its own, as it always did.
+    std::fs::write(
+        p.join("migrations/20260101000005_email.sql"),
+        "UPDATE users SET email = NULL WHERE id = 3;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000006_email.sql"),
+        "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["migrate", "--db", &url, "--no-pre-checks"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("pre-check"), "{stderr}");
+    assert!(stderr.contains("contains null values"), "{stderr}");
+}
+
+/// Pre-checks on a table above `pre_checks.sample_above` read a sample and
+/// say so; one that runs past `pre_checks.timeout` is not run, says so,
+/// and lets the statement run; a dropped column's values are counted, and
+/// the count is the table's.
+#[tokio::test(flavor = "current_thread")]
+async fn large_tables_are_sampled_slow_checks_stop_and_drops_are_measured() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let rows = "CREATE TABLE events (id int PRIMARY KEY, kind text, body text);\n\
+                INSERT INTO events SELECT g, CASE WHEN g % 1000 = 0 THEN NULL ELSE 'k' END, \
+                repeat('x', 60) FROM generate_series(1, 200000) g;\n\
+                ANALYZE events;";
+    let wanted = "CREATE TABLE events (id int PRIMARY KEY, kind text NOT NULL, body text);";
+    let all = ["apply", "--yes", "--no-proof", "--allow-hazards", ALL];
+
+    let db = server.database("sampled").await;
+    db.batch_execute(rows).await.unwrap();
+    let size = "SELECT (pg_relation_size('events') > 4 * 1024 * 1024)::text";
+    assert_eq!(common::strings(&db, size).await, ["true"]);
+    let dir = common::project_dir(wanted, &[]);
+    std::fs::write(
+        dir.path().join("stratum.yaml"),
+        "pre_checks:\n  sample_above: 2MB\n",
+    )
+    .unwrap();
+    let url = server.url("sampled");
+    let out = stratum_in(dir.path(), &[&all[..], &["--db", &url]].concat(), &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("NOT NULL on public.events.kind: ")
+            && stderr.contains("rows hold NULL, e.g. the row id = '")
+            && stderr.contains("% sample of ")
+            && stderr.contains("as pre_checks.sample_above says"),
+        "{stderr}"
+    );
+    let nulls = "SELECT count(*)::text FROM events WHERE kind IS NULL";
+    assert_eq!(common::strings(&db, nulls).await, ["200"]);
+
+    db.batch_execute("UPDATE events SET kind = 'k' WHERE kind IS NULL")
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path().join("stratum.yaml"),
+        "pre_checks:\n  timeout: 1ms\n",
+    )
+    .unwrap();
+    let out = stratum_in(dir.path(), &[&all[..], &["--db", &url]].concat(), &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "NOT NULL on public.events.kind: not checked: its query ran longer than \
+                         0.001 s (pre_checks.timeout)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the database matches schema/"), "{stderr}");
+
+    // The drop's count is the table's.
+    let values = "SELECT count(body)::text FROM events";
+    let held = common::strings(&db, values).await.concat();
+    let dropped = "CREATE TABLE events (id int PRIMARY KEY, kind text NOT NULL);";
+    std::fs::write(dir.path().join("schema/schema.sql"), dropped).unwrap();
+    std::fs::remove_file(dir.path().join("stratum.yaml")).unwrap();
+    let out = stratum_in(dir.path(), &[&all[..], &["--db", &url]].concat(), &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let held = held.parse::<u64>().unwrap();
+    assert_eq!(held, 200000);
+    assert!(
+        stderr.contains("DROP COLUMN public.events.body: 200 000 rows hold a value"),
+        "{stderr}"
+    );
+    let column = "SELECT count(*)::text FROM pg_attribute \
+                  WHERE attrelid = 'events'::regclass AND attname = 'body' AND NOT attisdropped";
+    assert_eq!(common::strings(&db, column).await, ["0"]);
 }

@@ -311,7 +311,10 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// The statement's index in the run.
+    #[serde(skip)]
     pub statement: usize,
+    /// Where the statement is: `step 3`, `migrations/x.sql:12`.
+    pub at: String,
     /// What was checked.
     pub check: String,
     /// What it found.
@@ -430,6 +433,7 @@ pub async fn run(
         let Some(outcome) = outcome else { continue };
         out.push(Finding {
             statement: planned.statement,
+            at: labels(planned.statement),
             check: check.describe(),
             words: words(&check),
             outcome,
@@ -438,9 +442,8 @@ pub async fn run(
     Ok(out)
 }
 
-/// `findings` a line each, as `apply` and `migrate` print them;
-/// `labels` names a statement (`step 3`, `migrations/x.up.sql:12`).
-pub fn lines(findings: &[Finding], labels: &dyn Fn(usize) -> String) -> String {
+/// `findings` a line each, as `apply` and `migrate` print them.
+pub fn lines(findings: &[Finding]) -> String {
     use crate::ui::{paint, style};
     findings
         .iter()
@@ -452,7 +455,7 @@ pub fn lines(findings: &[Finding], labels: &dyn Fn(usize) -> String) -> String {
             };
             format!(
                 "  pre-check {}: {}: {}\n",
-                labels(f.statement),
+                f.at,
                 f.check,
                 paint(colour, &f.result())
             )

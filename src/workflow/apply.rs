@@ -130,6 +130,8 @@ struct PlanJson<'a> {
     /// `--explain`: why each step is there, in step order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     explain: Vec<Vec<String>>,
+    /// What the pre-checks found in the database's rows.
+    pre_checks: Vec<Finding>,
 }
 
 /// `stratum plan`: the SQL `apply` would run; saved to `out` for a later
@@ -150,6 +152,16 @@ pub async fn plan(
         Vec::new()
     };
     let mut stderr = render::summary(plan, &unmanaged);
+    // What `apply` would find in the rows, for the reviewer.
+    let script = Script::of_plan(plan);
+    let checked = pre_checks(project, url, &script).await?;
+    stderr.push_str(&crate::precheck::lines(&checked));
+    if checked.iter().any(Finding::refuses) {
+        stderr.push_str(
+            "`stratum apply` would refuse this plan until those rows are fixed: a pre-check \
+             found rows its step would fail on.\n",
+        );
+    }
     if let Some(out) = out {
         let target = planned.target.as_ref().unwrap_or(desired);
         let database = conninfo::redact(url);
@@ -170,6 +182,7 @@ pub async fn plan(
             unmanaged,
             fingerprint,
             explain: notes,
+            pre_checks: checked,
         },
     ))
 }
@@ -217,7 +230,7 @@ struct ToApply {
 impl ToApply {
     /// What the pre-checks found, a line each.
     fn checked_lines(&self) -> String {
-        crate::precheck::lines(&self.checked, &|i| format!("step {}", i + 1))
+        crate::precheck::lines(&self.checked)
     }
 
     fn json(&self, applied: bool, refused: Vec<Refused>, ran: Option<&Ran>) -> ApplyJson<'_> {
@@ -301,8 +314,10 @@ async fn from_saved(project: &Project, url: &str, path: &Path) -> Result<ToApply
     })
 }
 
-/// Gate: a report instead of a run when there is nothing to do, or when a
-/// step has a hazard `allowed` does not hold (exit 1, nothing run).
+/// Gate: a report instead of a run when there is nothing to do, when a
+/// step has a hazard `allowed` does not hold, or when a pre-check found
+/// rows a step would fail on (exit 1, nothing run; the pre-checks' lines
+/// beside the hazards' refusal).
 fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
     if todo.script.steps.is_empty() {
         let json = todo.json(false, vec![], None);
@@ -324,10 +339,16 @@ fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
                 })
         })
         .collect();
-    if refused.is_empty() {
+    let failed = todo.checked.iter().any(Finding::refuses);
+    if refused.is_empty() && !failed {
         return None;
     }
-    let mut stderr = String::new();
+    let mut stderr = todo.checked_lines();
+    if refused.is_empty() {
+        stderr.push_str(&crate::precheck::refusal(&todo.checked, "applied"));
+        let json = todo.json(false, refused, None);
+        return Some(Report::new(ATTENTION, todo.sql.clone(), stderr, json));
+    }
     for r in &refused {
         stderr.push_str(&format!(
             "{} {} ({}): hazard {}: {}\n",
@@ -343,6 +364,12 @@ fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
         "Nothing was applied. To accept these hazards: --allow-hazards {}\n",
         codes.into_iter().collect::<Vec<_>>().join(",")
     ));
+    if failed {
+        stderr.push_str(
+            "The pre-checks above also found rows a step would fail on: approving the hazards \
+             is not enough until those rows are fixed.\n",
+        );
+    }
     let json = todo.json(false, refused, None);
     Some(Report::new(ATTENTION, todo.sql.clone(), stderr, json))
 }
@@ -396,11 +423,9 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         None => from_schema(project, url).await?,
     };
     let allowed = project.allowed(&options.allow);
-    if let Some(report) = gate(&todo, &allowed) {
-        return Ok(report);
-    }
     let mut todo = todo;
-    if let Some(report) = pre_check(project, url, &mut todo).await? {
+    pre_check(project, url, &mut todo).await?;
+    if let Some(report) = gate(&todo, &allowed) {
         return Ok(report);
     }
     let proved = if project.proof {
@@ -436,38 +461,30 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
 }
 
 /// Pre-check: the rows the steps can fail on, looked for on the database
-/// with read-only queries before anything runs there; a report instead of
-/// a run when some are found (exit 1, nothing run).
-async fn pre_check(project: &Project, url: &str, todo: &mut ToApply) -> Result<Option<Report>> {
+/// with read-only queries before anything runs there, for the gate.
+async fn pre_check(project: &Project, url: &str, todo: &mut ToApply) -> Result<()> {
+    todo.checked = pre_checks(project, url, &todo.script).await?;
+    Ok(())
+}
+
+/// What the pre-checks of `script`'s steps find on the database at `url`;
+/// nothing when they are off or there are no steps.
+async fn pre_checks(project: &Project, url: &str, script: &Script) -> Result<Vec<Finding>> {
     let Some(settings) = &project.pre_checks else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
+    if script.steps.is_empty() {
+        return Ok(Vec::new());
+    }
     let client = conninfo::connect_url(url).await?;
-    let statements: Vec<&str> = todo
-        .script
+    let statements: Vec<&str> = script
         .steps
         .iter()
         .map(|s| s.sql.as_deref().unwrap_or_default())
         .collect();
     let label = |i: usize| format!("step {}", i + 1);
-    todo.checked = crate::precheck::run(
-        &client,
-        &statements,
-        &label,
-        settings,
-        project.timeouts.lock,
-    )
-    .await?;
-    if !todo.checked.iter().any(Finding::refuses) {
-        return Ok(None);
-    }
-    let stderr = format!(
-        "{}{}",
-        todo.checked_lines(),
-        crate::precheck::refusal(&todo.checked, "applied")
-    );
-    let json = todo.json(false, vec![], None);
-    Ok(Some(Report::new(ATTENTION, todo.sql.clone(), stderr, json)))
+    let lock = project.timeouts.lock;
+    crate::precheck::run(&client, &statements, &label, settings, lock).await
 }
 
 /// Prove: the steps run on a copy of the database's schema (its DDL, built

@@ -346,23 +346,32 @@ fn gate(
     files: &[ToRun],
     allow: &BTreeSet<HazardCode>,
     verb: &str,
+    checked: &Checked,
 ) -> Option<Report> {
     let mut refused = BTreeSet::new();
     let mut stderr = String::new();
-    for f in files {
+    let mut unsaid = String::new();
+    for (i, f) in files.iter().enumerate() {
         if f.refused(allow).next().is_none() {
+            unsaid.push_str(&checked.lines_of(i));
             continue;
         }
         refused.extend(f.refused(allow).map(|(_, h)| h.code.as_str()));
         stderr.push_str(&format!(
-            "{} {}:\n{}",
+            "{} {}:\n{}{}",
             paint(style::RED, "refused"),
             f.migration.label(),
-            f.hazard_lines(project, allow)
+            f.hazard_lines(project, allow),
+            checked.lines_of(i)
         ));
     }
     if refused.is_empty() {
-        return None;
+        if !checked.refuses() {
+            return None;
+        }
+        let stderr = checked.lines() + &crate::precheck::refusal(&checked.findings, verb);
+        let json = serde_json::json!({ "refused": "pre-checks", "pre_checks": checked.findings });
+        return Some(Report::new(ATTENTION, String::new(), stderr, json));
     }
     let codes = refused.into_iter().collect::<Vec<_>>().join(",");
     stderr.push_str(&format!(
@@ -371,6 +380,13 @@ fn gate(
          `{} {codes}` line.\n",
         file::APPROVAL
     ));
+    if checked.refuses() {
+        stderr.push_str(&unsaid);
+        stderr.push_str(
+            "The pre-checks above also found rows a statement would fail on: approving the \
+             hazards is not enough until those rows are fixed.\n",
+        );
+    }
     Some(Report::new(
         ATTENTION,
         String::new(),
@@ -629,16 +645,10 @@ async fn run_migrations<'a>(
         let applied = history.applied(&client).await?;
         verify(files, &applied, project, way)?;
         let todo = pick(&applied)?;
-        if let Some(refused) = gate(project, &todo, allow, way.done()) {
-            return Ok(Err(refused));
-        }
         // Before any statement runs: the rows they would fail on.
         let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
-        if checked.refuses() {
-            let stderr = checked.lines() + &crate::precheck::refusal(&checked.findings, way.done());
-            let json =
-                serde_json::json!({ "refused": "pre-checks", "pre_checks": checked.findings });
-            return Ok(Err(Report::new(ATTENTION, String::new(), stderr, json)));
+        if let Some(refused) = gate(project, &todo, allow, way.done(), &checked) {
+            return Ok(Err(refused));
         }
         let record = |m: &Migration, ms| match way {
             Way::Up => history.record_sql(&m.version, &m.name, &m.checksum, ms),

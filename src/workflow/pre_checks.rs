@@ -85,11 +85,11 @@ impl Checked {
             .filter(|f| self.at[f.statement].0 == file)
             .cloned()
             .collect();
-        precheck::lines(&own, &|i| self.label(i))
+        precheck::lines(&own)
     }
 
     /// Every finding, a line each.
     pub fn lines(&self) -> String {
-        precheck::lines(&self.findings, &|i| self.label(i))
+        precheck::lines(&self.findings)
     }
 }
