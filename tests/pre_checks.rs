@@ -169,7 +169,8 @@ async fn state(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
     out
 }
 
-/// Under `apply`, each case is refused by its pre-check, before any lock
+/// `plan` says what the pre-checks find; under `apply`, each case is
+/// refused by its pre-check, before any lock
 /// on its table is asked for (a second connection holds one that every
 /// DDL statement would wait behind, and nothing waits), the table as it
 /// was; with the rows fixed, the same apply passes and the database
@@ -186,6 +187,15 @@ async fn apply_is_refused_before_any_lock_and_passes_once_the_rows_are_fixed() {
         let url = server.url(&name);
         let dir = common::project_dir(case.after, &[]);
         let before = state(&db, case.table).await;
+        // The reviewer's plan says it first.
+        let out = stratum_in(dir.path(), &["plan", "--db", &url], &env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", case.name);
+        assert!(stderr.contains(case.says), "{}: {stderr}", case.name);
+        assert!(
+            stderr.contains("`stratum apply` would refuse this plan"),
+            "{stderr}"
+        );
         let args = [
             "apply",
             "--db",
