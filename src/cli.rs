@@ -303,6 +303,22 @@ terminal it never applies unless --yes.")]
         #[arg(long)]
         yes: bool,
     },
+    /// Run what `apply` would run on a copy with sampled rows, and measure it.
+    #[command(after_help = "\
+Examples:
+  stratum rehearse --db postgres://app@localhost/app
+  stratum rehearse --db ... --format json
+
+Builds the database's schema on a scratch server of its major, copies real
+rows into it (small tables whole, a sample of large ones, foreign keys kept,
+the columns of rehearse.mask masked on the way), runs the plan there through
+the same executor, and reports each step: the lock it takes and how long it
+held it, its time, whether it rewrote the table, the WAL it wrote, and
+estimates for the real table. Nothing is written to the database.")]
+    Rehearse {
+        #[command(flatten)]
+        db: Db,
+    },
     /// Write the canonical DDL of a database as files that load in order.
     #[command(after_help = "\
 Examples:
@@ -531,6 +547,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             };
             workflow::apply(&project, &url(db)?, &options).await
         }
+        Command::Rehearse { db } => workflow::rehearse(&project, &url(db)?).await,
         Command::Dump {
             db,
             out,

@@ -69,6 +69,9 @@ pub struct ConfigFile {
     /// `apply` and `migrate` run anything: `true` (the default), `false`,
     /// or `{timeout: 30s, sample_above: 1GB}`.
     pub pre_checks: Option<PreChecksConfig>,
+    /// How `rehearse` samples the target's rows into its copy, and which
+    /// columns it masks.
+    pub rehearse: Option<RehearseConfig>,
     /// `allow` runs a pending migration older than the newest applied one
     /// (`refuse`, the default, stops).
     pub out_of_order: Option<OutOfOrder>,
@@ -133,6 +136,24 @@ pub struct PreChecksSettings {
     /// Tables larger than this (`1GB`; `0` never) are read in a sample of
     /// about this size [1GB].
     pub sample_above: Option<String>,
+}
+
+/// The `rehearse:` section of `stratum.yaml`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RehearseConfig {
+    /// Percent of a large table's rows copied (`1%`) [1%].
+    pub sample: Option<String>,
+    /// Rows copied of one table, at most [100000].
+    pub max_rows: Option<u64>,
+    /// Tables with at most this many rows are copied whole [10000].
+    pub small_tables: Option<u64>,
+    /// Columns (`schema.table.column`, `*` and `?`) whose values never
+    /// leave the database: a digest of a string, NULL otherwise.
+    pub mask: Option<Vec<String>>,
+    /// Flag steps estimated to hold a lock that blocks writes longer than
+    /// this (`1s`) [1s].
+    pub max_lock: Option<String>,
 }
 
 /// The limits of `zero_downtime:` (either is enough).
@@ -312,6 +333,8 @@ pub struct Project {
     /// How `apply` and `migrate` check the rows their statements can fail
     /// on before running anything; None: they do not.
     pub pre_checks: Option<crate::precheck::Settings>,
+    /// How `rehearse` samples rows, masks columns and flags locks.
+    pub rehearse: crate::rehearse::Settings,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
@@ -358,6 +381,40 @@ fn pre_checks(file: Option<PreChecksConfig>) -> Result<Option<crate::precheck::S
                 None => defaults.sample_above,
             },
         }),
+    })
+}
+
+/// `rehearse:` as `rehearse` reads it.
+fn rehearse(file: RehearseConfig) -> Result<crate::rehearse::Settings> {
+    use crate::rehearse::Settings;
+    let defaults = Settings::default();
+    let mut sampling = defaults.sampling.clone();
+    if let Some(sample) = &file.sample {
+        let percent: f64 = sample
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+            .with_context(|| format!("rehearse.sample: {sample:?} is no percentage (`1%`)"))?;
+        sampling.percent = percent;
+    }
+    if let Some(n) = file.max_rows {
+        sampling.max_rows = n;
+    }
+    if let Some(n) = file.small_tables {
+        sampling.small_rows = n;
+    }
+    sampling.mask = file.mask.unwrap_or_default();
+    Ok(Settings {
+        sampling,
+        max_lock: match &file.max_lock {
+            Some(t) => crate::execute::Timeouts::parse_duration(t)
+                .context("rehearse.max_lock")?
+                .unwrap_or_default(),
+            None => defaults.max_lock,
+        },
     })
 }
 
@@ -515,6 +572,7 @@ impl Project {
             proof: !overrides.no_proof && file.proof.unwrap_or(true),
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
             zero_downtime: zero_downtime(file.zero_downtime)?,
+            rehearse: rehearse(file.rehearse.unwrap_or_default())?,
             pre_checks: match overrides.no_pre_checks {
                 true => None,
                 false => pre_checks(file.pre_checks)?,

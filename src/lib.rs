@@ -26,6 +26,7 @@ pub mod parse;
 pub mod plan;
 pub mod precheck;
 pub mod proof;
+pub mod rehearse;
 pub mod renames;
 pub mod render;
 pub mod scratch;

@@ -137,6 +137,7 @@ pub fn script(file: &SqlFile, no_transaction: bool) -> Result<Script> {
         setup: crate::load::CLEAN_SESSION,
         own_timeouts,
         approved: approvals,
+        measured: None,
     })
 }
 

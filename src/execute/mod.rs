@@ -100,6 +100,60 @@ pub struct Script {
     /// For a file's steps, the hazards its approval lines approve, by step
     /// (none for a plan: `apply` approves with `--allow-hazards`).
     pub approved: Vec<BTreeSet<HazardCode>>,
+    /// Set by a rehearsal: each step's time and the WAL position after it
+    /// are recorded here as it runs.
+    pub measured: Option<Measured>,
+}
+
+/// Where a rehearsed run records each step's measurements.
+pub type Measured = std::sync::Arc<std::sync::Mutex<Vec<Measure>>>;
+
+/// What one step took, as a rehearsal measures it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    /// The step.
+    pub step: usize,
+    /// Its statement's wall time.
+    pub elapsed: std::time::Duration,
+    /// The server's WAL insert position after it (bytes).
+    pub wal_after: i64,
+    /// Its table's `relfilenode` after it, when it has a table.
+    pub filenode_after: Option<u32>,
+}
+
+/// The server's WAL insert position, in bytes.
+pub async fn wal_position(client: &Client) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::int8", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Records step `i`'s measurement when `script` is rehearsed.
+async fn measure(client: &Client, script: &Script, i: usize, started: Instant) {
+    let Some(measured) = &script.measured else {
+        return;
+    };
+    let elapsed = started.elapsed();
+    let table = script.steps[i].table.as_deref();
+    let row = client
+        .query_one(
+            "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8, \
+             (SELECT c.relfilenode FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname || '.' || c.relname = $1::text)",
+            &[&table],
+        )
+        .await;
+    // A failure here fails the next statement too, which says why.
+    let Ok(row) = row else { return };
+    if let Ok(mut all) = measured.lock() {
+        all.push(Measure {
+            step: i,
+            elapsed,
+            wal_after: row.get(0),
+            filenode_after: row.get(1),
+        });
+    }
 }
 
 /// What starts a plan's session: routine bodies may name objects later
@@ -119,6 +173,7 @@ impl Script {
             setup: PLAN_SETUP,
             own_timeouts: false,
             approved: Vec::new(),
+            measured: None,
         }
     }
 
@@ -289,7 +344,9 @@ pub async fn run(
         let failed = loop {
             // A backfill retries each of its batches itself.
             if let Some(i) = backfill {
+                let at = Instant::now();
                 run_backfill(client, url, script, i, timeouts, record).await?;
+                measure(client, script, i, at).await;
                 progress.inc();
                 break None;
             }
@@ -647,8 +704,13 @@ async fn run_batch(
         let Some(sql) = &step.sql else {
             continue;
         };
+        let at = Instant::now();
         let run = crate::interrupt::cancellable(client, url, client.batch_execute(sql));
-        if let Err(error) = run.await {
+        let result = run.await;
+        if result.is_ok() {
+            measure(client, script, i, at).await;
+        }
+        if let Err(error) = result {
             let (undone, clean) = if in_tx {
                 match client.batch_execute("ROLLBACK").await {
                     Ok(()) => ("Rolled back; ".to_string(), true),

@@ -41,9 +41,9 @@ pub struct ApplyOptions {
 }
 
 /// A plan with the catalogs it was made from and for.
-struct Planned {
+pub(super) struct Planned {
     /// The database's schema.
-    current: Catalog,
+    pub current: Catalog,
     /// The state the plan reaches.
     desired: Catalog,
     /// What it was planned against, when renames make it differ from
@@ -52,7 +52,7 @@ struct Planned {
     /// The renames, which run last.
     renames: Vec<RenameChange>,
     /// The plan.
-    plan: Plan,
+    pub plan: Plan,
 }
 
 /// The plan from `current` (the database at `url`) to `target`, with
@@ -73,7 +73,7 @@ async fn plan_to(
 }
 
 /// The database and the plan that turns it into `schema/`.
-async fn planned(project: &Project, url: &str) -> Result<Planned> {
+pub(super) async fn planned(project: &Project, url: &str) -> Result<Planned> {
     let mut catalogs = load(
         project,
         &[

@@ -13,6 +13,7 @@ mod fleet;
 mod generate;
 mod migrate;
 mod pre_checks;
+mod rehearse;
 mod resolve;
 mod saved;
 mod status;
@@ -27,6 +28,7 @@ pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
 pub use migrate::{down, migrate, DownOptions, MigrateOptions};
+pub use rehearse::rehearse;
 pub use resolve::{resolve, Resolve};
 pub use status::status;
 
