@@ -307,6 +307,7 @@ terminal it never applies unless --yes.")]
     #[command(after_help = "\
 Examples:
   stratum rehearse --db postgres://app@localhost/app
+  stratum rehearse --db ... --pending        the pending migration files
   stratum rehearse --db ... --format json
 
 Builds the database's schema on a scratch server of its major, copies real
@@ -318,6 +319,34 @@ estimates for the real table. Nothing is written to the database.")]
     Rehearse {
         #[command(flatten)]
         db: Db,
+        /// The pending migration files, as `migrate` would run them, instead
+        /// of the plan to schema/.
+        #[arg(long)]
+        pending: bool,
+        /// With --pending: the contract phase of a zero-downtime change too.
+        #[arg(long, requires = "pending")]
+        contract: bool,
+    },
+    /// Find the hazards of migration files by running them on a copy.
+    #[command(after_help = "\
+Examples:
+  stratum lint --db postgres://app@localhost/app          the pending migrations
+  stratum lint --db ... migrations/20261207_fix.sql       these files, in this order
+  stratum lint --db ... --format github                   annotations at file and line
+
+Each file is rehearsed on a copy of the database with sampled rows (see
+`stratum rehearse`) and pre-checked on the database: a rewrite, an ACCESS
+EXCLUSIVE lock held while rows are read, an index built without
+CONCURRENTLY, a scan, a drop of rows or values, a statement that would fail
+on the rows there. Exit 1 when there is any; nothing is written to the
+database.")]
+    Lint {
+        #[command(flatten)]
+        db: Db,
+        /// Files to lint, in the order they would run [default: the pending
+        /// migrations].
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Write the canonical DDL of a database as files that load in order.
     #[command(after_help = "\
@@ -547,7 +576,21 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             };
             workflow::apply(&project, &url(db)?, &options).await
         }
-        Command::Rehearse { db } => workflow::rehearse(&project, &url(db)?).await,
+        Command::Lint { db, files } => {
+            let options = workflow::LintOptions { files };
+            workflow::lint(&project, &url(db)?, &options).await
+        }
+        Command::Rehearse {
+            db,
+            pending,
+            contract,
+        } => {
+            let options = workflow::RehearseOptions {
+                migrations: pending,
+                contract,
+            };
+            workflow::rehearse(&project, &url(db)?, &options).await
+        }
         Command::Dump {
             db,
             out,

@@ -21,6 +21,25 @@ async fn writes_and_storage(client: &tokio_postgres::Client) -> Vec<String> {
     .await
 }
 
+/// A connection to `db` once the setup's `rows` inserts are counted in its
+/// statistics, and [`writes_and_storage`] then.
+async fn settled(
+    server: &TestServer,
+    db: &str,
+    rows: u64,
+) -> (tokio_postgres::Client, Vec<String>) {
+    let watcher = server.connect(db).await;
+    let counted = format!("SELECT (sum(n_tup_ins) >= {rows})::text FROM pg_stat_user_tables");
+    wait_for(
+        "the setup's statistics",
+        Duration::from_secs(30),
+        || async { common::strings(&watcher, &counted).await == ["true"] },
+    )
+    .await;
+    let before = writes_and_storage(&watcher).await;
+    (watcher, before)
+}
+
 const BEFORE: &str = "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);\n\
      CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, \
      total int, note text);\n";
@@ -52,21 +71,7 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
     .unwrap();
     drop(db);
     // The setup's own writes are counted before anything is compared.
-    let watcher = server.connect("rehearsed").await;
-    wait_for(
-        "the setup's statistics",
-        Duration::from_secs(30),
-        || async {
-            common::strings(
-                &watcher,
-                "SELECT (sum(n_tup_ins) >= 2001000)::text FROM pg_stat_user_tables",
-            )
-            .await
-                == ["true"]
-        },
-    )
-    .await;
-    let before = writes_and_storage(&watcher).await;
+    let (watcher, before) = settled(&server, "rehearsed", 2001000).await;
     let dir = common::project_dir(AFTER, &[]);
     std::fs::write(
         dir.path().join("stratum.yaml"),
@@ -135,6 +140,53 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
         "{}",
         text(&out.stderr)
     );
+
+    // What `migrate` would run: a hand-written file, its statements at
+    // their lines, the retype's and the plain index build's locks flagged
+    // over a 10 ms limit.
+    std::fs::write(
+        dir.path().join("migrations/20260101000001_big.sql"),
+        "ALTER TABLE orders ALTER COLUMN total TYPE bigint;\n\
+         CREATE INDEX orders_note ON orders (note);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stratum.yaml"),
+        "rehearse:\n  mask: [public.customers.email]\n  max_lock: 10ms\n",
+    )
+    .unwrap();
+    let args = ["rehearse", "--db", &url, "--pending", "--format", "json"];
+    let out = stratum_in(dir.path(), &args, &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let files: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = files["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{files:#}");
+    assert_eq!(steps[0]["at"], "migrations/20260101000001_big.sql:1");
+    assert_eq!(steps[0]["lock"], "ACCESS EXCLUSIVE");
+    assert_eq!(steps[0]["table"], "public.orders");
+    assert_eq!(steps[0]["rewrote"], true);
+    assert_eq!(steps[0]["flagged"], true);
+    assert_eq!(steps[1]["at"], "migrations/20260101000001_big.sql:2");
+    assert_eq!(steps[1]["lock"], "SHARE");
+    assert_eq!(steps[1]["flagged"], true, "{files:#}");
+    assert!(steps[1]["scaled_by"].as_f64().is_some(), "{files:#}");
+    assert_eq!(
+        writes_and_storage(&watcher).await,
+        before,
+        "the target was written to"
+    );
+    let out = stratum_in(dir.path(), &args[..4], &env);
+    assert!(
+        text(&out.stdout).contains("-- migrations/20260101000001_big.sql\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("2 steps are estimated to hold a lock that blocks writes"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(dir.path().join("migrations/20260101000001_big.sql")).unwrap();
 
     // For real, the estimate beside what it took (said, not asserted: the
     // benchmark measures estimates).
@@ -218,4 +270,107 @@ async fn copied_rows_keep_their_foreign_keys_and_masked_values_stay_home() {
     assert_eq!(customers.masked, ["email"]);
     let counted = common::strings(&copy, "SELECT count(*)::text FROM customers").await;
     assert_eq!(counted, [customers.copied.to_string()]);
+}
+
+/// `lint` of hand-written files, rehearsed on a copy and pre-checked on the
+/// database: a DROP COLUMN of values, an ACCESS EXCLUSIVE rewrite and an
+/// index built without CONCURRENTLY on a table with rows, each at its
+/// line with squawk's rule; nothing on a file of safe statements; GitHub
+/// annotations at the same lines; the database not written to.
+#[tokio::test(flavor = "current_thread")]
+async fn lint_flags_hand_written_statements_at_their_lines_and_passes_safe_ones() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("linted").await;
+    db.batch_execute(
+        "CREATE TABLE events (id bigint PRIMARY KEY, kind int, note text, body text);\n\
+         CREATE TABLE empty_t (id int);\n\
+         INSERT INTO events SELECT g, g % 7, CASE WHEN g % 2 = 0 THEN 'n' END, 'b' || g \
+         FROM generate_series(1, 200000) g;\n\
+         ANALYZE;",
+    )
+    .await
+    .unwrap();
+    drop(db);
+    let (watcher, before) = settled(&server, "linted", 200000).await;
+    let dir = common::project_dir("SELECT 1;", &[]);
+    let p = dir.path();
+    std::fs::write(
+        p.join("risky.sql"),
+        "-- written by hand\n\
+         ALTER TABLE events DROP COLUMN note;\n\
+         ALTER TABLE events ALTER COLUMN kind TYPE bigint;\n\
+         CREATE INDEX events_body ON events (body);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("safe.sql"),
+        "CREATE TABLE audit (id bigint PRIMARY KEY, at timestamptz);\n\
+         ALTER TABLE events ADD COLUMN flag boolean;\n\
+         CREATE INDEX CONCURRENTLY events_kind ON events (kind);\n\
+         ALTER TABLE empty_t ALTER COLUMN id TYPE bigint;\n",
+    )
+    .unwrap();
+    let url = server.url("linted");
+
+    let out = stratum_in(p, &["lint", "--db", &url, "risky.sql"], &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with(
+            "risky.sql:2: hazard data-loss: DROP COLUMN events.note: 100 000 rows hold a value"
+        ) && lines[0].ends_with("(squawk: ban-drop-column)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("risky.sql:3: hazard table-rewrite: rewrites public.events")
+            && lines[1].ends_with("(squawk: changing-column-type)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "risky.sql:3: hazard access-exclusive-lock: holds an ACCESS EXCLUSIVE lock on \
+             public.events"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "risky.sql:4: hazard index-build: builds an index on public.events without \
+             CONCURRENTLY"
+        ) && lines[3].ends_with("(squawk: require-concurrent-index-creation)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("4 findings in 3 statements of 1 file"),
+        "{stderr}"
+    );
+
+    let out = stratum_in(
+        p,
+        &["lint", "--db", &url, "risky.sql", "--format", "github"],
+        &env,
+    );
+    let annotations = text(&out.stdout);
+    assert!(
+        annotations.contains("::warning file=risky.sql,line=4,title=hazard index-build::"),
+        "{annotations}"
+    );
+
+    let out = stratum_in(p, &["lint", "--db", &url, "safe.sql"], &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("No hazards in 4 statements of 1 file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        writes_and_storage(&watcher).await,
+        before,
+        "the database was written to"
+    );
 }

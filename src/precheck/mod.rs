@@ -12,6 +12,7 @@
 //! in a READ ONLY transaction with a statement timeout, sampled on tables
 //! above a size.
 
+mod expr;
 mod query;
 mod read;
 
@@ -179,6 +180,8 @@ pub enum Check {
     Loses {
         table: Table,
         column: Option<String>,
+        /// `DROP TABLE` or `TRUNCATE` (a column's is DROP COLUMN).
+        how: &'static str,
     },
 }
 
@@ -194,6 +197,7 @@ impl Check {
             | Check::Loses {
                 table,
                 column: Some(column),
+                ..
             } => vec![(table, vec![column.clone()])],
             Check::Satisfies { table, columns, .. } => vec![(table, columns.clone())],
             Check::References {
@@ -208,6 +212,7 @@ impl Check {
             | Check::Loses {
                 table,
                 column: None,
+                ..
             } => vec![(table, Vec::new())],
         }
     }
@@ -256,11 +261,13 @@ impl Check {
             Check::Loses {
                 table,
                 column: Some(column),
+                ..
             } => format!("DROP COLUMN {table}.{}", ident(column)),
             Check::Loses {
                 table,
                 column: None,
-            } => format!("the rows of {table}"),
+                how,
+            } => format!("{how} {table}"),
         }
     }
 }
@@ -402,8 +409,10 @@ impl Finding {
             Outcome::Fails { message } => format!("a value does not convert: {message}"),
             Outcome::Holds { count, sample } => {
                 let about = if sample.is_some() { "about " } else { "" };
-                let what = match self.words {
-                    Words::LosesValues => n(*count, "row holds a value", "rows hold a value"),
+                let what = match (self.words, count) {
+                    (Words::LosesValues, 0) => "no row holds a value".to_string(),
+                    (Words::LosesValues, _) => n(*count, "row holds a value", "rows hold a value"),
+                    (_, 0) => "no rows".to_string(),
                     _ => n(*count, "row", "rows"),
                 };
                 format!("{about}{what}{}", sampled(sample))

@@ -58,8 +58,12 @@ pub struct Rehearsal {
 /// One step as rehearsed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rehearsed {
-    /// Its number (from 1).
+    /// Its number (from 1) in its part.
     pub step: usize,
+    /// Its part: `the plan`, or a migration file.
+    pub part: String,
+    /// Where it is: `step 3`, or the file and line.
+    pub at: String,
     /// What it acts on.
     pub object: String,
     /// Its statement's first line.
@@ -91,12 +95,25 @@ pub struct Rehearsed {
     pub flagged: bool,
 }
 
-/// Rehearses `script` (what `apply` would run on the database at `url`,
-/// whose schema is `current`) on a copy with sampled rows.
+/// The name of the part that is a plan.
+pub const PLAN: &str = "the plan";
+
+/// What a rehearsal runs: a plan, or one migration file, as a script.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// `the plan`, or the file's path.
+    pub name: String,
+    /// Its script.
+    pub script: Script,
+}
+
+/// Rehearses `parts` in order (what `apply` or `migrate` would run on the
+/// database at `url`, whose schema is `current`) on a copy with sampled
+/// rows.
 pub async fn rehearse(
     url: &str,
     current: &Catalog,
-    script: &Script,
+    parts: &[Part],
     settings: &Settings,
     timeouts: &Timeouts,
     scratch: &Scratch,
@@ -112,24 +129,42 @@ pub async fn rehearse(
         let target = crate::conninfo::connect_url(url).await?;
         let tables = copy::rows(&target, &built.client, &settings.sampling).await?;
         drop(target);
-        let roles = script
-            .steps
+        let roles = parts
             .iter()
+            .flat_map(|p| &p.script.steps)
             .filter_map(|s| s.sql.as_deref())
             .flat_map(crate::execute::statement::roles)
             .collect();
         load::stub_roles(&built.client, &roles).await?;
         let client = built.connect().await?;
-        let before = filenodes(&client).await?;
-        let mut script = script.clone();
-        let measured = crate::execute::Measured::default();
-        script.measured = Some(measured.clone());
-        let start = crate::execute::wal_position(&client).await?;
-        crate::execute::run(&client, None, &script, timeouts, None)
-            .await
-            .map_err(|e| e.context("the rehearsal on the copy failed"))?;
-        let measures = measured.lock().map(|m| m.clone()).unwrap_or_default();
-        let steps = report(&script, &tables, &measures, start, before, settings);
+        let mut steps = Vec::new();
+        for part in parts {
+            let mut script = part.script.clone();
+            if script.source.is_some() {
+                // A file's statements name their tables as written.
+                for step in &mut script.steps {
+                    step.table = relation(&client, step.sql.as_deref().unwrap_or_default()).await?;
+                }
+            }
+            let before = filenodes(&client).await?;
+            let measured = crate::execute::Measured::default();
+            script.measured = Some(measured.clone());
+            let start = crate::execute::wal_position(&client).await?;
+            crate::execute::run(&client, None, &script, timeouts, None)
+                .await
+                .map_err(|e| {
+                    e.context(format!("the rehearsal of {} on the copy failed", part.name))
+                })?;
+            let measures = measured.lock().map(|m| m.clone()).unwrap_or_default();
+            let mut done = report(&script, &tables, &measures, start, before, settings);
+            for r in &mut done {
+                r.part = part.name.clone();
+                if script.source.is_some() {
+                    r.at = format!("{}:{}", part.name, r.object.trim_start_matches("line "));
+                }
+            }
+            steps.extend(done);
+        }
         anyhow::Ok(Rehearsal {
             tables,
             steps,
@@ -139,6 +174,42 @@ pub async fn rehearse(
     .await;
     built.finish().await;
     result
+}
+
+/// The table `sql` acts on, as `schema.name`, when the copy has it now.
+async fn relation(client: &Client, sql: &str) -> Result<Option<String>> {
+    let Some(node) = crate::parse::first_statement(sql) else {
+        return Ok(None);
+    };
+    let named = match &node {
+        NodeEnum::AlterTableStmt(s) => s.relation.as_ref(),
+        NodeEnum::IndexStmt(s) => s.relation.as_ref(),
+        NodeEnum::UpdateStmt(s) => s.relation.as_ref(),
+        NodeEnum::DeleteStmt(s) => s.relation.as_ref(),
+        NodeEnum::InsertStmt(s) => s.relation.as_ref(),
+        NodeEnum::TruncateStmt(s) => s.relations.iter().find_map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RangeVar(r)) => Some(r),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let Some(r) = named else { return Ok(None) };
+    let name = match r.schemaname.is_empty() {
+        true => crate::sql::ident(&r.relname),
+        false => format!(
+            "{}.{}",
+            crate::sql::ident(&r.schemaname),
+            crate::sql::ident(&r.relname)
+        ),
+    };
+    let row = client
+        .query_opt(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Each table's storage, by `schema.name`.
@@ -193,6 +264,8 @@ fn report(
         let factor = scaled_by.unwrap_or(1.0);
         out.push(Rehearsed {
             step: i + 1,
+            part: String::new(),
+            at: format!("step {}", i + 1),
             object: step.object.clone(),
             statement: first_line(sql),
             table,
@@ -317,7 +390,14 @@ pub fn table(rehearsal: &Rehearsal, settings: &Settings) -> String {
         "step  statement                                           lock                     \
          held (copy)  held (est.)  took (copy)  took (est.)  rewrite  WAL (est.)  scaled\n",
     );
+    let mut part = "";
     for r in &rehearsal.steps {
+        if r.part != part {
+            part = &r.part;
+            if !part.is_empty() && part != PLAN {
+                out.push_str(&format!("-- {part}\n"));
+            }
+        }
         out.push_str(&format!(
             "{:>4}  {:<50}  {:<23}  {:>11}  {:>11}  {:>11}  {:>11}  {:<7}  {:>10}  {}{}\n",
             r.step,

@@ -106,7 +106,7 @@ pub(super) async fn planned(project: &Project, url: &str) -> Result<Planned> {
 }
 
 /// The database's schema as `apply` plans from it.
-async fn read_current(project: &Project, url: &str) -> Result<Catalog> {
+pub(super) async fn read_current(project: &Project, url: &str) -> Result<Catalog> {
     let side = Side::Source(Source::Url(url.to_string()));
     Ok(load(project, &[side]).await?.pop().expect("one side"))
 }

@@ -2,6 +2,8 @@
 //! history table and the advisory lock (`status` and `resolve` read and
 //! mend the same history).
 
+mod gate;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
@@ -9,7 +11,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::pre_checks::Checked;
-use super::{count, migrations, Report, ATTENTION, OK};
+use super::{count, migrations, Report, OK};
 use crate::config::Project;
 use crate::conninfo;
 use crate::execute::backfill::Position;
@@ -20,6 +22,7 @@ use crate::migrations::{compare_versions, Migration};
 use crate::parse::SqlFile;
 use crate::ui::{paint, style};
 use crate::zero_downtime::Phase;
+use gate::{dry_run, gate};
 
 /// The state of one migration against a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -339,148 +342,6 @@ impl ToRun<'_> {
     }
 }
 
-/// What the files to run say before anything runs: each file's hazards,
-/// and a refusal (exit 1) when some are not approved.
-fn gate(
-    project: &Project,
-    files: &[ToRun],
-    allow: &BTreeSet<HazardCode>,
-    verb: &str,
-    checked: &Checked,
-) -> Option<Report> {
-    let mut refused = BTreeSet::new();
-    let mut stderr = String::new();
-    let mut unsaid = String::new();
-    for (i, f) in files.iter().enumerate() {
-        if f.refused(allow).next().is_none() {
-            unsaid.push_str(&checked.lines_of(i));
-            continue;
-        }
-        refused.extend(f.refused(allow).map(|(_, h)| h.code.as_str()));
-        stderr.push_str(&format!(
-            "{} {}:\n{}{}",
-            paint(style::RED, "refused"),
-            f.migration.label(),
-            f.hazard_lines(project, allow),
-            checked.lines_of(i)
-        ));
-    }
-    if refused.is_empty() {
-        if !checked.refuses() {
-            return None;
-        }
-        let stderr = checked.lines() + &crate::precheck::refusal(&checked.findings, verb);
-        let json = serde_json::json!({ "refused": "pre-checks", "pre_checks": checked.findings });
-        return Some(Report::new(ATTENTION, String::new(), stderr, json));
-    }
-    let codes = refused.into_iter().collect::<Vec<_>>().join(",");
-    stderr.push_str(&format!(
-        "Nothing was {verb}. These statements destroy data and no one approved them: approve \
-         them for this run with --allow-hazards {codes}, or in the file with a \
-         `{} {codes}` line.\n",
-        file::APPROVAL
-    ));
-    if checked.refuses() {
-        stderr.push_str(&unsaid);
-        stderr.push_str(
-            "The pre-checks above also found rows a statement would fail on: approving the \
-             hazards is not enough until those rows are fixed.\n",
-        );
-    }
-    Some(Report::new(
-        ATTENTION,
-        String::new(),
-        stderr,
-        serde_json::json!({ "refused": codes }),
-    ))
-}
-
-/// `--dry-run`: each file, its hazards and its batches, as they would run.
-fn dry_run(
-    project: &Project,
-    files: &[ToRun],
-    allow: &BTreeSet<HazardCode>,
-    verb: &str,
-    checked: &Checked,
-) -> Report {
-    let mut stdout = String::new();
-    for (i, f) in files.iter().enumerate() {
-        let batches = f.script.batches.len();
-        stdout.push_str(&format!(
-            "-- {} ({}): {}, {}\n",
-            f.migration.label(),
-            project.show(&f.file.path),
-            count(f.script.steps.len(), "statement"),
-            if f.script.in_one_transaction() {
-                "in one transaction".to_string()
-            } else {
-                format!("in {batches} batches")
-            }
-        ));
-        let said = f.hazard_lines(project, allow) + &checked.lines_of(i);
-        for line in crate::ui::plain(&said).lines() {
-            stdout.push_str(&format!("--{line}\n"));
-        }
-        for (b, batch) in f.script.batches.iter().enumerate() {
-            if batches > 1 {
-                let fill = f.script.steps[batch.steps.start].backfill.as_ref();
-                let how = match fill {
-                    _ if batch.in_transaction => "in a transaction".to_string(),
-                    Some(fill) => format!(
-                        "a backfill, in transactions of {} rows each in the order of the \
-                         table's key{}",
-                        fill.batch_size
-                            .unwrap_or(project.timeouts.backfill.batch_size),
-                        match &fill.resume {
-                            Some(at) => format!(", resumed after key {}", at.after.join(", ")),
-                            None => String::new(),
-                        }
-                    ),
-                    None => "outside a transaction".to_string(),
-                };
-                stdout.push_str(&format!("-- batch {} of {batches}: {how}\n", b + 1));
-            }
-            for step in &f.script.steps[batch.steps.clone()] {
-                let sql = step.sql.as_deref().unwrap_or_default().trim();
-                stdout.push_str(sql);
-                stdout.push_str(if sql.ends_with(';') { "\n" } else { ";\n" });
-            }
-        }
-        stdout.push('\n');
-    }
-    let mut stderr = match files.len() {
-        0 => format!("Dry run: nothing would be {verb}.\n"),
-        n => format!(
-            "Dry run: {} would be {verb}; nothing was changed.\n",
-            count(n, "migration")
-        ),
-    };
-    if checked.refuses() {
-        stderr.push_str(
-            "The run would be refused: a pre-check found rows its statement would fail on \
-             (see the pre-check lines above).\n",
-        );
-    }
-    let json: Vec<_> = files
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "version": f.migration.version,
-                "name": f.migration.name,
-                "statements": f.script.steps,
-                "batches": f.script.batches.len(),
-                "refused": f.refused(allow).map(|(_, h)| h).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Report::new(
-        OK,
-        stdout,
-        stderr,
-        serde_json::json!({ "dry_run": json, "pre_checks": checked.findings }),
-    )
-}
-
 /// The pending migrations up to `to`; refuses one older than the newest
 /// applied, unless allowed.
 fn pending<'a>(
@@ -746,6 +607,38 @@ pub async fn migrate(project: &Project, url: &str, options: &MigrateOptions) -> 
         ));
     }
     Ok(report)
+}
+
+/// The migration files `migrate` would run on the database at `url`, in
+/// order (up to the contract phase of a zero-downtime change, unless
+/// `contract`), each with its path as shown and its script. Read without
+/// the migration lock: nothing runs on the database.
+pub(super) async fn pending_scripts(
+    project: &Project,
+    url: &str,
+    contract: bool,
+) -> Result<Vec<(String, Script)>> {
+    let files = migrations(project)?;
+    let client = conninfo::connect_url(url).await?;
+    let history = History::new(project.history_table.clone());
+    let applied = history.applied(&client).await?;
+    verify(&files, &applied, project, Way::Up)?;
+    let mut pending = pending(&files, &applied, None, project.out_of_order)?;
+    let contracts = pending
+        .iter()
+        .position(|m| Phase::of(&m.up.text) == Some(Phase::Contract));
+    if let Some(i) = contracts.filter(|_| !contract) {
+        pending.truncate(i);
+    }
+    pending
+        .into_iter()
+        .map(|m| {
+            Ok((
+                project.show(&m.up.path),
+                file::script(&m.up, m.no_transaction)?,
+            ))
+        })
+        .collect()
 }
 
 /// The migrations whose backfill stopped, as they resume (`verify`

@@ -11,6 +11,7 @@ mod check;
 mod dump;
 mod fleet;
 mod generate;
+mod lint;
 mod migrate;
 mod pre_checks;
 mod rehearse;
@@ -27,8 +28,9 @@ pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use fleet::{check_fleet, read_list, FleetRow};
 pub use generate::{generate, GenerateOptions};
+pub use lint::{lint, Lint, LintOptions};
 pub use migrate::{down, migrate, DownOptions, MigrateOptions};
-pub use rehearse::rehearse;
+pub use rehearse::{rehearse, RehearseOptions};
 pub use resolve::{resolve, Resolve};
 pub use status::status;
 

@@ -1,0 +1,379 @@
+//! `lint`: the hazards of migration files (hand-written or generated) found
+//! by running them: each file rehearsed on a copy of the database with
+//! sampled rows (the locks its statements take and for how long, the
+//! tables they rewrite, the rows they read) and pre-checked on the database
+//! itself (the rows a drop loses, the rows a statement would fail on), so
+//! a hand-written statement is flagged as a generated one would be, at its
+//! file and line. Where squawk has a rule for the statement, the finding
+//! names it.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
+use pg_query::NodeEnum;
+use serde::Serialize;
+
+use super::annotate::{Annotation, Level};
+use super::{Report, ATTENTION, OK};
+use crate::config::Project;
+use crate::execute::file;
+use crate::hazard::{group_digits, human_size, HazardCode};
+use crate::precheck::{Finding, Outcome};
+use crate::rehearse::{Part, Rehearsed};
+
+/// Options of `lint`.
+#[derive(Debug, Clone, Default)]
+pub struct LintOptions {
+    /// The files to lint, in the order they would run; none: the pending
+    /// migrations (the contract phase too).
+    pub files: Vec<PathBuf>,
+}
+
+/// One finding of `lint`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lint {
+    /// `file:line`.
+    pub at: String,
+    /// A hazard code, or `fails` when the statement would fail on the
+    /// database's rows.
+    pub code: String,
+    /// What it is.
+    pub message: String,
+    /// The squawk rule for the same statement, if any.
+    pub squawk: Option<&'static str>,
+}
+
+/// `stratum lint`: the hazards of the pending migrations (or `files`) on the
+/// database at `url`, found by a rehearsal and the pre-checks; exit 1 when
+/// there are any.
+pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result<Report> {
+    let parts: Vec<Part> = if options.files.is_empty() {
+        super::migrate::pending_scripts(project, url, true)
+            .await?
+            .into_iter()
+            .map(|(name, script)| Part { name, script })
+            .collect()
+    } else {
+        let mut parts = Vec::new();
+        for path in &options.files {
+            let sql = crate::parse::read_file(path)?;
+            parts.push(Part {
+                name: project.show(path),
+                script: file::script(&sql, false)?,
+            });
+        }
+        parts
+    };
+    let statements: usize = parts.iter().map(|p| p.script.steps.len()).sum();
+    if statements == 0 {
+        let json = serde_json::json!({ "lints": [] });
+        return Ok(Report::new(
+            OK,
+            String::new(),
+            "Nothing to lint.\n".into(),
+            json,
+        ));
+    }
+    // The database's own rows: what drops lose, what would fail.
+    let checked = pre_checks(project, url, &parts).await?;
+    let current = super::apply::read_current(project, url).await?;
+    let rehearsal = crate::rehearse::rehearse(
+        url,
+        &current,
+        &parts,
+        &project.rehearse,
+        &project.timeouts,
+        &project.scratch(),
+    )
+    .await;
+    let mut lints: Vec<(usize, Lint)> = Vec::new();
+    for f in &checked {
+        if let Some(lint) = of_finding(f) {
+            lints.push((order(&parts, &f.at), lint));
+        }
+    }
+    let rehearsed = match rehearsal {
+        Ok(rehearsal) => {
+            for r in &rehearsal.steps {
+                let sql = sql_at(&parts, r);
+                let rows = rehearsal
+                    .tables
+                    .iter()
+                    .find(|t| Some(&t.table) == r.table.as_ref());
+                for lint in of_step(r, sql, rows) {
+                    lints.push((order(&parts, &r.at), lint));
+                }
+            }
+            format!(
+                "rehearsed on a copy with {} rows sampled from the database",
+                group_digits(rehearsal.tables.iter().map(|t| t.copied).sum())
+            )
+        }
+        // What a failure on the copy says is a finding too.
+        Err(e) if checked.iter().any(Finding::refuses) => {
+            format!("the rehearsal stopped where a pre-check said it would: {e:#}")
+        }
+        Err(e) => return Err(e),
+    };
+    lints.sort_by_key(|(order, _)| *order);
+    let lints: Vec<Lint> = lints.into_iter().map(|(_, l)| l).collect();
+    let mut stdout = String::new();
+    for l in &lints {
+        stdout.push_str(&format!(
+            "{}: {} {}{}\n",
+            l.at,
+            match l.code.as_str() {
+                "fails" => "fails:".to_string(),
+                code => format!("hazard {code}:"),
+            },
+            l.message,
+            l.squawk
+                .map(|r| format!(" (squawk: {r})"))
+                .unwrap_or_default()
+        ));
+    }
+    let files = super::count(parts.len(), "file");
+    let stderr = match lints.len() {
+        0 => format!(
+            "No hazards in {} of {files}; {rehearsed}.\n",
+            super::count(statements, "statement")
+        ),
+        n => format!(
+            "{} in {} of {files}; {rehearsed}.\n",
+            super::count(n, "finding"),
+            super::count(statements, "statement")
+        ),
+    };
+    let annotations = lints.iter().map(annotation).collect();
+    let code = if lints.is_empty() { OK } else { ATTENTION };
+    let mut report = Report::new(code, stdout, stderr, serde_json::json!({ "lints": lints }));
+    report.annotations = annotations;
+    Ok(report)
+}
+
+/// The pre-checks of every part's statements on the database, as one run.
+async fn pre_checks(project: &Project, url: &str, parts: &[Part]) -> Result<Vec<Finding>> {
+    let settings = project.pre_checks.clone().unwrap_or_default();
+    let mut statements = Vec::new();
+    let mut labels = Vec::new();
+    for part in parts {
+        for step in &part.script.steps {
+            statements.push(step.sql.as_deref().unwrap_or_default());
+            labels.push(format!(
+                "{}:{}",
+                part.name,
+                step.object.trim_start_matches("line ")
+            ));
+        }
+    }
+    let client = crate::conninfo::connect_url(url).await?;
+    let label = |i: usize| labels[i].clone();
+    crate::precheck::run(
+        &client,
+        &statements,
+        &label,
+        &settings,
+        project.timeouts.lock,
+    )
+    .await
+}
+
+/// Where `at` (`file:line`) comes in the run, for the order of findings.
+fn order(parts: &[Part], at: &str) -> usize {
+    let mut n = 0;
+    for part in parts {
+        for step in &part.script.steps {
+            if at == format!("{}:{}", part.name, step.object.trim_start_matches("line ")) {
+                return n;
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The statement a rehearsed step ran.
+fn sql_at<'a>(parts: &'a [Part], r: &Rehearsed) -> &'a str {
+    parts
+        .iter()
+        .find(|p| p.name == r.part)
+        .and_then(|p| p.script.steps.get(r.step - 1))
+        .and_then(|s| s.sql.as_deref())
+        .unwrap_or_default()
+}
+
+/// A pre-check's finding as a lint: a statement that would fail, or a drop
+/// that loses rows.
+fn of_finding(f: &Finding) -> Option<Lint> {
+    let squawk = None;
+    match &f.outcome {
+        _ if f.refuses() => Some(Lint {
+            at: f.at.clone(),
+            code: "fails".into(),
+            message: format!("{}: {}", f.check, f.result()),
+            squawk,
+        }),
+        Outcome::Holds { count, .. } if *count > 0 => Some(Lint {
+            at: f.at.clone(),
+            code: HazardCode::DataLoss.as_str().into(),
+            message: format!("{}: {}", f.check, f.result()),
+            squawk: if f.check.starts_with("DROP COLUMN") {
+                Some("ban-drop-column")
+            } else {
+                Some("ban-drop-table")
+            },
+        }),
+        _ => None,
+    }
+}
+
+/// The hazards a rehearsed step showed: a rewrite, a lock that blocks
+/// reads and writes while it reads rows, an index built without
+/// CONCURRENTLY, a scan; on a table with rows only.
+fn of_step(r: &Rehearsed, sql: &str, table: Option<&crate::rehearse::copy::Copied>) -> Vec<Lint> {
+    let Some(table) = table.filter(|t| t.rows > 0) else {
+        return Vec::new();
+    };
+    let node = crate::parse::first_statement(sql);
+    let squawk = node.as_ref().and_then(squawk_rule);
+    let index = match &node {
+        Some(NodeEnum::IndexStmt(i)) => Some(i.concurrent),
+        _ => None,
+    };
+    let dml = matches!(
+        node,
+        Some(NodeEnum::UpdateStmt(_) | NodeEnum::DeleteStmt(_) | NodeEnum::InsertStmt(_))
+    );
+    let reads = crate::rehearse::reads_rows(sql);
+    let facts = format!(
+        "about {} rows, {}; {} on the copy of {} rows, about {} on the real table",
+        group_digits(table.rows),
+        human_size(table.bytes),
+        seconds(r.ms),
+        group_digits(table.copied),
+        seconds(r.estimate_ms)
+    );
+    let mut out = Vec::new();
+    let mut add = |code: HazardCode, message: String| {
+        out.push(Lint {
+            at: r.at.clone(),
+            code: code.as_str().into(),
+            message,
+            squawk,
+        })
+    };
+    if r.rewrote {
+        add(
+            HazardCode::TableRewrite,
+            format!("rewrites {} and its indexes ({facts})", table.table),
+        );
+    }
+    let lock = r.lock.unwrap_or_default();
+    if lock == "ACCESS EXCLUSIVE" && (r.rewrote || reads) {
+        add(
+            HazardCode::AccessExclusiveLock,
+            format!(
+                "holds an ACCESS EXCLUSIVE lock on {} (reads and writes wait) for about {} on \
+                 the real table",
+                table.table,
+                seconds(r.held_estimate_ms)
+            ),
+        );
+    }
+    match index {
+        Some(false) => add(
+            HazardCode::IndexBuild,
+            format!(
+                "builds an index on {} without CONCURRENTLY: writes wait ({facts})",
+                table.table
+            ),
+        ),
+        Some(true) => {}
+        None if reads && !r.rewrote && !dml => add(
+            HazardCode::FullTableScan,
+            format!(
+                "reads every row of {} while it holds its {lock} lock ({facts})",
+                table.table
+            ),
+        ),
+        None => {}
+    }
+    out
+}
+
+/// `12 ms`, `4.3 s`.
+fn seconds(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// The squawk rule that covers a statement of this shape, if any.
+fn squawk_rule(node: &NodeEnum) -> Option<&'static str> {
+    match node {
+        NodeEnum::IndexStmt(i) if !i.concurrent => Some("require-concurrent-index-creation"),
+        NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectTable as i32 => {
+            Some("ban-drop-table")
+        }
+        NodeEnum::AlterTableStmt(a) => a.cmds.iter().find_map(|c| {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = c.node.as_ref() else {
+                return None;
+            };
+            match AlterTableType::try_from(cmd.subtype).ok()? {
+                AlterTableType::AtDropColumn => Some("ban-drop-column"),
+                AlterTableType::AtAlterColumnType => Some("changing-column-type"),
+                AlterTableType::AtSetNotNull => Some("adding-not-nullable-field"),
+                AlterTableType::AtAddColumn => Some("adding-field-with-default"),
+                AlterTableType::AtAddConstraint => {
+                    let Some(NodeEnum::Constraint(k)) =
+                        cmd.def.as_deref().and_then(|d| d.node.as_ref())
+                    else {
+                        return None;
+                    };
+                    match ConstrType::try_from(k.contype).ok()? {
+                        ConstrType::ConstrForeign if !k.skip_validation => {
+                            Some("adding-foreign-key-constraint")
+                        }
+                        ConstrType::ConstrCheck if !k.skip_validation => {
+                            Some("constraint-missing-not-valid")
+                        }
+                        ConstrType::ConstrUnique if k.indexname.is_empty() => {
+                            Some("disallowed-unique-constraint")
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// A lint as a CI annotation at its file and line.
+fn annotation(l: &Lint) -> Annotation {
+    let (file, line) = match l.at.rsplit_once(':') {
+        Some((file, line)) => (Some(file.to_string()), line.parse().ok()),
+        None => (None, None),
+    };
+    Annotation {
+        level: if l.code == "fails" {
+            Level::Error
+        } else {
+            Level::Warning
+        },
+        file,
+        line,
+        title: match l.code.as_str() {
+            "fails" => "fails on the database's rows".to_string(),
+            code => format!("hazard {code}"),
+        },
+        message: match l.squawk {
+            Some(rule) => format!("{} (squawk: {rule})", l.message),
+            None => l.message.clone(),
+        },
+    }
+}
