@@ -99,6 +99,7 @@ impl Hazard {
         table: &str,
         size: Option<(f64, i64)>,
         lock: Option<LockMode>,
+        rates: &Rates,
     ) -> Hazard {
         let counted = size.and_then(|(rows, _)| (rows >= 0.0).then(|| rows.round() as u64));
         let mut parts = Vec::new();
@@ -115,17 +116,30 @@ impl Hazard {
         if let Some(lock) = lock {
             parts.push(format!("{} lock: {}", lock.name(), lock.blocks()));
         }
-        // What the work reads or writes per second, stated with the estimate.
-        let rate = match self.code {
-            HazardCode::TableRewrite | HazardCode::IndexBuild => Some(100),
-            HazardCode::FullTableScan => Some(250),
+        // What the work reads or writes per second, stated with the
+        // estimate: the rate a rehearsal measured on this server, or an
+        // assumed one.
+        let assumed = match self.code {
+            HazardCode::TableRewrite | HazardCode::IndexBuild => Some(100.0),
+            HazardCode::FullTableScan => Some(250.0),
+            _ => None,
+        };
+        let rate = match (rates.of(self.code), assumed) {
+            (Some(r), Some(_)) => Some((
+                r.mb_per_s,
+                format!(
+                    "{:.1} MB/s, measured by a rehearsal on {}",
+                    r.mb_per_s, r.on
+                ),
+            )),
+            (None, Some(mb)) => Some((mb, format!("{mb} MB/s"))),
             _ => None,
         };
         let estimate = rate
             .zip(size)
-            .map(|(mb, (_, bytes))| (bytes as f64 / (mb as f64 * 1_048_576.0), mb));
-        if let Some((seconds, mb)) = estimate {
-            parts.push(format!("{} at {mb} MB/s", duration(seconds)));
+            .map(|((mb, said), (_, bytes))| (bytes as f64 / (mb * 1_048_576.0), said));
+        if let Some((seconds, said)) = &estimate {
+            parts.push(format!("{} at {said}", duration(*seconds)));
         }
         if parts.is_empty() {
             return self;
@@ -136,10 +150,43 @@ impl Hazard {
             rows: counted,
             bytes: size.map(|(_, b)| b),
             lock: lock.map(|l| l.name().to_string()),
-            estimate_seconds: estimate.map(|(s, _)| (s * 10.0).round() / 10.0),
-            assumption: estimate.map(|(_, mb)| format!("{mb} MB/s")),
+            estimate_seconds: estimate.as_ref().map(|(s, _)| (s * 10.0).round() / 10.0),
+            assumption: estimate.map(|(_, said)| said),
         });
         self
+    }
+}
+
+/// Throughput a rehearsal measured on a server, by kind of work, which
+/// hazard estimates use instead of the assumed rates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Rates {
+    /// Rewriting a table and its indexes.
+    pub rewrite: Option<Rate>,
+    /// Building an index.
+    pub index_build: Option<Rate>,
+    /// Reading a table (a validation, SET NOT NULL, a constraint added).
+    pub scan: Option<Rate>,
+}
+
+/// One measured rate.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Rate {
+    /// MiB of table (with its indexes and TOAST) per second.
+    pub mb_per_s: f64,
+    /// The day it was measured (`2026-12-07`).
+    pub on: String,
+}
+
+impl Rates {
+    /// The rate of the work a hazard of `code` stands for, if measured.
+    pub fn of(&self, code: HazardCode) -> Option<&Rate> {
+        match code {
+            HazardCode::TableRewrite => self.rewrite.as_ref(),
+            HazardCode::IndexBuild => self.index_build.as_ref(),
+            HazardCode::FullTableScan => self.scan.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -256,6 +303,7 @@ mod tests {
             "public.t",
             Some((12034.0, 4 * 1_048_576_000)),
             Some(LockMode::AccessExclusive),
+            &Rates::default(),
         );
         assert_eq!(
             h.message,
@@ -265,5 +313,39 @@ mod tests {
         let facts = h.table.unwrap();
         assert_eq!(facts.estimate_seconds, Some(40.0));
         assert_eq!(facts.assumption.as_deref(), Some("100 MB/s"));
+    }
+
+    #[test]
+    fn a_measured_rate_replaces_the_assumed_one_and_says_so() {
+        let rates = Rates {
+            rewrite: Some(Rate {
+                mb_per_s: 50.0,
+                on: "2026-12-07".into(),
+            }),
+            ..Rates::default()
+        };
+        let h = Hazard::new(HazardCode::TableRewrite, "rewrites t").with_facts(
+            "public.t",
+            Some((12034.0, 4 * 1_048_576_000)),
+            None,
+            &rates,
+        );
+        assert_eq!(
+            h.message,
+            "rewrites t (about 12 034 rows, 3.9 GB; about 80 s at 50.0 MB/s, measured by a \
+             rehearsal on 2026-12-07)"
+        );
+        // A scan has no measured rate here: the assumed one.
+        let h = Hazard::new(HazardCode::FullTableScan, "reads t").with_facts(
+            "public.t",
+            Some((1.0, 250 * 1_048_576)),
+            None,
+            &rates,
+        );
+        assert!(
+            h.message.ends_with("about 1 s at 250 MB/s)"),
+            "{}",
+            h.message
+        );
     }
 }

@@ -58,7 +58,11 @@ const AFTER: &str = "CREATE TABLE customers (id int PRIMARY KEY, email text NOT 
 async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
     let server = TestServer::start().await;
     let dev = server.url("postgres");
-    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("STRATUM_DEV_URL", dev.as_str()),
+        ("STRATUM_CACHE_DIR", cache.path().to_str().unwrap()),
+    ];
     let db = server.database("rehearsed").await;
     db.batch_execute(BEFORE).await.unwrap();
     db.batch_execute(
@@ -135,10 +139,24 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
         "{stdout}"
     );
     assert!(stdout.contains("ACCESS EXCLUSIVE"), "{stdout}");
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("nothing was written to the database"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("nothing was written to the database"),
+        "{stderr}"
+    );
+    // What it measured, the plan's hazard estimates use from now on.
+    assert!(
+        stderr.contains("Measured on the copy: rewrites ")
+            && stderr.contains("index builds ")
+            && stderr.contains("plans against this database estimate with them from now on"),
+        "{stderr}"
+    );
+    let out = stratum_in(dir.path(), &["plan", "--db", &url], &env);
+    let planned = text(&out.stdout);
+    assert!(
+        planned.contains("-- hazard table-rewrite: ")
+            && planned.contains("MB/s, measured by a rehearsal on "),
+        "{planned}"
     );
 
     // What `migrate` would run: a hand-written file, its statements at

@@ -174,6 +174,10 @@ pub struct Catalog {
     pub online: bool,
     /// `server_version_num` of the server the catalog was read from.
     pub server_version: i32,
+    /// Rates a rehearsal measured on this database, for hazard estimates
+    /// (never cached with the catalog: read each time it is planned from).
+    #[serde(skip)]
+    pub rates: crate::hazard::Rates,
 }
 
 impl Catalog {
@@ -226,6 +230,7 @@ impl Catalog {
             live: _,
             online: _,
             server_version: _,
+            rates: _,
         } = self;
         schemas.retain(|s, _| schema(s));
         collations.retain(|n, _| name(n));

@@ -86,7 +86,7 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
                 let lock = sql.as_deref().and_then(locks::strongest);
                 hazards = hazards
                     .into_iter()
-                    .map(|h| h.with_facts(&table.plain(), size, lock))
+                    .map(|h| h.with_facts(&table.plain(), size, lock, &current.rates))
                     .collect();
             }
             Step {

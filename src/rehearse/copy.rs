@@ -53,6 +53,8 @@ pub struct Copied {
     pub bytes: i64,
     /// Rows copied, after foreign keys removed the ones without theirs.
     pub copied: u64,
+    /// The copy's size, with its indexes and TOAST, bytes.
+    pub copy_bytes: i64,
     /// True when the table was sampled, not copied whole.
     pub sampled: bool,
     /// Its masked columns.
@@ -118,6 +120,18 @@ pub async fn rows(target: &Client, copy: &Client, sampling: &Sampling) -> Result
         }
     }
     copy.batch_execute("ANALYZE").await?;
+    for copied in &mut out {
+        let (schema, name) = copied.table.split_once('.').unwrap_or_default();
+        let qualified = format!("{}.{}", ident(schema), ident(name));
+        copied.copy_bytes = copy
+            .query_one(
+                "SELECT pg_total_relation_size(to_regclass($1))",
+                &[&qualified],
+            )
+            .await?
+            .get::<_, Option<i64>>(0)
+            .unwrap_or_default();
+    }
     Ok(out)
 }
 
@@ -214,6 +228,7 @@ async fn table(
         rows: rows.max(copied),
         bytes,
         copied,
+        copy_bytes: 0,
         sampled,
         masked,
     }))

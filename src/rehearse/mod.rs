@@ -10,6 +10,7 @@
 //! read in one READ ONLY transaction.
 
 pub mod copy;
+pub mod rates;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -53,6 +54,20 @@ pub struct Rehearsal {
     pub steps: Vec<Rehearsed>,
     /// How long the run took on the copy, ms.
     pub ms: u128,
+    /// The day it ran (the copy's server's `current_date`).
+    pub on: String,
+}
+
+/// The kind of work a step does to its table's rows, by which it is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// Rewrites the table (its `relfilenode` changed).
+    Rewrite = 0,
+    /// Builds an index.
+    IndexBuild = 1,
+    /// Reads every row (a validation, SET NOT NULL, a constraint added).
+    Scan = 2,
 }
 
 /// One step as rehearsed.
@@ -86,6 +101,8 @@ pub struct Rehearsed {
     pub held_estimate_ms: f64,
     /// True when its table's storage was rewritten.
     pub rewrote: bool,
+    /// What it does to its table's rows, when it reads or rewrites them.
+    pub work: Option<Work>,
     /// WAL written on the copy, bytes.
     pub wal_bytes: i64,
     /// Estimated WAL on the target, bytes.
@@ -165,10 +182,15 @@ pub async fn rehearse(
             }
             steps.extend(done);
         }
+        let on: String = client
+            .query_one("SELECT current_date::text", &[])
+            .await?
+            .get(0);
         anyhow::Ok(Rehearsal {
             tables,
             steps,
             ms: started.elapsed().as_millis(),
+            on,
         })
     }
     .await;
@@ -276,6 +298,7 @@ fn report(
             estimate_ms: ms * factor,
             held_estimate_ms: 0.0,
             rewrote,
+            work: work(sql, rewrote),
             wal_bytes: wal,
             wal_estimate: (wal as f64 * factor) as i64,
             flagged: false,
@@ -305,6 +328,19 @@ fn report(
         r.flagged = blocks_writes && r.held_estimate_ms > limit;
     }
     out
+}
+
+/// The work `sql` does to its table's rows, by which its time grows; an
+/// UPDATE or DELETE is no kind of work rates are kept for.
+fn work(sql: &str, rewrote: bool) -> Option<Work> {
+    if rewrote {
+        return Some(Work::Rewrite);
+    }
+    match crate::parse::first_statement(sql) {
+        Some(NodeEnum::IndexStmt(_)) => Some(Work::IndexBuild),
+        Some(NodeEnum::AlterTableStmt(_)) if reads_rows(sql) => Some(Work::Scan),
+        _ => None,
+    }
 }
 
 /// True when `sql` reads or writes its table's rows (so its time grows

@@ -69,6 +69,7 @@ async fn plan_to(
     crate::coverage::check(current, target, &changes, project.strict)?;
     crate::coverage::roles(current, target, &project.assume_roles)?;
     super::measure_sizes(url, current, target, &changes).await?;
+    current.rates = crate::rehearse::rates::load(url);
     plan::plan(current, target, changes)
 }
 

@@ -95,6 +95,7 @@ pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result
     }
     let rehearsed = match rehearsal {
         Ok(rehearsal) => {
+            crate::rehearse::rates::save(url, &crate::rehearse::rates::measured(&rehearsal));
             for r in &rehearsal.steps {
                 let sql = sql_at(&parts, r);
                 let rows = rehearsal

@@ -75,6 +75,10 @@ pub async fn rehearse(project: &Project, url: &str, options: &RehearseOptions) -
             }
         ));
     }
+    let rates = crate::rehearse::rates::measured(&rehearsal);
+    if crate::rehearse::rates::save(url, &rates).is_some() {
+        stderr.push_str(&crate::rehearse::rates::said(&rates).unwrap_or_default());
+    }
     let code = if flagged > 0 { ATTENTION } else { OK };
     Ok(Report::new(
         code,
