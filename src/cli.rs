@@ -167,6 +167,11 @@ already builds schema/.")]
         /// DATABASE_URL].
         #[arg(long, value_name = "URL")]
         db: Option<String>,
+        /// Prove the migration on rows sampled from this database (as
+        /// `stratum rehearse` samples them, rehearse.mask masked) instead of
+        /// generated ones.
+        #[arg(long, value_name = "URL")]
+        prove_with_sample: Option<String>,
     },
     /// Apply pending migrations, in order, each in its own transaction.
     #[command(after_help = "\
@@ -302,6 +307,11 @@ terminal it never applies unless --yes.")]
         /// Do not ask.
         #[arg(long)]
         yes: bool,
+        /// Prove the plan on rows sampled from the database (as `stratum
+        /// rehearse` samples them, rehearse.mask masked) instead of
+        /// generated ones.
+        #[arg(long)]
+        prove_with_sample: bool,
     },
     /// Run what `apply` would run on a copy with sampled rows, and measure it.
     #[command(after_help = "\
@@ -483,6 +493,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             allow_hazards,
             zero_downtime,
             db,
+            prove_with_sample,
         } => {
             let options = workflow::GenerateOptions {
                 name,
@@ -493,6 +504,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                     false => project.zero_downtime,
                 },
                 db,
+                prove_with_sample,
             };
             workflow::generate(&project, &options).await
         }
@@ -568,11 +580,13 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             db,
             allow_hazards,
             yes,
+            prove_with_sample,
         } => {
             let options = workflow::ApplyOptions {
                 allow: allow_hazards.into_iter().collect::<BTreeSet<_>>(),
                 yes,
                 saved,
+                prove_with_sample,
             };
             workflow::apply(&project, &url(db)?, &options).await
         }

@@ -36,6 +36,19 @@ pub struct Proven {
     /// accepted, or their seeded rows broke a rule the plan adds (real rows
     /// may not).
     pub unseeded: Vec<String>,
+    /// Where the rows came from when they were sampled from a database
+    /// (`--prove-with-sample`), not generated.
+    pub sampled_from: Option<String>,
+}
+
+/// Real rows for a proof: sampled from the database at `url` (as
+/// `rehearse` samples them) instead of generated.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// The database to sample.
+    pub url: &'a str,
+    /// How.
+    pub sampling: &'a crate::rehearse::copy::Sampling,
 }
 
 /// Rows tried per table.
@@ -61,6 +74,7 @@ pub async fn prove(
     scratch: &Scratch,
     mut built: Option<load::Built>,
     copy: &str,
+    sample: Option<Sample<'_>>,
 ) -> Result<Proven> {
     let started = Instant::now();
     let mut unseeded: BTreeMap<String, String> = BTreeMap::new();
@@ -69,7 +83,11 @@ pub async fn prove(
             Some(built) => built,
             None => load::build(build, scratch, major).await?,
         };
-        let result = run(&built, steps, desired, applying, filter, &unseeded, copy).await;
+        let seeds = Seeds {
+            unseeded: &unseeded,
+            sample,
+        };
+        let result = run(&built, steps, desired, applying, filter, &seeds, copy).await;
         built.finish().await;
         match result {
             Ok((rows, tables, empty)) => {
@@ -82,12 +100,14 @@ pub async fn prove(
                         .chain(&empty)
                         .map(|(t, why)| format!("{t}: {why}"))
                         .collect(),
+                    sampled_from: sample.map(|s| crate::conninfo::redact(s.url)),
                 })
             }
             Err(e) => {
                 // Seeded rows that break a rule the plan adds say nothing
                 // about the plan: that table is tried again without rows.
-                let Some((table, why)) = data_error(&e, steps) else {
+                // Real rows that break it are the proof's finding.
+                let Some((table, why)) = data_error(&e, steps).filter(|_| sample.is_none()) else {
                     return Err(e);
                 };
                 if unseeded.insert(table, why).is_some() || unseeded.len() > 20 {
@@ -112,13 +132,20 @@ fn data_error(e: &anyhow::Error, steps: &[RunStep]) -> Option<(String, String)> 
     Some((table, format!("its seeded rows broke {why}")))
 }
 
+/// Where a proof's rows come from: generated (but not into the tables of
+/// `unseeded`), or sampled.
+struct Seeds<'a> {
+    unseeded: &'a BTreeMap<String, String>,
+    sample: Option<Sample<'a>>,
+}
+
 async fn run(
     built: &load::Built,
     steps: &[RunStep],
     desired: Option<&Catalog>,
     applying: &str,
     filter: &Filter,
-    unseeded: &BTreeMap<String, String>,
+    seeds: &Seeds<'_>,
     copy: &str,
 ) -> Result<(u64, usize, BTreeMap<String, String>)> {
     // The roles the plan names exist where it runs (the plan-time check
@@ -129,7 +156,14 @@ async fn run(
         .flat_map(crate::execute::statement::roles)
         .collect();
     load::stub_roles(&built.client, &roles).await?;
-    let empty = seed(&built.client, unseeded).await?;
+    let empty = match seeds.sample {
+        Some(sample) => {
+            let target = crate::conninfo::connect_url(sample.url).await?;
+            crate::rehearse::copy::rows(&target, &built.client, sample.sampling).await?;
+            BTreeMap::new()
+        }
+        None => seed(&built.client, seeds.unseeded).await?,
+    };
     let before = tables(&built.client).await?;
     // The steps run in a backend of their own. The seeding one keeps a
     // prepared plan per foreign key it checked, and PostgreSQL walks every

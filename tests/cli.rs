@@ -1933,6 +1933,7 @@ async fn the_proof_checks_rows_and_declared_rewrites() {
                 scratch,
                 None,
                 "the database",
+                None,
             )
             .await
         }

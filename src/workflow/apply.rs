@@ -38,6 +38,9 @@ pub struct ApplyOptions {
     pub yes: bool,
     /// A plan saved by `plan --out`, applied instead of planning anew.
     pub saved: Option<PathBuf>,
+    /// Prove on rows sampled from the database (as `rehearse` samples
+    /// them) instead of generated ones.
+    pub prove_with_sample: bool,
 }
 
 /// A plan with the catalogs it was made from and for.
@@ -430,7 +433,11 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         return Ok(report);
     }
     let proved = if project.proof {
-        Some(prove(project, &todo).await?)
+        let sample = options.prove_with_sample.then_some(crate::proof::Sample {
+            url,
+            sampling: &project.rehearse.sampling,
+        });
+        Some(prove(project, &todo, sample).await?)
     } else {
         None
     };
@@ -490,7 +497,11 @@ async fn pre_checks(project: &Project, url: &str, script: &Script) -> Result<Vec
 
 /// Prove: the steps run on a copy of the database's schema (its DDL, built
 /// in a scratch database, with rows) before they run on the database.
-async fn prove(project: &Project, todo: &ToApply) -> Result<crate::proof::Proven> {
+async fn prove(
+    project: &Project,
+    todo: &ToApply,
+    sample: Option<crate::proof::Sample<'_>>,
+) -> Result<crate::proof::Proven> {
     let build = Plan {
         steps: ddl::build_steps(&todo.current)?,
     };
@@ -509,6 +520,7 @@ async fn prove(project: &Project, todo: &ToApply) -> Result<crate::proof::Proven
         scratch,
         None,
         copy,
+        sample,
     )
     .await
 }

@@ -38,6 +38,9 @@ pub struct GenerateOptions {
     /// The live database whose table sizes `When::Above` compares with
     /// (else the project's database URL).
     pub db: Option<String>,
+    /// Prove on rows sampled from this database (as `rehearse` samples
+    /// them) instead of generated ones.
+    pub prove_with_sample: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -207,7 +210,8 @@ async fn from_catalogs(
     // new migration run.
     let target = reached.as_ref().unwrap_or(&desired);
     let steps: Vec<super::RunStep> = up.steps.iter().map(super::RunStep::from).collect();
-    let proved = prove(project, &existing, &steps, target, kept).await?;
+    let sample = options.prove_with_sample.as_deref();
+    let proved = prove(project, &existing, &steps, target, kept, sample).await?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => describe(&up),
@@ -330,6 +334,7 @@ async fn prove(
     steps: &[super::RunStep],
     target: &Catalog,
     kept: &mut Option<Built>,
+    sample: Option<&str>,
 ) -> Result<Option<crate::proof::Proven>> {
     if !project.proof {
         return Ok(None);
@@ -348,6 +353,10 @@ async fn prove(
         &scratch,
         kept.take(),
         &copy,
+        sample.map(|url| crate::proof::Sample {
+            url,
+            sampling: &project.rehearse.sampling,
+        }),
     );
     Ok(Some(proof.await?))
 }
@@ -398,7 +407,8 @@ async fn in_phases(
         .iter()
         .flat_map(|p| p.steps.iter().map(super::RunStep::from))
         .collect();
-    let proved = prove(project, &existing, &all, target, kept).await?;
+    let sample = options.prove_with_sample.as_deref();
+    let proved = prove(project, &existing, &all, target, kept, sample).await?;
     let name = match &options.name {
         Some(n) => slug(n),
         None => match phases.patterns.as_slice() {

@@ -135,10 +135,13 @@ async fn renamed(
 
 /// `Proved on a copy of <copy>: ...` for stderr.
 fn proved_line(p: &crate::proof::Proven, copy: &str) -> String {
+    let rows = match &p.sampled_from {
+        Some(db) => format!("{} sampled from {db}", count(p.rows as usize, "row")),
+        None => format!("{} seeded", count(p.rows as usize, "row")),
+    };
     let mut line = format!(
-        "Proved on a copy of {copy}: {} seeded in {} kept, no undeclared rewrite, \
-         the schema reached ({} ms).\n",
-        count(p.rows as usize, "row"),
+        "Proved on a copy of {copy}: {rows} in {} kept, no undeclared rewrite, the schema \
+         reached ({} ms).\n",
         count(p.tables, "table"),
         p.ms
     );

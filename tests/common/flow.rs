@@ -44,6 +44,7 @@ pub async fn generate(project: &Project, name: &str) -> workflow::Report {
             allow: [stratum::plan::HazardCode::DataLoss].into(),
             zero_downtime: stratum::zero_downtime::When::Never,
             db: None,
+            prove_with_sample: None,
         },
     )
     .await
