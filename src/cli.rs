@@ -417,6 +417,9 @@ pub enum Format {
     Github,
     /// A SARIF 2.1.0 log of what `check` finds, for code-scanning tools.
     Sarif,
+    /// Markdown for a pull request comment (`rehearse`, `lint`); the text
+    /// elsewhere.
+    Markdown,
 }
 
 /// Resolved settings of one `diff` run.
@@ -481,6 +484,7 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
         json,
         exit: workflow::OK,
         annotations: Vec::new(),
+        markdown: None,
     })
 }
 
@@ -639,6 +643,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 json: serde_json::Value::Null,
                 exit: workflow::OK,
                 annotations: Vec::new(),
+                markdown: None,
             })
         }
     }
@@ -758,6 +763,10 @@ pub fn main() -> ExitCode {
                     let mut text = serde_json::to_string_pretty(&log).expect("JSON serialises");
                     text.push('\n');
                     ui::print_out(&text)
+                }
+                Format::Markdown => {
+                    ui::print_err(&report.stderr);
+                    ui::print_out(report.markdown.as_ref().unwrap_or(&report.stdout))
                 }
                 Format::Github => {
                     ui::print_err(&report.stderr);

@@ -21,6 +21,15 @@ async fn writes_and_storage(client: &tokio_postgres::Client) -> Vec<String> {
     .await
 }
 
+/// A digest of the database's schema as stratum reads it (its catalogs'
+/// DDL), to show that nothing changed.
+async fn fingerprint(url: &str) -> String {
+    let scratch = stratum::load::Scratch::default();
+    let side = stratum::load::Side::Source(stratum::load::Source::Url(url.to_string()));
+    let mut catalogs = stratum::load::load_sides(&[side], &scratch).await.unwrap();
+    stratum::ddl::fingerprint(&catalogs.pop().unwrap()).unwrap()
+}
+
 /// A connection to `db` once the setup's `rows` inserts are counted in its
 /// statistics, and [`writes_and_storage`] then.
 async fn settled(
@@ -76,6 +85,7 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
     drop(db);
     // The setup's own writes are counted before anything is compared.
     let (watcher, before) = settled(&server, "rehearsed", 2001000).await;
+    let schema = fingerprint(&server.url("rehearsed")).await;
     let dir = common::project_dir(AFTER, &[]);
     std::fs::write(
         dir.path().join("stratum.yaml"),
@@ -143,6 +153,26 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
     assert!(
         stderr.contains("nothing was written to the database"),
         "{stderr}"
+    );
+    // For a pull request comment.
+    let out = stratum_in(
+        dir.path(),
+        &["rehearse", "--db", &url, "--format", "markdown"],
+        &env,
+    );
+    let markdown = text(&out.stdout);
+    assert!(
+        markdown.contains("| where | statement | lock |")
+            && markdown.contains(
+                "| step 1 | `ALTER TABLE public.orders ALTER COLUMN total TYPE bigint;` | ACCESS \
+                 EXCLUSIVE |"
+            ),
+        "{markdown}"
+    );
+    assert_eq!(
+        fingerprint(&url).await,
+        schema,
+        "the target's schema changed"
     );
     // What it measured, the plan's hazard estimates use from now on.
     assert!(
@@ -376,6 +406,13 @@ async fn lint_flags_hand_written_statements_at_their_lines_and_passes_safe_ones(
     assert!(
         annotations.contains("::warning file=risky.sql,line=4,title=hazard index-build::"),
         "{annotations}"
+    );
+
+    let args = ["lint", "--db", &url, "risky.sql", "--format", "markdown"];
+    let markdown = text(&stratum_in(p, &args, &env).stdout);
+    assert!(
+        markdown.contains("| `risky.sql:4` | `index-build` | builds an index on public.events"),
+        "{markdown}"
     );
 
     let out = stratum_in(p, &["lint", "--db", &url, "safe.sql"], &env);

@@ -463,6 +463,52 @@ pub fn table(rehearsal: &Rehearsal, settings: &Settings) -> String {
     out
 }
 
+/// The rehearsal as a Markdown table, for a pull request comment.
+pub fn markdown(rehearsal: &Rehearsal, settings: &Settings) -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut out = String::from("### Rehearsal on a copy with sampled rows\n\n");
+    for t in &rehearsal.tables {
+        if t.sampled {
+            out.push_str(&format!(
+                "- `{}`: {} of about {} rows copied\n",
+                t.table,
+                crate::hazard::group_digits(t.copied),
+                crate::hazard::group_digits(t.rows)
+            ));
+        }
+    }
+    out.push_str(
+        "\n| where | statement | lock | held (copy) | held (est.) | took (copy) | took (est.) \
+         | rewrite | WAL (est.) | scaled |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &rehearsal.steps {
+        let held = match r.flagged {
+            true => format!(
+                "**{}** (over rehearse.max_lock, {})",
+                ms(r.held_estimate_ms),
+                ms(settings.max_lock.as_secs_f64() * 1000.0)
+            ),
+            false => ms(r.held_estimate_ms),
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {held} | {} | {} | {} | {} | {} |\n",
+            cell(&r.at),
+            cell(&clip(&r.statement, 80)),
+            r.lock.unwrap_or("-"),
+            ms(r.held_ms),
+            ms(r.ms),
+            ms(r.estimate_ms),
+            if r.rewrote { "yes" } else { "no" },
+            crate::hazard::human_size(r.wal_estimate),
+            match r.scaled_by {
+                Some(f) => format!("x{f:.1} by rows"),
+                None => "as measured".to_string(),
+            }
+        ));
+    }
+    out
+}
+
 /// The first line of `sql`'s code (after its comments).
 fn first_line(sql: &str) -> String {
     let code = &sql[crate::parse::code_start(sql)..];

@@ -150,6 +150,7 @@ pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result
     let code = if lints.is_empty() { OK } else { ATTENTION };
     let mut report = Report::new(code, stdout, stderr, serde_json::json!({ "lints": lints }));
     report.annotations = annotations;
+    report.markdown = Some(markdown(&lints));
     Ok(report)
 }
 
@@ -352,6 +353,29 @@ fn squawk_rule(node: &NodeEnum) -> Option<&'static str> {
         }),
         _ => None,
     }
+}
+
+/// The lints as a Markdown table, for a pull request comment.
+fn markdown(lints: &[Lint]) -> String {
+    if lints.is_empty() {
+        return "### Lint\n\nNo hazards.\n".to_string();
+    }
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut out =
+        String::from("### Lint\n\n| where | finding | what | squawk |\n|---|---|---|---|\n");
+    for l in lints {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            cell(&l.at),
+            match l.code.as_str() {
+                "fails" => "**fails**".to_string(),
+                code => format!("`{code}`"),
+            },
+            cell(&l.message),
+            l.squawk.map(|r| format!("`{r}`")).unwrap_or_default()
+        ));
+    }
+    out
 }
 
 /// A lint as a CI annotation at its file and line.

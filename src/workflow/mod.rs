@@ -58,6 +58,9 @@ pub struct Report {
     pub exit: u8,
     /// Findings at places in `schema/`, for `--format github` / `sarif`.
     pub annotations: Vec<annotate::Annotation>,
+    /// For `--format markdown` (a pull request comment), when the command
+    /// has such a form; else the text.
+    pub markdown: Option<String>,
 }
 
 impl Report {
@@ -68,6 +71,7 @@ impl Report {
             json: serde_json::to_value(json).expect("reports serialise"),
             exit,
             annotations: Vec::new(),
+            markdown: None,
         }
     }
 }

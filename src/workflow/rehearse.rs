@@ -80,10 +80,12 @@ pub async fn rehearse(project: &Project, url: &str, options: &RehearseOptions) -
         stderr.push_str(&crate::rehearse::rates::said(&rates).unwrap_or_default());
     }
     let code = if flagged > 0 { ATTENTION } else { OK };
-    Ok(Report::new(
+    let mut report = Report::new(
         code,
         crate::rehearse::table(&rehearsal, settings),
         stderr,
         serde_json::to_value(&rehearsal)?,
-    ))
+    );
+    report.markdown = Some(crate::rehearse::markdown(&rehearsal, settings));
+    Ok(report)
 }
