@@ -202,6 +202,10 @@ not recorded; an applied file that was edited is an error.")]
         /// the application no longer uses the old shape.
         #[arg(long)]
         contract: bool,
+        /// With --dry-run: rehearse the files on a copy with sampled rows and
+        /// say the hazards they showed, as `stratum lint` does.
+        #[arg(long, requires = "dry_run")]
+        rehearse: bool,
     },
     /// Show applied, pending, changed and missing migrations (exit 1 unless all applied).
     Status {
@@ -519,6 +523,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             dry_run,
             allow_out_of_order,
             contract,
+            rehearse,
         } => {
             let options = workflow::MigrateOptions {
                 to,
@@ -526,6 +531,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 dry_run,
                 allow_out_of_order,
                 contract,
+                rehearse,
             };
             workflow::migrate(&project, &url(db)?, &options).await
         }

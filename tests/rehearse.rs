@@ -415,6 +415,29 @@ async fn lint_flags_hand_written_statements_at_their_lines_and_passes_safe_ones(
         "{markdown}"
     );
 
+    // The same file pending: `migrate --dry-run --rehearse` says the same.
+    std::fs::copy(
+        p.join("risky.sql"),
+        p.join("migrations/20260101000001_risky.sql"),
+    )
+    .unwrap();
+    let args = ["migrate", "--db", &url, "--dry-run", "--rehearse"];
+    let out = stratum_in(p, &args, &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "-- migrations/20260101000001_risky.sql:4: hazard index-build: builds an index on \
+             public.events without CONCURRENTLY"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("4 hazards found by rehearsing them (above)"),
+        "{stderr}"
+    );
+    std::fs::remove_file(p.join("migrations/20260101000001_risky.sql")).unwrap();
+
     let out = stratum_in(p, &["lint", "--db", &url, "safe.sql"], &env);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");

@@ -75,64 +75,10 @@ pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result
             json,
         ));
     }
-    // The database's own rows: what drops lose, what would fail.
-    let checked = pre_checks(project, url, &parts).await?;
-    let current = super::apply::read_current(project, url).await?;
-    let rehearsal = crate::rehearse::rehearse(
-        url,
-        &current,
-        &parts,
-        &project.rehearse,
-        &project.timeouts,
-        &project.scratch(),
-    )
-    .await;
-    let mut lints: Vec<(usize, Lint)> = Vec::new();
-    for f in &checked {
-        if let Some(lint) = of_finding(f) {
-            lints.push((order(&parts, &f.at), lint));
-        }
-    }
-    let rehearsed = match rehearsal {
-        Ok(rehearsal) => {
-            crate::rehearse::rates::save(url, &crate::rehearse::rates::measured(&rehearsal));
-            for r in &rehearsal.steps {
-                let sql = sql_at(&parts, r);
-                let rows = rehearsal
-                    .tables
-                    .iter()
-                    .find(|t| Some(&t.table) == r.table.as_ref());
-                for lint in of_step(r, sql, rows) {
-                    lints.push((order(&parts, &r.at), lint));
-                }
-            }
-            format!(
-                "rehearsed on a copy with {} rows sampled from the database",
-                group_digits(rehearsal.tables.iter().map(|t| t.copied).sum())
-            )
-        }
-        // What a failure on the copy says is a finding too.
-        Err(e) if checked.iter().any(Finding::refuses) => {
-            format!("the rehearsal stopped where a pre-check said it would: {e:#}")
-        }
-        Err(e) => return Err(e),
-    };
-    lints.sort_by_key(|(order, _)| *order);
-    let lints: Vec<Lint> = lints.into_iter().map(|(_, l)| l).collect();
+    let (lints, rehearsed) = findings(project, url, &parts).await?;
     let mut stdout = String::new();
     for l in &lints {
-        stdout.push_str(&format!(
-            "{}: {} {}{}\n",
-            l.at,
-            match l.code.as_str() {
-                "fails" => "fails:".to_string(),
-                code => format!("hazard {code}:"),
-            },
-            l.message,
-            l.squawk
-                .map(|r| format!(" (squawk: {r})"))
-                .unwrap_or_default()
-        ));
+        stdout.push_str(&format!("{}\n", l.line()));
     }
     let files = super::count(parts.len(), "file");
     let stderr = match lints.len() {
@@ -152,6 +98,77 @@ pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result
     report.annotations = annotations;
     report.markdown = Some(markdown(&lints));
     Ok(report)
+}
+
+impl Lint {
+    /// `file:line: hazard code: message (squawk: rule)`.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} {}{}",
+            self.at,
+            match self.code.as_str() {
+                "fails" => "fails:".to_string(),
+                code => format!("hazard {code}:"),
+            },
+            self.message,
+            self.squawk
+                .map(|r| format!(" (squawk: {r})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The lints of `parts` on the database at `url`, in the order their
+/// statements run, and how they were found (for the summary line).
+pub(super) async fn findings(
+    project: &Project,
+    url: &str,
+    parts: &[Part],
+) -> Result<(Vec<Lint>, String)> {
+    // The database's own rows: what drops lose, what would fail.
+    let checked = pre_checks(project, url, parts).await?;
+    let current = super::apply::read_current(project, url).await?;
+    let rehearsal = crate::rehearse::rehearse(
+        url,
+        &current,
+        parts,
+        &project.rehearse,
+        &project.timeouts,
+        &project.scratch(),
+    )
+    .await;
+    let mut lints: Vec<(usize, Lint)> = Vec::new();
+    for f in &checked {
+        if let Some(lint) = of_finding(f) {
+            lints.push((order(parts, &f.at), lint));
+        }
+    }
+    let rehearsed = match rehearsal {
+        Ok(rehearsal) => {
+            crate::rehearse::rates::save(url, &crate::rehearse::rates::measured(&rehearsal));
+            for r in &rehearsal.steps {
+                let sql = sql_at(parts, r);
+                let rows = rehearsal
+                    .tables
+                    .iter()
+                    .find(|t| Some(&t.table) == r.table.as_ref());
+                for lint in of_step(r, sql, rows) {
+                    lints.push((order(parts, &r.at), lint));
+                }
+            }
+            format!(
+                "rehearsed on a copy with {} rows sampled from the database",
+                group_digits(rehearsal.tables.iter().map(|t| t.copied).sum())
+            )
+        }
+        // What a failure on the copy says is a finding too.
+        Err(e) if checked.iter().any(Finding::refuses) => {
+            format!("the rehearsal stopped where a pre-check said it would: {e:#}")
+        }
+        Err(e) => return Err(e),
+    };
+    lints.sort_by_key(|(order, _)| *order);
+    Ok((lints.into_iter().map(|(_, l)| l).collect(), rehearsed))
 }
 
 /// The pre-checks of every part's statements on the database, as one run.

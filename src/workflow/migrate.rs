@@ -221,6 +221,9 @@ pub struct MigrateOptions {
     pub allow_out_of_order: bool,
     /// Run contract phases too.
     pub contract: bool,
+    /// With `dry_run`: rehearse the files on a sampled copy and say the
+    /// hazards they showed, as `lint` does.
+    pub rehearse: bool,
 }
 
 /// Options of `down`.
@@ -456,6 +459,25 @@ impl RanFile {
     }
 }
 
+/// Whether `migrate` and `down` run, or only say what they would run
+/// (and with a rehearsal, what it showed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dry {
+    No,
+    Run,
+    Rehearsed,
+}
+
+impl Dry {
+    fn of(dry_run: bool, rehearse: bool) -> Dry {
+        match (dry_run, rehearse) {
+            (false, _) => Dry::No,
+            (true, false) => Dry::Run,
+            (true, true) => Dry::Rehearsed,
+        }
+    }
+}
+
 /// Which way `migrate` and `down` go.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Way {
@@ -486,10 +508,10 @@ async fn run_migrations<'a>(
     files: &'a [Migration],
     pick: &Pick<'a>,
     allow: &BTreeSet<HazardCode>,
-    dry: bool,
+    dry: Dry,
     way: Way,
 ) -> Result<Report> {
-    if dry {
+    if dry != Dry::No {
         // Read without the lock: a dry run changes nothing.
         let client = conninfo::connect_url(url).await?;
         let history = History::new(project.history_table.clone());
@@ -497,7 +519,29 @@ async fn run_migrations<'a>(
         verify(files, &applied, project, way)?;
         let todo = pick(&applied)?;
         let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
-        return Ok(dry_run(project, &todo, allow, way.done(), &checked));
+        let mut report = dry_run(project, &todo, allow, way.done(), &checked);
+        if dry == Dry::Rehearsed && !todo.is_empty() {
+            let parts: Vec<crate::rehearse::Part> = todo
+                .iter()
+                .map(|f| crate::rehearse::Part {
+                    name: project.show(&f.file.path),
+                    script: f.script.clone(),
+                })
+                .collect();
+            let (lints, rehearsed) = super::lint::findings(project, url, &parts).await?;
+            for l in &lints {
+                report.stdout.push_str(&format!("-- {}\n", l.line()));
+            }
+            report.stderr.push_str(&format!(
+                "{}; {rehearsed}.\n",
+                match lints.len() {
+                    0 => "No hazards found by rehearsing them".to_string(),
+                    n => format!("{} found by rehearsing them (above)", count(n, "hazard")),
+                }
+            ));
+            report.json["lints"] = serde_json::to_value(&lints)?;
+        }
+        return Ok(report);
     }
     let (client, history) = locked(project, url).await?;
     let _signals = crate::interrupt::handle();
@@ -598,7 +642,7 @@ pub async fn migrate(project: &Project, url: &str, options: &MigrateOptions) -> 
         todo.extend(scripts(pending)?);
         Ok(todo)
     };
-    let (allow, dry) = (&options.allow, options.dry_run);
+    let (allow, dry) = (&options.allow, Dry::of(options.dry_run, options.rehearse));
     let mut report = run_migrations(project, url, &files, &pick, allow, dry, Way::Up).await?;
     if let Some(label) = held.into_inner() {
         report.stderr.push_str(&format!(
@@ -705,6 +749,6 @@ pub async fn down(project: &Project, url: &str, options: &DownOptions) -> Result
     let files = migrations(project)?;
     let to = options.to.as_deref();
     let pick = |applied: &[Applied]| to_revert(&files, applied, to);
-    let (allow, dry) = (&options.allow, options.dry_run);
+    let (allow, dry) = (&options.allow, Dry::of(options.dry_run, false));
     run_migrations(project, url, &files, &pick, allow, dry, Way::Down).await
 }
