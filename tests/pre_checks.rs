@@ -451,3 +451,60 @@ async fn large_tables_are_sampled_slow_checks_stop_and_drops_are_measured() {
                   WHERE attrelid = 'events'::regclass AND attname = 'body' AND NOT attisdropped";
     assert_eq!(common::strings(&db, column).await, ["0"]);
 }
+
+/// Ctrl-C during a slow pre-check cancels its query on the server (it is
+/// gone long before its 30 s timeout) and ends the run with nothing run.
+#[tokio::test(flavor = "current_thread")]
+async fn an_interrupted_pre_check_is_cancelled_on_the_server() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let slow = "CREATE FUNCTION slow(x int) RETURNS boolean LANGUAGE sql IMMUTABLE \
+                AS $$ SELECT pg_sleep(0.2) IS NOT NULL $$;\n\
+                CREATE TABLE t (x int);\n";
+    let db = server.database("interrupted_check").await;
+    db.batch_execute(&format!(
+        "{slow}INSERT INTO t SELECT generate_series(1, 1000);"
+    ))
+    .await
+    .unwrap();
+    let dir = common::project_dir(
+        &format!("{slow}ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(x));\n"),
+        &[],
+    );
+    let url = server.url("interrupted_check");
+    let args = [
+        "apply",
+        "--db",
+        &url,
+        "--yes",
+        "--no-proof",
+        "--allow-hazards",
+        ALL,
+    ];
+    let run = spawn_in(dir.path(), &args, &env);
+    let checking = "SELECT count(*)::text FROM pg_stat_activity \
+                    WHERE query LIKE '%WHERE NOT (public.slow(x))%' AND pid <> pg_backend_pid()";
+    common::wait_for("the pre-check's query", Duration::from_secs(30), || async {
+        common::strings(&db, checking).await != ["0"]
+    })
+    .await;
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let out = run.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "interrupted during the pre-checks (their query was cancelled on the \
+                         server); nothing was run"
+        ),
+        "{stderr}"
+    );
+    common::wait_for("the query to end", Duration::from_secs(10), || async {
+        common::strings(&db, checking).await == ["0"]
+    })
+    .await;
+    let added = "SELECT count(*)::text FROM pg_constraint WHERE conname = 't_slow'";
+    assert_eq!(common::strings(&db, added).await, ["0"]);
+}

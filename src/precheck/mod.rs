@@ -425,20 +425,33 @@ impl Finding {
 /// The pre-checks of `statements` (the SQL of each step that will run, in
 /// order) run on the database `client` is connected to; `labels` names a
 /// statement for the reasons a check is not run. Read-only; `lock_timeout`
-/// bounds each check's wait for its ACCESS SHARE lock.
+/// bounds each check's wait for its ACCESS SHARE lock. Ctrl-C cancels the
+/// running check's query on the server (through `url`'s TLS settings) and
+/// ends the run with an error: nothing else ran.
 pub async fn run(
     client: &Client,
+    url: Option<&str>,
     statements: &[&str],
     labels: &dyn Fn(usize) -> String,
     settings: &Settings,
     lock_timeout: Option<Duration>,
 ) -> Result<Vec<Finding>> {
+    let _signals = crate::interrupt::handle();
     let mut out = Vec::new();
     for planned in read::plan(statements, labels) {
         let (check, outcome) = match planned.skip {
             Some(why) => (planned.check, Some(Outcome::NotRun { why })),
-            None => query::run(client, planned.check, settings, lock_timeout).await?,
+            None => {
+                let checking = query::run(client, planned.check, settings, lock_timeout);
+                crate::interrupt::cancellable(client, url, checking).await?
+            }
         };
+        if crate::interrupt::requested() {
+            anyhow::bail!(
+                "interrupted during the pre-checks (their query was cancelled on the server); \
+                 nothing was run"
+            );
+        }
         let Some(outcome) = outcome else { continue };
         out.push(Finding {
             statement: planned.statement,

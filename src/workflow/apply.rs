@@ -492,7 +492,7 @@ async fn pre_checks(project: &Project, url: &str, script: &Script) -> Result<Vec
         .collect();
     let label = |i: usize| format!("step {}", i + 1);
     let lock = project.timeouts.lock;
-    crate::precheck::run(&client, &statements, &label, settings, lock).await
+    crate::precheck::run(&client, Some(url), &statements, &label, settings, lock).await
 }
 
 /// Prove: the steps run on a copy of the database's schema (its DDL, built

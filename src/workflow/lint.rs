@@ -190,6 +190,7 @@ async fn pre_checks(project: &Project, url: &str, parts: &[Part]) -> Result<Vec<
     let label = |i: usize| labels[i].clone();
     crate::precheck::run(
         &client,
+        Some(url),
         &statements,
         &label,
         &settings,

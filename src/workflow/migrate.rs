@@ -518,7 +518,7 @@ async fn run_migrations<'a>(
         let applied = history.applied(&client).await?;
         verify(files, &applied, project, way)?;
         let todo = pick(&applied)?;
-        let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
+        let checked = Checked::run(project, &client, url, &scripts_of(&todo)).await?;
         let mut report = dry_run(project, &todo, allow, way.done(), &checked);
         if dry == Dry::Rehearsed && !todo.is_empty() {
             let parts: Vec<crate::rehearse::Part> = todo
@@ -551,7 +551,7 @@ async fn run_migrations<'a>(
         verify(files, &applied, project, way)?;
         let todo = pick(&applied)?;
         // Before any statement runs: the rows they would fail on.
-        let checked = Checked::run(project, &client, &scripts_of(&todo)).await?;
+        let checked = Checked::run(project, &client, url, &scripts_of(&todo)).await?;
         if let Some(refused) = gate(project, &todo, allow, way.done(), &checked) {
             return Ok(Err(refused));
         }

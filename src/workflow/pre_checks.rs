@@ -25,12 +25,13 @@ pub(super) struct Checked {
 
 impl Checked {
     /// The pre-checks of `files` (each a file and its script, in the order
-    /// they run) on the database of `client`; nothing when `project` has
+    /// they run) on the database of `client` (at `url`); nothing when `project` has
     /// them off. Only the steps of the script's batches run (a resumed
     /// file's earlier steps ran before).
     pub async fn run(
         project: &Project,
         client: &Client,
+        url: &str,
         files: &[(&SqlFile, &Script)],
     ) -> Result<Checked> {
         let Some(settings) = &project.pre_checks else {
@@ -59,8 +60,15 @@ impl Checked {
             places,
         };
         let label = |i: usize| checked.label(i);
-        let findings =
-            precheck::run(client, &statements, &label, settings, project.timeouts.lock).await?;
+        let findings = precheck::run(
+            client,
+            Some(url),
+            &statements,
+            &label,
+            settings,
+            project.timeouts.lock,
+        )
+        .await?;
         checked.findings = findings;
         Ok(checked)
     }
