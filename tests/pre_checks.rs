@@ -91,6 +91,18 @@ const CASES: &[Case] = &[
         says: "public.counts.n to int: a value does not convert: integer out of range",
         fix: "UPDATE counts SET n = 3 WHERE id = 2",
     },
+    Case {
+        name: "domain",
+        before: "CREATE DOMAIN posint AS int;\n\
+                 CREATE TABLE items (id int PRIMARY KEY, qty posint);\n\
+                 INSERT INTO items VALUES (1, 5), (2, -3), (3, NULL);",
+        after: "CREATE DOMAIN posint AS int CONSTRAINT posint_check CHECK (VALUE > 0);\n\
+                CREATE TABLE items (id int PRIMARY KEY, qty posint);",
+        table: "items",
+        says: "CHECK posint_check (value > 0) on domain public.posint: 1 row violates it, \
+               e.g. the row public.items.qty (id = '2')",
+        fix: "UPDATE items SET qty = 3 WHERE id = 2",
+    },
 ];
 
 /// Every hazard code: the cases are about pre-checks, not approvals.

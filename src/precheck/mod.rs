@@ -172,6 +172,14 @@ pub enum Check {
         /// value as SQL).
         limit: Option<(&'static str, i64, String)>,
     },
+    /// No value of a column of the domain (in any table) breaks its new
+    /// CHECK (`expr`, over `VALUE`; empty: the definition of constraint
+    /// `name` in the database, validated) or, without `expr`, is NULL.
+    Domain {
+        domain: Table,
+        name: String,
+        expr: Option<String>,
+    },
     /// The table has no rows (a NOT NULL column without a default is
     /// added).
     Empty { table: Table, column: String },
@@ -207,6 +215,9 @@ impl Check {
                 referenced,
                 ..
             } => vec![(table, columns.clone()), (references, referenced.clone())],
+            // Whichever tables use the domain: only a statement that
+            // writes rows or runs code spoils it.
+            Check::Domain { .. } => Vec::new(),
             Check::Validate { table, .. }
             | Check::Empty { table, .. }
             | Check::Loses {
@@ -254,6 +265,22 @@ impl Check {
             Check::Retype {
                 table, column, to, ..
             } => format!("{table}.{} to {to}", ident(column)),
+            Check::Domain {
+                domain,
+                name,
+                expr: Some(expr),
+            } if !expr.is_empty() => match name.is_empty() {
+                true => format!("CHECK ({expr}) on domain {domain}"),
+                false => format!("CHECK {} ({expr}) on domain {domain}", ident(name)),
+            },
+            Check::Domain {
+                domain,
+                name,
+                expr: Some(_),
+            } => format!("VALIDATE CONSTRAINT {} on domain {domain}", ident(name)),
+            Check::Domain {
+                domain, expr: None, ..
+            } => format!("NOT NULL on domain {domain}"),
             Check::Empty { table, column } => format!(
                 "ADD COLUMN {table}.{} NOT NULL without a default",
                 ident(column)
@@ -510,6 +537,8 @@ fn words(check: &Check) -> Words {
         Check::Unique { .. } => Words::Unique,
         Check::NotNull { .. } => Words::NotNull,
         Check::Satisfies { .. } | Check::Validate { .. } => Words::Satisfies,
+        Check::Domain { expr: None, .. } => Words::NotNull,
+        Check::Domain { .. } => Words::Satisfies,
         Check::References { .. } => Words::References,
         Check::Retype { .. } => Words::Retype,
         Check::Empty { .. } => Words::Empty,

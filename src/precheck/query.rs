@@ -130,6 +130,23 @@ async fn measure(
             None => return Ok(None),
         }
     }
+    if let Check::Domain { domain, name, expr } = check {
+        if expr.as_deref() == Some("") {
+            // A constraint of the database, validated: its definition.
+            let row = client
+                .query_opt(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+                     WHERE contypid = to_regtype($1) AND conname = $2 AND NOT convalidated",
+                    &[&domain.to_string(), &*name],
+                )
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let definition: String = row.get(0);
+            let definition = definition.trim_end_matches(" NOT VALID");
+            *expr = Some(definition.trim_start_matches("CHECK ").to_string());
+        }
+        return domain_values(client, domain, expr.as_deref(), settings).await;
+    }
     let table = match check {
         Check::Unique { table, .. }
         | Check::NotNull { table, .. }
@@ -139,6 +156,7 @@ async fn measure(
         | Check::Retype { table, .. }
         | Check::Empty { table, .. }
         | Check::Loses { table, .. } => table.clone(),
+        Check::Domain { domain, .. } => domain.clone(),
     };
     let Some(rel) = relation(client, &table).await? else {
         return Ok(None);
@@ -349,9 +367,82 @@ async fn measure(
                 sample,
             }
         }
-        Check::Validate { .. } => return Ok(None),
+        Check::Validate { .. } | Check::Domain { .. } => return Ok(None),
     };
     Ok(Some(outcome))
+}
+
+/// The values of every column of `domain` (in ordinary tables and
+/// partitions) against its CHECK `expr` (over `VALUE`), or against NULL
+/// without one: the rows in the way, summed, with an example naming its
+/// table and column.
+async fn domain_values(
+    client: &Client,
+    domain: &Table,
+    expr: Option<&str>,
+    settings: &Settings,
+) -> Result<Option<Outcome>, tokio_postgres::Error> {
+    let columns = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, a.attname::text FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE a.atttypid = to_regtype($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             AND c.relkind = 'r' ORDER BY 1, 2, 3",
+            &[&domain.to_string()],
+        )
+        .await?;
+    let (mut count, mut example, mut sampled) = (0u64, None, None);
+    for row in &columns {
+        let table = Table {
+            schema: Some(row.get(0)),
+            name: row.get(1),
+            only: true,
+        };
+        let column: String = row.get(2);
+        let Some(rel) = relation(client, &table).await? else {
+            continue;
+        };
+        let violates = match expr {
+            Some(expr) => match crate::sql::rename_column(expr, "value", &column) {
+                Some(own) => format!("NOT ({own})"),
+                None => continue,
+            },
+            None => format!("{} IS NULL", ident(&column)),
+        };
+        let sample = sample(&rel, settings);
+        sampled = sampled.or(sample);
+        let sampled_from = sample
+            .map(|s| format!(" TABLESAMPLE SYSTEM ({})", s.percent))
+            .unwrap_or_default();
+        let found = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), min({}) FROM ONLY {table}{sampled_from} WHERE {violates}",
+                    rel.row_example()
+                ),
+                &[],
+            )
+            .await?;
+        let n = found.get::<_, i64>(0) as u64;
+        if n > 0 && example.is_none() {
+            let row: Option<String> = found.get(1);
+            example = Some(format!(
+                "{table}.{} ({})",
+                ident(&column),
+                row.unwrap_or_default()
+            ));
+        }
+        count += n;
+    }
+    Ok(Some(match count {
+        0 => Outcome::Clear { sample: sampled },
+        n => Outcome::Violations {
+            count: n,
+            example,
+            rows: None,
+            sample: sampled,
+        },
+    }))
 }
 
 /// The check of the constraint `name` of `table` that a VALIDATE would

@@ -143,6 +143,15 @@ fn statement(
             return alter_table(s, written, at, labels);
         }
     }
+    if let NodeEnum::AlterDomainStmt(s) = node {
+        return alter_domain(s, written)
+            .into_iter()
+            .map(|c| {
+                let skip = written.spoils(&c, labels);
+                (c, skip)
+            })
+            .collect();
+    }
     let checks = checks(node);
     checks
         .into_iter()
@@ -181,6 +190,59 @@ fn alter_table(
         }
     }
     out
+}
+
+/// The checks of an ALTER DOMAIN: its columns' values against a CHECK
+/// added (or validated) and against SET NOT NULL.
+fn alter_domain(s: &protobuf::AlterDomainStmt, written: &mut Written) -> Vec<Check> {
+    let Some(domain) = Table::of_list(Some(&NodeEnum::List(protobuf::List {
+        items: s.type_name.clone(),
+    }))) else {
+        return Vec::new();
+    };
+    let key = |name: &str| (format!("domain {}", domain.name), name.to_string());
+    match s.subtype.as_str() {
+        // SET NOT NULL.
+        "O" => vec![Check::Domain {
+            domain: domain.clone(),
+            name: String::new(),
+            expr: None,
+        }],
+        // ADD CONSTRAINT.
+        "C" => {
+            let Some(NodeEnum::Constraint(c)) = s.def.as_deref().and_then(|d| d.node.as_ref())
+            else {
+                return Vec::new();
+            };
+            if c.contype != ConstrType::ConstrCheck as i32 {
+                return Vec::new();
+            }
+            let Some(expr) = c.raw_expr.as_deref().and_then(expr_sql) else {
+                return Vec::new();
+            };
+            let check = Check::Domain {
+                domain: domain.clone(),
+                name: c.conname.clone(),
+                expr: Some(expr),
+            };
+            if c.skip_validation {
+                written.added.insert(key(&c.conname), check);
+                return Vec::new();
+            }
+            vec![check]
+        }
+        // VALIDATE CONSTRAINT: one added in the run; one of the database
+        // reads its definition when it runs.
+        "V" => match written.added.get(&key(&s.name)) {
+            Some(check) => vec![check.clone()],
+            None => vec![Check::Domain {
+                domain: domain.clone(),
+                name: s.name.clone(),
+                expr: Some(String::new()),
+            }],
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// The checks of a statement other than ALTER TABLE.
@@ -633,11 +695,18 @@ mod tests {
                 "ALTER TABLE t ALTER COLUMN name SET NOT NULL",
                 "ALTER TABLE t VALIDATE CONSTRAINT other",
                 "ALTER TABLE t ADD CONSTRAINT e CHECK (n < 9) NOT ENFORCED",
+                "ALTER DOMAIN app.d ADD CONSTRAINT dc CHECK (VALUE > 0) NOT VALID",
+                "ALTER DOMAIN app.d VALIDATE CONSTRAINT dc",
+                "ALTER DOMAIN app.d SET NOT NULL",
+                "ALTER DOMAIN app.d VALIDATE CONSTRAINT old",
             ]),
             [
                 "3: CHECK c (n > 0) on t",
                 "4: NOT NULL on t.name",
                 "6: VALIDATE CONSTRAINT other on t",
+                "9: CHECK dc (value > 0) on domain app.d",
+                "10: NOT NULL on domain app.d",
+                "11: VALIDATE CONSTRAINT old on domain app.d",
             ]
         );
     }
