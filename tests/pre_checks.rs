@@ -520,3 +520,51 @@ async fn an_interrupted_pre_check_is_cancelled_on_the_server() {
     let added = "SELECT count(*)::text FROM pg_constraint WHERE conname = 't_slow'";
     assert_eq!(common::strings(&db, added).await, ["0"]);
 }
+
+/// A NOT NULL column added without a default to a table with rows is
+/// refused before it runs; one whose domain has a default is not (the
+/// default fills it) and runs.
+#[tokio::test(flavor = "current_thread")]
+async fn a_not_null_column_without_a_default_is_refused_on_a_table_with_rows() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("added_columns").await;
+    db.batch_execute(
+        "CREATE DOMAIN filled AS int DEFAULT 7;\n\
+         CREATE TABLE t (id int);\n\
+         INSERT INTO t VALUES (1), (2), (3);",
+    )
+    .await
+    .unwrap();
+    let url = server.url("added_columns");
+    let dir = common::project_dir(
+        "SELECT 1;",
+        &[(
+            "20260101000001_a.sql",
+            "ALTER TABLE t ADD COLUMN a int NOT NULL;\n",
+        )],
+    );
+    let p = dir.path();
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "pre-check migrations/20260101000001_a.sql:1: ADD COLUMN t.a NOT NULL without a \
+             default: the table has rows"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(
+        p.join("migrations/20260101000001_a.sql"),
+        "ALTER TABLE t ADD COLUMN b filled NOT NULL;\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("pre-check"), "{stderr}");
+    let filled = "SELECT string_agg(b::text, ',') FROM t";
+    assert_eq!(common::strings(&db, filled).await, ["7,7,7"]);
+}

@@ -182,7 +182,12 @@ pub enum Check {
     },
     /// The table has no rows (a NOT NULL column without a default is
     /// added).
-    Empty { table: Table, column: String },
+    Empty {
+        table: Table,
+        column: String,
+        /// Its type as written: a domain's default fills it.
+        ty: String,
+    },
     /// How many rows (or values of `column`) a drop loses: measured, never
     /// a refusal.
     Loses {
@@ -281,7 +286,7 @@ impl Check {
             Check::Domain {
                 domain, expr: None, ..
             } => format!("NOT NULL on domain {domain}"),
-            Check::Empty { table, column } => format!(
+            Check::Empty { table, column, .. } => format!(
                 "ADD COLUMN {table}.{} NOT NULL without a default",
                 ident(column)
             ),

@@ -328,7 +328,18 @@ async fn measure(
             ))
             .await?
         }
-        Check::Empty { .. } => {
+        Check::Empty { ty, .. } => {
+            // A domain with a default gives the new column its value.
+            let filled = client
+                .query_opt(
+                    "SELECT t.typdefaultbin IS NOT NULL FROM pg_type t WHERE t.oid = to_regtype($1)",
+                    &[ty],
+                )
+                .await?
+                .is_some_and(|r| r.get::<_, bool>(0));
+            if filled {
+                return Ok(None);
+            }
             let row = client
                 .query_one(
                     &format!(

@@ -372,6 +372,7 @@ fn subcommand(table: &Table, cmd: &protobuf::AlterTableCmd, written: &mut Writte
                 vec![Check::Empty {
                     table: table.clone(),
                     column: def.colname.clone(),
+                    ty: def.type_name.as_ref().map(type_text).unwrap_or_default(),
                 }]
             } else {
                 Vec::new()
@@ -457,7 +458,11 @@ pub(super) fn constraint(table: &Table, c: &protobuf::Constraint) -> Vec<Check> 
             }
             match expr_sql(expr) {
                 Some(sql) => vec![Check::Satisfies {
-                    table: table.clone(),
+                    // NO INHERIT: the table's own rows only.
+                    table: Table {
+                        only: table.only || c.is_no_inherit,
+                        ..table.clone()
+                    },
                     name: c.conname.clone(),
                     columns: columns_of(expr),
                     expr: sql,
