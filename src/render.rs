@@ -20,10 +20,10 @@ pub fn sql(plan: &Plan) -> String {
 /// [`sql`] with `notes` (from [`crate::plan::explain`]) as comments under
 /// each step's hazards.
 pub fn sql_explained(plan: &Plan, notes: &[Vec<String>]) -> String {
-    let steps = plan
-        .steps
-        .iter()
-        .map(|s| Lines::of(&s.hazards, &s.sql, &s.object));
+    let steps = plan.steps.iter().map(|s| Lines {
+        estimate: s.estimate.as_deref(),
+        ..Lines::of(&s.hazards, &s.sql, &s.object)
+    });
     let bodies = writes_bodies(plan.steps.iter().map(|s| &s.change));
     script(&steps.collect::<Vec<_>>(), bodies, notes)
 }
@@ -43,6 +43,8 @@ struct Lines<'a> {
     hazards: &'a [Hazard],
     sql: Option<&'a str>,
     object: &'a str,
+    /// A step's cost without a hazard (a concurrent build's read).
+    estimate: Option<&'a str>,
 }
 
 impl<'a> Lines<'a> {
@@ -51,6 +53,7 @@ impl<'a> Lines<'a> {
             hazards,
             sql: sql.as_deref(),
             object,
+            estimate: None,
         }
     }
 }
@@ -94,6 +97,9 @@ fn script(steps: &[Lines], bodies: bool, notes: &[Vec<String>]) -> String {
                 hazard.code.as_str(),
                 hazard.message
             ));
+        }
+        if let Some(estimate) = step.estimate {
+            out.push_str(&format!("-- estimate: {estimate}\n"));
         }
         match step.sql {
             Some(sql) => {

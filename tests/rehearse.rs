@@ -188,6 +188,15 @@ async fn a_rehearsal_measures_on_a_sample_and_never_writes_to_the_target() {
             && planned.contains("MB/s, measured by a rehearsal on "),
         "{planned}"
     );
+    // The concurrent build has no hazard, and an estimate all the same.
+    let build = planned
+        .lines()
+        .find(|l| l.starts_with("-- estimate: building the index reads public.orders"))
+        .unwrap_or_else(|| panic!("{planned}"));
+    assert!(
+        build.contains("MB/s, measured by a rehearsal on "),
+        "{build}"
+    );
 
     // What `migrate` would run: a hand-written file, its statements at
     // their lines, the retype's and the plain index build's locks flagged

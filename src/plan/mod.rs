@@ -34,6 +34,10 @@ pub struct Step {
     /// False for statements that cannot run inside a transaction block on
     /// every supported server (ALTER TYPE ... ADD VALUE before PostgreSQL 12).
     pub transactional: bool,
+    /// What a step without a hazard costs all the same, on a live database:
+    /// a concurrent index build's read of its table, with an estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<String>,
     /// The change itself, for summaries.
     #[serde(skip)]
     pub change: Change,
@@ -73,33 +77,63 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
             }
             hazards.sort_by_key(|h| h.code);
             let sql = action.sql();
-            let on = action
-                .table()
-                .filter(|t| !hazards.is_empty() && current.tables.contains_key(t));
-            if let Some(table) = on {
-                // A size not known (never counted, and not measured: see
-                // `sized_tables`) is left out rather than guessed.
-                let size = current
+            let existing = action.table().filter(|t| current.tables.contains_key(t));
+            // A size not known (never counted, and not measured: see
+            // `sized_tables`) is left out rather than guessed.
+            let size = |table: &QualName| {
+                current
                     .live
-                    .then(|| current.table_size(&table))
-                    .filter(|(_, bytes)| *bytes >= 0);
-                let lock = sql.as_deref().and_then(locks::strongest);
+                    .then(|| current.table_size(table))
+                    .filter(|(_, bytes)| *bytes >= 0)
+            };
+            let lock = sql.as_deref().and_then(locks::strongest);
+            if let Some(table) = existing.as_ref().filter(|_| !hazards.is_empty()) {
                 hazards = hazards
                     .into_iter()
-                    .map(|h| h.with_facts(&table.plain(), size, lock, &current.rates))
+                    .map(|h| h.with_facts(&table.plain(), size(table), lock, &current.rates))
                     .collect();
             }
+            let estimate = existing
+                .filter(|_| sql.as_deref().is_some_and(builds_concurrently))
+                .and_then(|table| {
+                    let size = size(&table)?;
+                    let what = format!("building the index reads {}", table.plain());
+                    let read = Hazard::new(HazardCode::IndexBuild, what);
+                    Some(
+                        read.with_facts(&table.plain(), Some(size), lock, &current.rates)
+                            .message,
+                    )
+                });
             Step {
                 kind: action.verb(),
                 object: action.label(),
                 sql,
                 transactional: action.transactional(),
                 hazards,
+                estimate,
                 change,
             }
         })
         .collect();
     Ok(Plan { steps })
+}
+
+/// True for CREATE [UNIQUE] INDEX CONCURRENTLY, which no hazard flags
+/// (writes go on) but which reads the whole table all the same.
+fn builds_concurrently(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(4)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    matches!(
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["CREATE", "INDEX", "CONCURRENTLY", ..] | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]
+    )
 }
 
 /// The tables of `current` whose size a plan of `changes` reports: those a

@@ -161,6 +161,7 @@ pub(super) fn step_of(change: Change) -> Step {
         hazards: Vec::new(),
         sql: action.sql(),
         transactional: action.transactional(),
+        estimate: None,
         change,
     }
 }

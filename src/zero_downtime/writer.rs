@@ -122,6 +122,7 @@ impl<'a> Writer<'a> {
             hazards,
             sql: action.sql(),
             transactional,
+            estimate: None,
             change,
         }
     }
