@@ -324,12 +324,10 @@ Examples:
   stratum rehearse --db ... --pending        the pending migration files
   stratum rehearse --db ... --format json
 
-Builds the database's schema on a scratch server of its major, copies real
-rows into it (small tables whole, a sample of large ones, foreign keys kept,
-the columns of rehearse.mask masked on the way), runs the plan there through
-the same executor, and reports each step: the lock it takes and how long it
-held it, its time, whether it rewrote the table, the WAL it wrote, and
-estimates for the real table. Nothing is written to the database.")]
+Runs the plan (or the pending files) on a scratch copy of the database with
+real rows sampled from it (foreign keys kept, rehearse.mask masked), through
+the same executor; per step: its lock and how long it held it, its time,
+rewrite and WAL, and estimates for the real table. Writes nothing there.")]
     Rehearse {
         #[command(flatten)]
         db: Db,
@@ -348,12 +346,10 @@ Examples:
   stratum lint --db ... migrations/20261207_fix.sql       these files, in this order
   stratum lint --db ... --format github                   annotations at file and line
 
-Each file is rehearsed on a copy of the database with sampled rows (see
-`stratum rehearse`) and pre-checked on the database: a rewrite, an ACCESS
-EXCLUSIVE lock held while rows are read, an index built without
-CONCURRENTLY, a scan, a drop of rows or values, a statement that would fail
-on the rows there. Exit 1 when there is any; nothing is written to the
-database.")]
+Each file is rehearsed on a sampled copy (see `stratum rehearse`) and
+pre-checked on the database: rewrites, ACCESS EXCLUSIVE locks held while
+rows are read, plain index builds, scans, drops of data, statements the rows
+would break. Exit 1 when there is any; nothing is written to the database.")]
     Lint {
         #[command(flatten)]
         db: Db,

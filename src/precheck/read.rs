@@ -59,6 +59,19 @@ impl Written {
             if let Some(at) = self.tables.get(&table.name) {
                 return Some(format!("{} before it changes {}", labels(*at), table));
             }
+            // A constraint of the database validated reads columns its
+            // definition names: any of the table's changed is too many.
+            if let Check::Validate { .. } = check {
+                let changed = self.columns.iter().find(|((t, _), _)| *t == table.name);
+                if let Some(((_, column), at)) = changed {
+                    return Some(format!(
+                        "{} before it changes {}.{}",
+                        labels(*at),
+                        table,
+                        crate::sql::ident(column)
+                    ));
+                }
+            }
             for column in columns {
                 if let Some(at) = self.columns.get(&(table.name.clone(), column.clone())) {
                     return Some(format!(
@@ -737,6 +750,20 @@ mod tests {
                 "4: UNIQUE u on t (e)",
                 "9: NOT NULL on other.f (not run: statement 8 before it writes rows, so the \
                  rows it meets are not known)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_validation_after_a_change_to_its_tables_columns_is_not_run() {
+        assert_eq!(
+            planned(&[
+                "ALTER TABLE t ALTER COLUMN c TYPE int USING c::int",
+                "ALTER TABLE t VALIDATE CONSTRAINT k",
+            ]),
+            [
+                "1: t.c to int",
+                "2: VALIDATE CONSTRAINT k on t (not run: statement 1 before it changes t.c)",
             ]
         );
     }

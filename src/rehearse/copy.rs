@@ -271,10 +271,9 @@ async fn orphans(copy: &Client) -> Result<std::collections::BTreeMap<String, u64
                      JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o), \
                ARRAY(SELECT quote_ident(attname) FROM unnest(k.confkey) WITH ORDINALITY u(n, o) \
                      JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o), \
-               n_table.nspname || '.' || c.relname \
+               cn.nspname || '.' || c.relname \
              FROM pg_constraint k \
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace \
-             JOIN pg_namespace n_table ON n_table.oid = c.relnamespace \
              JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace \
              WHERE k.contype = 'f' AND c.relkind = 'r'",
             &[],

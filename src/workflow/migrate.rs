@@ -528,7 +528,7 @@ async fn run_migrations<'a>(
                     script: f.script.clone(),
                 })
                 .collect();
-            let (lints, rehearsed) = super::lint::findings(project, url, &parts).await?;
+            let (lints, rehearsed) = super::findings::findings(project, url, &parts).await?;
             for l in &lints {
                 report.stdout.push_str(&format!("-- {}\n", l.line()));
             }
