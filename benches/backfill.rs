@@ -8,6 +8,7 @@
 //! or `cargo bench --bench backfill -- --rows 1000000`, with nothing else
 //! running.
 
+mod common;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,28 +19,7 @@ use stratum::scratch::{find_binaries, Cluster};
 
 /// The sizes to run: `--rows 1000000,10000000`, else both of those.
 fn sizes() -> Vec<i64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--rows") {
-        Some(i) => args[i + 1]
-            .split(',')
-            .map(|n| n.trim().parse().expect("--rows takes numbers"))
-            .collect(),
-        None => vec![1_000_000, 10_000_000],
-    }
-}
-
-/// A URL for database `db` of `cluster`.
-fn url(cluster: &Cluster, db: &str) -> String {
-    let config = cluster.config(db);
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(p) => p.clone(),
-        other => panic!("unexpected host {other:?}"),
-    };
-    format!(
-        "postgresql://stratum@/{db}?host={}&port={}",
-        host.display(),
-        config.get_ports()[0]
-    )
+    common::numbers("--rows", &[1_000_000, 10_000_000])
 }
 
 /// Updates random rows of `table` (of `rows`) until `stop`: statements
@@ -101,7 +81,7 @@ async fn main() {
             .await
             .unwrap();
         admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-        let url = url(&cluster, "bench");
+        let url = common::url(&cluster, "bench");
         let db = conninfo::connect_url(&url).await.unwrap();
         for table in ["single", "batched"] {
             db.batch_execute(&format!(

@@ -8,6 +8,7 @@
 //! or `cargo bench --bench estimates -- --rows 1000000`, with nothing else
 //! running.
 
+mod common;
 use std::path::{Path, PathBuf};
 
 use stratum::conninfo;
@@ -15,28 +16,7 @@ use stratum::scratch::{find_binaries, Cluster};
 
 /// The sizes to run: `--rows 1000000,10000000`, else both of those.
 fn sizes() -> Vec<i64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--rows") {
-        Some(i) => args[i + 1]
-            .split(',')
-            .map(|n| n.trim().parse().expect("--rows takes numbers"))
-            .collect(),
-        None => vec![1_000_000, 10_000_000],
-    }
-}
-
-/// A URL for database `db` of `cluster`.
-fn url(cluster: &Cluster, db: &str) -> String {
-    let config = cluster.config(db);
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(p) => p.clone(),
-        other => panic!("unexpected host {other:?}"),
-    };
-    format!(
-        "postgresql://stratum@/{db}?host={}&port={}",
-        host.display(),
-        config.get_ports()[0]
-    )
+    common::numbers("--rows", &[1_000_000, 10_000_000])
 }
 
 /// The cases: a name, the migration's statements, and the statement (by
@@ -108,7 +88,7 @@ async fn main() {
             .await
             .unwrap();
         admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-        let url = url(&cluster, "bench");
+        let url = common::url(&cluster, "bench");
         let db = conninfo::connect_url(&url).await.unwrap();
         db.batch_execute(&format!(
             "CREATE TABLE t (id bigint PRIMARY KEY, a int NOT NULL, b int, c int, note text);

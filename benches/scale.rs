@@ -16,6 +16,7 @@
 //! `cargo bench --bench scale -- --tables 1000,10000,50000` to see how cost
 //! grows, with nothing else running.
 
+mod common;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -222,20 +223,6 @@ impl Report {
     }
 }
 
-/// A URL for database `db` of `cluster` (its Unix socket).
-fn url(cluster: &Cluster, db: &str) -> String {
-    let config = cluster.config(db);
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(p) => p.clone(),
-        other => panic!("unexpected host {other:?}"),
-    };
-    format!(
-        "postgresql://stratum@/{db}?host={}&port={}",
-        host.display(),
-        config.get_ports()[0]
-    )
-}
-
 /// The sizes to run: `--tables 1000,10000`, else `STRATUM_BENCH_TABLES`,
 /// else 10 000. (`cargo bench` adds `--bench`, which is ignored.)
 fn sizes() -> Vec<usize> {
@@ -310,7 +297,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
                     "-v",
                     "ON_ERROR_STOP=1",
                     "-d",
-                    &url(&cluster, db),
+                    &common::url(&cluster, db),
                     "-f",
                 ])
                 .arg(&file),
@@ -326,7 +313,7 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         Command::new(bins.bindir.join("pg_dump")).args([
             "--schema-only",
             "-d",
-            &url(&cluster, "current"),
+            &common::url(&cluster, "current"),
         ]),
     );
     let pg_dump = ("pg_dump -s", dump.wall);
@@ -350,7 +337,10 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
             .args(args);
         command
     };
-    let (current, desired) = (url(&cluster, "current"), url(&cluster, "desired"));
+    let (current, desired) = (
+        common::url(&cluster, "current"),
+        common::url(&cluster, "desired"),
+    );
     let cores = introspect::connections();
     // Read in full: the read cache off (the other commands keep it on).
     let same = measure_best(
