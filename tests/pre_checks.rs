@@ -182,11 +182,10 @@ async fn state(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
 }
 
 /// `plan` says what the pre-checks find; under `apply`, each case is
-/// refused by its pre-check, before any lock
-/// on its table is asked for (a second connection holds one that every
-/// DDL statement would wait behind, and nothing waits), the table as it
-/// was; with the rows fixed, the same apply passes and the database
-/// matches the schema.
+/// refused by its pre-check before any lock on its table is asked for (a
+/// second connection holds one that every DDL statement would wait behind,
+/// and nothing waits), the table as it was; with the rows fixed, the same
+/// apply passes and the database matches the schema.
 #[tokio::test(flavor = "current_thread")]
 async fn apply_is_refused_before_any_lock_and_passes_once_the_rows_are_fixed() {
     let server = TestServer::start().await;
