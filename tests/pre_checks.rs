@@ -567,3 +567,46 @@ async fn a_not_null_column_without_a_default_is_refused_on_a_table_with_rows() {
     let filled = "SELECT string_agg(b::text, ',') FROM t";
     assert_eq!(common::strings(&db, filled).await, ["7,7,7"]);
 }
+
+/// A CHECK ... NO INHERIT binds the parent's own rows only: a child's row
+/// that breaks it does not refuse the run, which then passes; without NO
+/// INHERIT the same row refuses it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_no_inherit_check_reads_the_parents_own_rows_only() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("no_inherit").await;
+    db.batch_execute(
+        "CREATE TABLE parent (x int);\n\
+         CREATE TABLE child () INHERITS (parent);\n\
+         INSERT INTO parent VALUES (1);\n\
+         INSERT INTO child VALUES (-1);",
+    )
+    .await
+    .unwrap();
+    let url = server.url("no_inherit");
+    let inherited = "ALTER TABLE parent ADD CONSTRAINT pos CHECK (x > 0);\n";
+    let dir = common::project_dir("SELECT 1;", &[("20260101000001_pos.sql", inherited)]);
+    let p = dir.path();
+    let out = stratum_in(p, &["migrate", "--db", &url, "--dry-run"], &env);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("CHECK pos (x > 0) on parent: 1 row violates it"),
+        "{stdout}"
+    );
+    std::fs::write(
+        p.join("migrations/20260101000001_pos.sql"),
+        "ALTER TABLE parent ADD CONSTRAINT pos CHECK (x > 0) NO INHERIT;\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("CHECK pos (x > 0) on parent: no row violates it"),
+        "{stderr}"
+    );
+    let added = "SELECT connoinherit::text FROM pg_constraint WHERE conname = 'pos'";
+    assert_eq!(common::strings(&db, added).await, ["true"]);
+}

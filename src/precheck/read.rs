@@ -128,19 +128,29 @@ pub fn plan(statements: &[&str], labels: &dyn Fn(usize) -> String) -> Vec<Planne
     out
 }
 
-/// False for statements that neither need a pre-check nor change rows:
-/// comments, grants, settings (most of a large plan), not parsed.
+/// False for statements that neither need a pre-check nor change rows,
+/// known by their first words and not parsed: comments, grants, settings,
+/// and the CREATE, ALTER and DROP of everything but tables, domains and
+/// unique indexes (most of a plan from an empty database).
 fn may_matter(sql: &str) -> bool {
     let code = &sql[crate::parse::code_start(sql)..];
-    let first = code
+    let words: Vec<String> = code
         .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    !matches!(
-        first.as_str(),
-        "COMMENT" | "GRANT" | "REVOKE" | "SET" | "RESET" | "BEGIN" | "COMMIT" | ""
-    )
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let second = words.get(1).map(String::as_str).unwrap_or_default();
+    match words.first().map(String::as_str).unwrap_or_default() {
+        "COMMENT" | "GRANT" | "REVOKE" | "SET" | "RESET" | "BEGIN" | "COMMIT" | "" => false,
+        "CREATE" => matches!(
+            second,
+            "TABLE" | "UNIQUE" | "UNLOGGED" | "TEMP" | "TEMPORARY" | "GLOBAL" | "LOCAL"
+        ),
+        "ALTER" => matches!(second, "TABLE" | "DOMAIN"),
+        "DROP" => second == "TABLE",
+        _ => true,
+    }
 }
 
 /// The checks `node` needs before it runs, each with why it is not run
@@ -752,6 +762,34 @@ mod tests {
                  rows it meets are not known)",
             ]
         );
+    }
+
+    #[test]
+    fn statements_that_cannot_matter_are_not_parsed() {
+        for sql in [
+            "CREATE INDEX i ON t (a)",
+            "CREATE VIEW v AS SELECT 1",
+            "create function f() returns int language sql as 'select 1'",
+            "ALTER INDEX i RENAME TO j",
+            "DROP VIEW v",
+            "-- a comment\nCOMMENT ON TABLE t IS 'x'",
+            "GRANT SELECT ON t TO r",
+        ] {
+            assert!(!may_matter(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE t (a int)",
+            "CREATE UNIQUE INDEX i ON t (a)",
+            "create unlogged table t (a int)",
+            "-- why\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)",
+            "ALTER DOMAIN d SET NOT NULL",
+            "DROP TABLE t",
+            "UPDATE t SET a = 1",
+            "DO $$ BEGIN END $$",
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT 1",
+        ] {
+            assert!(may_matter(sql), "{sql}");
+        }
     }
 
     #[test]
