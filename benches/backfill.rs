@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stratum::conninfo;
-use stratum::scratch::{find_binaries, Cluster};
+use stratum::scratch::find_binaries;
 
 /// The sizes to run: `--rows 1000000,10000000`, else both of those.
 fn sizes() -> Vec<i64> {
@@ -76,13 +76,7 @@ async fn main() {
          writer's longest wait | ratio |\n|---|---|---|---|---|---|---|---|"
     );
     for rows in sizes() {
-        let cluster = Cluster::start(&bins).await.expect("starting PostgreSQL");
-        let admin = conninfo::connect(&cluster.config("postgres"))
-            .await
-            .unwrap();
-        admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-        let url = common::url(&cluster, "bench");
-        let db = conninfo::connect_url(&url).await.unwrap();
+        let (_cluster, url, db) = common::bench_database(&bins).await;
         for table in ["single", "batched"] {
             db.batch_execute(&format!(
                 "CREATE TABLE {table} (id bigint PRIMARY KEY, a int NOT NULL, b int, \

@@ -11,8 +11,7 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use stratum::conninfo;
-use stratum::scratch::{find_binaries, Cluster};
+use stratum::scratch::find_binaries;
 
 /// The sizes to run: `--rows 1000000,10000000`, else both of those.
 fn sizes() -> Vec<i64> {
@@ -83,13 +82,7 @@ async fn main() {
          |---|---|---|---|---|---|"
     );
     for rows in sizes() {
-        let cluster = Cluster::start(&bins).await.expect("starting PostgreSQL");
-        let admin = conninfo::connect(&cluster.config("postgres"))
-            .await
-            .unwrap();
-        admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-        let url = common::url(&cluster, "bench");
-        let db = conninfo::connect_url(&url).await.unwrap();
+        let (_cluster, url, db) = common::bench_database(&bins).await;
         db.batch_execute(&format!(
             "CREATE TABLE t (id bigint PRIMARY KEY, a int NOT NULL, b int, c int, note text);
              INSERT INTO t (id, a, b, note) SELECT g, g % 1000, g % 7919, 'row ' || g \

@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-use stratum::scratch::Cluster;
+use stratum::conninfo;
+use stratum::scratch::{Binaries, Cluster};
 
 /// A URL for database `db` of `cluster` (its Unix socket).
 pub fn url(cluster: &Cluster, db: &str) -> String {
@@ -29,4 +30,17 @@ pub fn numbers(flag: &str, default: &[i64]) -> Vec<i64> {
             .collect(),
         None => default.to_vec(),
     }
+}
+
+/// A new cluster of `bins` with an empty database `bench`: the cluster
+/// (stopped when dropped), the database's URL and a connection to it.
+pub async fn bench_database(bins: &Binaries) -> (Cluster, String, tokio_postgres::Client) {
+    let cluster = Cluster::start(bins).await.expect("starting PostgreSQL");
+    let admin = conninfo::connect(&cluster.config("postgres"))
+        .await
+        .unwrap();
+    admin.batch_execute("CREATE DATABASE bench").await.unwrap();
+    let url = url(&cluster, "bench");
+    let db = conninfo::connect_url(&url).await.unwrap();
+    (cluster, url, db)
 }
