@@ -516,7 +516,7 @@ fn first_line(sql: &str) -> String {
 }
 
 /// A duration in ms as people read it.
-fn ms(ms: f64) -> String {
+pub fn ms(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else {

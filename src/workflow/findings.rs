@@ -48,14 +48,19 @@ impl Lint {
 }
 
 /// The lints of `parts` on the database at `url`, in the order their
-/// statements run, and how they were found (for the summary line).
+/// statements run, and how they were found (for the summary line);
+/// `checked`: their pre-checks, when the caller ran them already.
 pub(super) async fn findings(
     project: &Project,
     url: &str,
     parts: &[Part],
+    checked: Option<Vec<Finding>>,
 ) -> Result<(Vec<Lint>, String)> {
     // The database's own rows: what drops lose, what would fail.
-    let checked = pre_checks(project, url, parts).await?;
+    let checked = match checked {
+        Some(checked) => checked,
+        None => pre_checks(project, url, parts).await?,
+    };
     let current = super::apply::read_current(project, url).await?;
     let rehearsal = crate::rehearse::rehearse(
         url,
@@ -199,9 +204,9 @@ fn of_step(r: &Rehearsed, sql: &str, table: Option<&crate::rehearse::copy::Copie
         "about {} rows, {}; {} on the copy of {} rows, about {} on the real table",
         group_digits(table.rows),
         human_size(table.bytes),
-        seconds(r.ms),
+        crate::rehearse::ms(r.ms),
         group_digits(table.copied),
-        seconds(r.estimate_ms)
+        crate::rehearse::ms(r.estimate_ms)
     );
     let mut out = Vec::new();
     let mut add = |code: HazardCode, message: String| {
@@ -226,7 +231,7 @@ fn of_step(r: &Rehearsed, sql: &str, table: Option<&crate::rehearse::copy::Copie
                 "holds an ACCESS EXCLUSIVE lock on {} (reads and writes wait) for about {} on \
                  the real table",
                 table.table,
-                seconds(r.held_estimate_ms)
+                crate::rehearse::ms(r.held_estimate_ms)
             ),
         );
     }
@@ -249,15 +254,6 @@ fn of_step(r: &Rehearsed, sql: &str, table: Option<&crate::rehearse::copy::Copie
         None => {}
     }
     out
-}
-
-/// `12 ms`, `4.3 s`.
-fn seconds(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }
 
 /// The squawk rule that covers a statement of this shape, if any.

@@ -57,7 +57,7 @@ pub async fn lint(project: &Project, url: &str, options: &LintOptions) -> Result
             json,
         ));
     }
-    let (lints, rehearsed) = findings(project, url, &parts).await?;
+    let (lints, rehearsed) = findings(project, url, &parts, None).await?;
     let mut stdout = String::new();
     for l in &lints {
         stdout.push_str(&format!("{}\n", l.line()));

@@ -528,7 +528,12 @@ async fn run_migrations<'a>(
                     script: f.script.clone(),
                 })
                 .collect();
-            let (lints, rehearsed) = super::findings::findings(project, url, &parts).await?;
+            // Its pre-checks ran above, when they are on.
+            let ran = project
+                .pre_checks
+                .is_some()
+                .then(|| checked.findings.clone());
+            let (lints, rehearsed) = super::findings::findings(project, url, &parts, ran).await?;
             for l in &lints {
                 report.stdout.push_str(&format!("-- {}\n", l.line()));
             }

@@ -24,19 +24,21 @@ pub struct RehearseOptions {
 /// flagged for holding a lock that blocks writes longer than
 /// `rehearse.max_lock`).
 pub async fn rehearse(project: &Project, url: &str, options: &RehearseOptions) -> Result<Report> {
-    let current = super::apply::read_current(project, url).await?;
-    let parts: Vec<Part> = if options.migrations {
-        super::migrate::pending_scripts(project, url, options.contract)
+    let (current, parts) = if options.migrations {
+        let parts = super::migrate::pending_scripts(project, url, options.contract)
             .await?
             .into_iter()
             .map(|(name, script)| Part { name, script })
-            .collect()
+            .collect();
+        (super::apply::read_current(project, url).await?, parts)
     } else {
+        // The database as planned from is the copy's schema.
         let planned = super::apply::planned(project, url).await?;
-        vec![Part {
+        let part = Part {
             name: PLAN.to_string(),
             script: Script::of_plan(&planned.plan),
-        }]
+        };
+        (planned.current, vec![part])
     };
     let steps: usize = parts.iter().map(|p| p.script.steps.len()).sum();
     if steps == 0 {
