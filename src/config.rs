@@ -75,6 +75,9 @@ pub struct ConfigFile {
     /// `allow` runs a pending migration older than the newest applied one
     /// (`refuse`, the default, stops).
     pub out_of_order: Option<OutOfOrder>,
+    /// The databases of a fleet (named groups) and how changes roll out
+    /// over them.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// What `migrate` does with a pending migration older than the newest
@@ -335,6 +338,9 @@ pub struct Project {
     pub pre_checks: Option<crate::precheck::Settings>,
     /// How `rehearse` samples rows, masks columns and flags locks.
     pub rehearse: crate::rehearse::Settings,
+    /// `fleet:` as written: groups are read (and their environment
+    /// variables) only by a command run over them.
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
@@ -573,6 +579,7 @@ impl Project {
             out_of_order: file.out_of_order.unwrap_or_default() == OutOfOrder::Allow,
             zero_downtime: zero_downtime(file.zero_downtime)?,
             rehearse: rehearse(file.rehearse.unwrap_or_default())?,
+            fleet: file.fleet.unwrap_or_default(),
             pre_checks: match overrides.no_pre_checks {
                 true => None,
                 false => pre_checks(file.pre_checks)?,

@@ -15,6 +15,7 @@ pub mod ddl;
 pub mod diff;
 pub mod execute;
 pub mod filter;
+pub mod fleet;
 pub mod hazard;
 pub mod history;
 pub mod interrupt;

@@ -38,11 +38,46 @@ pub fn print_out(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Writes to stderr, colours as the terminal allows.
+tokio::task_local! {
+    /// Where [`print_err`] writes inside [`captured`].
+    static CAPTURE: std::cell::RefCell<String>;
+}
+
+/// Runs `work` with what it says on stderr ([`print_err`]) kept instead of
+/// printed, and its progress bars hidden: one target of a fleet, whose
+/// lines would interleave with the others' and the fleet's own progress.
+/// Returns the work's output and what it said.
+pub async fn captured<F: std::future::Future>(work: F) -> (F::Output, String) {
+    CAPTURE
+        .scope(std::cell::RefCell::new(String::new()), async {
+            let out = work.await;
+            (out, CAPTURE.with(|said| said.take()))
+        })
+        .await
+}
+
+/// True inside [`captured`].
+fn capturing() -> bool {
+    CAPTURE.try_with(|_| ()).is_ok()
+}
+
+/// Writes to stderr, colours as the terminal allows (inside [`captured`],
+/// to its buffer).
 pub fn print_err(text: &str) {
+    if CAPTURE
+        .try_with(|said| said.borrow_mut().push_str(text))
+        .is_ok()
+    {
+        return;
+    }
     let mut err = anstream::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+/// `n thing` or `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Removes ANSI escape codes, for JSON and files.
@@ -115,7 +150,7 @@ impl Progress {
 
     /// True when the bar shows on a terminal (after its first second).
     pub fn on_terminal(&self) -> bool {
-        std::io::stderr().is_terminal()
+        std::io::stderr().is_terminal() && !capturing()
     }
 
     /// One unit done.
@@ -127,6 +162,7 @@ impl Progress {
     pub fn inc_by(&self, n: u64) {
         self.bar.inc(n);
         if !self.shown.get()
+            && !capturing()
             && self.started.elapsed() > Duration::from_secs(1)
             && std::io::stderr().is_terminal()
         {

@@ -248,17 +248,24 @@ pub fn redact(url: &str) -> String {
 
 /// A human description of where a config points, e.g. `app@/tmp:5432/app`.
 pub fn describe(config: &Config) -> String {
+    format!(
+        "{}@{}/{}",
+        config.get_user().unwrap_or("?"),
+        server(config),
+        config.get_dbname().unwrap_or("?")
+    )
+}
+
+/// The server a config points at: its first host and port, `/tmp:5432`.
+pub fn server(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
         Some(Host::Unix(p)) => p.display().to_string(),
         None => "?".into(),
     };
     format!(
-        "{}@{}:{}/{}",
-        config.get_user().unwrap_or("?"),
-        host,
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_dbname().unwrap_or("?")
+        "{host}:{}",
+        config.get_ports().first().copied().unwrap_or(5432)
     )
 }
 

@@ -28,7 +28,7 @@ pub use apply::{apply, plan, ApplyOptions};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use findings::Lint;
-pub use fleet::{check_fleet, read_list, FleetRow};
+pub use fleet::{check_fleet, run_fleet, run_job, status_fleet, FleetJob, FleetRow};
 pub use generate::{generate, GenerateOptions};
 pub use lint::{lint, LintOptions};
 pub use migrate::{down, migrate, DownOptions, MigrateOptions};
@@ -39,6 +39,7 @@ pub use status::status;
 use crate::config::Project;
 use crate::kinds::Catalog;
 use crate::load::{load_sides_keeping, Side};
+use crate::ui::count;
 
 /// Exit code: all is well.
 pub const OK: u8 = 0;
@@ -166,9 +167,4 @@ fn proved_line(p: &crate::proof::Proven, copy: &str) -> String {
 /// The migrations of the project, in order.
 fn migrations(project: &Project) -> Result<Vec<crate::migrations::Migration>> {
     crate::migrations::read_dir(&project.migrations, project.layout)
-}
-
-/// `n thing` or `n things`.
-fn count(n: usize, thing: &str) -> String {
-    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }

@@ -1,22 +1,12 @@
-//! The command line: clap arguments, resolved with `stratum.yaml` into one
-//! [`Project`] at the edge, then one workflow call and its report printed as
-//! text or JSON.
+//! The command line's arguments: clap's derive structs and their help.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use tokio::signal::unix::SignalKind;
+use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Overrides, Project};
-use crate::filter::Filter;
-use crate::load::{load_pair, Source};
 use crate::migrations::Layout;
 use crate::plan::HazardCode;
-use crate::workflow::{self, Report};
-use crate::{diff, plan, render, ui};
+use crate::workflow;
 
 const AFTER_HELP: &str = "\
 The everyday loop:
@@ -63,78 +53,78 @@ Exit codes: 0 success (with or without changes), 2 error.";
 /// Declarative schema diff and migrations for PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(name = "stratum", version, about, after_help = AFTER_HELP)]
-struct Args {
+pub(super) struct Args {
     #[command(subcommand)]
-    command: Command,
+    pub(super) command: Command,
     #[command(flatten)]
-    global: Global,
+    pub(super) global: Global,
 }
 
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
-struct Global {
+pub(super) struct Global {
     /// Configuration file [default: stratum.yaml here or in a parent].
     #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(super) config: Option<PathBuf>,
     /// Desired schema directory or file [default: schema/].
     #[arg(long, global = true, value_name = "DIR")]
-    schema: Option<PathBuf>,
+    pub(super) schema: Option<PathBuf>,
     /// Migrations directory [default: migrations/].
     #[arg(long, global = true, value_name = "DIR")]
-    migrations: Option<PathBuf>,
+    pub(super) migrations: Option<PathBuf>,
     /// Migration file layout [default: stratum].
     #[arg(long, global = true, value_enum)]
-    layout: Option<Layout>,
+    pub(super) layout: Option<Layout>,
     /// A server where stratum may create and drop scratch databases, instead
     /// of the embedded throwaway cluster.
     #[arg(long, global = true, value_name = "URL", env = "STRATUM_DEV_URL")]
-    dev_url: Option<String>,
+    pub(super) dev_url: Option<String>,
     /// Fail (exit 2) when either side holds an object of a kind stratum
     /// does not manage, instead of listing it [stratum.yaml: strict].
     #[arg(long, global = true)]
-    strict: bool,
+    pub(super) strict: bool,
     /// Load SQL into a scratch server even when its PostgreSQL major
     /// version differs from the target database's [stratum.yaml:
     /// allow_major_mismatch]; the diff may then show phantom differences.
     #[arg(long, global = true)]
-    allow_major_mismatch: bool,
+    pub(super) allow_major_mismatch: bool,
     /// GRANT / REVOKE and default privileges: manage, or ignore (neither
     /// planned nor reported) [stratum.yaml: privileges; default: manage].
     #[arg(long, global = true, value_enum, value_name = "MODE")]
-    privileges: Option<crate::config::Managed>,
+    pub(super) privileges: Option<crate::config::Managed>,
     /// Owners: schema (those the schema sets), manage (also give the rest to
     /// the applying role) or ignore [stratum.yaml: owners; default: schema].
     #[arg(long, global = true, value_enum, value_name = "MODE")]
-    owners: Option<crate::filter::Owners>,
+    pub(super) owners: Option<crate::filter::Owners>,
     /// Plain plans: build and drop indexes of existing tables without
     /// CONCURRENTLY [stratum.yaml: online: false].
     #[arg(long, global = true)]
-    no_online: bool,
+    pub(super) no_online: bool,
     /// Do not prove plans on a copy of the database with rows before
     /// applying or writing them [stratum.yaml: proof: false].
     #[arg(long, global = true)]
-    no_proof: bool,
+    pub(super) no_proof: bool,
     /// Do not check, before `apply`, `migrate` or `down` runs anything,
     /// the rows its statements can fail on (duplicates before a UNIQUE,
     /// NULLs before SET NOT NULL, orphans before a foreign key, ...)
     /// [stratum.yaml: pre_checks: false].
     #[arg(long, global = true)]
-    no_pre_checks: bool,
+    pub(super) no_pre_checks: bool,
     /// How long a step may wait for a lock before it gives up and is tried
     /// again: 500ms, 3s, 0 for no limit [stratum.yaml: timeouts.lock; 3s].
     #[arg(long, global = true, value_name = "DURATION")]
-    lock_timeout: Option<String>,
+    pub(super) lock_timeout: Option<String>,
     /// Tries after the first for a step that timed out waiting for a lock
     /// [stratum.yaml: timeouts.retries; 5].
     #[arg(long, global = true, value_name = "N")]
-    retries: Option<u32>,
+    pub(super) retries: Option<u32>,
     /// Output: text (SQL for diff and plan) or JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    pub(super) format: Format,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(super) enum Command {
     /// Write the next migration: what migrations/ builds -> schema/.
     #[command(after_help = "\
 Examples:
@@ -183,7 +173,9 @@ Concurrent runs wait on an advisory lock. A failed file is rolled back and
 not recorded; an applied file that was edited is an error.")]
     Migrate {
         #[command(flatten)]
-        db: Db,
+        targets: Targets,
+        #[command(flatten)]
+        rollout: RolloutArgs,
         /// Stop after this version.
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
@@ -210,12 +202,14 @@ not recorded; an applied file that was edited is an error.")]
     /// Show applied, pending, changed and missing migrations (exit 1 unless all applied).
     Status {
         #[command(flatten)]
-        db: Db,
+        targets: Targets,
     },
     /// Run down files in reverse order: the last migration, or all after --to.
     Down {
         #[command(flatten)]
-        db: Db,
+        targets: Targets,
+        #[command(flatten)]
+        rollout: RolloutArgs,
         /// Keep this version and revert everything after it (0: all).
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
@@ -255,18 +249,10 @@ Examples:
 On drift, prints a unified diff of each differing object's DDL and the plan
 that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
     Check {
-        /// Compare this database instead of what migrations/ builds; given
-        /// more than once, each of them (a fleet: one table, exit 1 if any
-        /// drifted).
-        #[arg(long, value_name = "URL")]
-        db: Vec<String>,
-        /// A file of database URLs, one per line (`#` comments), checked
-        /// as a fleet with the --db ones.
-        #[arg(long, value_name = "FILE")]
-        db_list: Option<PathBuf>,
-        /// Databases checked at once (one connection each).
-        #[arg(long, default_value_t = 8, value_name = "N")]
-        jobs: usize,
+        /// Compare the database(s) instead of what migrations/ builds; more
+        /// than one is a fleet: one table, exit 1 if any drifted.
+        #[command(flatten)]
+        targets: Targets,
     },
     /// Print the SQL that would make the database match schema/.
     #[command(after_help = "\
@@ -304,7 +290,9 @@ terminal it never applies unless --yes.")]
         #[arg(value_name = "PLAN")]
         saved: Option<PathBuf>,
         #[command(flatten)]
-        db: Db,
+        targets: Targets,
+        #[command(flatten)]
+        rollout: RolloutArgs,
         /// Hazards to accept, comma-separated.
         #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
         allow_hazards: Vec<HazardCode>,
@@ -398,10 +386,50 @@ Examples:
 
 /// The database a command works on.
 #[derive(Debug, clap::Args)]
-struct Db {
+pub(super) struct Db {
     /// Database URL [default: $DATABASE_URL, or the variable named by database_url_env].
     #[arg(long, value_name = "URL")]
-    db: Option<String>,
+    pub(super) db: Option<String>,
+}
+
+/// The database, or the databases of a fleet.
+#[derive(Debug, clap::Args)]
+pub(super) struct Targets {
+    /// Database URL [default: $DATABASE_URL, or the variable named by
+    /// database_url_env]; given more than once, a fleet.
+    #[arg(long, value_name = "URL")]
+    pub(super) db: Vec<String>,
+    /// A fleet: a file of databases, one per line (`URL [name=NAME]
+    /// [tags=a,b]`, `#` comments; `-` reads stdin), with the --db ones.
+    #[arg(long, value_name = "FILE")]
+    pub(super) db_list: Option<PathBuf>,
+    /// A fleet: the databases of stratum.yaml's fleet.groups (all, or
+    /// these groups, comma-separated).
+    #[arg(long, value_name = "GROUPS", num_args = 0..=1, default_missing_value = "")]
+    pub(super) fleet: Option<String>,
+    /// Databases worked on at once in a fleet [stratum.yaml: fleet.jobs; 8].
+    #[arg(long, value_name = "N")]
+    pub(super) jobs: Option<usize>,
+}
+
+/// How a change rolls out over a fleet.
+#[derive(Debug, clap::Args)]
+pub(super) struct RolloutArgs {
+    /// Run these first, alone: the first N databases, or names and tags
+    /// (comma-separated); a failure stops the rollout [fleet.canary].
+    #[arg(long, value_name = "N|NAMES")]
+    pub(super) canary: Option<String>,
+    /// Then waves, in order: counts, percentages of the fleet and `rest`
+    /// (`1,10%,rest`), or `groups` (each fleet group a wave) [fleet.waves;
+    /// one wave].
+    #[arg(long, value_name = "SIZES")]
+    pub(super) waves: Option<String>,
+    /// Databases of one server worked on at once [fleet.per_server].
+    #[arg(long, value_name = "N")]
+    pub(super) per_server: Option<usize>,
+    /// Start no database after this many failed [fleet.max_failures].
+    #[arg(long, value_name = "K")]
+    pub(super) max_failures: Option<usize>,
 }
 
 /// What stdout gets.
@@ -420,379 +448,4 @@ pub enum Format {
     /// Markdown for a pull request comment (`rehearse`, `lint`); the text
     /// elsewhere.
     Markdown,
-}
-
-/// Resolved settings of one `diff` run.
-#[derive(Debug, Clone)]
-pub struct DiffSettings {
-    /// Current side.
-    pub from: Source,
-    /// Desired side.
-    pub to: Source,
-    /// Where SQL sources are loaded.
-    pub scratch: crate::load::Scratch,
-    /// What is managed.
-    pub filter: Filter,
-    /// Unmanaged objects are errors.
-    pub strict: bool,
-    /// Roles assumed to exist on the target.
-    pub assume_roles: BTreeSet<String>,
-    /// Notes under each statement on why it is there.
-    pub explain: bool,
-}
-
-/// Runs one diff: SQL on stdout, the summary on stderr.
-pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
-    let (mut current, desired) = load_pair(&settings.from, &settings.to, &settings.scratch).await?;
-    let to = crate::load::Side::Source(settings.to.clone());
-    let (undone, renames) =
-        crate::load::undo_renames(&to, &current, &desired, &settings.scratch).await?;
-    let mut desired = undone.unwrap_or(desired);
-    for warning in &renames.warnings {
-        ui::print_err(&format!("warning: {warning}\n"));
-    }
-    settings.filter.apply(&mut current);
-    settings.filter.apply(&mut desired);
-    let mut changes = diff::diff(&current, &desired);
-    changes.extend(renames.changes.into_iter().map(crate::diff::Change::from));
-    crate::coverage::check(&current, &desired, &changes, settings.strict)?;
-    crate::coverage::roles(&current, &desired, &settings.assume_roles)?;
-    if let Source::Url(url) = &settings.from {
-        crate::workflow::measure_sizes(url, &mut current, &desired, &changes).await?;
-    }
-    let plan = plan::plan(&current, &desired, changes)?;
-    let unmanaged = crate::coverage::unmanaged(&current, &desired);
-    let json: serde_json::Value = serde_json::from_str(&render::json(&plan, &unmanaged))?;
-    let mut stderr = render::summary(&plan, &unmanaged);
-    if !current.live && !desired.live {
-        // No database says which PostgreSQL prints the canonical text.
-        let version = desired.server_version;
-        stderr.push_str(&format!(
-            "Both sides read with PostgreSQL {}.{}.\n",
-            version / 10000,
-            version % 10000
-        ));
-    }
-    let notes = if settings.explain {
-        plan::explain(&plan, &current)
-    } else {
-        Vec::new()
-    };
-    Ok(Report {
-        stdout: render::sql_explained(&plan, &notes),
-        stderr,
-        json,
-        exit: workflow::OK,
-        annotations: Vec::new(),
-        markdown: None,
-    })
-}
-
-async fn run(command: Command, project: Project) -> Result<Report> {
-    let url = |db: Db| project.database_url(db.db.as_deref());
-    match command {
-        Command::Generate {
-            name,
-            empty,
-            allow_hazards,
-            zero_downtime,
-            db,
-            prove_with_sample,
-        } => {
-            let options = workflow::GenerateOptions {
-                name,
-                empty,
-                allow: allow_hazards.into_iter().collect(),
-                zero_downtime: match zero_downtime {
-                    true => crate::zero_downtime::When::Always,
-                    false => project.zero_downtime,
-                },
-                db,
-                prove_with_sample,
-            };
-            workflow::generate(&project, &options).await
-        }
-        Command::Migrate {
-            db,
-            to,
-            allow_hazards,
-            dry_run,
-            allow_out_of_order,
-            contract,
-            rehearse,
-        } => {
-            let options = workflow::MigrateOptions {
-                to,
-                allow: allow_hazards.into_iter().collect(),
-                dry_run,
-                allow_out_of_order,
-                contract,
-                rehearse,
-            };
-            workflow::migrate(&project, &url(db)?, &options).await
-        }
-        Command::Status { db } => workflow::status(&project, &url(db)?).await,
-        Command::Down {
-            db,
-            to,
-            allow_hazards,
-            dry_run,
-        } => {
-            let options = workflow::DownOptions {
-                to,
-                allow: allow_hazards.into_iter().collect(),
-                dry_run,
-            };
-            workflow::down(&project, &url(db)?, &options).await
-        }
-        Command::Resolve {
-            db,
-            applied,
-            rolled_back,
-            checksum,
-            reason,
-        } => {
-            let what = match (applied, rolled_back, checksum) {
-                (Some(v), _, _) => workflow::Resolve::Applied(v),
-                (None, Some(v), _) => workflow::Resolve::RolledBack(v),
-                (None, None, Some(version)) => workflow::Resolve::Checksum {
-                    version,
-                    reason: reason.unwrap_or_default(),
-                },
-                (None, None, None) => unreachable!("clap requires one"),
-            };
-            workflow::resolve(&project, &url(db)?, &what).await
-        }
-        Command::Check {
-            mut db,
-            db_list,
-            jobs,
-        } => {
-            if let Some(list) = &db_list {
-                db.extend(workflow::read_list(list)?);
-            }
-            match db.as_slice() {
-                [] if db_list.is_some() => anyhow::bail!("the database list is empty"),
-                [] => workflow::check(&project, None).await,
-                [one] if db_list.is_none() => workflow::check(&project, Some(one)).await,
-                many => workflow::check_fleet(&project, many, jobs).await,
-            }
-        }
-        Command::Plan { db, out, explain } => {
-            workflow::plan(&project, &url(db)?, out.as_deref(), explain).await
-        }
-        Command::Apply {
-            saved,
-            db,
-            allow_hazards,
-            yes,
-            prove_with_sample,
-        } => {
-            let options = workflow::ApplyOptions {
-                allow: allow_hazards.into_iter().collect::<BTreeSet<_>>(),
-                yes,
-                saved,
-                prove_with_sample,
-            };
-            workflow::apply(&project, &url(db)?, &options).await
-        }
-        Command::Lint { db, files } => {
-            let options = workflow::LintOptions { files };
-            workflow::lint(&project, &url(db)?, &options).await
-        }
-        Command::Rehearse {
-            db,
-            pending,
-            contract,
-        } => {
-            let options = workflow::RehearseOptions {
-                migrations: pending,
-                contract,
-            };
-            workflow::rehearse(&project, &url(db)?, &options).await
-        }
-        Command::Dump {
-            db,
-            out,
-            split,
-            force,
-        } => {
-            let options = workflow::DumpOptions {
-                out: out.unwrap_or_else(|| project.schema.clone()),
-                split,
-                force,
-            };
-            workflow::dump(&project, &url(db)?, &options).await
-        }
-        Command::Diff { from, to, explain } => {
-            run_diff(&DiffSettings {
-                explain,
-                from: Source::parse(&from)?,
-                to: Source::parse(&to)?,
-                scratch: project.scratch(),
-                filter: project.filter.clone(),
-                strict: project.strict,
-                assume_roles: project.assume_roles.clone(),
-            })
-            .await
-        }
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Args::command(), "stratum", &mut out);
-            Ok(Report {
-                stdout: String::from_utf8_lossy(&out).into_owned(),
-                stderr: String::new(),
-                json: serde_json::Value::Null,
-                exit: workflow::OK,
-                annotations: Vec::new(),
-                markdown: None,
-            })
-        }
-    }
-}
-
-/// A Unix signal's stream; None where it cannot be listened to.
-fn signal(kind: SignalKind) -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind).ok()
-}
-
-/// The next delivery of `signal`; never, without one.
-async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
-    match signal {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    let mut command = Args::command();
-    if std::env::args()
-        .skip(1)
-        .any(|a| a == "--version" || a == "-V")
-    {
-        // Probing the server binaries costs a process each: only when asked.
-        command = command.version(format!(
-            "{}\n{}",
-            env!("CARGO_PKG_VERSION"),
-            crate::scratch::binaries_report()
-        ));
-    }
-    let args = match Args::from_arg_matches(&command.get_matches()) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
-    let format = args.global.format;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(workflow::ERROR);
-        }
-    };
-    let result = runtime.block_on(async {
-        let work = async {
-            let cwd = std::env::current_dir()?;
-            let g = args.global;
-            let mut project = Project::resolve(
-                Overrides {
-                    config: g.config,
-                    schema: g.schema,
-                    migrations: g.migrations,
-                    dev_url: g.dev_url,
-                    allow_major_mismatch: g.allow_major_mismatch,
-                    layout: g.layout,
-                    strict: g.strict,
-                    privileges: g.privileges,
-                    owners: g.owners,
-                    no_online: g.no_online,
-                    no_proof: g.no_proof,
-                    no_pre_checks: g.no_pre_checks,
-                    lock_timeout: g.lock_timeout,
-                    retries: g.retries,
-                },
-                &cwd,
-            )?;
-            project.relative_to(&cwd);
-            run(args.command, project).await
-        };
-        tokio::pin!(work);
-        // SIGINT, SIGTERM (what CI runners and Kubernetes send) and SIGHUP
-        // are one event.
-        let mut term = signal(SignalKind::terminate());
-        let mut hangup = signal(SignalKind::hangup());
-        let finished = loop {
-            let signalled = tokio::select! {
-                result = &mut work => break Some(result),
-                _ = tokio::signal::ctrl_c() => true,
-                _ = recv(&mut term) => true,
-                _ = recv(&mut hangup) => true,
-            };
-            // Work that runs statements on the user's database cancels them
-            // itself on the first signal (`interrupt`); a second quits.
-            if signalled && !crate::interrupt::request() {
-                break None;
-            }
-        };
-        // On Ctrl-C, `work` is dropped by now, which stopped and removed an
-        // embedded scratch cluster; what it made on a --dev-url server is
-        // dropped here.
-        match finished {
-            Some(result) => result,
-            None => {
-                crate::scratch::clean_up_interrupted().await;
-                Err(anyhow::anyhow!("interrupted"))
-            }
-        }
-    });
-    match result {
-        Ok(report) => {
-            let written = match format {
-                Format::Json if !report.json.is_null() => {
-                    let mut text =
-                        serde_json::to_string_pretty(&report.json).expect("JSON serialises");
-                    text.push('\n');
-                    ui::print_out(&text)
-                }
-                Format::Sarif => {
-                    ui::print_err(&report.stderr);
-                    let log = workflow::annotate::sarif(&report.annotations);
-                    let mut text = serde_json::to_string_pretty(&log).expect("JSON serialises");
-                    text.push('\n');
-                    ui::print_out(&text)
-                }
-                Format::Markdown => {
-                    ui::print_err(&report.stderr);
-                    ui::print_out(report.markdown.as_ref().unwrap_or(&report.stdout))
-                }
-                Format::Github => {
-                    ui::print_err(&report.stderr);
-                    let annotations = workflow::annotate::github(&report.annotations);
-                    ui::print_out(&(report.stdout.clone() + &annotations))
-                }
-                _ => {
-                    ui::print_err(&report.stderr);
-                    ui::print_out(&report.stdout)
-                }
-            };
-            if let Err(e) = written {
-                eprintln!("error: writing output: {e}");
-                return ExitCode::from(workflow::ERROR);
-            }
-            ExitCode::from(report.exit)
-        }
-        Err(e) => {
-            if format == Format::Json {
-                let text = serde_json::json!({ "error": format!("{e:#}") });
-                let _ = ui::print_out(&format!("{text}\n"));
-            }
-            ui::print_err(&format!("{} {e:#}\n", ui::paint(ui::style::RED, "error:")));
-            ExitCode::from(workflow::ERROR)
-        }
-    }
 }

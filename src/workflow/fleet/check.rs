@@ -1,19 +1,20 @@
-//! `stratum check --db URL --db URL ...` (or `--db-list FILE`): many
-//! databases (one per tenant, say) against one `schema/`, a bounded number
-//! at a time, in one table. The schema is loaded once per PostgreSQL major
-//! the databases run.
+//! `stratum check` over a fleet (`--db URL --db URL ...`, `--db-list FILE`,
+//! `--fleet`): many databases (one per tenant, say) against one `schema/`,
+//! a bounded number at a time, in one table. The schema is loaded once per
+//! PostgreSQL major the databases run.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
-use super::check::drifted;
-use super::{count, Report, ATTENTION, ERROR, OK};
+use super::super::check::drifted;
+use super::super::{count, Report, ATTENTION, ERROR, OK};
 use crate::config::{ExpectedDrift, Project};
 use crate::conninfo;
 use crate::diff;
+use crate::fleet::Target;
 use crate::introspect::introspect;
 use crate::kinds::Catalog;
 use crate::load::load_for_major;
@@ -22,6 +23,8 @@ use crate::ui::{paint, style};
 /// One database's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetRow {
+    /// Its name (the URL, password hidden, unless named).
+    pub name: String,
     /// The URL, password hidden.
     pub database: String,
     /// `ok`, `drift` or `error`.
@@ -43,26 +46,14 @@ struct FleetJson {
     errors: usize,
 }
 
-/// The URLs of a `--db-list` file: one per line; blank lines and `#`
-/// comments are skipped.
-pub fn read_list(path: &std::path::Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the database list {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect())
-}
-
 /// Checks every database in `urls` against `schema/`, `jobs` at a time
 /// (one connection each). Exit 0 when all match, 1 when any drifted, 2
 /// when any could not be checked.
-pub async fn check_fleet(project: &Project, urls: &[String], jobs: usize) -> Result<Report> {
+pub async fn check_fleet(project: &Project, targets: &[Target], jobs: usize) -> Result<Report> {
     let jobs = jobs.max(1);
+    let urls: Vec<&str> = targets.iter().map(|t| t.url.as_str()).collect();
     // The major of each: the schema is read by a server of the same one.
-    let majors: Vec<Result<u32>> = stream::iter(urls)
+    let majors: Vec<Result<u32>> = stream::iter(&urls)
         .map(|url| major_of(url))
         .buffered(jobs)
         .collect()
@@ -79,8 +70,9 @@ pub async fn check_fleet(project: &Project, urls: &[String], jobs: usize) -> Res
             desired.insert(*major, loaded.map_err(|e| format!("{e:#}")));
         }
     }
-    let rows: Vec<FleetRow> = stream::iter(urls.iter().zip(&majors))
-        .map(|(url, major)| {
+    let rows: Vec<FleetRow> = stream::iter(targets.iter().zip(&majors))
+        .map(|(target, major)| {
+            let url = target.url.as_str();
             let desired = &desired;
             async move {
                 let outcome = match major {
@@ -92,7 +84,7 @@ pub async fn check_fleet(project: &Project, urls: &[String], jobs: usize) -> Res
                     },
                     Err(e) => Err(anyhow::anyhow!("{e:#}")),
                 };
-                row(url, outcome)
+                row(target, outcome)
             }
         })
         .buffered(jobs)
@@ -148,10 +140,11 @@ async fn compare(
     Ok((unexpected, expected))
 }
 
-fn row(url: &str, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
-    let database = conninfo::redact(url);
+fn row(target: &Target, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
+    let (name, database) = (target.name.clone(), target.database.clone());
     match outcome {
         Ok((objects, expected)) => FleetRow {
+            name,
             database,
             state: if objects.is_empty() { "ok" } else { "drift" },
             objects,
@@ -159,6 +152,7 @@ fn row(url: &str, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
             error: None,
         },
         Err(e) => FleetRow {
+            name,
             database,
             state: "error",
             objects: Vec::new(),
@@ -171,7 +165,7 @@ fn row(url: &str, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
 fn report(rows: Vec<FleetRow>) -> Report {
     let width = rows
         .iter()
-        .map(|r| r.database.chars().count())
+        .map(|r| r.name.chars().count())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -193,7 +187,7 @@ fn report(rows: Vec<FleetRow>) -> Report {
         };
         stdout.push_str(&format!(
             "{:<width$}  {state}  {detail}{expected}\n",
-            r.database
+            r.name
         ));
     }
     let ok = rows.iter().filter(|r| r.state == "ok").count();

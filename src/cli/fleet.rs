@@ -1,0 +1,89 @@
+//! `--db` (once or more), `--db-list` and `--fleet`: one database, or a
+//! fleet and how a change rolls out over it.
+
+use anyhow::Result;
+
+use super::args::{RolloutArgs, Targets};
+use crate::config::Project;
+use crate::fleet::{Rollout, RolloutFlags, Selection, Target};
+use crate::workflow::{self, FleetJob, Report};
+
+/// Where a command runs.
+pub(super) enum Where {
+    /// One database (its URL).
+    One(String),
+    /// Many.
+    Fleet(Vec<Target>),
+}
+
+impl Targets {
+    fn selection(&self) -> Selection {
+        Selection {
+            urls: self.db.clone(),
+            list: self.db_list.clone(),
+            groups: self.fleet.as_ref().map(|groups| {
+                groups
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
+        }
+    }
+
+    /// True when no database is named at all.
+    pub(super) fn none_given(&self) -> bool {
+        self.db.is_empty() && self.db_list.is_none() && self.fleet.is_none()
+    }
+
+    /// One database (`--db`, else `$DATABASE_URL`) or a fleet.
+    pub(super) fn resolve(&self, project: &Project) -> Result<Where> {
+        let selection = self.selection();
+        if selection.is_fleet() {
+            return Ok(Where::Fleet(
+                selection.targets(&project.fleet, &project.root)?,
+            ));
+        }
+        Ok(Where::One(
+            project.database_url(self.db.first().map(String::as_str))?,
+        ))
+    }
+
+    /// Databases at once: the flag, stratum.yaml, 8.
+    pub(super) fn jobs(&self, project: &Project) -> usize {
+        self.jobs.or(project.fleet.jobs).unwrap_or(8).max(1)
+    }
+}
+
+impl RolloutArgs {
+    /// The rollout: these flags over stratum.yaml's `fleet:`.
+    pub(super) fn resolve(&self, targets: &Targets, project: &Project) -> Result<Rollout> {
+        Rollout::resolve(
+            &RolloutFlags {
+                canary: self.canary.clone(),
+                waves: self.waves.clone(),
+                jobs: targets.jobs,
+                per_server: self.per_server,
+                max_failures: self.max_failures,
+            },
+            &project.fleet,
+        )
+    }
+}
+
+/// `job` on the one database, or rolled out over the fleet.
+pub(super) async fn run_job(
+    project: &Project,
+    targets: &Targets,
+    rollout: &RolloutArgs,
+    job: FleetJob<'_>,
+) -> Result<Report> {
+    match targets.resolve(project)? {
+        Where::One(url) => workflow::run_job(project, &url, job).await,
+        Where::Fleet(fleet) => {
+            let rollout = rollout.resolve(targets, project)?;
+            workflow::run_fleet(project, &fleet, &rollout, job).await
+        }
+    }
+}
