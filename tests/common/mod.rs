@@ -54,6 +54,11 @@ impl TestServer {
             .unwrap()
     }
 
+    /// [`TestServer::connect`] as a future that owns the name.
+    pub fn connect_owned(&self, name: String) -> impl std::future::Future<Output = Client> + '_ {
+        async move { self.connect(&name).await }
+    }
+
     /// A postgres:// URL for database `name`.
     pub fn url(&self, name: &str) -> String {
         let config = self.cluster.config(name);
