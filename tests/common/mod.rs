@@ -55,8 +55,8 @@ impl TestServer {
     }
 
     /// [`TestServer::connect`] as a future that owns the name.
-    pub fn connect_owned(&self, name: String) -> impl std::future::Future<Output = Client> + '_ {
-        async move { self.connect(&name).await }
+    pub async fn connect_owned(&self, name: String) -> Client {
+        self.connect(&name).await
     }
 
     /// A postgres:// URL for database `name`.
