@@ -245,7 +245,14 @@ async fn apply_over_the_groups_of_stratum_yaml() {
     let mut env = vec![("STRATUM_DEV_URL".to_string(), dev.clone())];
     for n in 0..2 {
         let name = format!("us_{n}");
-        server.database(&name).await;
+        let client = server.database(&name).await;
+        if n == 1 {
+            // Half way there: its plan is another one.
+            client
+                .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)")
+                .await
+                .unwrap();
+        }
         env.push((format!("STRATUM_TEST_US_{n}"), server.url(&name)));
     }
     std::fs::write(
@@ -256,6 +263,40 @@ async fn apply_over_the_groups_of_stratum_yaml() {
     )
     .unwrap();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The review: each distinct plan once, with its databases.
+    let out = stratum_in(p, &["plan", "--fleet", "--format", "json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plans = json(&out)["plans"].clone();
+    let grouped: Vec<(&str, Vec<&str>, usize)> = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["label"].as_str().unwrap(),
+                g["databases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap())
+                    .collect(),
+                g["statements"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        grouped,
+        [
+            ("plan A", vec!["eu_0", "eu_1", "eu_2", "us_0"], 2),
+            ("plan B", vec!["us_1"], 1)
+        ]
+    );
+    let out = stratum_in(p, &["plan", "--fleet"], &env);
+    assert!(
+        text(&out.stderr).contains("4 databases: plan A; 1 database: plan B; 2 distinct plans"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = stratum_in(p, &["apply", "--fleet"], &env);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
@@ -278,6 +319,7 @@ async fn apply_over_the_groups_of_stratum_yaml() {
     }
     assert_eq!(report["targets"][3]["group"], "us");
     assert_eq!(report["targets"][3]["ran"], 2);
+    assert_eq!(report["targets"][4]["ran"], 1);
     for n in 0..3 {
         let client = server.connect(&format!("eu_{n}")).await;
         assert!(has_table(&client, "users").await);

@@ -265,7 +265,7 @@ A saved plan carries a fingerprint of the database's schema: `apply` runs it
 only while the schema is still the one it was made for.")]
     Plan {
         #[command(flatten)]
-        db: Db,
+        targets: Targets,
         /// Also save the plan to FILE (JSON), for `stratum apply FILE`.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

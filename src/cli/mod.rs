@@ -118,9 +118,17 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 }
             }
         }
-        Command::Plan { db, out, explain } => {
-            workflow::plan(&project, &url(db)?, out.as_deref(), explain).await
-        }
+        Command::Plan {
+            targets,
+            out,
+            explain,
+        } => match targets.resolve(&project)? {
+            Where::One(url) => workflow::plan(&project, &url, out.as_deref(), explain).await,
+            Where::Fleet(fleet) => {
+                let jobs = targets.jobs(&project);
+                workflow::plan_fleet(&project, &fleet, jobs, out.as_deref()).await
+            }
+        },
         Command::Apply {
             saved,
             targets,

@@ -93,7 +93,8 @@ pub async fn check_fleet(project: &Project, targets: &[Target], jobs: usize) -> 
     Ok(report(rows))
 }
 
-async fn major_of(url: &str) -> Result<u32> {
+/// The PostgreSQL major of the server at `url`.
+pub(super) async fn major_of(url: &str) -> Result<u32> {
     let client = conninfo::connect_url(url).await?;
     let version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])

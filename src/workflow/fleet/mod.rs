@@ -4,9 +4,26 @@
 //! single-database command.
 
 mod check;
+mod plan;
 mod rollout;
 mod status;
 
 pub use check::{check_fleet, FleetRow};
+pub use plan::plan_fleet;
 pub use rollout::{run_fleet, run_job, FleetJob};
 pub use status::status_fleet;
+
+use crate::config::Project;
+use crate::fleet::Target;
+
+/// Loads `schema/` once, for the first target's PostgreSQL major, before
+/// many targets plan at once: they then read it from the catalog cache
+/// instead of each loading it. A failure here is each target's to report.
+async fn warm(project: &Project, targets: &[Target]) {
+    let Some(first) = targets.first() else { return };
+    let (Ok(major), Ok(schema)) = (check::major_of(&first.url).await, project.schema_source())
+    else {
+        return;
+    };
+    let _ = crate::load::load_for_major(&schema, &project.scratch(), major).await;
+}

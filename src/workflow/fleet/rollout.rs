@@ -116,6 +116,7 @@ pub async fn run_fleet(
         if let Some(report) = ask(project, targets.len(), options).await? {
             return Ok(report);
         }
+        super::warm(project, targets).await;
     }
     let ran = fleet::run(targets, &waves, rollout, |target| one(project, target, job)).await;
     Ok(report(targets, &waves, &ran, job))
