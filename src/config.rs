@@ -78,6 +78,9 @@ pub struct ConfigFile {
     /// The databases of a fleet (named groups) and how changes roll out
     /// over them.
     pub fleet: Option<crate::fleet::FleetConfig>,
+    /// Schema per tenant: the placeholder schema `schema/` holds a
+    /// tenant's objects in, and how a database's tenant schemas are found.
+    pub tenants: Option<crate::tenants::TenantsConfig>,
 }
 
 /// What `migrate` does with a pending migration older than the newest
@@ -341,6 +344,11 @@ pub struct Project {
     /// `fleet:` as written: groups are read (and their environment
     /// variables) only by a command run over them.
     pub fleet: crate::fleet::FleetConfig,
+    /// Schema per tenant (`tenants:`).
+    pub tenants: Option<crate::tenants::Tenants>,
+    /// The part of `schema/` and the migrations this run works on, in a
+    /// project with tenants: set per target by the fleet commands.
+    pub tenant: Option<crate::tenants::TenantRun>,
 }
 
 /// The pace of backfills: `stratum.yaml`, then defaults.
@@ -580,6 +588,11 @@ impl Project {
             zero_downtime: zero_downtime(file.zero_downtime)?,
             rehearse: rehearse(file.rehearse.unwrap_or_default())?,
             fleet: file.fleet.unwrap_or_default(),
+            tenants: match &file.tenants {
+                Some(config) => Some(crate::tenants::Tenants::from_config(config)?),
+                None => None,
+            },
+            tenant: None,
             pre_checks: match overrides.no_pre_checks {
                 true => None,
                 false => pre_checks(file.pre_checks)?,

@@ -32,6 +32,7 @@ pub mod renames;
 pub mod render;
 pub mod scratch;
 pub mod sql;
+pub mod tenants;
 pub mod ui;
 pub mod workflow;
 pub mod zero_downtime;

@@ -84,6 +84,15 @@ pub fn identifiers(sql: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// True when `word`, an identifier as written (quoted or not), is `name`
+/// as PostgreSQL folds it.
+pub fn folds_to(word: &str, name: &str) -> bool {
+    match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\"") == name,
+        None => word.to_lowercase() == name,
+    }
+}
+
 /// `sql` (an index or constraint definition as PostgreSQL prints it) with
 /// its references to column `from` made to `to`: every word that names
 /// `from` and stands alone, not qualified, called, or a type after `::`,
@@ -97,10 +106,7 @@ pub fn rename_column(sql: &str, from: &str, to: &str) -> Option<String> {
             .and_then(|t| sql.get(t.start as usize..t.end as usize))
             .unwrap_or("")
     };
-    let names = |w: &str| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\"") == from,
-        None => w.to_lowercase() == from,
-    };
+    let names = |w: &str| folds_to(w, from);
     let mut out = String::with_capacity(sql.len());
     let mut at = 0;
     for (i, t) in scan.tokens.iter().enumerate() {

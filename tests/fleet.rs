@@ -485,3 +485,156 @@ async fn sigint_mid_rollout_cancels_the_running_databases_under_migrate_and_appl
         }
     }
 }
+
+/// Schema per tenant: 100 tenant schemas in one database, `schema/` holding
+/// a tenant's objects once in the placeholder schema `tenant` beside a
+/// shared table. `generate` writes the migration once; `migrate` runs the
+/// shared part once and the tenant part into each tenant schema (each with
+/// its own history), in waves; `check` reads every tenant and names the
+/// one that drifted; `plan` groups the tenants by their plan; `apply`
+/// puts the drifted one back; a second generate + migrate of a new column
+/// reaches every tenant; the tenants may also come from a query.
+#[tokio::test(flavor = "current_thread")]
+async fn schema_per_tenant_in_one_database() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let schema = "CREATE TABLE public.plans (id int PRIMARY KEY, name text NOT NULL);\n\
+                  CREATE SCHEMA tenant;\n\
+                  CREATE TABLE tenant.users (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    \
+                  email text NOT NULL,\n    plan int REFERENCES public.plans\n);\n\
+                  CREATE INDEX users_email ON tenant.users (email);\n\
+                  CREATE VIEW tenant.paying AS SELECT id, email FROM tenant.users WHERE plan IS NOT NULL;\n";
+    let dir = common::project_dir(schema, &[]);
+    let p = dir.path();
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "tenants:\n  placeholder: tenant\n  schemas: tenant_*\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["generate", "--name", "init"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let db = server.database("saas").await;
+    let url = server.url("saas");
+    let mut create = String::new();
+    for n in 1..=100 {
+        create.push_str(&format!("CREATE SCHEMA tenant_{n:03};\n"));
+    }
+    db.batch_execute(&create).await.unwrap();
+
+    let args = [
+        "migrate", "--db", &url, "--canary", "1", "--waves", "10%,rest", "--jobs", "8", "--format",
+        "json",
+    ];
+    let out = stratum_in(p, &args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    let all = statuses(&report);
+    assert_eq!(all.len(), 101);
+    assert_eq!(all[0], ("shared".to_string(), "done".to_string()));
+    assert!(all.iter().all(|(_, s)| s == "done"), "{all:?}");
+    assert_eq!(report["waves"][0]["label"], "shared parts");
+    assert_eq!(report["waves"][1]["label"], "canary");
+    assert_eq!(report["targets"][1]["part"]["tenant"], "tenant_001");
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM pg_tables WHERE tablename = 'users' AND schemaname LIKE 'tenant\\_%'").await,
+        100
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_tables WHERE tablename = 'plans'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM pg_tables WHERE tablename = 'stratum_migrations'").await,
+        101
+    );
+    // Each tenant's key refers to the shared table, its view to its table.
+    db.batch_execute(
+        "INSERT INTO public.plans VALUES (1, 'pro');\n\
+         INSERT INTO tenant_007.users (email, plan) VALUES ('a@b.c', 1);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count("SELECT count(*) FROM tenant_007.paying").await, 1);
+    assert_eq!(count("SELECT count(*) FROM tenant_008.paying").await, 0);
+
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("101 targets: 101 match the schema"),
+        "{}",
+        text(&out.stderr)
+    );
+    db.batch_execute("ALTER TABLE tenant_042.users ADD COLUMN legacy text")
+        .await
+        .unwrap();
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let drifted: Vec<&str> = stdout.lines().filter(|l| l.contains("drift ")).collect();
+    assert_eq!(drifted.len(), 1, "{stdout}");
+    assert!(
+        drifted[0].starts_with("tenant_042") && drifted[0].contains("table tenant_042.users"),
+        "{stdout}"
+    );
+
+    // The review: one group for the 100 in place, one plan for the drifted.
+    let out = stratum_in(p, &["plan", "--db", &url, "--format", "json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plans = json(&out)["plans"].clone();
+    assert_eq!(plans[0]["label"], "no changes");
+    assert_eq!(plans[0]["databases"].as_array().unwrap().len(), 100);
+    assert_eq!(plans[1]["databases"], serde_json::json!(["tenant_042"]));
+    assert_eq!(
+        plans[1]["statements"],
+        serde_json::json!(["ALTER TABLE tenant.users DROP COLUMN legacy;"])
+    );
+    let out = stratum_in(
+        p,
+        &[
+            "apply",
+            "--db",
+            &url,
+            "--yes",
+            "--allow-hazards",
+            "data-loss",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // A new column: generated once, migrated into every tenant.
+    let schema = schema.replace(
+        "email text NOT NULL,",
+        "email text NOT NULL,\n    phone text,",
+    );
+    std::fs::write(p.join("schema/schema.sql"), schema).unwrap();
+    let out = stratum_in(p, &["generate", "--name", "phone"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["migrate", "--db", &url, "--jobs", "8"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'").await,
+        100
+    );
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = stratum_in(p, &["status", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Tenants from a query: the first 99 only.
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "tenants:\n  placeholder: tenant\n  query: SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_0%'\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["status", "--db", &url, "--format", "json"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["databases"].as_array().unwrap().len(), 100);
+}

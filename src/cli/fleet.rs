@@ -45,9 +45,12 @@ impl Targets {
                 selection.targets(&project.fleet, &project.root)?,
             ));
         }
-        Ok(Where::One(
-            project.database_url(self.db.first().map(String::as_str))?,
-        ))
+        let url = project.database_url(self.db.first().map(String::as_str))?;
+        // With tenants, one database is its shared part and its tenants.
+        if project.tenants.is_some() {
+            return Ok(Where::Fleet(vec![Target::new(&url, None, Vec::new())]));
+        }
+        Ok(Where::One(url))
     }
 
     /// Databases at once: the flag, stratum.yaml, 8.

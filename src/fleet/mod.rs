@@ -9,4 +9,4 @@ pub mod rollout;
 pub mod targets;
 
 pub use rollout::{run, waves, Canary, Ran, Rollout, RolloutFlags, Stop, Verdict, Wave, Worked};
-pub use targets::{read_list, FleetConfig, Selection, Target};
+pub use targets::{noun, read_list, FleetConfig, Selection, Target};

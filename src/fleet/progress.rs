@@ -90,7 +90,7 @@ impl<'a> Live<'a> {
             None => self.line(&format!(
                 "{}: {}",
                 wave.label,
-                ui::count(wave.members.len(), "database")
+                ui::count(wave.members.len(), super::noun(self.targets))
             )),
         }
     }
@@ -171,6 +171,7 @@ impl<'a> Live<'a> {
 pub fn stop_reason(stop: &Stop) -> String {
     match stop {
         Stop::Canary => "the canary failed; no other database was started".into(),
+        Stop::Shared => "a database's shared part failed; no tenant schema was started".into(),
         Stop::Failures { failed } => format!(
             "{} failed (--max-failures); no database was started after that",
             ui::count(*failed, "database")

@@ -176,6 +176,10 @@ impl Rollout {
     }
 }
 
+/// The label of the wave of the databases' shared parts, which goes
+/// first, and stops the rollout when one fails.
+pub const SHARED: &str = "shared parts";
+
 /// One wave: a label and the targets (indexes into the fleet), in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Wave {
@@ -190,6 +194,19 @@ pub struct Wave {
 pub fn waves(targets: &[Target], rollout: &Rollout) -> Result<Vec<Wave>> {
     let mut left: Vec<usize> = (0..targets.len()).collect();
     let mut out = Vec::new();
+    // With tenants, each database's shared part goes before any tenant.
+    let shared: Vec<usize> = left
+        .iter()
+        .copied()
+        .filter(|i| targets[*i].part == Some(crate::tenants::Part::Shared))
+        .collect();
+    if !shared.is_empty() {
+        left.retain(|i| !shared.contains(i));
+        out.push(Wave {
+            label: SHARED.into(),
+            members: shared,
+        });
+    }
     let canary: Vec<usize> = match &rollout.canary {
         Canary::None => Vec::new(),
         Canary::First(n) => left.iter().copied().take(*n).collect(),
@@ -312,6 +329,8 @@ pub struct Finished<T> {
 pub enum Stop {
     /// A canary failed.
     Canary,
+    /// A database's shared part failed (schema per tenant).
+    Shared,
     /// `max_failures` targets failed.
     Failures {
         /// How many had.
@@ -400,6 +419,8 @@ where
                 if stop.is_none() {
                     if wave.label == "canary" {
                         stop = Some(Stop::Canary);
+                    } else if wave.label == SHARED {
+                        stop = Some(Stop::Shared);
                     } else if rollout.max_failures.is_some_and(|k| failures >= k) {
                         stop = Some(Stop::Failures { failed: failures });
                     }

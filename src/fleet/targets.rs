@@ -32,6 +32,17 @@ pub struct Target {
     /// Its server (`host:port`), whose connections `per_server` bounds.
     #[serde(skip)]
     pub server: String,
+    /// With tenants: its database's shared part, or one tenant schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<crate::tenants::Part>,
+    /// With tenants: its database's tenant schemas (left out of its shared
+    /// part; beside a tenant's, out of its proof).
+    #[serde(skip)]
+    pub tenant_schemas: std::sync::Arc<Vec<String>>,
+    /// For a tenant schema: what it should hold, made from `schema/`'s
+    /// placeholder (for check, plan and apply).
+    #[serde(skip)]
+    pub desired: Option<std::sync::Arc<crate::kinds::Catalog>>,
 }
 
 impl Target {
@@ -51,12 +62,24 @@ impl Target {
             tags,
             group: None,
             server,
+            part: None,
+            tenant_schemas: Default::default(),
+            desired: None,
         }
     }
 
     /// True when `word` is its name or one of its tags.
     pub fn is(&self, word: &str) -> bool {
         self.name == word || self.tags.iter().any(|t| t == word)
+    }
+}
+
+/// What a report calls `targets`: databases, or with tenants, targets (a
+/// database's shared part, a tenant schema).
+pub fn noun(targets: &[Target]) -> &'static str {
+    match targets.iter().any(|t| t.part.is_some()) {
+        true => "target",
+        false => "database",
     }
 }
 

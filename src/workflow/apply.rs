@@ -78,6 +78,20 @@ async fn plan_to(
 
 /// The database and the plan that turns it into `schema/`.
 pub(super) async fn planned(project: &Project, url: &str) -> Result<Planned> {
+    // A tenant schema's run brings what the schema should hold, made from
+    // `schema/`'s placeholder (renames are not applied to tenants).
+    if let Some(desired) = project.tenant.as_ref().and_then(|t| t.desired.clone()) {
+        let mut current = read_current(project, url).await?;
+        let desired = (*desired).clone();
+        let plan = plan_to(project, url, &mut current, &desired, &[]).await?;
+        return Ok(Planned {
+            current,
+            desired,
+            target: None,
+            renames: Vec::new(),
+            plan,
+        });
+    }
     let mut catalogs = load(
         project,
         &[
@@ -437,7 +451,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
             url,
             sampling: &project.rehearse.sampling,
         });
-        Some(prove(project, &todo, sample).await?)
+        Some(prove(project, url, &todo, sample).await?)
     } else {
         None
     };
@@ -499,11 +513,13 @@ async fn pre_checks(project: &Project, url: &str, script: &Script) -> Result<Vec
 /// in a scratch database, with rows) before they run on the database.
 async fn prove(
     project: &Project,
+    url: &str,
     todo: &ToApply,
     sample: Option<crate::proof::Sample<'_>>,
 ) -> Result<crate::proof::Proven> {
+    let base = proof_base(project, url, todo).await?;
     let build = Plan {
-        steps: ddl::build_steps(&todo.current)?,
+        steps: ddl::build_steps(&base)?,
     };
     let side = Side::Text("the database's schema".into(), render::sql(&build));
     let major = (todo.current.server_version / 10000) as u32;
@@ -523,6 +539,32 @@ async fn prove(
         sample,
     )
     .await
+}
+
+/// The schema the proof builds its copy from: the database's as planned,
+/// or for a tenant schema, with the rest of its database but the other
+/// tenants (the shared objects its own refer to).
+async fn proof_base<'a>(
+    project: &Project,
+    url: &str,
+    todo: &'a ToApply,
+) -> Result<std::borrow::Cow<'a, Catalog>> {
+    use crate::tenants::{Part, TenantRun};
+    let Some(TenantRun {
+        part: Part::Tenant(schema),
+        placeholder,
+        tenant_schemas,
+        ..
+    }) = &project.tenant
+    else {
+        return Ok(std::borrow::Cow::Borrowed(&todo.current));
+    };
+    let mut wider = project.clone();
+    wider.filter.include_schemas.clear();
+    wider.filter.exclude_schemas.push(placeholder.clone());
+    let others = tenant_schemas.iter().filter(|s| *s != schema);
+    wider.filter.exclude_schemas.extend(others.cloned());
+    Ok(std::borrow::Cow::Owned(read_current(&wider, url).await?))
 }
 
 /// Execute: runs the script through the executor, holding the advisory

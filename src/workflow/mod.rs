@@ -165,6 +165,20 @@ fn proved_line(p: &crate::proof::Proven, copy: &str) -> String {
 }
 
 /// The migrations of the project, in order.
+/// With tenants, the part of each the run works on (its checksum is the
+/// file's).
 fn migrations(project: &Project) -> Result<Vec<crate::migrations::Migration>> {
-    crate::migrations::read_dir(&project.migrations, project.layout)
+    let mut files = crate::migrations::read_dir(&project.migrations, project.layout)?;
+    if let Some(run) = &project.tenant {
+        let part = |file: &crate::parse::SqlFile| {
+            crate::tenants::part_of(file, &run.placeholder, &run.part)
+        };
+        for m in &mut files {
+            m.up = part(&m.up)?;
+            if let Some(down) = &m.down {
+                m.down = Some(part(down)?);
+            }
+        }
+    }
+    Ok(files)
 }

@@ -18,6 +18,7 @@ use crate::fleet::Target;
 use crate::introspect::introspect;
 use crate::kinds::Catalog;
 use crate::load::load_for_major;
+use crate::tenants::Part;
 use crate::ui::{paint, style};
 
 /// One database's result.
@@ -51,46 +52,105 @@ struct FleetJson {
 /// when any could not be checked.
 pub async fn check_fleet(project: &Project, targets: &[Target], jobs: usize) -> Result<Report> {
     let jobs = jobs.max(1);
-    let urls: Vec<&str> = targets.iter().map(|t| t.url.as_str()).collect();
-    // The major of each: the schema is read by a server of the same one.
-    let majors: Vec<Result<u32>> = stream::iter(&urls)
-        .map(|url| major_of(url))
+    let mut targets = super::expand(project, targets.to_vec()).await?;
+    super::tenants::fill_desired(project, &mut targets, jobs).await?;
+    let targets = &targets;
+    // The major of each database (asked once per URL): the schema is read
+    // by a server of the same one.
+    let mut urls: Vec<&str> = targets.iter().map(|t| t.url.as_str()).collect();
+    urls.sort_unstable();
+    urls.dedup();
+    let majors: BTreeMap<&str, Result<u32>> = stream::iter(&urls)
+        .map(|url| async move { (*url, major_of(url).await) })
         .buffered(jobs)
         .collect()
         .await;
-    let mut desired: BTreeMap<u32, Result<Catalog, String>> = BTreeMap::new();
+    let mut desired: BTreeMap<u32, Desired> = BTreeMap::new();
     let schema = project.schema_source()?;
-    for major in majors.iter().flatten() {
-        if !desired.contains_key(major) {
-            let loaded = load_for_major(&schema, &project.scratch(), *major).await;
-            let loaded = loaded.map(|mut c| {
-                project.filter.apply(&mut c);
-                c
-            });
-            desired.insert(*major, loaded.map_err(|e| format!("{e:#}")));
+    for major in majors.values().flatten() {
+        if desired.contains_key(major) {
+            continue;
         }
+        let loaded = match load_for_major(&schema, &project.scratch(), *major).await {
+            Ok(mut catalog) => {
+                project.filter.apply(&mut catalog);
+                Ok(catalog)
+            }
+            Err(e) => Err(format!("{e:#}")),
+        };
+        desired.insert(*major, Desired { loaded });
     }
-    let rows: Vec<FleetRow> = stream::iter(targets.iter().zip(&majors))
-        .map(|(target, major)| {
-            let url = target.url.as_str();
-            let desired = &desired;
+    // A database's targets (its shared part and tenants) share one read.
+    let mut databases: Vec<&[Target]> = Vec::new();
+    let mut rest = &targets[..];
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|t| t.url == first.url).count();
+        databases.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    let rows: Vec<FleetRow> = stream::iter(databases)
+        .map(|database| {
+            let url = database[0].url.as_str();
+            let (desired, majors) = (&desired, &majors);
             async move {
-                let outcome = match major {
-                    Ok(major) => match &desired[major] {
-                        Ok(catalog) => compare(project, url, catalog).await,
-                        Err(e) => Err(anyhow::anyhow!(
-                            "loading the schema for PostgreSQL {major}: {e}"
-                        )),
-                    },
+                let current = match &majors[url] {
+                    Ok(major) => read(url).await.map(|c| (*major, c)),
                     Err(e) => Err(anyhow::anyhow!("{e:#}")),
                 };
-                row(target, outcome)
+                let mut rows = Vec::new();
+                for target in database {
+                    let project = super::tenants::project_for(project, target);
+                    let outcome = match &current {
+                        Ok((major, current)) => match desired[major].of(target, &project.filter) {
+                            Ok(catalog) => compare(&project, current.clone(), &catalog),
+                            Err(e) => Err(anyhow::anyhow!(
+                                "loading the schema for PostgreSQL {major}: {e}"
+                            )),
+                        },
+                        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+                    };
+                    rows.push(row(target, outcome));
+                }
+                rows
             }
         })
         .buffered(jobs)
+        .flat_map(stream::iter)
         .collect()
         .await;
-    Ok(report(rows))
+    Ok(report(rows, crate::fleet::noun(targets)))
+}
+
+/// What the databases of one major should hold.
+struct Desired {
+    /// `schema/`.
+    loaded: Result<Catalog, String>,
+}
+
+impl Desired {
+    /// What `target` should hold: a tenant's part, `schema/` in a shared
+    /// part's scope (`filter`), or `schema/`.
+    fn of<'a>(
+        &'a self,
+        target: &'a Target,
+        filter: &crate::filter::Filter,
+    ) -> Result<std::borrow::Cow<'a, Catalog>, String> {
+        match &target.part {
+            Some(Part::Tenant(schema)) => match &target.desired {
+                Some(desired) => Ok(std::borrow::Cow::Borrowed(&**desired)),
+                None => Err(format!("no schema was made for tenant {schema}")),
+            },
+            Some(Part::Shared) => {
+                let mut catalog = self.loaded.clone()?;
+                filter.apply(&mut catalog);
+                Ok(std::borrow::Cow::Owned(catalog))
+            }
+            None => match &self.loaded {
+                Ok(catalog) => Ok(std::borrow::Cow::Borrowed(catalog)),
+                Err(e) => Err(e.clone()),
+            },
+        }
+    }
 }
 
 /// The PostgreSQL major of the server at `url`.
@@ -103,16 +163,19 @@ pub(super) async fn major_of(url: &str) -> Result<u32> {
     Ok((version / 10000) as u32)
 }
 
-/// The objects of one database that differ from `desired`: (unexpected,
-/// expected).
-async fn compare(
+/// The schema of the database at `url`, read live.
+async fn read(url: &str) -> Result<Catalog> {
+    let client = conninfo::connect_url(url).await?;
+    introspect(&client, true).await
+}
+
+/// The objects of `current` (a database's schema, scoped here by the
+/// project's filter) that differ from `desired`: (unexpected, expected).
+fn compare(
     project: &Project,
-    url: &str,
+    mut current: Catalog,
     desired: &Catalog,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let client = conninfo::connect_url(url).await?;
-    let mut current = introspect(&client, true).await?;
-    drop(client);
     project.filter.apply(&mut current);
     // Only a database whose history schema the schema lacks needs a copy.
     let mut desired = std::borrow::Cow::Borrowed(desired);
@@ -163,7 +226,7 @@ fn row(target: &Target, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow
     }
 }
 
-fn report(rows: Vec<FleetRow>) -> Report {
+fn report(rows: Vec<FleetRow>, noun: &str) -> Report {
     let width = rows
         .iter()
         .map(|r| r.name.chars().count())
@@ -196,7 +259,7 @@ fn report(rows: Vec<FleetRow>) -> Report {
     let errors = rows.iter().filter(|r| r.state == "error").count();
     let stderr = format!(
         "{}: {ok} match the schema, {drifted} drifted, {errors} could not be checked.\n",
-        count(rows.len(), "database")
+        count(rows.len(), noun)
     );
     let exit = if errors > 0 {
         ERROR

@@ -7,11 +7,13 @@ mod check;
 mod plan;
 mod rollout;
 mod status;
+mod tenants;
 
 pub use check::{check_fleet, FleetRow};
 pub use plan::plan_fleet;
 pub use rollout::{run_fleet, run_job, FleetJob};
 pub use status::status_fleet;
+pub use tenants::expand;
 
 use crate::config::Project;
 use crate::fleet::Target;

@@ -48,9 +48,15 @@ pub async fn plan_fleet(
              plan each group's database with --db"
         );
     }
+    let mut targets = super::expand(project, targets.to_vec()).await?;
+    super::tenants::fill_desired(project, &mut targets, jobs).await?;
+    let targets = &targets;
     super::warm(project, targets).await;
     let planned: Vec<Result<Report>> = stream::iter(targets)
-        .map(|t| async move { ui::captured(plan(project, &t.url, None, false)).await.0 })
+        .map(|t| async move {
+            let project = super::tenants::project_for(project, t);
+            ui::captured(plan(&project, &t.url, None, false)).await.0
+        })
         .buffered(jobs.max(1))
         .collect()
         .await;
@@ -71,7 +77,8 @@ pub async fn plan_fleet(
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|s| s["sql"].as_str().map(str::to_string))
+            .filter_map(|s| s["sql"].as_str())
+            .map(|sql| as_written(project, target, sql))
             .collect();
         match groups.iter_mut().find(|g| g.statements == statements) {
             Some(group) => group.databases.push(target.name.clone()),
@@ -98,7 +105,7 @@ pub async fn plan_fleet(
                 None => format!("plan {}", i + 1),
             };
         }
-        let n = count(group.databases.len(), "database");
+        let n = count(group.databases.len(), crate::fleet::noun(targets));
         summary.push(format!("{n}: {}", group.label));
         stdout.push_str(&paint(
             style::BOLD,
@@ -109,7 +116,7 @@ pub async fn plan_fleet(
             continue;
         }
         stdout.push_str(&format!(
-            "-- (hazard sizes are {}'s)\n{}\n",
+            "-- (as planned for {}: its names, its hazards' sizes)\n{}\n",
             group.databases[0], group.sql
         ));
     }
@@ -125,7 +132,7 @@ pub async fn plan_fleet(
     if !failed.is_empty() {
         summary.push(format!(
             "{}: could not be planned",
-            count(failed.len(), "database")
+            count(failed.len(), crate::fleet::noun(targets))
         ));
     }
     let distinct = groups.iter().filter(|g| !g.statements.is_empty()).count();
@@ -147,6 +154,17 @@ pub async fn plan_fleet(
         stderr,
         serde_json::json!({ "plans": groups, "errors": failed }),
     ))
+}
+
+/// A statement as `schema/` would write it: a tenant schema's made the
+/// placeholder's, so that tenants with the same plan group together.
+fn as_written(project: &Project, target: &Target, sql: &str) -> String {
+    match (&project.tenants, &target.part) {
+        (Some(tenants), Some(crate::tenants::Part::Tenant(schema))) => {
+            crate::tenants::rewrite(sql, schema, &tenants.placeholder)
+        }
+        _ => sql.to_string(),
+    }
 }
 
 /// Up to five names, then how many more.

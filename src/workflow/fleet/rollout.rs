@@ -111,6 +111,11 @@ pub async fn run_fleet(
              pending on each"
         );
     }
+    let mut targets = super::expand(project, targets.to_vec()).await?;
+    if let FleetJob::Apply(_) = job {
+        super::tenants::fill_desired(project, &mut targets, rollout.jobs).await?;
+    }
+    let targets = &targets;
     let waves = fleet::waves(targets, rollout)?;
     if let FleetJob::Apply(options) = job {
         if let Some(report) = ask(project, targets.len(), options).await? {
@@ -178,7 +183,8 @@ async fn one(project: &Project, target: &Target, job: FleetJob<'_>) -> Worked<Ou
         }
         job => job,
     };
-    let (result, said) = ui::captured(run_job(project, &target.url, job)).await;
+    let project = super::tenants::project_for(project, target);
+    let (result, said) = ui::captured(run_job(&project, &target.url, job)).await;
     let said = ui::plain(&said);
     match result {
         Ok(report) => {
@@ -342,7 +348,7 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
     stderr.push_str(&format!(
         "{} {}: {} in {}.\n",
         job.command(),
-        count(targets.len(), "database"),
+        count(targets.len(), fleet::noun(targets)),
         parts.join(", "),
         secs(ran.elapsed)
     ));

@@ -40,9 +40,11 @@ struct Row<'a> {
 /// a pending, changed, missing or failed migration, 2 when any could not
 /// be read.
 pub async fn status_fleet(project: &Project, targets: &[Target], jobs: usize) -> Result<Report> {
+    let targets = &super::expand(project, targets.to_vec()).await?;
     let rows: Vec<Row> = stream::iter(targets)
         .map(|target| async move {
-            let (result, _) = ui::captured(status(project, &target.url)).await;
+            let project = super::tenants::project_for(project, target);
+            let (result, _) = ui::captured(status(&project, &target.url)).await;
             match result {
                 Ok(report) => {
                     let counts = counts(&report.json);
@@ -115,7 +117,7 @@ pub async fn status_fleet(project: &Project, targets: &[Target], jobs: usize) ->
     let stderr = format!(
         "{}: {ok} up to date, {pending} with pending migrations, {attention} with changed, \
          missing or failed ones, {errors} could not be read.\n",
-        count(rows.len(), "database")
+        count(rows.len(), crate::fleet::noun(targets))
     );
     let exit = if errors > 0 {
         ERROR
