@@ -214,7 +214,24 @@ async fn a_rollout_over_two_hundred_databases_on_two_servers_stops_and_resumes()
         let versions = applied_versions(&connect(n).await).await;
         assert_eq!(versions.len(), 2, "tenant_{n:03}");
     }
-    let out = stratum_in(p, &["status", "--db-list", "tenants.txt"], &env);
+    // The list from stdin.
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .args(["status", "--db-list", "-"])
+        .current_dir(p)
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    status
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = status.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("200 databases: 200 up to date"),
@@ -628,6 +645,29 @@ async fn schema_per_tenant_in_one_database() {
     let out = stratum_in(p, &["status", "--db", &url], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    // Down reverts it in every tenant, the drop approved for the run.
+    let args = [
+        "down",
+        "--db",
+        &url,
+        "--jobs",
+        "8",
+        "--allow-hazards",
+        "data-loss",
+    ];
+    let out = stratum_in(p, &args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM tenant_100.stratum_migrations").await,
+        1
+    );
+    let out = stratum_in(p, &["migrate", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
     // Tenants from a query: the first 99 only.
     std::fs::write(
         p.join("stratum.yaml"),
@@ -637,4 +677,47 @@ async fn schema_per_tenant_in_one_database() {
     let out = stratum_in(p, &["status", "--db", &url, "--format", "json"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(json(&out)["databases"].as_array().unwrap().len(), 100);
+}
+
+/// On a terminal the rollout is a live table, a line per wave; through a
+/// pipe it is plain lines (the other tests), with no control characters.
+#[tokio::test(flavor = "current_thread")]
+async fn on_a_terminal_each_wave_is_a_live_line() {
+    let server = TestServer::start().await;
+    let dir = common::project_dir(SCHEMA, MIGRATIONS);
+    let p = dir.path();
+    let mut list = String::new();
+    for n in 0..4 {
+        let name = format!("live_{n}");
+        server.database(&name).await;
+        list.push_str(&format!("{} name={name}\n", server.url(&name)));
+    }
+    std::fs::write(p.join("live.txt"), list).unwrap();
+    let command = format!(
+        "{} migrate --db-list live.txt --canary 1 --jobs 2",
+        env!("CARGO_BIN_EXE_stratum")
+    );
+    // util-linux's script(1) runs it under a pseudo-terminal.
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux runs the command under a pseudo-terminal");
+    let seen = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    assert!(
+        seen.contains("canary") && seen.contains("wave 1 (rest)"),
+        "{seen}"
+    );
+    assert!(seen.contains("1/1") && seen.contains("3/3"), "{seen}");
+    assert!(seen.contains("finished"), "{seen}");
+    assert!(seen.contains("\u{1b}["), "no control characters: {seen}");
+    assert!(seen.contains("migrate 4 databases: 4 done"), "{seen}");
+    // Through a pipe: lines, no escape codes.
+    let out = stratum_in(p, &["migrate", "--db-list", "live.txt"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let piped = text(&out.stderr);
+    assert!(piped.contains("[+") && !piped.contains('\u{1b}'), "{piped}");
 }

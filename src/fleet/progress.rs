@@ -64,17 +64,21 @@ impl<'a> Live<'a> {
         let Some((_, bars)) = &self.bars else { return };
         let (running, failed) = self.counts.borrow()[w];
         let bar = &bars[w];
-        let pending = bar.length().unwrap_or(0) - bar.position() - running as u64;
-        let mut msg = format!("{running} running, {pending} pending");
-        if failed > 0 {
-            msg.push_str(&format!(
-                ", {}",
-                paint(style::RED, &format!("{failed} failed"))
-            ));
-        }
-        if bar.position() > 0 && pending + running as u64 > 0 {
-            msg.push_str(&format!(", about {} left", secs(bar.eta())));
-        }
+        let done = bar.position();
+        let pending = bar.length().unwrap_or(0) - done - running as u64;
+        let failed = match failed {
+            0 => String::new(),
+            n => format!(", {}", paint(style::RED, &format!("{n} failed"))),
+        };
+        let msg = if running == 0 && pending == 0 {
+            format!("finished{failed}")
+        } else {
+            let left = match bar.eta() {
+                eta if done > 0 && !eta.is_zero() => format!(", about {} left", secs(eta)),
+                _ => String::new(),
+            };
+            format!("{running} running, {pending} pending{failed}{left}")
+        };
         bar.set_message(msg);
     }
 

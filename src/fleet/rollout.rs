@@ -27,6 +27,9 @@ pub struct Rollout {
     pub per_server: Option<usize>,
     /// Stop starting targets after this many failed.
     pub max_failures: Option<usize>,
+    /// With tenants: the databases' shared parts after the tenants (for
+    /// `down`), not before.
+    pub shared_last: bool,
 }
 
 /// The canary.
@@ -172,6 +175,7 @@ impl Rollout {
             jobs,
             per_server: flags.per_server.or(config.per_server).filter(|n| *n > 0),
             max_failures: flags.max_failures.or(config.max_failures),
+            shared_last: false,
         })
     }
 }
@@ -194,18 +198,20 @@ pub struct Wave {
 pub fn waves(targets: &[Target], rollout: &Rollout) -> Result<Vec<Wave>> {
     let mut left: Vec<usize> = (0..targets.len()).collect();
     let mut out = Vec::new();
-    // With tenants, each database's shared part goes before any tenant.
+    // With tenants, each database's shared part goes before any tenant
+    // (after them all when reverting: tenants refer to shared objects).
     let shared: Vec<usize> = left
         .iter()
         .copied()
         .filter(|i| targets[*i].part == Some(crate::tenants::Part::Shared))
         .collect();
-    if !shared.is_empty() {
-        left.retain(|i| !shared.contains(i));
-        out.push(Wave {
-            label: SHARED.into(),
-            members: shared,
-        });
+    left.retain(|i| !shared.contains(i));
+    let shared = (!shared.is_empty()).then(|| Wave {
+        label: SHARED.into(),
+        members: shared,
+    });
+    if !rollout.shared_last {
+        out.extend(shared.clone());
     }
     let canary: Vec<usize> = match &rollout.canary {
         Canary::None => Vec::new(),
@@ -272,6 +278,9 @@ pub fn waves(targets: &[Target], rollout: &Rollout) -> Result<Vec<Wave>> {
             }
             push("rest".into(), left.into_iter().collect());
         }
+    }
+    if rollout.shared_last {
+        out.extend(shared);
     }
     Ok(out)
 }

@@ -116,6 +116,10 @@ pub async fn run_fleet(
         super::tenants::fill_desired(project, &mut targets, rollout.jobs).await?;
     }
     let targets = &targets;
+    let rollout = &Rollout {
+        shared_last: matches!(job, FleetJob::Down(_)),
+        ..rollout.clone()
+    };
     let waves = fleet::waves(targets, rollout)?;
     if let FleetJob::Apply(options) = job {
         if let Some(report) = ask(project, targets.len(), options).await? {
@@ -234,11 +238,16 @@ async fn one(project: &Project, target: &Target, job: FleetJob<'_>) -> Worked<Ou
 /// (`Refused: ...`, `Not applied ...`), or all of it.
 fn refusal(output: &str) -> String {
     let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
-    match lines.iter().rev().find(|l| {
+    let at = lines.iter().rposition(|l| {
         let l = l.trim_start();
         l.starts_with("Refused") || l.starts_with("Not ") || l.starts_with("refused")
-    }) {
-        Some(line) => line.trim().to_string(),
+    });
+    match at {
+        // `refused 2026..._x:` heads the lines that say why: the first.
+        Some(i) if lines[i].ends_with(':') && i + 1 < lines.len() => {
+            format!("{} {}", lines[i].trim(), lines[i + 1].trim())
+        }
+        Some(i) => lines[i].trim().to_string(),
         None => lines
             .last()
             .map_or("refused".into(), |l| l.trim().to_string()),
