@@ -634,15 +634,59 @@ async fn schema_per_tenant_in_one_database() {
     std::fs::write(p.join("schema/schema.sql"), schema).unwrap();
     let out = stratum_in(p, &["generate", "--name", "phone"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let phones = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'";
+    let dry = ["migrate", "--db", &url, "--dry-run", "--format", "json"];
+    let out = stratum_in(p, &dry, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["would_run"], 101);
+    assert_eq!(count(phones).await, 0);
     let out = stratum_in(p, &["migrate", "--db", &url, "--jobs", "8"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'").await,
-        100
-    );
+    assert_eq!(count(phones).await, 100);
     let out = stratum_in(p, &["check", "--db", &url], &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let out = stratum_in(p, &["status", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // One tenant's history is marked on its own (--tenant).
+    let mut versions: Vec<String> = std::fs::read_dir(p.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".down.sql"))
+        .map(|n| n.split('_').next().unwrap().to_string())
+        .collect();
+    versions.sort();
+    let latest = versions.last().unwrap().as_str();
+    let out = stratum_in(p, &["resolve", "--db", &url, "--rolled-back", latest], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--tenant SCHEMA"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mark = |how: &'static str| {
+        [
+            "resolve",
+            "--db",
+            url.as_str(),
+            how,
+            latest,
+            "--tenant",
+            "tenant_005",
+        ]
+    };
+    let out = stratum_in(p, &mark("--rolled-back"), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = stratum_in(p, &["status", "--db", &url], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let pending: Vec<String> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("pending "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(pending, ["tenant_005"]);
+    let out = stratum_in(p, &mark("--applied"), &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     // Down reverts it in every tenant, the drop approved for the run.
@@ -657,10 +701,7 @@ async fn schema_per_tenant_in_one_database() {
     ];
     let out = stratum_in(p, &args, &env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'").await,
-        0
-    );
+    assert_eq!(count(phones).await, 0);
     assert_eq!(
         count("SELECT count(*) FROM tenant_100.stratum_migrations").await,
         1

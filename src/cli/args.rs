@@ -239,6 +239,10 @@ not recorded; an applied file that was edited is an error.")]
         /// Why the edit is accepted (kept in the history table).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// With tenants (stratum.yaml's tenants:): the tenant schema whose
+        /// history to mark, or `shared` for the database's shared part.
+        #[arg(long, value_name = "SCHEMA")]
+        tenant: Option<String>,
     },
     /// Detect drift: exit 1 when the database (--db) or what migrations/ builds differs from schema/.
     #[command(after_help = "\

@@ -90,3 +90,29 @@ pub(super) async fn run_job(
         }
     }
 }
+
+/// `resolve --tenant`: with tenants, the one part of the database at `url`
+/// to mark (a tenant schema, or `shared`); None without tenants.
+pub(super) fn tenant_part(
+    project: &Project,
+    url: &str,
+    tenant: Option<String>,
+) -> Result<Option<Target>> {
+    use crate::tenants::Part;
+    match (&project.tenants, tenant) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => anyhow::bail!("--tenant: stratum.yaml has no tenants: section"),
+        (Some(_), None) => anyhow::bail!(
+            "with tenants (stratum.yaml), each tenant schema has its own history: name the one \
+             to mark with --tenant SCHEMA, or --tenant shared for the database's shared part"
+        ),
+        (Some(_), Some(name)) => {
+            let mut target = Target::new(url, Some(name.clone()), Vec::new());
+            target.part = Some(match name.as_str() {
+                "shared" => Part::Shared,
+                _ => Part::Tenant(name),
+            });
+            Ok(Some(target))
+        }
+    }
+}

@@ -95,7 +95,14 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             rolled_back,
             checksum,
             reason,
+            tenant,
         } => {
+            let url = url(db)?;
+            let target = fleet::tenant_part(&project, &url, tenant)?;
+            let project = match &target {
+                Some(target) => workflow::project_for(&project, target),
+                None => std::borrow::Cow::Borrowed(&project),
+            };
             let what = match (applied, rolled_back, checksum) {
                 (Some(v), _, _) => workflow::Resolve::Applied(v),
                 (None, Some(v), _) => workflow::Resolve::RolledBack(v),
@@ -105,7 +112,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 },
                 (None, None, None) => unreachable!("clap requires one"),
             };
-            workflow::resolve(&project, &url(db)?, &what).await
+            workflow::resolve(&project, &url, &what).await
         }
         Command::Check { targets } => {
             if targets.none_given() {

@@ -293,6 +293,8 @@ pub enum Verdict {
     Done,
     /// There was nothing to do.
     UpToDate,
+    /// A dry run found work it would do (and did not).
+    WouldRun,
     /// It failed or was refused.
     Failed,
     /// It was interrupted (Ctrl-C): what was transactional rolled back.
@@ -305,6 +307,7 @@ impl Verdict {
         match self {
             Verdict::Done => "done",
             Verdict::UpToDate => "up to date",
+            Verdict::WouldRun => "would run",
             Verdict::Failed => "failed",
             Verdict::Cancelled => "cancelled",
         }

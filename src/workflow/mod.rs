@@ -28,7 +28,9 @@ pub use apply::{apply, plan, ApplyOptions};
 pub use check::check;
 pub use dump::{dump, DumpOptions, Split};
 pub use findings::Lint;
-pub use fleet::{check_fleet, plan_fleet, run_fleet, run_job, status_fleet, FleetJob, FleetRow};
+pub use fleet::{
+    check_fleet, plan_fleet, project_for, run_fleet, run_job, status_fleet, FleetJob, FleetRow,
+};
 pub use generate::{generate, GenerateOptions};
 pub use lint::{lint, LintOptions};
 pub use migrate::{down, migrate, DownOptions, MigrateOptions};

@@ -13,7 +13,7 @@ pub use check::{check_fleet, FleetRow};
 pub use plan::plan_fleet;
 pub use rollout::{run_fleet, run_job, FleetJob};
 pub use status::status_fleet;
-pub use tenants::expand;
+pub use tenants::{expand, project_for};
 
 use crate::config::Project;
 use crate::fleet::Target;

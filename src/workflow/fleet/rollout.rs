@@ -3,7 +3,7 @@
 //! proof, through the one executor), run in the rollout's waves, with what
 //! it says kept for the report instead of interleaved on stderr.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::super::{
@@ -34,8 +34,21 @@ impl FleetJob<'_> {
         }
     }
 
-    /// What a target's report says it did: a count and its noun.
+    /// True for a dry run (of migrate or down).
+    fn dry(self) -> bool {
+        matches!(
+            self,
+            FleetJob::Migrate(MigrateOptions { dry_run: true, .. })
+                | FleetJob::Down(DownOptions { dry_run: true, .. })
+        )
+    }
+
+    /// What a target's report says it did (or would do): a count and its
+    /// noun.
     fn did(self, json: &serde_json::Value) -> (usize, &'static str) {
+        if self.dry() {
+            return (array_len(&json["dry_run"]), "migration");
+        }
         match self {
             FleetJob::Migrate(_) => (array_len(&json["applied"]), "migration"),
             FleetJob::Down(_) => (array_len(&json["reverted"]), "migration"),
@@ -86,6 +99,8 @@ struct FleetRunJson<'a> {
     waves: &'a [Wave],
     done: usize,
     up_to_date: usize,
+    /// Dry runs that found migrations to run.
+    would_run: usize,
     failed: usize,
     cancelled: usize,
     not_started: usize,
@@ -103,14 +118,6 @@ pub async fn run_fleet(
     rollout: &Rollout,
     job: FleetJob<'_>,
 ) -> Result<Report> {
-    if let FleetJob::Migrate(MigrateOptions { dry_run: true, .. })
-    | FleetJob::Down(DownOptions { dry_run: true, .. }) = job
-    {
-        bail!(
-            "--dry-run runs on one database; over a fleet, `stratum status` says what is \
-             pending on each"
-        );
-    }
     let mut targets = super::expand(project, targets.to_vec()).await?;
     if let FleetJob::Apply(_) = job {
         super::tenants::fill_desired(project, &mut targets, rollout.jobs).await?;
@@ -196,6 +203,7 @@ async fn one(project: &Project, target: &Target, job: FleetJob<'_>) -> Worked<Ou
             let (ran, noun) = job.did(&report.json);
             let (verdict, error) = match (report.exit, ran) {
                 (OK, 0) => (Verdict::UpToDate, None),
+                (OK, _) if job.dry() => (Verdict::WouldRun, None),
                 (OK, _) => (Verdict::Done, None),
                 _ => (Verdict::Failed, Some(refusal(&output))),
             };
@@ -263,6 +271,7 @@ fn status_of(finished: Option<&fleet::rollout::Finished<Outcome>>) -> &'static s
         None => "not-started",
         Some(Verdict::Done) => "done",
         Some(Verdict::UpToDate) => "up-to-date",
+        Some(Verdict::WouldRun) => "would-run",
         Some(Verdict::Failed) => "failed",
         Some(Verdict::Cancelled) => "cancelled",
     }
@@ -316,7 +325,7 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
     for (i, row) in rows.iter().enumerate() {
         let finished = ran.finished[i].as_ref();
         let colour = match row.status {
-            "done" | "up-to-date" => style::GREEN,
+            "done" | "up-to-date" | "would-run" => style::GREEN,
             "failed" => style::RED,
             _ => style::YELLOW,
         };
@@ -344,7 +353,14 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
             ));
         }
     }
-    let mut parts = vec![format!("{done} done"), format!("{up_to_date} up to date")];
+    let would_run = n("would-run");
+    let mut parts = match job.dry() {
+        true => vec![
+            format!("{would_run} would run migrations"),
+            format!("{up_to_date} up to date"),
+        ],
+        false => vec![format!("{done} done"), format!("{up_to_date} up to date")],
+    };
     for (k, word) in [
         (failed, "failed"),
         (cancelled, "cancelled"),
@@ -355,8 +371,9 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
         }
     }
     stderr.push_str(&format!(
-        "{} {}: {} in {}.\n",
+        "{}{} {}: {} in {}.\n",
         job.command(),
+        if job.dry() { " --dry-run" } else { "" },
         count(targets.len(), fleet::noun(targets)),
         parts.join(", "),
         secs(ran.elapsed)
@@ -385,6 +402,7 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
         waves,
         done,
         up_to_date,
+        would_run,
         failed,
         cancelled,
         not_started,
