@@ -538,6 +538,103 @@ mod tests {
         );
     }
 
+    /// Work that records how many targets of each server run at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn no_more_than_jobs_run_at_once_nor_per_server_of_one_server() {
+        use std::cell::RefCell;
+        use std::collections::BTreeMap;
+        let mut targets = fleet(40);
+        for (i, t) in targets.iter_mut().enumerate() {
+            t.server = format!("host{}:5432", i % 3);
+        }
+        let mut r = rollout("0", "rest");
+        r.jobs = 8;
+        r.per_server = Some(2);
+        let now: RefCell<BTreeMap<String, usize>> = RefCell::default();
+        let most: RefCell<BTreeMap<String, usize>> = RefCell::default();
+        let all = RefCell::new((0usize, 0usize));
+        let waves = waves(&targets, &r).unwrap();
+        let ran = run(&targets, &waves, &r, |t| {
+            let (now, most, all) = (&now, &most, &all);
+            async move {
+                let n = {
+                    let mut now = now.borrow_mut();
+                    let n = now.entry(t.server.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                let mut most_now = most.borrow_mut();
+                let m = most_now.entry(t.server.clone()).or_default();
+                *m = (*m).max(n);
+                drop(most_now);
+                {
+                    let mut all = all.borrow_mut();
+                    all.0 += 1;
+                    all.1 = all.1.max(all.0);
+                }
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                *now.borrow_mut().get_mut(&t.server).unwrap() -= 1;
+                all.borrow_mut().0 -= 1;
+                Worked {
+                    verdict: Verdict::Done,
+                    detail: String::new(),
+                    value: (),
+                }
+            }
+        })
+        .await;
+        assert!(ran.finished.iter().all(Option::is_some));
+        assert!(most.borrow().values().all(|m| *m == 2), "{:?}", most.borrow());
+        // Three servers of two each: six at once, under the eight allowed.
+        assert_eq!(all.borrow().1, 6);
+    }
+
+    /// After `max_failures`, nothing starts; those running finish.
+    #[tokio::test(flavor = "current_thread")]
+    async fn max_failures_stops_starting_targets() {
+        let targets = fleet(30);
+        let mut r = rollout("1", "10,rest");
+        r.jobs = 1;
+        r.max_failures = Some(2);
+        let waves = waves(&targets, &r).unwrap();
+        let ran = run(&targets, &waves, &r, |t| {
+            let fails = t.name.ends_with("/db3") || t.name.ends_with("/db5");
+            async move {
+                Worked {
+                    verdict: if fails { Verdict::Failed } else { Verdict::Done },
+                    detail: String::new(),
+                    value: (),
+                }
+            }
+        })
+        .await;
+        let started: Vec<bool> = ran.finished.iter().map(Option::is_some).collect();
+        // One at a time: db0 (canary) .. db5, then nothing.
+        assert_eq!(started.iter().filter(|s| **s).count(), 6);
+        assert!(started[..6].iter().all(|s| *s));
+        assert_eq!(ran.stop, Some(Stop::Failures { failed: 2 }));
+    }
+
+    /// A canary's failure stops everything after it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_canary_stops_the_rollout() {
+        let targets = fleet(5);
+        let r = rollout("1", "rest");
+        let waves = waves(&targets, &r).unwrap();
+        let ran = run(&targets, &waves, &r, |_| async {
+            Worked {
+                verdict: Verdict::Failed,
+                detail: String::new(),
+                value: (),
+            }
+        })
+        .await;
+        assert_eq!(ran.stop, Some(Stop::Canary));
+        assert_eq!(ran.finished.iter().filter(|f| f.is_some()).count(), 1);
+    }
+
     #[test]
     fn bad_sizes_are_refused() {
         for bad in ["0", "110%", "ten", "1,,rest"] {
