@@ -563,10 +563,11 @@ mod tests {
                     *n += 1;
                     *n
                 };
-                let mut most_now = most.borrow_mut();
-                let m = most_now.entry(t.server.clone()).or_default();
-                *m = (*m).max(n);
-                drop(most_now);
+                {
+                    let mut most = most.borrow_mut();
+                    let m = most.entry(t.server.clone()).or_default();
+                    *m = (*m).max(n);
+                }
                 {
                     let mut all = all.borrow_mut();
                     all.0 += 1;
