@@ -277,6 +277,19 @@ async fn signals_cancel_rewrites_and_concurrent_builds_on_the_server() {
                     || async { !common::strings(&db, &running).await.is_empty() },
                 )
                 .await;
+                if change == "build" {
+                    // The build's first transaction has committed its
+                    // INVALID index: what the clean-up must remove. (A
+                    // signal before it leaves nothing to remove.)
+                    let invalid = "SELECT indexrelid::regclass::text FROM pg_index \
+                                   WHERE NOT indisvalid";
+                    wait_for(
+                        &format!("{case}: the build's INVALID index"),
+                        Duration::from_secs(60),
+                        || async { !common::strings(&db, invalid).await.is_empty() },
+                    )
+                    .await;
+                }
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(run.id() as i32, signal) };
                 wait_for(

@@ -587,7 +587,11 @@ mod tests {
         })
         .await;
         assert!(ran.finished.iter().all(Option::is_some));
-        assert!(most.borrow().values().all(|m| *m == 2), "{:?}", most.borrow());
+        assert!(
+            most.borrow().values().all(|m| *m == 2),
+            "{:?}",
+            most.borrow()
+        );
         // Three servers of two each: six at once, under the eight allowed.
         assert_eq!(all.borrow().1, 6);
     }
@@ -604,7 +608,11 @@ mod tests {
             let fails = t.name.ends_with("/db3") || t.name.ends_with("/db5");
             async move {
                 Worked {
-                    verdict: if fails { Verdict::Failed } else { Verdict::Done },
+                    verdict: if fails {
+                        Verdict::Failed
+                    } else {
+                        Verdict::Done
+                    },
                     detail: String::new(),
                     value: (),
                 }
