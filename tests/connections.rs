@@ -418,3 +418,65 @@ async fn passwords_come_from_a_pgpass_file_others_cannot_read() {
         .await;
     assert!(got.is_err(), "{got:?}");
 }
+
+/// A port where another service answers (bytes that are not PostgreSQL's
+/// protocol), and one where nothing ever answers the handshake: each a
+/// clear error naming the server, exit 2, never a wait without end.
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_that_is_not_postgresql_is_named_as_such() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let talker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (talks, waits) = (
+        talker.local_addr().unwrap().port(),
+        silent.local_addr().unwrap().port(),
+    );
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = talker.accept().await {
+            // Its banner, then the end of what it sends; what the client
+            // sends is read to its end, so that nothing resets.
+            let _ = socket.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+            let _ = socket.shutdown().await;
+            let mut buf = [0u8; 1024];
+            while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+    });
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let stratum = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_stratum"))
+                .args(["status", "--db", &url])
+                .env_remove("DATABASE_URL")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = stratum(format!("postgres://app@127.0.0.1:{talks}/app"))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "connecting to app@127.0.0.1:{talks}/app: the server there does not answer as \
+             PostgreSQL does"
+        )),
+        "{stderr}"
+    );
+    let out = stratum(format!(
+        "postgres://app@127.0.0.1:{waits}/app?sslmode=disable&connect_timeout=1"
+    ))
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no PostgreSQL handshake within 1 s"),
+        "{stderr}"
+    );
+}

@@ -399,9 +399,9 @@ pub(super) struct Db {
 /// The database, or the databases of a fleet.
 #[derive(Debug, clap::Args)]
 pub(super) struct Targets {
-    /// Database URL [default: $DATABASE_URL, or the variable named by
-    /// database_url_env]; given more than once, a fleet.
-    #[arg(long, value_name = "URL")]
+    /// Database URL [default, and with --db alone: $DATABASE_URL, or the
+    /// variable named by database_url_env]; given more than once, a fleet.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub(super) db: Vec<String>,
     /// A fleet: a file of databases, one per line (`URL [name=NAME]
     /// [tags=a,b]`, `#` comments; `-` reads stdin), with the --db ones.

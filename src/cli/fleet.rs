@@ -17,9 +17,19 @@ pub(super) enum Where {
 }
 
 impl Targets {
-    fn selection(&self) -> Selection {
-        Selection {
-            urls: self.db.clone(),
+    /// Where the databases come from; a `--db` without a URL is
+    /// `$DATABASE_URL`'s.
+    fn selection(&self, project: &Project) -> Result<Selection> {
+        let urls = self
+            .db
+            .iter()
+            .map(|url| match url.as_str() {
+                "" => project.database_url(None),
+                url => Ok(url.to_string()),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Selection {
+            urls,
             list: self.db_list.clone(),
             groups: self.fleet.as_ref().map(|groups| {
                 groups
@@ -29,7 +39,7 @@ impl Targets {
                     .map(str::to_string)
                     .collect()
             }),
-        }
+        })
     }
 
     /// True when no database is named at all.
@@ -39,13 +49,16 @@ impl Targets {
 
     /// One database (`--db`, else `$DATABASE_URL`) or a fleet.
     pub(super) fn resolve(&self, project: &Project) -> Result<Where> {
-        let selection = self.selection();
+        let selection = self.selection(project)?;
         if selection.is_fleet() {
             return Ok(Where::Fleet(
                 selection.targets(&project.fleet, &project.root)?,
             ));
         }
-        let url = project.database_url(self.db.first().map(String::as_str))?;
+        let url = match selection.urls.first() {
+            Some(url) => url.clone(),
+            None => project.database_url(None)?,
+        };
         // With tenants, one database is its shared part and its tenants.
         if project.tenants.is_some() {
             return Ok(Where::Fleet(vec![Target::new(&url, None, Vec::new())]));
@@ -72,6 +85,7 @@ impl RolloutArgs {
             },
             &project.fleet,
         )
+        .map_err(|e| project.located(e))
     }
 }
 

@@ -346,15 +346,57 @@ where
     T::Stream: Send,
     <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
 {
-    let (client, connection) = config
-        .connect(tls)
-        .await
-        .with_context(|| format!("connecting to {}", describe(config)))?;
+    // As libpq's connect_timeout, the whole handshake is bounded, so that
+    // a server that never answers as PostgreSQL does (another service on
+    // the port) is an error, not a wait without end.
+    let limit = config.get_connect_timeout().copied().unwrap_or(HANDSHAKE);
+    let where_ = || format!("connecting to {}", describe(config));
+    let (client, connection) = match tokio::time::timeout(limit, config.connect(tls)).await {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) if not_postgres(&e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{}: the server there does not answer as PostgreSQL does (is it another \
+                 service on that port?)",
+                where_()
+            )))
+        }
+        Ok(Err(e)) => return Err(anyhow::Error::new(e).context(where_())),
+        Err(_) => anyhow::bail!(
+            "{}: no PostgreSQL handshake within {} s (is it another service on that port? \
+             connect_timeout sets the limit)",
+            where_(),
+            limit.as_secs()
+        ),
+    };
     tokio::spawn(async move {
         // The error, if any, surfaces on the next query.
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// How long a connection's handshake may take when `connect_timeout` does
+/// not say.
+const HANDSHAKE: Duration = Duration::from_secs(60);
+
+/// True when a connection failed on what the server sent: bytes that are
+/// not PostgreSQL's protocol.
+fn not_postgres(e: &tokio_postgres::Error) -> bool {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    e.as_db_error().is_none()
+        && [
+            "unexpected message",
+            "error parsing",
+            "invalid message",
+            "bytes remaining on stream",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 #[cfg(test)]

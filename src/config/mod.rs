@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+mod located;
+
 use crate::filter::Filter;
 use crate::migrations::Layout;
 use crate::plan::HazardCode;
 use crate::sql::QualName;
+use located::{did_you_mean, locate};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "stratum.yaml";
@@ -244,6 +247,7 @@ impl ConfigFile {
                 Some(i) => message[..i].to_string(),
                 None => message,
             };
+            let message = did_you_mean(&message);
             match e.location() {
                 Some(l) => {
                     anyhow::anyhow!("{}:{}:{}: {message}", path.display(), l.line(), l.column())
@@ -512,8 +516,8 @@ impl Project {
 
     /// Resolves flags, the configuration file (given or found from `cwd`)
     /// and defaults. Paths in the file are relative to the file.
-    pub fn resolve(overrides: Overrides, cwd: &Path) -> Result<Project> {
-        let config_file = match overrides.config {
+    pub fn resolve(mut overrides: Overrides, cwd: &Path) -> Result<Project> {
+        let config_file = match overrides.config.take() {
             Some(path) => {
                 if !path.is_file() {
                     bail!("{}: no such configuration file", path.display());
@@ -534,6 +538,23 @@ impl Project {
             ),
             None => (ConfigFile::default(), cwd.to_path_buf()),
         };
+        let located = |e: anyhow::Error| match &config_file {
+            Some(path) => {
+                let shown = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
+                locate(path, &shown, e)
+            }
+            None => e,
+        };
+        Project::from_file(overrides, file, base, config_file.clone()).map_err(located)
+    }
+
+    /// [`Project::resolve`] once the file is read.
+    fn from_file(
+        overrides: Overrides,
+        file: ConfigFile,
+        base: PathBuf,
+        config_file: Option<PathBuf>,
+    ) -> Result<Project> {
         let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let history = file
             .history_table
@@ -619,6 +640,21 @@ impl Project {
                     *path = rel.to_path_buf();
                 }
             }
+        }
+    }
+
+    /// `e`, about a value of stratum.yaml read after the project was
+    /// resolved (`fleet.waves: ...`), led by the file and the key's line.
+    pub fn located(&self, e: anyhow::Error) -> anyhow::Error {
+        match &self.config_file {
+            Some(path)
+                if format!("{e}").split(':').next().is_some_and(|k| {
+                    k.contains('.') && !k.contains(' ') && !k.starts_with('-')
+                }) =>
+            {
+                locate(path, &self.show(path), e)
+            }
+            _ => e,
         }
     }
 
