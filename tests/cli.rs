@@ -26,6 +26,17 @@ fn bundled_example_migrations_build_the_schema() {
     let out = stratum(&["diff", "--from", "empty", "--to", "schema/"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("CREATE TABLE app.users ("));
+    // The migrations directory as a source: its up files replayed.
+    let out = stratum(&["diff", "--from", "migrations/", "--to", "schema/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("No changes."),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stratum(&["diff", "--from", "empty", "--to", "migrations:migrations"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("CREATE TABLE app.users ("));
 }
 
 #[test]

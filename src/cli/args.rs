@@ -37,6 +37,8 @@ Sources (--from, --to):
   schema/                   a directory of .sql files, read recursively in path order
   old.sql                   a single .sql file
   empty                     an empty database
+  migrations/               the project's migrations: their up files replayed in order
+                            (another directory of migrations: migrations:DIR)
 
 SQL sources are loaded into a scratch PostgreSQL and read back with the same
 queries as a live database. The scratch server is --dev-url, or a throwaway

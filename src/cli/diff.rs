@@ -28,6 +28,29 @@ pub struct DiffSettings {
     pub explain: bool,
 }
 
+/// A `--from` / `--to` argument: as [`Source::parse`] reads it, but the
+/// project's migrations directory (or `migrations:DIR`) is its migrations
+/// replayed in order, up files only.
+pub fn source(arg: &str, project: &crate::config::Project) -> Result<Source> {
+    if let Some(dir) = arg.strip_prefix("migrations:") {
+        let dir = std::path::PathBuf::from(dir);
+        if !dir.is_dir() {
+            anyhow::bail!("{arg}: no such directory");
+        }
+        return Ok(Source::Migrations(dir, project.layout));
+    }
+    let path = std::path::Path::new(arg);
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize())
+    {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if path.is_dir() && same(path, &project.migrations) {
+        return Ok(Source::Migrations(path.to_path_buf(), project.layout));
+    }
+    Source::parse(arg)
+}
+
 /// Runs one diff: SQL on stdout, the summary on stderr.
 pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     let (mut current, desired) = load_pair(&settings.from, &settings.to, &settings.scratch).await?;

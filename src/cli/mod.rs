@@ -14,7 +14,6 @@ use clap::{CommandFactory, FromArgMatches};
 use tokio::signal::unix::SignalKind;
 
 use crate::config::{Overrides, Project};
-use crate::load::Source;
 use crate::ui;
 use crate::workflow::{self, Report};
 
@@ -184,8 +183,8 @@ async fn run(command: Command, project: Project) -> Result<Report> {
         Command::Diff { from, to, explain } => {
             run_diff(&DiffSettings {
                 explain,
-                from: Source::parse(&from)?,
-                to: Source::parse(&to)?,
+                from: diff::source(&from, &project)?,
+                to: diff::source(&to, &project)?,
                 scratch: project.scratch(),
                 filter: project.filter.clone(),
                 strict: project.strict,

@@ -36,6 +36,9 @@ pub enum Source {
     Sql(PathBuf),
     /// Nothing at all: an empty database.
     Empty,
+    /// A migrations directory (in its layout), its up files replayed in
+    /// order.
+    Migrations(PathBuf, crate::migrations::Layout),
 }
 
 impl Source {
@@ -64,6 +67,7 @@ impl fmt::Display for Source {
             Source::Url(url) => f.write_str(&conninfo::redact(url)),
             Source::Sql(path) => write!(f, "{}", path.display()),
             Source::Empty => f.write_str("empty"),
+            Source::Migrations(path, _) => write!(f, "{} (replayed)", path.display()),
         }
     }
 }
@@ -182,6 +186,9 @@ fn prepare(side: &Side) -> Result<Ready> {
         Side::Source(Source::Url(url)) => Ready::Url(Box::new(conninfo::config(url)?)),
         Side::Source(Source::Sql(path)) => Ready::Sql(parse::read_source(path)?),
         Side::Source(Source::Empty) => Ready::Empty,
+        Side::Source(Source::Migrations(dir, layout)) => prepare(&Side::Migrations(
+            crate::migrations::read_dir(dir, *layout)?,
+        ))?,
         Side::Text(name, text) => {
             let file = parse::SqlFile {
                 path: PathBuf::from(name),
