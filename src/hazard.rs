@@ -209,7 +209,7 @@ pub struct TableFacts {
 }
 
 /// `under 1 s`, `about 40 s`, `about 12 min`, `about 3 h`.
-fn duration(seconds: f64) -> String {
+pub(crate) fn duration(seconds: f64) -> String {
     if seconds < 1.0 {
         "under 1 s".to_string()
     } else if seconds < 90.0 {

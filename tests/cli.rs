@@ -956,6 +956,69 @@ async fn check_annotates_drift_and_accepts_expected_drift() {
     );
 }
 
+/// `plan --format markdown`, the pull request comment: counts by kind and
+/// change, a hazard table with the table's facts (every hazard a live plan
+/// can carry, online and plain), the SQL folded; and `diff`'s and
+/// `generate`'s.
+#[tokio::test(flavor = "current_thread")]
+async fn plans_as_markdown_for_a_pull_request() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("reviewed").await;
+    db.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b text, c text);\n\
+         CREATE INDEX t_a ON t (a);\n\
+         INSERT INTO t SELECT g, g, 'x' || g, 'y' FROM generate_series(1, 1000) g;\n\
+         ANALYZE t;",
+    )
+    .await
+    .unwrap();
+    let dir = project_with(
+        "CREATE TABLE t (id bigint PRIMARY KEY, a int NOT NULL, b text);\n\
+         CREATE INDEX t_b ON t (b);\n\
+         ALTER TABLE t ENABLE ROW LEVEL SECURITY;\n",
+    );
+    let p = dir.path();
+    let url = server.url("reviewed");
+    for (name, online) in [
+        ("plan_markdown_online", true),
+        ("plan_markdown_plain", false),
+    ] {
+        let mut args = vec!["plan", "--db", &url, "--format", "markdown"];
+        if !online {
+            args.push("--no-online");
+        }
+        let out = stratum_in(p, &args, &env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let markdown = text(&out.stdout).replace(&url, "URL");
+        insta::assert_snapshot!(name, markdown);
+    }
+    let out = stratum_in(
+        p,
+        &[
+            "diff", "--from", "empty", "--to", "schema/", "--format", "markdown",
+        ],
+        &env,
+    );
+    let markdown = text(&out.stdout);
+    assert!(
+        markdown.starts_with(
+            "<!-- stratum -->\n### stratum diff: `empty` → `schema/`\n\n**+1 index, +1 table, \
+             ~1 row level security** · 3 steps · 1 hazard\n"
+        ),
+        "{markdown}"
+    );
+    assert!(markdown.contains("<details><summary>SQL (3 statements)</summary>"));
+    let out = stratum_in(p, &["generate", "--format", "markdown"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("### stratum generate: migrations/"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// `check` over a fleet: 50 databases on the test server against one
 /// schema/, several drifted, four at a time: one table, exit 1; a database
 /// that cannot be reached makes it exit 2 and says why on its row.

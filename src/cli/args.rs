@@ -451,7 +451,7 @@ pub enum Format {
     Github,
     /// A SARIF 2.1.0 log of what `check` finds, for code-scanning tools.
     Sarif,
-    /// Markdown for a pull request comment (`rehearse`, `lint`); the text
-    /// elsewhere.
+    /// Markdown for a pull request comment (`plan`, `diff`, `generate`,
+    /// `rehearse`, `lint`); the text elsewhere.
     Markdown,
 }

@@ -88,12 +88,13 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
     } else {
         Vec::new()
     };
+    let title = format!("stratum diff: `{}` → `{}`", settings.from, settings.to);
     Ok(Report {
         stdout: render::sql_explained(&plan, &notes),
         stderr,
         json,
         exit: workflow::OK,
         annotations: Vec::new(),
-        markdown: None,
+        markdown: Some(render::markdown(&plan, &title)),
     })
 }

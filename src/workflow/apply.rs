@@ -191,7 +191,12 @@ pub async fn plan(
             out.display()
         ));
     }
-    Ok(Report::new(
+    let title = format!(
+        "stratum plan: `{}` → `{}`",
+        conninfo::redact(url),
+        project.show(&project.schema)
+    );
+    let mut report = Report::new(
         OK,
         render::sql_explained(plan, &notes),
         stderr,
@@ -202,7 +207,9 @@ pub async fn plan(
             explain: notes,
             pre_checks: checked,
         },
-    ))
+    );
+    report.markdown = Some(render::markdown(plan, &title));
+    Ok(report)
 }
 
 /// A step refused for a hazard that is not allowed.

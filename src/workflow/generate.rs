@@ -519,7 +519,11 @@ fn written(
     if !up.is_empty() {
         stderr.push_str(&render::summary(up, &[]));
     }
-    Report::new(
+    let title = format!(
+        "stratum generate: {}",
+        files.first().map(String::as_str).unwrap_or("no file")
+    );
+    let mut report = Report::new(
         OK,
         String::new(),
         stderr,
@@ -530,7 +534,9 @@ fn written(
             steps: up.steps.clone(),
             down_steps,
         },
-    )
+    );
+    report.markdown = Some(render::markdown(up, &title));
+    report
 }
 
 /// A default name from the changes: `add_users_phone`,

@@ -1,6 +1,10 @@
 //! Renders a plan for people and programs: migration SQL for stdout, a short
 //! summary for stderr, and JSON. Render never decides order.
 
+mod markdown;
+
+pub use markdown::markdown;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
