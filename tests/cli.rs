@@ -994,6 +994,10 @@ async fn plans_as_markdown_for_a_pull_request() {
         let markdown = text(&out.stdout).replace(&url, "URL");
         insta::assert_snapshot!(name, markdown);
     }
+    // check's: the drifted object, its DDL's diff, the plan.
+    let out = stratum_in(p, &["check", "--db", &url, "--format", "markdown"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    insta::assert_snapshot!("check_markdown", text(&out.stdout).replace(&url, "URL"));
     let out = stratum_in(
         p,
         &[

@@ -452,6 +452,6 @@ pub enum Format {
     /// A SARIF 2.1.0 log of what `check` finds, for code-scanning tools.
     Sarif,
     /// Markdown for a pull request comment (`plan`, `diff`, `generate`,
-    /// `rehearse`, `lint`); the text elsewhere.
+    /// `check`, `rehearse`, `lint`); the text elsewhere.
     Markdown,
 }

@@ -195,7 +195,10 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
                 Some(_) => format!("No drift: the database matches {schema_name}.\n"),
                 None => format!("No drift: {current_name} builds {schema_name}.\n"),
             };
-        return Ok(Report::new(
+        let markdown = format!(
+            "<!-- stratum -->\n### stratum check: `{current_name}` vs `{schema_name}`\n\nNo drift.\n"
+        );
+        let mut report = Report::new(
             OK,
             String::new(),
             stderr,
@@ -206,7 +209,9 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
                 objects: Vec::new(),
                 steps: Vec::new(),
             },
-        ));
+        );
+        report.markdown = Some(markdown);
+        return Ok(report);
     }
     if let Some(url) = url {
         super::measure_sizes(url, &mut current, &desired, &changes).await?;
@@ -266,6 +271,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
             )
         };
     let annotations = annotations(project, &objects, &current_name);
+    let markdown = markdown(&objects, &plan, &current_name, &schema_name);
     let mut report = Report::new(
         if accepted { OK } else { ATTENTION },
         stdout,
@@ -279,7 +285,60 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         },
     );
     report.annotations = annotations;
+    report.markdown = Some(markdown);
     Ok(report)
+}
+
+/// The drift as a pull request comment: each object that differs (with
+/// the reason when stratum.yaml expects it) and its DDL's diff folded,
+/// then the plan that converges.
+fn markdown(
+    objects: &[ObjectDrift],
+    plan: &crate::plan::Plan,
+    current: &str,
+    desired: &str,
+) -> String {
+    let unexpected = objects.iter().filter(|o| o.expected.is_none()).count();
+    let mut out = format!(
+        "<!-- stratum -->\n### stratum check: `{current}` vs `{desired}`\n\n**{}** · {} \
+         expected · the plan to converge: {}\n\n| object | differs | expected |\n|---|---|---|\n",
+        match unexpected {
+            0 => "No unexpected drift".to_string(),
+            n => format!("Drift: {}", count(n, "object")),
+        },
+        objects.len() - unexpected,
+        count(plan.steps.len(), "step"),
+    );
+    for o in objects {
+        let how = match (&o.current, &o.desired) {
+            (Some(_), None) => format!("only in {current}"),
+            (None, Some(_)) => format!("missing from {current}"),
+            _ => "changed".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {how} | {} |\n",
+            o.object,
+            o.expected.as_deref().unwrap_or("").replace('|', "\\|")
+        ));
+    }
+    for o in objects {
+        let diff = crate::ui::plain(&unified(
+            o,
+            &format!("{} ({current})", o.object),
+            &format!("{} ({desired})", o.object),
+        ));
+        out.push_str(&format!(
+            "\n<details><summary>{}</summary>\n\n```diff\n{}\n```\n\n</details>\n",
+            o.object,
+            diff.trim_end()
+        ));
+    }
+    out.push_str(&format!(
+        "\n<details><summary>The plan ({})</summary>\n\n```sql\n{}\n```\n\n</details>\n",
+        count(plan.steps.len(), "step"),
+        render::sql(plan).trim_end()
+    ));
+    out
 }
 
 /// A line per INVALID index of `current` (what a failed or cancelled
