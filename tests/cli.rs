@@ -300,8 +300,16 @@ async fn apply_refuses_authz_changes_and_keeps_rows_and_policies() {
         err.contains("refused policy only_x on public.t (drop_policy): hazard authz-change"),
         "{err}"
     );
+    // The exact approval of what was refused, object by object, and the
+    // approval of the whole kind.
     assert!(
-        err.contains("To accept these hazards: --allow-hazards authz-change"),
+        err.contains(
+            "To accept these hazards: --allow-hazards 'authz-change:policy only_x on public.t"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("(or every hazard of these kinds: --allow-hazards authz-change)"),
         "{err}"
     );
     let intact = "SELECT (SELECT count(*) FROM t) || ' ' || (SELECT count(*) FROM pg_policy) \
@@ -312,16 +320,25 @@ async fn apply_refuses_authz_changes_and_keeps_rows_and_policies() {
         ["2 1 character varying(10)"]
     );
 
+    // Approved object by object, with the flag the refusal printed.
+    let exact = err
+        .split("To accept these hazards: --allow-hazards '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the exact flag")
+        .to_string();
     let allow = [
         "apply",
         "--db",
         &url,
         "--allow-hazards",
-        "access-exclusive-lock,authz-change",
+        "access-exclusive-lock",
+        "--allow-hazards",
+        &exact,
         "--yes",
     ];
     let out = stratum_in(p, &allow, &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{exact}: {}", text(&out.stderr));
     assert_eq!(common::strings(&db, intact).await, ["2 1 text"]);
     let out = stratum_in(p, &["plan", "--db", &url], &env);
     assert_eq!(text(&out.stdout), "");
@@ -954,6 +971,88 @@ async fn check_annotates_drift_and_accepts_expected_drift() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A hazard approved on one object (`--allow-hazards data-loss:t.b`, and
+/// in stratum.yaml): the other drop is still refused, the refusal names
+/// the exact flag, and with it the file runs; nothing ran before.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hazard_is_approved_object_by_object() {
+    let server = TestServer::start().await;
+    let db = server.database("approvals").await;
+    let url = server.url("approvals");
+    let dir = project_with("CREATE TABLE t (id int);\nCREATE TABLE u (id int);\n");
+    let p = dir.path();
+    std::fs::create_dir(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/20260101000000_t.sql"),
+        "CREATE TABLE t (id int, a text, b text);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("migrations/20260102000000_drop.sql"),
+        "ALTER TABLE t DROP COLUMN a;\nALTER TABLE t DROP COLUMN b;\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["migrate", "--db", &url, "--to", "20260101000000"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = [
+        "migrate",
+        "--db",
+        &url,
+        "--allow-hazards",
+        "data-loss:public.t.a",
+    ];
+    let out = stratum_in(p, &first, &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("drops column t.a (migrations/20260102000000_drop.sql:1): approved"),
+        "{err}"
+    );
+    assert!(
+        err.contains("approve them for this run with --allow-hazards data-loss:t.b (or every"),
+        "{err}"
+    );
+    let columns = "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute \
+                   WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped";
+    assert_eq!(common::strings(&db, columns).await, ["id,a,b"]);
+    let out = stratum_in(
+        p,
+        &[
+            "migrate",
+            "--db",
+            &url,
+            "--allow-hazards",
+            "data-loss:public.t.a,data-loss:t.b",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(common::strings(&db, columns).await, ["id"]);
+
+    // In stratum.yaml, for apply: the one column it names.
+    db.batch_execute("CREATE TABLE u (id int, x text, y text)")
+        .await
+        .unwrap();
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "allow_hazards: [\"data-loss:public.u.x\"]\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["apply", "--db", &url, "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--allow-hazards data-loss:public.u.y (or"));
+    std::fs::write(
+        p.join("stratum.yaml"),
+        "allow_hazards: [\"data-loss:public.u.x\", \"data-loss:public.u.y\"]\n",
+    )
+    .unwrap();
+    let out = stratum_in(p, &["apply", "--db", &url, "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let columns = "SELECT count(*)::text FROM pg_attribute WHERE attrelid = 'u'::regclass \
+                   AND attnum > 0 AND NOT attisdropped";
+    assert_eq!(common::strings(&db, columns).await, ["1"]);
 }
 
 /// `plan --format markdown`, the pull request comment: counts by kind and

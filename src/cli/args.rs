@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::migrations::Layout;
-use crate::plan::HazardCode;
 use crate::workflow;
 
 const AFTER_HELP: &str = "\
@@ -146,8 +145,8 @@ already builds schema/.")]
         /// Approve these hazards (comma-separated): a migration that
         /// destroys data is written only with data-loss approved, and the
         /// approval is recorded in its header.
-        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
-        allow_hazards: Vec<HazardCode>,
+        #[arg(long, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<crate::hazard::Approval>,
         /// Write a column's rename, rewriting retype or NOT NULL as expand,
         /// backfill and contract migrations, so that the application version
         /// still running keeps working [stratum.yaml: zero_downtime: true,
@@ -183,8 +182,8 @@ not recorded; an applied file that was edited is an error.")]
         to: Option<String>,
         /// Approve these hazards for this run (comma-separated), on top of
         /// the approvals in each file's header.
-        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
-        allow_hazards: Vec<HazardCode>,
+        #[arg(long, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<crate::hazard::Approval>,
         /// Print what would run, file by file, with its hazards; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -217,8 +216,8 @@ not recorded; an applied file that was edited is an error.")]
         to: Option<String>,
         /// Approve these hazards for this run (comma-separated), on top of
         /// the approvals in each down file's header.
-        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
-        allow_hazards: Vec<HazardCode>,
+        #[arg(long, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<crate::hazard::Approval>,
         /// Print what would run, file by file, with its hazards; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -300,8 +299,8 @@ terminal it never applies unless --yes.")]
         #[command(flatten)]
         rollout: RolloutArgs,
         /// Hazards to accept, comma-separated.
-        #[arg(long, value_enum, value_delimiter = ',', value_name = "CODES")]
-        allow_hazards: Vec<HazardCode>,
+        #[arg(long, value_delimiter = ',', value_name = "CODES")]
+        allow_hazards: Vec<crate::hazard::Approval>,
         /// Do not ask.
         #[arg(long)]
         yes: bool,

@@ -6,7 +6,6 @@ mod args;
 mod diff;
 mod fleet;
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -144,7 +143,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             prove_with_sample,
         } => {
             let options = workflow::ApplyOptions {
-                allow: allow_hazards.into_iter().collect::<BTreeSet<_>>(),
+                allow: allow_hazards.into_iter().collect(),
                 yes,
                 saved,
                 prove_with_sample,

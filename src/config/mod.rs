@@ -12,7 +12,6 @@ mod located;
 
 use crate::filter::Filter;
 use crate::migrations::Layout;
-use crate::plan::HazardCode;
 use crate::sql::QualName;
 use located::{did_you_mean, locate};
 
@@ -40,7 +39,7 @@ pub struct ConfigFile {
     /// Object-name patterns (`*`, `?`; `schema.name` or `name`) never managed.
     pub exclude_objects: Option<Vec<String>>,
     /// Hazards `apply` accepts without `--allow-hazards`.
-    pub allow_hazards: Option<Vec<HazardCode>>,
+    pub allow_hazards: Option<Vec<crate::hazard::Approval>>,
     /// The migration history table, optionally schema-qualified.
     pub history_table: Option<String>,
     /// Migration file layout.
@@ -319,7 +318,7 @@ pub struct Project {
     /// What is managed.
     pub filter: Filter,
     /// Hazards accepted by `apply` without asking for them.
-    pub allow_hazards: BTreeSet<HazardCode>,
+    pub allow_hazards: crate::hazard::Approvals,
     /// The history table.
     pub history_table: QualName,
     /// Migration file layout.
@@ -502,8 +501,8 @@ fn timeouts(
 impl Project {
     /// The hazards allowed: `allow_hazards` of stratum.yaml, and `extra`
     /// (the run's --allow-hazards).
-    pub fn allowed(&self, extra: &BTreeSet<HazardCode>) -> BTreeSet<HazardCode> {
-        self.allow_hazards.iter().chain(extra).copied().collect()
+    pub fn allowed(&self, extra: &crate::hazard::Approvals) -> crate::hazard::Approvals {
+        self.allow_hazards.with(extra)
     }
 
     /// Where this project loads SQL sources.

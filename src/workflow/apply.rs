@@ -8,7 +8,6 @@
 //! ([`execute`]), the check that the database reached the schema
 //! ([`verify`]), and the report.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -33,7 +32,7 @@ use crate::ui::{self, paint, style};
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     /// Hazards allowed on top of the configured ones.
-    pub allow: BTreeSet<HazardCode>,
+    pub allow: crate::hazard::Approvals,
     /// Apply without asking.
     pub yes: bool,
     /// A plan saved by `plan --out`, applied instead of planning anew.
@@ -343,7 +342,7 @@ async fn from_saved(project: &Project, url: &str, path: &Path) -> Result<ToApply
 /// step has a hazard `allowed` does not hold, or when a pre-check found
 /// rows a step would fail on (exit 1, nothing run; the pre-checks' lines
 /// beside the hazards' refusal).
-fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
+fn gate(todo: &ToApply, allowed: &crate::hazard::Approvals) -> Option<Report> {
     if todo.script.steps.is_empty() {
         let json = todo.json(false, vec![], None);
         return Some(Report::new(OK, String::new(), "No changes.\n".into(), json));
@@ -355,7 +354,7 @@ fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
         .flat_map(|s| {
             s.hazards
                 .iter()
-                .filter(|h| !allowed.contains(&h.code))
+                .filter(|h| !allowed.allows(h.code, &s.object))
                 .map(|h| Refused {
                     object: s.object.clone(),
                     kind: s.kind.clone(),
@@ -384,10 +383,14 @@ fn gate(todo: &ToApply, allowed: &BTreeSet<HazardCode>) -> Option<Report> {
             r.message
         ));
     }
-    let codes: BTreeSet<&str> = refused.iter().map(|r| r.hazard.as_str()).collect();
+    let objects: Vec<(HazardCode, String)> = refused
+        .iter()
+        .map(|r| (r.hazard, r.object.clone()))
+        .collect();
+    let (exact, all) = crate::hazard::flags_for(&objects);
     stderr.push_str(&format!(
-        "Nothing was applied. To accept these hazards: --allow-hazards {}\n",
-        codes.into_iter().collect::<Vec<_>>().join(",")
+        "Nothing was applied. To accept these hazards: {exact} (or every hazard of these \
+         kinds: {all})\n"
     ));
     if failed {
         stderr.push_str(
@@ -651,7 +654,8 @@ mod tests {
 
     #[test]
     fn the_gate_passes_nothing_to_do_and_refuses_hazards_not_allowed() {
-        let empty = gate(&todo(vec![]), &BTreeSet::new()).expect("a report");
+        use crate::hazard::Approvals;
+        let empty = gate(&todo(vec![]), &Approvals::default()).expect("a report");
         assert_eq!((empty.exit, empty.stderr.as_str()), (OK, "No changes.\n"));
 
         let loss = Hazard::new(HazardCode::DataLoss, "drops column public.t.phone");
@@ -659,18 +663,28 @@ mod tests {
             "ALTER TABLE public.t DROP COLUMN phone;",
             vec![loss],
         )]);
-        let refused = gate(&plan, &BTreeSet::new()).expect("a refusal");
+        let refused = gate(&plan, &Approvals::default()).expect("a refusal");
         assert_eq!(refused.exit, ATTENTION);
         assert!(
             ui::plain(&refused.stderr).contains(
                 "refused column public.t.phone (drop_column): hazard data-loss: drops column \
                  public.t.phone\nNothing was applied. To accept these hazards: --allow-hazards \
-                 data-loss"
+                 data-loss:public.t.phone (or every hazard of these kinds: --allow-hazards \
+                 data-loss)"
             ),
             "{}",
             refused.stderr
         );
         assert_eq!(refused.json["refused"][0]["hazard"], "data-loss");
-        assert!(gate(&plan, &[HazardCode::DataLoss].into()).is_none());
+        assert!(gate(&plan, &Approvals::of_codes([HazardCode::DataLoss])).is_none());
+        // The approval of that one object, as the refusal says it.
+        let one: Approvals = ["data-loss:public.t.phone".parse().unwrap()]
+            .into_iter()
+            .collect();
+        assert!(gate(&plan, &one).is_none());
+        let other: Approvals = ["data-loss:public.t.email".parse().unwrap()]
+            .into_iter()
+            .collect();
+        assert!(gate(&plan, &other).is_some());
     }
 }

@@ -4,7 +4,7 @@
 
 mod gate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -214,7 +214,7 @@ pub struct MigrateOptions {
     /// Stop after this version.
     pub to: Option<String>,
     /// Hazards approved for this run, on top of each file's own approval.
-    pub allow: BTreeSet<HazardCode>,
+    pub allow: crate::hazard::Approvals,
     /// Print what would run, change nothing.
     pub dry_run: bool,
     /// Run a pending migration older than the newest applied one.
@@ -233,7 +233,7 @@ pub struct DownOptions {
     /// last applied migration when absent.
     pub to: Option<String>,
     /// Hazards approved for this run, on top of each down file's own.
-    pub allow: BTreeSet<HazardCode>,
+    pub allow: crate::hazard::Approvals,
     /// Print what would run, change nothing.
     pub dry_run: bool,
 }
@@ -291,21 +291,21 @@ impl ToRun<'_> {
     /// Hazards neither the file nor `allow` approves.
     fn refused<'s>(
         &'s self,
-        allow: &'s BTreeSet<HazardCode>,
+        allow: &'s crate::hazard::Approvals,
     ) -> impl Iterator<Item = (usize, &'s Hazard)> {
         self.script
             .hazards()
-            .filter(move |(i, h)| !self.approves(*i, h.code) && !allow.contains(&h.code))
+            .filter(move |(i, h)| !self.approves(*i, h.code) && !allow.allows(h.code, &h.message))
     }
 
     /// Its hazards, a line each, saying who approved them.
-    fn hazard_lines(&self, project: &Project, allow: &BTreeSet<HazardCode>) -> String {
+    fn hazard_lines(&self, project: &Project, allow: &crate::hazard::Approvals) -> String {
         self.script
             .hazards()
             .map(|(i, h)| {
                 let who = if self.approves(i, h.code) {
                     paint(style::YELLOW, "approved in the file")
-                } else if allow.contains(&h.code) {
+                } else if allow.allows(h.code, &h.message) {
                     paint(style::YELLOW, "approved by --allow-hazards")
                 } else {
                     paint(style::RED, "not approved")
@@ -399,7 +399,7 @@ async fn run_files(
     client: &Client,
     url: &str,
     files: &[ToRun<'_>],
-    allow: &BTreeSet<HazardCode>,
+    allow: &crate::hazard::Approvals,
     sql: &HistorySql<'_>,
     checked: &Checked,
 ) -> Result<Vec<RanFile>> {
@@ -507,7 +507,7 @@ async fn run_migrations<'a>(
     url: &str,
     files: &'a [Migration],
     pick: &Pick<'a>,
-    allow: &BTreeSet<HazardCode>,
+    allow: &crate::hazard::Approvals,
     dry: Dry,
     way: Way,
 ) -> Result<Report> {

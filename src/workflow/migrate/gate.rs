@@ -2,8 +2,6 @@
 //! gate (hazards not approved, pre-checks that found rows in the way) and
 //! the dry run.
 
-use std::collections::BTreeSet;
-
 use super::super::pre_checks::Checked;
 use super::super::{count, Report, ATTENTION, OK};
 use super::ToRun;
@@ -17,11 +15,11 @@ use crate::ui::{paint, style};
 pub(super) fn gate(
     project: &Project,
     files: &[ToRun],
-    allow: &BTreeSet<HazardCode>,
+    allow: &crate::hazard::Approvals,
     verb: &str,
     checked: &Checked,
 ) -> Option<Report> {
-    let mut refused = BTreeSet::new();
+    let mut refused: Vec<(HazardCode, String)> = Vec::new();
     let mut stderr = String::new();
     let mut unsaid = String::new();
     for (i, f) in files.iter().enumerate() {
@@ -29,7 +27,7 @@ pub(super) fn gate(
             unsaid.push_str(&checked.lines_of(i));
             continue;
         }
-        refused.extend(f.refused(allow).map(|(_, h)| h.code.as_str()));
+        refused.extend(f.refused(allow).map(|(_, h)| (h.code, subject(&h.message))));
         stderr.push_str(&format!(
             "{} {}:\n{}{}",
             paint(style::RED, "refused"),
@@ -46,10 +44,11 @@ pub(super) fn gate(
         let json = serde_json::json!({ "refused": "pre-checks", "pre_checks": checked.findings });
         return Some(Report::new(ATTENTION, String::new(), stderr, json));
     }
-    let codes = refused.into_iter().collect::<Vec<_>>().join(",");
+    let (exact, all) = crate::hazard::flags_for(&refused);
+    let codes = all.trim_start_matches("--allow-hazards ");
     stderr.push_str(&format!(
         "Nothing was {verb}. These statements destroy data and no one approved them: approve \
-         them for this run with --allow-hazards {codes}, or in the file with a \
+         them for this run with {exact} (or every such hazard: {all}), or in the file with a \
          `{} {codes}` line.\n",
         file::APPROVAL
     ));
@@ -72,7 +71,7 @@ pub(super) fn gate(
 pub(super) fn dry_run(
     project: &Project,
     files: &[ToRun],
-    allow: &BTreeSet<HazardCode>,
+    allow: &crate::hazard::Approvals,
     verb: &str,
     checked: &Checked,
 ) -> Report {
@@ -152,4 +151,18 @@ pub(super) fn dry_run(
         stderr,
         serde_json::json!({ "dry_run": json, "pre_checks": checked.findings }),
     )
+}
+
+/// The object a statement's hazard names (`drops column public.t.c`:
+/// `column public.t.c`), for the flag that approves it alone.
+fn subject(message: &str) -> String {
+    let words: Vec<&str> = message.split_whitespace().collect();
+    match words.as_slice() {
+        // drops table x, drops column x, truncates x, deletes every row of x
+        [_, kind @ ("table" | "column" | "schema"), name, ..] => {
+            format!("{kind} {}", name.trim_end_matches(','))
+        }
+        [.., last] => format!("table {}", last.trim_end_matches(',')),
+        [] => String::new(),
+    }
 }

@@ -5,6 +5,10 @@
 //! database, its estimated rows and size. Which change has which hazard is
 //! decided by its kind's module (`kinds`); this module holds the vocabulary.
 
+mod approval;
+
+pub use approval::{flags_for, Approval, Approvals};
+
 use serde::Serialize;
 
 /// A stable hazard code.
