@@ -973,6 +973,49 @@ async fn check_annotates_drift_and_accepts_expected_drift() {
     );
 }
 
+/// `expected_drift` by part of a table: a hand-added index and a legacy
+/// column, each matched by its own pattern, make the table's drift
+/// expected (exit 0); with one pattern that no longer matches, the drift
+/// counts again and the pattern is named as matching nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn expected_drift_matches_indexes_and_columns_and_says_when_a_pattern_matches_nothing() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("hotfixed").await;
+    db.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, a text, legacy_x int);\n\
+         CREATE INDEX hotfix_1 ON t (a);",
+    )
+    .await
+    .unwrap();
+    let url = server.url("hotfixed");
+    let dir = project_with("CREATE TABLE t (id int PRIMARY KEY, a text);\n");
+    let p = dir.path();
+    let config = |column: &str| {
+        format!(
+            "expected_drift:\n  - object: index public.hotfix_*\n    reason: ops hotfix\n  \
+             - object: column public.t.{column}\n    reason: the old app\n"
+        )
+    };
+    std::fs::write(p.join("stratum.yaml"), config("legacy_*")).unwrap();
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("table public.t: ops hotfix"), "{err}");
+    assert!(!err.contains("matches nothing"), "{err}");
+    std::fs::write(p.join("stratum.yaml"), config("renamed_*")).unwrap();
+    let out = stratum_in(p, &["check", "--db", &url], &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "warning: stratum.yaml expected_drift `column public.t.renamed_*` matches nothing"
+        ),
+        "{err}"
+    );
+}
+
 /// A hazard approved on one object (`--allow-hazards data-loss:t.b`, and
 /// in stratum.yaml): the other drop is still refused, the refusal names
 /// the exact flag, and with it the file runs; nothing ran before.

@@ -218,11 +218,38 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     }
     let plan = plan::plan(&current, &desired, changes)?;
     let invalid = invalid_indexes(&current, &current_name);
+    // What each step changes, and the object check names it under (a
+    // column, an index, a constraint: their table).
+    let parts = parts_by_object(&plan, &current, &desired);
     let mut objects = drifted(current, &desired)?;
+    let patterns = &project.expected_drift;
     for o in &mut objects {
-        o.expected =
-            ExpectedDrift::find(&project.expected_drift, &o.object).map(|e| e.reason.clone());
+        o.expected = ExpectedDrift::find(patterns, &o.object)
+            .or_else(|| {
+                // Expected part by part: every part that differs matches.
+                let parts = parts.get(&o.object)?;
+                let found: Vec<&ExpectedDrift> = parts
+                    .iter()
+                    .map(|p| ExpectedDrift::find(patterns, p))
+                    .collect::<Option<_>>()?;
+                found.first().copied()
+            })
+            .map(|e| e.reason.clone());
     }
+    let unused: String = patterns
+        .iter()
+        .filter(|e| {
+            let matches = |label: &String| crate::filter::glob(&e.object, label);
+            !objects.iter().any(|o| matches(&o.object)) && !parts.values().flatten().any(matches)
+        })
+        .map(|e| {
+            format!(
+                "warning: stratum.yaml expected_drift `{}` matches nothing that differs here \
+                 (objects as check names them: `table app.t`, `index app.i`, `column app.t.c`)\n",
+                e.object
+            )
+        })
+        .collect();
     // Only drift stratum.yaml expects: reported, and not a failure.
     let accepted = !objects.is_empty() && objects.iter().all(|o| o.expected.is_some());
     let mut stdout = String::new();
@@ -249,6 +276,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         .collect();
     let unexpected = objects.iter().filter(|o| o.expected.is_none()).count();
     let stderr = warnings
+        + &unused
         + &invalid
         + &if accepted {
             format!(
@@ -338,6 +366,38 @@ fn markdown(
         count(plan.steps.len(), "step"),
         render::sql(plan).trim_end()
     ));
+    out
+}
+
+/// The labels of what each step of `plan` changes, by the object `check`
+/// reports them under: a column, constraint, trigger, policy or index by
+/// its table (`table app.users`: [`index app.hotfix_1`, ...]), anything
+/// else by itself.
+fn parts_by_object(
+    plan: &crate::plan::Plan,
+    current: &crate::kinds::Catalog,
+    desired: &crate::kinds::Catalog,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use crate::kinds::ObjectId;
+    let mut index_table = std::collections::BTreeMap::new();
+    for table in current.tables.values().chain(desired.tables.values()) {
+        for index in table.indexes.values() {
+            index_table.insert(index.name.clone(), table.name.clone());
+        }
+    }
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for step in &plan.steps {
+        let id = step.change.action().id();
+        let owner = match &id {
+            ObjectId::Index { name } => index_table.get(name),
+            _ => id.relation(),
+        };
+        let object = match owner {
+            Some(table) => format!("table {}", table.plain()),
+            None => id.label(),
+        };
+        out.entry(object).or_default().push(id.label());
+    }
     out
 }
 
