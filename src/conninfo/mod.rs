@@ -269,6 +269,16 @@ pub fn server(config: &Config) -> String {
     )
 }
 
+/// The PostgreSQL major version of the server at `url`.
+pub async fn server_major(url: &str) -> Result<u32> {
+    let client = connect_url(url).await?;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?
+        .get(0);
+    Ok((version / 10000) as u32)
+}
+
 /// Connects to a URL (completed as [`config`] does).
 pub async fn connect_url(url: &str) -> Result<Client> {
     connect_target(&config(url)?).await

@@ -7,6 +7,7 @@
 pub mod progress;
 pub mod rollout;
 pub mod targets;
+pub mod wave;
 
 pub use rollout::{run, waves, Canary, Ran, Rollout, RolloutFlags, Stop, Verdict, Wave, Worked};
 pub use targets::{noun, read_list, FleetConfig, Selection, Target};

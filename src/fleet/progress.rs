@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::rollout::{Stop, Verdict, Wave};
 use super::targets::Target;
+use super::wave::{Stop, Verdict, Wave};
 use crate::ui::{self, paint, style};
 
 /// The progress of one rollout.

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
 
 use super::progress::Live;
 use super::targets::{CanaryConfig, FleetConfig, Target, WaveSizeConfig, WavesConfig};
+pub use super::wave::{Stop, Verdict, Wave, SHARED};
 
 /// The rollout's settings: flags over `fleet:` in stratum.yaml over
 /// defaults.
@@ -180,19 +180,6 @@ impl Rollout {
     }
 }
 
-/// The label of the wave of the databases' shared parts, which goes
-/// first, and stops the rollout when one fails.
-pub const SHARED: &str = "shared parts";
-
-/// One wave: a label and the targets (indexes into the fleet), in order.
-#[derive(Debug, Clone, Serialize)]
-pub struct Wave {
-    /// `canary`, `wave 2 (10%)`, `group eu`.
-    pub label: String,
-    /// Indexes of its targets.
-    pub members: Vec<usize>,
-}
-
 /// The waves `rollout` makes of `targets`: the canary, then the sizes (or
 /// groups) in order; empty ones left out.
 pub fn waves(targets: &[Target], rollout: &Rollout) -> Result<Vec<Wave>> {
@@ -285,35 +272,6 @@ pub fn waves(targets: &[Target], rollout: &Rollout) -> Result<Vec<Wave>> {
     Ok(out)
 }
 
-/// How one target's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// It changed the database.
-    Done,
-    /// There was nothing to do.
-    UpToDate,
-    /// A dry run found work it would do (and did not).
-    WouldRun,
-    /// It failed or was refused.
-    Failed,
-    /// It was interrupted (Ctrl-C): what was transactional rolled back.
-    Cancelled,
-}
-
-impl Verdict {
-    /// The word reports use.
-    pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Done => "done",
-            Verdict::UpToDate => "up to date",
-            Verdict::WouldRun => "would run",
-            Verdict::Failed => "failed",
-            Verdict::Cancelled => "cancelled",
-        }
-    }
-}
-
 /// What one target's work returns: its verdict, a one-line detail for the
 /// progress and the report, and the command's own result.
 pub struct Worked<T> {
@@ -333,23 +291,6 @@ pub struct Finished<T> {
     pub elapsed: Duration,
     /// What it returned.
     pub worked: Worked<T>,
-}
-
-/// Why a rollout stopped before its end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "reason")]
-pub enum Stop {
-    /// A canary failed.
-    Canary,
-    /// A database's shared part failed (schema per tenant).
-    Shared,
-    /// `max_failures` targets failed.
-    Failures {
-        /// How many had.
-        failed: usize,
-    },
-    /// Ctrl-C (or SIGTERM).
-    Interrupted,
 }
 
 /// A rollout's results: per target (in fleet order) what it finished with,

@@ -61,7 +61,7 @@ pub async fn check_fleet(project: &Project, targets: &[Target], jobs: usize) -> 
     urls.sort_unstable();
     urls.dedup();
     let majors: BTreeMap<&str, Result<u32>> = stream::iter(&urls)
-        .map(|url| async move { (*url, major_of(url).await) })
+        .map(|url| async move { (*url, conninfo::server_major(url).await) })
         .buffered(jobs)
         .collect()
         .await;
@@ -151,16 +151,6 @@ impl Desired {
             },
         }
     }
-}
-
-/// The PostgreSQL major of the server at `url`.
-pub(super) async fn major_of(url: &str) -> Result<u32> {
-    let client = conninfo::connect_url(url).await?;
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await?
-        .get(0);
-    Ok((version / 10000) as u32)
 }
 
 /// The schema of the database at `url`, read live.

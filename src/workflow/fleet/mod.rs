@@ -23,8 +23,10 @@ use crate::fleet::Target;
 /// instead of each loading it. A failure here is each target's to report.
 async fn warm(project: &Project, targets: &[Target]) {
     let Some(first) = targets.first() else { return };
-    let (Ok(major), Ok(schema)) = (check::major_of(&first.url).await, project.schema_source())
-    else {
+    let (Ok(major), Ok(schema)) = (
+        crate::conninfo::server_major(&first.url).await,
+        project.schema_source(),
+    ) else {
         return;
     };
     let _ = crate::load::load_for_major(&schema, &project.scratch(), major).await;

@@ -152,7 +152,7 @@ pub async fn fill_desired(project: &Project, targets: &mut [Target], jobs: usize
     urls.dedup();
     let majors: BTreeMap<String, u32> = stream::iter(urls)
         .map(|url| async move {
-            let major = super::check::major_of(&url).await?;
+            let major = crate::conninfo::server_major(&url).await?;
             anyhow::Ok((url, major))
         })
         .buffered(jobs.max(1))
