@@ -287,6 +287,8 @@ pub struct Worked<T> {
 pub struct Finished<T> {
     /// Its wave's index.
     pub wave: usize,
+    /// When it started, from the rollout's start.
+    pub started: Duration,
     /// How long it ran.
     pub elapsed: Duration,
     /// What it returned.
@@ -300,6 +302,8 @@ pub struct Ran<T> {
     pub finished: Vec<Option<Finished<T>>>,
     /// Why it stopped early.
     pub stop: Option<Stop>,
+    /// When it decided to stop, from its start: no target started after.
+    pub stopped_at: Option<Duration>,
     /// How long it all took.
     pub elapsed: Duration,
 }
@@ -328,6 +332,7 @@ where
     let mut finished: Vec<Option<Finished<T>>> = (0..targets.len()).map(|_| None).collect();
     let mut failures = 0;
     let mut stop = None;
+    let mut stopped_at = None;
     for (w, wave) in waves.iter().enumerate() {
         live.wave_started(w);
         let mut queue: VecDeque<usize> = wave.members.iter().copied().collect();
@@ -336,6 +341,7 @@ where
         loop {
             if stop.is_none() && crate::interrupt::requested() {
                 stop = Some(Stop::Interrupted);
+                stopped_at = Some(started.elapsed());
             }
             while stop.is_none() && running.len() < rollout.jobs {
                 let free = |i: &usize| {
@@ -354,13 +360,14 @@ where
                 *on_server.entry(targets[i].server.as_str()).or_default() += 1;
                 live.target_started(w, i);
                 let fut = work(&targets[i]);
+                let at = started.elapsed();
                 running.push(async move {
                     let t = Instant::now();
                     let worked = fut.await;
-                    (i, t.elapsed(), worked)
+                    (i, at, t.elapsed(), worked)
                 });
             }
-            let Some((i, elapsed, worked)) = running.next().await else {
+            let Some((i, at, elapsed, worked)) = running.next().await else {
                 break;
             };
             if let Some(n) = on_server.get_mut(targets[i].server.as_str()) {
@@ -379,8 +386,12 @@ where
                     }
                 }
             }
+            if stop.is_some() && stopped_at.is_none() {
+                stopped_at = Some(started.elapsed());
+            }
             finished[i] = Some(Finished {
                 wave: w,
+                started: at,
                 elapsed,
                 worked,
             });
@@ -394,6 +405,7 @@ where
     Ran {
         finished,
         stop,
+        stopped_at,
         elapsed: started.elapsed(),
     }
 }

@@ -86,6 +86,9 @@ struct TargetJson<'a> {
     wave: &'a str,
     /// done, up-to-date, failed, cancelled or not-started.
     status: &'static str,
+    /// When it started, from the rollout's start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_ms: Option<u128>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ms: Option<u128>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -106,6 +109,9 @@ struct FleetRunJson<'a> {
     not_started: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped: Option<&'a Stop>,
+    /// When the rollout decided to stop: no target started after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_ms: Option<u128>,
     ms: u128,
 }
 
@@ -293,6 +299,7 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
                 target,
                 wave: wave_of[i],
                 status: status_of(finished),
+                started_ms: finished.map(|f| f.started.as_millis()),
                 ms: finished.map(|f| f.elapsed.as_millis()),
                 outcome: finished.map(|f| &f.worked.value),
             }
@@ -407,6 +414,7 @@ fn report(targets: &[Target], waves: &[Wave], ran: &Ran<Outcome>, job: FleetJob<
         cancelled,
         not_started,
         stopped: ran.stop.as_ref(),
+        stopped_ms: ran.stopped_at.map(|d| d.as_millis()),
         ms: ran.elapsed.as_millis(),
     };
     Report::new(exit, stdout, stderr, json)
