@@ -15,6 +15,7 @@
 mod expr;
 mod query;
 mod read;
+mod written;
 
 use std::time::Duration;
 
