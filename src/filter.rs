@@ -24,6 +24,9 @@ pub struct Filter {
     /// Plans build and drop indexes of existing tables CONCURRENTLY
     /// (`online:`, `--no-online`).
     pub online: bool,
+    /// Drift stratum.yaml accepts (`expected_drift:`): left as it is by
+    /// plans, and not counted after an apply.
+    pub expected_drift: Vec<crate::config::ExpectedDrift>,
 }
 
 /// Which owners a project compares.
@@ -208,6 +211,7 @@ mod tests {
             ignore_privileges: false,
             owners: Owners::Schema,
             online: true,
+            expected_drift: Vec::new(),
         };
         assert!(filter.name(&q("app", "users")));
         assert!(!filter.name(&q("app", "tmp_x")));

@@ -14,6 +14,7 @@ pub mod coverage;
 pub mod ddl;
 pub mod diff;
 pub mod execute;
+pub mod expected;
 pub mod filter;
 pub mod fleet;
 pub mod hazard;

@@ -346,6 +346,20 @@ pub fn main() -> ExitCode {
                 let text = serde_json::json!({ "error": format!("{e:#}") });
                 let _ = ui::print_out(&format!("{text}\n"));
             }
+            // CI sees an error in a SQL file (a syntax error, a statement
+            // the scratch database refused) at its place, like drift.
+            let annotations = workflow::annotate::of_error(&e);
+            match format {
+                Format::Github => {
+                    let _ = ui::print_out(&workflow::annotate::github(&annotations));
+                }
+                Format::Sarif => {
+                    let log = workflow::annotate::sarif(&annotations);
+                    let text = serde_json::to_string_pretty(&log).expect("JSON serialises");
+                    let _ = ui::print_out(&(text + "\n"));
+                }
+                _ => {}
+            }
             ui::print_err(&format!("{} {e:#}\n", ui::paint(ui::style::RED, "error:")));
             ExitCode::from(workflow::ERROR)
         }

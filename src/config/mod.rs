@@ -576,6 +576,7 @@ impl Project {
             ignore_privileges: overrides.privileges.or(file.privileges) == Some(Managed::Ignore),
             owners: overrides.owners.or(file.owners).unwrap_or_default(),
             online: !overrides.no_online && file.online.unwrap_or(true),
+            expected_drift: file.expected_drift.clone().unwrap_or_default(),
         };
         Ok(Project {
             schema: overrides

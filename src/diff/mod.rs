@@ -20,3 +20,13 @@ pub fn diff(current: &Catalog, desired: &Catalog) -> Vec<Change> {
     kinds::privilege::diff_after(current, desired, &mut changes);
     changes
 }
+
+/// What differs, object by object, without the objects a plan must drop
+/// and create again only because they depend on a changed one: what
+/// `check` reports inside each drifting object.
+pub fn direct(current: &Catalog, desired: &Catalog) -> Vec<Change> {
+    let mut changes = kinds::diff_all(current, desired);
+    kinds::ownership::diff_after(current, desired, &mut changes);
+    kinds::privilege::diff_after(current, desired, &mut changes);
+    changes
+}

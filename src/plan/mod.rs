@@ -17,7 +17,7 @@ use crate::diff::Change;
 pub use crate::hazard::{Hazard, HazardCode};
 use crate::kinds::{Catalog, ObjectId};
 use crate::sql::QualName;
-pub use explain::explain;
+pub use explain::{explain, recreated, Recreated};
 pub use locks::LockMode;
 
 /// One statement of a plan.
@@ -48,6 +48,10 @@ pub struct Step {
 pub struct Plan {
     /// Steps in the order they must run.
     pub steps: Vec<Step>,
+    /// What differs but is left as it is: stratum.yaml's `expected_drift`
+    /// accepts it (the object or part, and why).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -115,7 +119,10 @@ pub fn plan(current: &Catalog, desired: &Catalog, changes: Vec<Change>) -> Resul
             }
         })
         .collect();
-    Ok(Plan { steps })
+    Ok(Plan {
+        steps,
+        left_alone: Vec::new(),
+    })
 }
 
 /// True for CREATE [UNIQUE] INDEX CONCURRENTLY, which no hazard flags

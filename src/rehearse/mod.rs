@@ -138,6 +138,7 @@ pub async fn rehearse(
     let started = Instant::now();
     let build = crate::plan::Plan {
         steps: crate::ddl::build_steps(current)?,
+        left_alone: Vec::new(),
     };
     let side = Side::Text("the database's schema".into(), crate::render::sql(&build));
     let major = (current.server_version / 10000) as u32;

@@ -11,6 +11,15 @@ use crate::plan::Plan;
 pub fn markdown(plan: &Plan, title: &str) -> String {
     // The marker a CI job finds its earlier comment by, to update it.
     let mut out = format!("<!-- stratum -->\n### {title}\n\n");
+    for (object, reason) in &plan.left_alone {
+        out.push_str(&format!(
+            "- `{object}` is left as it is (expected drift: {})\n",
+            reason.replace('|', "\\|")
+        ));
+    }
+    if !plan.left_alone.is_empty() {
+        out.push('\n');
+    }
     if plan.steps.is_empty() {
         out.push_str("No changes.\n");
         return out;

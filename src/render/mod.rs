@@ -135,6 +135,16 @@ pub fn writes_bodies<'a>(mut changes: impl Iterator<Item = &'a Change>) -> bool 
     changes.any(|c| matches!(c, Change::Function(f) if f.writes_body()))
 }
 
+/// A line per object or part a plan leaves as it is, with the reason
+/// stratum.yaml's `expected_drift` gives.
+pub fn left_alone(left: &[(String, String)]) -> String {
+    left.iter()
+        .map(|(object, reason)| {
+            format!("= {object}: left as it is (stratum.yaml expected_drift: {reason})\n")
+        })
+        .collect()
+}
+
 /// The human summary: one line per object, then the hazard count. Says so
 /// when there is nothing to do.
 pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
@@ -200,6 +210,7 @@ pub fn summary(plan: &Plan, unmanaged: &[Unmanaged]) -> String {
         out.push_str(&line);
         out.push('\n');
     }
+    out.push_str(&left_alone(&plan.left_alone));
     if plan.is_empty() {
         out.push_str("No changes.\n");
     } else {

@@ -66,13 +66,18 @@ async fn plan_to(
     target: &Catalog,
     renames: &[RenameChange],
 ) -> Result<Plan> {
-    let mut changes = diff::diff(current, target);
+    let changes = diff::diff(current, target);
+    // What stratum.yaml expects to differ is left as it is.
+    let (mut changes, left_alone) =
+        crate::expected::leave(changes, &project.filter.expected_drift, current, target);
     changes.extend(renames.iter().cloned().map(crate::diff::Change::from));
     crate::coverage::check(current, target, &changes, project.strict)?;
     crate::coverage::roles(current, target, &project.assume_roles)?;
     super::measure_sizes(url, current, target, &changes).await?;
     current.rates = crate::rehearse::rates::load(url);
-    plan::plan(current, target, changes)
+    let mut plan = plan::plan(current, target, changes)?;
+    plan.left_alone = left_alone;
+    Ok(plan)
 }
 
 /// The database and the plan that turns it into `schema/`.
@@ -142,6 +147,9 @@ async fn read_current_in_full(project: &Project, url: &str) -> Result<Catalog> {
 #[derive(Serialize)]
 struct PlanJson<'a> {
     steps: &'a [Step],
+    /// What differs but stratum.yaml expects: (object, reason).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    left_alone: &'a [(String, String)],
     unmanaged: Vec<crate::kinds::Unmanaged>,
     fingerprint: String,
     /// `--explain`: why each step is there, in step order.
@@ -201,6 +209,7 @@ pub async fn plan(
         stderr,
         PlanJson {
             steps: &plan.steps,
+            left_alone: &plan.left_alone,
             unmanaged,
             fingerprint,
             explain: notes,
@@ -249,12 +258,32 @@ struct ToApply {
     leads_to: String,
     /// What the pre-checks found, once they ran.
     checked: Vec<Finding>,
+    /// What differs but stratum.yaml expects, left as it is.
+    left_alone: Vec<(String, String)>,
 }
 
 impl ToApply {
     /// What the pre-checks found, a line each.
     fn checked_lines(&self) -> String {
         crate::precheck::lines(&self.checked)
+    }
+
+    /// What the plan leaves as it is, a line each.
+    fn left_lines(&self) -> String {
+        render::left_alone(&self.left_alone)
+    }
+
+    /// What the database matches once the plan ran.
+    fn matches(&self) -> String {
+        match self.left_alone.len() {
+            0 => format!("the database matches {}", self.leads_to),
+            n => format!(
+                "the database matches {} but for {} stratum.yaml expects, left as {}",
+                self.leads_to,
+                count(n, "difference"),
+                if n == 1 { "it is" } else { "they are" }
+            ),
+        }
     }
 
     fn json(&self, applied: bool, refused: Vec<Refused>, ran: Option<&Ran>) -> ApplyJson<'_> {
@@ -281,6 +310,7 @@ async fn from_schema(project: &Project, url: &str) -> Result<ToApply> {
         desired: planned.desired,
         leads_to: project.show(&project.schema),
         checked: Vec::new(),
+        left_alone: planned.plan.left_alone,
     })
 }
 
@@ -335,6 +365,7 @@ async fn from_saved(project: &Project, url: &str, path: &Path) -> Result<ToApply
         desired: catalogs.pop().unwrap_or(target),
         leads_to: format!("the schema {} was made for", path.display()),
         checked: Vec::new(),
+        left_alone: plan.left_alone,
     })
 }
 
@@ -345,7 +376,8 @@ async fn from_saved(project: &Project, url: &str, path: &Path) -> Result<ToApply
 fn gate(todo: &ToApply, allowed: &crate::hazard::Approvals) -> Option<Report> {
     if todo.script.steps.is_empty() {
         let json = todo.json(false, vec![], None);
-        return Some(Report::new(OK, String::new(), "No changes.\n".into(), json));
+        let stderr = todo.left_lines() + "No changes.\n";
+        return Some(Report::new(OK, String::new(), stderr, json));
     }
     let refused: Vec<Refused> = todo
         .script
@@ -478,7 +510,8 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         format!("in {} batches", ran.batches)
     };
     let stderr = format!(
-        "{}{}{} {} {how} ({} ms); the database matches {}.\n",
+        "{}{}{}{} {} {how} ({} ms); {}.\n",
+        todo.left_lines(),
         todo.checked_lines(),
         proved
             .map(|p| super::proved_line(&p, "the database"))
@@ -486,7 +519,7 @@ pub async fn apply(project: &Project, url: &str, options: &ApplyOptions) -> Resu
         paint(style::GREEN, "Applied"),
         count(todo.script.steps.len(), "step"),
         ran.ms,
-        todo.leads_to
+        todo.matches()
     );
     let json = todo.json(true, vec![], Some(&ran));
     Ok(Report::new(OK, String::new(), stderr, json))
@@ -530,6 +563,7 @@ async fn prove(
     let base = proof_base(project, url, todo).await?;
     let build = Plan {
         steps: ddl::build_steps(&base)?,
+        left_alone: Vec::new(),
     };
     let side = Side::Text("the database's schema".into(), render::sql(&build));
     let major = (todo.current.server_version / 10000) as u32;
@@ -611,6 +645,8 @@ async fn execute(project: &Project, url: &str, script: &Script, fingerprint: &st
 async fn verify(project: &Project, url: &str, todo: &ToApply) -> Result<()> {
     let after = read_current(project, url).await?;
     let left = diff::diff(&after, &todo.desired);
+    let expected = &project.filter.expected_drift;
+    let (left, _) = crate::expected::leave(left, expected, &after, &todo.desired);
     if !left.is_empty() {
         bail!(
             "applied, but the database still differs from {} in {}; please report this",
@@ -636,6 +672,7 @@ mod tests {
             fingerprint: String::new(),
             leads_to: "schema/".into(),
             checked: Vec::new(),
+            left_alone: Vec::new(),
         }
     }
 

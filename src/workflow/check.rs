@@ -5,66 +5,39 @@ use anyhow::Result;
 use serde::Serialize;
 use similar::TextDiff;
 
-use super::annotate::{self, Annotation, Level};
+use super::annotate::{self, Annotation, Level, Rule};
+use super::drift::{self, How, ObjectDrift};
 use super::{count, load, migrations, Report, ATTENTION, OK};
-use crate::config::{ExpectedDrift, Project};
+use crate::config::Project;
 use crate::conninfo;
-use crate::ddl;
 use crate::diff;
-use crate::kinds::Catalog;
 use crate::load::{Side, Source};
 use crate::plan;
 use crate::render;
 use crate::ui::{paint, style};
 
-/// One object whose canonical DDL differs between the two sides.
-#[derive(Debug, Clone, Serialize)]
-pub struct ObjectDrift {
-    /// E.g. `table app.users`.
-    pub object: String,
-    /// Its DDL on the current side (database or migrations), if present.
-    pub current: Option<String>,
-    /// Its DDL in the schema, if present.
-    pub desired: Option<String>,
-    /// Why this drift is accepted (`expected_drift` in stratum.yaml).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-}
-
-/// Objects whose DDL differs, by label. Takes the current catalog, which it
-/// reorders: a copy would be a third catalog in memory at the peak.
-pub fn drifted(mut current: Catalog, desired: &Catalog) -> Result<Vec<ObjectDrift>> {
-    // Column order is not a difference stratum acts on (it would take a
-    // table rebuild): show current columns in the schema's order.
-    for (name, table) in current.tables.iter_mut() {
-        let table = std::sync::Arc::make_mut(table);
-        if let Some(want) = desired.tables.get(name) {
-            let rank = |c: &crate::kinds::Column| {
-                want.columns
-                    .iter()
-                    .position(|w| w.name == c.name)
-                    .unwrap_or(usize::MAX)
-            };
-            table.columns.sort_by_key(rank);
-        }
+/// The parts of `o` that differ, a line each, under the object's name:
+/// what a reviewer reads before the DDL's diff.
+fn what_differs(o: &ObjectDrift, current: &str, desired: &str) -> String {
+    let mut out = paint(style::BOLD, &format!("{}:\n", o.object));
+    if o.differences.is_empty() || o.current.is_none() || o.desired.is_none() {
+        let whole = match (&o.current, &o.desired) {
+            (None, _) => format!("declared in {desired}, missing from {current}"),
+            (_, None) => format!("in {current}, not declared in {desired}"),
+            _ => format!("its definition differs from {desired}"),
+        };
+        out.push_str(&format!("  {whole}\n"));
+        return out;
     }
-    let a = ddl::by_object(&current)?;
-    // Not held while the desired side's DDL is built: that is the peak.
-    drop(current);
-    let b = ddl::by_object(desired)?;
-    let mut labels: Vec<&String> = a.keys().chain(b.keys()).collect();
-    labels.sort();
-    labels.dedup();
-    Ok(labels
-        .into_iter()
-        .filter(|l| a.get(*l) != b.get(*l))
-        .map(|l| ObjectDrift {
-            object: l.clone(),
-            current: a.get(l).cloned(),
-            desired: b.get(l).cloned(),
-            expected: None,
-        })
-        .collect())
+    for d in &o.differences {
+        let mark = match d.how {
+            How::Missing => paint(style::GREEN, "+"),
+            How::Extra => paint(style::RED, "-"),
+            How::Changed => paint(style::CYAN, "~"),
+        };
+        out.push_str(&format!("  {mark} {}\n", d.message(current, desired)));
+    }
+    out
 }
 
 /// A coloured unified diff of one object's DDL.
@@ -218,34 +191,14 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     }
     let plan = plan::plan(&current, &desired, changes)?;
     let invalid = invalid_indexes(&current, &current_name);
-    // What each step changes, and the object check names it under (a
-    // column, an index, a constraint: their table).
-    let parts = parts_by_object(&plan, &current, &desired);
-    let mut objects = drifted(current, &desired)?;
-    let patterns = &project.expected_drift;
-    for o in &mut objects {
-        o.expected = ExpectedDrift::find(patterns, &o.object)
-            .or_else(|| {
-                // Expected part by part: every part that differs matches.
-                let parts = parts.get(&o.object)?;
-                let found: Vec<&ExpectedDrift> = parts
-                    .iter()
-                    .map(|p| ExpectedDrift::find(patterns, p))
-                    .collect::<Option<_>>()?;
-                found.first().copied()
-            })
-            .map(|e| e.reason.clone());
-    }
-    let unused: String = patterns
-        .iter()
-        .filter(|e| {
-            let matches = |label: &String| crate::filter::glob(&e.object, label);
-            !objects.iter().any(|o| matches(&o.object)) && !parts.values().flatten().any(matches)
-        })
+    let mut objects = drift::drifted(current, &desired)?;
+    let unused: String = drift::expect(&project.expected_drift, &mut objects)
+        .into_iter()
         .map(|e| {
             format!(
                 "warning: stratum.yaml expected_drift `{}` matches nothing that differs here \
-                 (objects as check names them: `table app.t`, `index app.i`, `column app.t.c`)\n",
+                 (objects and parts as check names them: `table app.t`, `index app.i`, \
+                 `column app.t.c`, `constraint app.t.c`, `grant table app.t to role`)\n",
                 e.object
             )
         })
@@ -254,6 +207,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let accepted = !objects.is_empty() && objects.iter().all(|o| o.expected.is_some());
     let mut stdout = String::new();
     for o in &objects {
+        stdout.push_str(&what_differs(o, &current_name, &schema_name));
         stdout.push_str(&unified(
             o,
             &format!("{} ({current_name})", o.object),
@@ -298,7 +252,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
                 count(plan.steps.len(), "step"),
             )
         };
-    let annotations = annotations(project, &objects, &current_name);
+    let annotations = annotations(project, &objects, &current_name, &schema_name);
     let markdown = markdown(&objects, &plan, &current_name, &schema_name);
     let mut report = Report::new(
         if accepted { OK } else { ATTENTION },
@@ -341,7 +295,25 @@ fn markdown(
         let how = match (&o.current, &o.desired) {
             (Some(_), None) => format!("only in {current}"),
             (None, Some(_)) => format!("missing from {current}"),
-            _ => "changed".to_string(),
+            _ if o.differences.is_empty() => "changed".to_string(),
+            _ => o
+                .differences
+                .iter()
+                .map(|d| {
+                    let how = match d.how {
+                        How::Missing => "missing",
+                        How::Extra => "extra",
+                        How::Changed => "changed",
+                    };
+                    let expected = if d.expected.is_some() {
+                        " (expected)"
+                    } else {
+                        ""
+                    };
+                    format!("`{}` {how}{expected}", d.part)
+                })
+                .collect::<Vec<_>>()
+                .join("<br>"),
         };
         out.push_str(&format!(
             "| `{}` | {how} | {} |\n",
@@ -369,38 +341,6 @@ fn markdown(
     out
 }
 
-/// The labels of what each step of `plan` changes, by the object `check`
-/// reports them under: a column, constraint, trigger, policy or index by
-/// its table (`table app.users`: [`index app.hotfix_1`, ...]), anything
-/// else by itself.
-fn parts_by_object(
-    plan: &crate::plan::Plan,
-    current: &crate::kinds::Catalog,
-    desired: &crate::kinds::Catalog,
-) -> std::collections::BTreeMap<String, Vec<String>> {
-    use crate::kinds::ObjectId;
-    let mut index_table = std::collections::BTreeMap::new();
-    for table in current.tables.values().chain(desired.tables.values()) {
-        for index in table.indexes.values() {
-            index_table.insert(index.name.clone(), table.name.clone());
-        }
-    }
-    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for step in &plan.steps {
-        let id = step.change.action().id();
-        let owner = match &id {
-            ObjectId::Index { name } => index_table.get(name),
-            _ => id.relation(),
-        };
-        let object = match owner {
-            Some(table) => format!("table {}", table.plain()),
-            None => id.label(),
-        };
-        out.entry(object).or_default().push(id.label());
-    }
-    out
-}
-
 /// A line per INVALID index of `current` (what a failed or cancelled
 /// concurrent build leaves), saying why the plan drops and builds it.
 fn invalid_indexes(current: &crate::kinds::Catalog, current_name: &str) -> String {
@@ -420,19 +360,39 @@ fn invalid_indexes(current: &crate::kinds::Catalog, current_name: &str) -> Strin
         .collect()
 }
 
-/// One finding per drifting object, at the statement of `schema/` that
-/// declares it (none for an object only the current side has).
-fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -> Vec<Annotation> {
+/// One finding per part that differs (per drifting object when its
+/// parts are not known), at the line of `schema/` that declares it: a
+/// column's, a constraint's, an index's; for a part the schema lacks, its
+/// object's statement, the place that should declare it. An object only
+/// the current side has gets a finding without a place.
+fn annotations(
+    project: &Project,
+    objects: &[ObjectDrift],
+    current_name: &str,
+    schema_name: &str,
+) -> Vec<Annotation> {
     let source = crate::parse::read_source(&project.schema).unwrap_or_default();
-    let locator = annotate::Locator::new(&source, objects.iter().map(|o| o.object.as_str()));
+    let names = objects.iter().flat_map(|o| {
+        std::iter::once(o.object.clone()).chain(o.differences.iter().map(|d| d.part.clone()))
+    });
+    let names: Vec<String> = names.collect();
+    let locator = annotate::Locator::new(&source, names.iter().map(String::as_str));
     let show = |p: &std::path::Path| project.show(p);
-    objects
-        .iter()
-        .map(|o| {
-            let place = o
-                .desired
-                .as_ref()
-                .and_then(|_| locator.locate(&o.object, &show));
+    let level = |expected: &Option<String>| match expected {
+        Some(_) => Level::Warning,
+        None => Level::Error,
+    };
+    let mut out = Vec::new();
+    for o in objects {
+        let whole = o.desired.is_none() || o.current.is_none() || o.differences.is_empty();
+        if whole {
+            // An object that is one part (a grant) is where that part is.
+            let place = o.desired.as_ref().and_then(|_| {
+                o.differences
+                    .first()
+                    .and_then(|d| locator.locate_part(&o.object, &d.id, &d.part, &show))
+                    .or_else(|| locator.locate(&o.object, &show))
+            });
             let mut message = match (&o.current, &o.desired) {
                 (None, _) => format!(
                     "{} is declared here but missing from {current_name}",
@@ -450,16 +410,34 @@ fn annotations(project: &Project, objects: &[ObjectDrift], current_name: &str) -
             if let Some(reason) = &o.expected {
                 message.push_str(&format!(" (expected: {reason})"));
             }
-            Annotation {
-                level: match o.expected {
-                    Some(_) => Level::Warning,
-                    None => Level::Error,
-                },
-                file: place.as_ref().map(|(f, _)| f.clone()),
-                line: place.map(|(_, l)| l),
+            out.push(Annotation {
+                rule: Rule::Drift,
+                level: level(&o.expected),
+                file: place.as_ref().map(|p| p.file.clone()),
+                line: place.as_ref().map(|p| p.line),
+                column: place.map(|p| p.column),
                 title: format!("drift: {}", o.object),
                 message,
+            });
+            continue;
+        }
+        for d in &o.differences {
+            // A part the schema lacks goes where its object is declared.
+            let place = match d.how {
+                How::Extra => None,
+                _ => locator.locate_part(&o.object, &d.id, &d.part, &show),
             }
-        })
-        .collect()
+            .or_else(|| locator.locate(&o.object, &show));
+            out.push(Annotation {
+                rule: Rule::Drift,
+                level: level(&d.expected),
+                file: place.as_ref().map(|p| p.file.clone()),
+                line: place.as_ref().map(|p| p.line),
+                column: place.map(|p| p.column),
+                title: format!("drift: {}", d.part),
+                message: d.message(current_name, schema_name),
+            });
+        }
+    }
+    out
 }

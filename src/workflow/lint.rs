@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::annotate::{Annotation, Level};
+use super::annotate::{Annotation, Level, Rule};
 use super::findings::{findings, Lint};
 use super::{Report, ATTENTION, OK};
 use crate::config::Project;
@@ -112,6 +112,7 @@ fn annotation(l: &Lint) -> Annotation {
         None => (None, None),
     };
     Annotation {
+        rule: Rule::Lint,
         level: if l.code == "fails" {
             Level::Error
         } else {
@@ -119,6 +120,7 @@ fn annotation(l: &Lint) -> Annotation {
         },
         file,
         line,
+        column: None,
         title: match l.code.as_str() {
             "fails" => "fails on the database's rows".to_string(),
             code => format!("hazard {code}"),

@@ -8,6 +8,7 @@
 pub mod annotate;
 mod apply;
 mod check;
+mod drift;
 mod dump;
 mod findings;
 mod fleet;

@@ -60,6 +60,7 @@ pub struct SavedPlan {
 fn ddl_text(catalog: &Catalog) -> Result<String> {
     Ok(render::sql(&Plan {
         steps: ddl::build_steps(catalog)?,
+        left_alone: Vec::new(),
     }))
 }
 

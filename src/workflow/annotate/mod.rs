@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::kinds::ObjectId;
 use crate::parse::{Location, SqlSource};
+
+mod tree;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,15 +21,54 @@ pub enum Level {
     Warning,
 }
 
+/// What a finding is about, SARIF's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Rule {
+    /// The database or the migrations differ from `schema/`.
+    #[serde(rename = "stratum/drift")]
+    Drift,
+    /// A statement of a migration is hazardous or fails on the rows.
+    #[serde(rename = "stratum/lint")]
+    Lint,
+    /// An error stopped the command (a syntax error, a failed load).
+    #[serde(rename = "stratum/error")]
+    Error,
+}
+
+impl Rule {
+    /// Its SARIF id.
+    fn id(self) -> &'static str {
+        match self {
+            Rule::Drift => "stratum/drift",
+            Rule::Lint => "stratum/lint",
+            Rule::Error => "stratum/error",
+        }
+    }
+
+    /// Its SARIF description.
+    fn description(self) -> &'static str {
+        match self {
+            Rule::Drift => "The database or migrations differ from schema/",
+            Rule::Lint => "A migration statement is hazardous or fails on the database's rows",
+            Rule::Error => "An error in a SQL file stopped stratum",
+        }
+    }
+}
+
 /// One finding, at a place in the schema when one declares the object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Annotation {
+    /// What found it: a [`Rule`].
+    pub rule: Rule,
     /// Error or warning.
     pub level: Level,
     /// The schema file, relative to the project.
     pub file: Option<String>,
-    /// 1-based line of the declaring statement.
+    /// 1-based line of the declaring statement (or of the part of it).
     pub line: Option<usize>,
+    /// 1-based column, in characters, when the part is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
     /// Short title, e.g. `drift: table app.users`.
     pub title: String,
     /// What differs.
@@ -40,10 +82,32 @@ pub struct Annotation {
 /// 60 MB).
 pub struct Locator<'a> {
     source: &'a SqlSource,
-    /// (a CREATE only, the name) -> the first such statement. Names from
-    /// pg_query's DDL table and function lists are kept as written
+    /// (which statements, the name) -> the first such statement. Names
+    /// from pg_query's DDL table and function lists are kept as written
     /// (`Ddl`), words of the text in lower case (`Word`).
-    first: HashMap<(bool, Key), usize>,
+    first: HashMap<(Verb, Key), usize>,
+}
+
+/// Which statements naming an object are indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Verb {
+    /// Any statement.
+    Any,
+    /// CREATE statements.
+    Create,
+    /// GRANT statements.
+    Grant,
+}
+
+/// A place in the schema: a file as the user sees it, a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,38 +152,105 @@ impl<'a> Locator<'a> {
                     );
                 }
             }
-            let create = words(sql)
-                .next()
-                .is_some_and(|w| w.to_lowercase().starts_with("create"));
+            let verb = match words(sql).next().map(str::to_lowercase).as_deref() {
+                Some("create") => Some(Verb::Create),
+                Some("grant") => Some(Verb::Grant),
+                _ => None,
+            };
             for key in keys {
-                if create {
-                    first.entry((true, key.clone())).or_insert(i);
+                if let Some(verb) = verb {
+                    first.entry((verb, key.clone())).or_insert(i);
                 }
-                first.entry((false, key)).or_insert(i);
+                first.entry((Verb::Any, key)).or_insert(i);
             }
         }
         Locator { source, first }
     }
 
-    /// The file and line of the statement that declares the object with
-    /// drift label `label` (`table app.users`, `function app.f(integer)`):
-    /// the first CREATE naming it, else the first statement naming it.
-    /// `show` turns a path into what the user sees.
-    pub fn locate(
-        &self,
-        label: &str,
-        show: &dyn Fn(&std::path::Path) -> String,
-    ) -> Option<(String, usize)> {
+    /// The statement that declares the object with drift label `label`
+    /// (`table app.users`, `function app.f(integer)`): the first CREATE
+    /// naming it, else the first statement naming it.
+    fn statement(&self, label: &str) -> Option<usize> {
         let short = short_name(label)?;
-        let first = |create: bool| {
-            let ddl = self.first.get(&(create, Key::Ddl(short.to_string())));
-            let word = self.first.get(&(create, Key::Word(short.to_lowercase())));
-            ddl.into_iter().chain(word).min().copied()
-        };
-        let found = &self.source.statements[first(true).or_else(|| first(false))?];
+        self.first_naming(Verb::Create, short)
+            .or_else(|| self.first_naming(Verb::Any, short))
+    }
+
+    /// The first statement of `verb` naming `name`.
+    fn first_naming(&self, verb: Verb, name: &str) -> Option<usize> {
+        let ddl = self.first.get(&(verb, Key::Ddl(name.to_string())));
+        let word = self.first.get(&(verb, Key::Word(name.to_lowercase())));
+        ddl.into_iter().chain(word).min().copied()
+    }
+
+    /// The place of byte `at` of statement `i` (its start when None,
+    /// after leading comments). `show` turns a path into what the user sees.
+    fn place(
+        &self,
+        i: usize,
+        at: Option<usize>,
+        show: &dyn Fn(&std::path::Path) -> String,
+    ) -> Place {
+        let found = &self.source.statements[i];
         let file = &self.source.files[found.file];
-        let start = first_code(&file.text, found.offset);
-        Some((show(&file.path), Location::at(file, start).line))
+        let start = match at {
+            Some(at) => found.offset + at,
+            None => first_code(&file.text, found.offset),
+        };
+        let location = Location::at(file, start);
+        Place {
+            file: show(&file.path),
+            line: location.line,
+            column: location.column,
+        }
+    }
+
+    /// Where the object with drift label `label` is declared.
+    pub fn locate(&self, label: &str, show: &dyn Fn(&std::path::Path) -> String) -> Option<Place> {
+        Some(self.place(self.statement(label)?, None, show))
+    }
+
+    /// Where part `id` (labelled `part`) of the object labelled `owner` is
+    /// declared: a column's or a constraint's own line inside its table's
+    /// statement (or the ALTER TABLE that adds it), the statement of an
+    /// index, trigger or policy, the GRANT on the object for a grant. None
+    /// when the schema does not say.
+    pub fn locate_part(
+        &self,
+        owner: &str,
+        id: &ObjectId,
+        part: &str,
+        show: &dyn Fn(&std::path::Path) -> String,
+    ) -> Option<Place> {
+        let sql = |i: usize| self.source.statements[i].sql.as_str();
+        match id {
+            ObjectId::Column { column, .. } | ObjectId::Default { column, .. } => {
+                let i = self.statement(owner)?;
+                let at = tree::column_at(sql(i), column)?;
+                Some(self.place(i, Some(at), show))
+            }
+            ObjectId::Constraint { table, name } => {
+                let named = self.first_naming(Verb::Any, name);
+                [named, self.statement(owner)]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|i| {
+                        let at = tree::constraint_at(sql(i), &table.name, name)?;
+                        Some(self.place(i, Some(at), show))
+                    })
+            }
+            ObjectId::Privilege { object, .. } => {
+                let short = short_name(&object.label())?.to_string();
+                let i = self.first_naming(Verb::Grant, &short)?;
+                Some(self.place(i, None, show))
+            }
+            ObjectId::Index { .. }
+            | ObjectId::Trigger { .. }
+            | ObjectId::Policy { .. }
+            | ObjectId::Rule { .. }
+            | ObjectId::Statistics { .. } => self.locate(part, show),
+            _ => None,
+        }
     }
 }
 
@@ -154,6 +285,35 @@ fn first_code(text: &str, mut offset: usize) -> usize {
     }
 }
 
+/// The finding for an error that stopped a command: at its place when it
+/// is an error in a SQL file (`file:line:col`), else without one.
+pub fn of_error(error: &anyhow::Error) -> Vec<Annotation> {
+    let located = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::parse::SqlError>());
+    let annotation = match located {
+        Some(e) => Annotation {
+            rule: Rule::Error,
+            level: Level::Error,
+            file: Some(e.location.path.display().to_string()),
+            line: Some(e.location.line),
+            column: Some(e.location.column),
+            title: "stratum: error in SQL".to_string(),
+            message: e.message.clone(),
+        },
+        None => Annotation {
+            rule: Rule::Error,
+            level: Level::Error,
+            file: None,
+            line: None,
+            column: None,
+            title: "stratum: error".to_string(),
+            message: format!("{error:#}"),
+        },
+    };
+    vec![annotation]
+}
+
 /// GitHub Actions workflow commands, one per finding.
 pub fn github(annotations: &[Annotation]) -> String {
     let escape_data = |s: &str| {
@@ -172,6 +332,9 @@ pub fn github(annotations: &[Annotation]) -> String {
             if let Some(line) = a.line {
                 props.push(format!("line={line}"));
             }
+            if let Some(column) = a.column {
+                props.push(format!("col={column}"));
+            }
             props.push(format!("title={}", escape_prop(&a.title)));
             let command = match a.level {
                 Level::Error => "error",
@@ -188,11 +351,17 @@ pub fn github(annotations: &[Annotation]) -> String {
 
 /// A SARIF 2.1.0 log of the findings.
 pub fn sarif(annotations: &[Annotation]) -> serde_json::Value {
+    let mut rules: Vec<Rule> = annotations.iter().map(|a| a.rule).collect();
+    rules.sort_by_key(|r| r.id());
+    rules.dedup();
+    if rules.is_empty() {
+        rules.push(Rule::Drift);
+    }
     let results: Vec<serde_json::Value> = annotations
         .iter()
         .map(|a| {
             let mut result = serde_json::json!({
-                "ruleId": "stratum/drift",
+                "ruleId": a.rule.id(),
                 "level": match a.level { Level::Error => "error", Level::Warning => "warning" },
                 "message": { "text": format!("{}: {}", a.title, a.message) },
             });
@@ -201,8 +370,11 @@ pub fn sarif(annotations: &[Annotation]) -> serde_json::Value {
                     "physicalLocation": { "artifactLocation": { "uri": file } }
                 });
                 if let Some(line) = a.line {
-                    location["physicalLocation"]["region"] =
-                        serde_json::json!({ "startLine": line });
+                    let mut region = serde_json::json!({ "startLine": line });
+                    if let Some(column) = a.column {
+                        region["startColumn"] = column.into();
+                    }
+                    location["physicalLocation"]["region"] = region;
                 }
                 result["locations"] = serde_json::json!([location]);
             }
@@ -217,10 +389,13 @@ pub fn sarif(annotations: &[Annotation]) -> serde_json::Value {
                 "name": "stratum",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://github.com/stratum/stratum",
-                "rules": [{
-                    "id": "stratum/drift",
-                    "shortDescription": { "text": "The database or migrations differ from schema/" }
-                }]
+                "rules": rules
+                    .iter()
+                    .map(|r| serde_json::json!({
+                        "id": r.id(),
+                        "shortDescription": { "text": r.description() }
+                    }))
+                    .collect::<Vec<_>>()
             }},
             "results": results
         }]
@@ -234,9 +409,11 @@ mod tests {
     #[test]
     fn github_commands_escape_their_text() {
         let a = Annotation {
+            rule: Rule::Drift,
             level: Level::Error,
             file: Some("schema/app, core.sql".into()),
             line: Some(12),
+            column: None,
             title: "drift: table app.users".into(),
             message: "100% different\nsee the plan".into(),
         };
@@ -270,7 +447,7 @@ mod tests {
         ];
         let locator = Locator::new(&source, labels);
         let show = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
-        let at = |label| locator.locate(label, &show).map(|(_, line)| line);
+        let at = |label| locator.locate(label, &show).map(|p| p.line);
         assert_eq!(at("schema app"), Some(1));
         assert_eq!(at("table app.users"), Some(4));
         assert_eq!(at("index app.users_email"), Some(5));

@@ -9,9 +9,9 @@ use anyhow::Result;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
-use super::super::check::drifted;
+use super::super::drift::{drifted, ObjectDrift};
 use super::super::{count, Report, ATTENTION, ERROR, OK};
-use crate::config::{ExpectedDrift, Project};
+use crate::config::Project;
 use crate::conninfo;
 use crate::diff;
 use crate::fleet::Target;
@@ -182,16 +182,16 @@ fn compare(
     if diff::diff(&current, desired).is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let objects = drifted(current, desired)?;
+    let mut objects = drifted(current, desired)?;
+    super::super::drift::expect(&project.expected_drift, &mut objects);
     if objects.is_empty() {
         // A difference no object's DDL shows (it still fails the check).
         return Ok((vec!["(settings)".to_string()], Vec::new()));
     }
-    let (expected, unexpected): (Vec<_>, Vec<_>) = objects
-        .into_iter()
-        .map(|o| o.object)
-        .partition(|o| ExpectedDrift::find(&project.expected_drift, o).is_some());
-    Ok((unexpected, expected))
+    let (expected, unexpected): (Vec<_>, Vec<_>) =
+        objects.into_iter().partition(|o| o.expected.is_some());
+    let labels = |objects: Vec<ObjectDrift>| objects.into_iter().map(|o| o.object).collect();
+    Ok((labels(unexpected), labels(expected)))
 }
 
 fn row(target: &Target, outcome: Result<(Vec<String>, Vec<String>)>) -> FleetRow {
