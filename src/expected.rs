@@ -3,9 +3,9 @@
 //! `check` reports them without failing; `plan` and `apply` leave them as
 //! they are, and a proof or the check after an apply does not count them.
 
-use crate::config::ExpectedDrift;
 use crate::ddl;
 use crate::diff::Change;
+pub use crate::filter::ExpectedDrift;
 use crate::kinds::{Catalog, ObjectId};
 
 /// The names a pattern of `expected_drift` may match a part by: its label

@@ -26,7 +26,7 @@ pub struct Filter {
     pub online: bool,
     /// Drift stratum.yaml accepts (`expected_drift:`): left as it is by
     /// plans, and not counted after an apply.
-    pub expected_drift: Vec<crate::config::ExpectedDrift>,
+    pub expected_drift: Vec<ExpectedDrift>,
 }
 
 /// Which owners a project compares.
@@ -152,6 +152,24 @@ impl Filter {
         if !used.get() && !extension {
             catalog.schemas.remove(&history.schema);
         }
+    }
+}
+
+/// An entry of `expected_drift:`: objects whose drift is accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedDrift {
+    /// A pattern (`*`, `?`) on the object as `check` names it, e.g.
+    /// `table app.audit_*` or `* platform.*`.
+    pub object: String,
+    /// Why it is accepted; `check` prints it.
+    pub reason: String,
+}
+
+impl ExpectedDrift {
+    /// The entry that accepts the drift of `object`, if any.
+    pub fn find<'a>(entries: &'a [ExpectedDrift], object: &str) -> Option<&'a ExpectedDrift> {
+        entries.iter().find(|e| glob(&e.object, object))
     }
 }
 

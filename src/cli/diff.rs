@@ -89,6 +89,14 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
         Vec::new()
     };
     let title = format!("stratum diff: `{}` → `{}`", settings.from, settings.to);
+    let document = render::document(&render::html::Page {
+        title: title.replace('`', ""),
+        plan: &plan,
+        current: &current,
+        desired: &desired,
+        current_name: settings.from.to_string(),
+        desired_name: settings.to.to_string(),
+    })?;
     Ok(Report {
         stdout: render::sql_explained(&plan, &notes),
         stderr,
@@ -96,5 +104,6 @@ pub async fn run_diff(settings: &DiffSettings) -> Result<Report> {
         exit: workflow::OK,
         annotations: Vec::new(),
         markdown: Some(render::markdown(&plan, &title)),
+        document,
     })
 }

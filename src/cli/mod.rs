@@ -13,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches};
 use tokio::signal::unix::SignalKind;
 
 use crate::config::{Overrides, Project};
+use crate::render;
 use crate::ui;
 use crate::workflow::{self, Report};
 
@@ -201,6 +202,7 @@ async fn run(command: Command, project: Project) -> Result<Report> {
                 exit: workflow::OK,
                 annotations: Vec::new(),
                 markdown: None,
+                document: None,
             })
         }
     }
@@ -235,11 +237,22 @@ pub fn main() -> ExitCode {
             crate::scratch::binaries_report()
         ));
     }
-    let args = match Args::from_arg_matches(&command.get_matches()) {
+    let mut args = match Args::from_arg_matches(&command.get_matches()) {
         Ok(args) => args,
         Err(e) => e.exit(),
     };
     let format = args.global.format;
+    render::want(match format {
+        Format::Html => render::Document::Html,
+        Format::Dot => render::Document::Dot,
+        _ => render::Document::None,
+    });
+    // `plan --format html --out FILE` writes the page there, not a saved
+    // plan.
+    let document_out = match (&mut args.command, format) {
+        (Command::Plan { out, .. }, Format::Html | Format::Dot) => out.take(),
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -324,6 +337,21 @@ pub fn main() -> ExitCode {
                 Format::Markdown => {
                     ui::print_err(&report.stderr);
                     ui::print_out(report.markdown.as_ref().unwrap_or(&report.stdout))
+                }
+                Format::Html | Format::Dot => {
+                    ui::print_err(&report.stderr);
+                    match (&report.document, &document_out) {
+                        (Some(document), Some(path)) => std::fs::write(path, document).map(|()| {
+                            let what = if format == Format::Html {
+                                "page"
+                            } else {
+                                "graph"
+                            };
+                            ui::print_err(&format!("Wrote the {what} to {}.\n", path.display()));
+                        }),
+                        (Some(document), None) => ui::print_out(document),
+                        (None, _) => ui::print_out(&report.stdout),
+                    }
                 }
                 Format::Github => {
                     ui::print_err(&report.stderr);

@@ -191,25 +191,7 @@ pub struct BackfillConfig {
     pub max_active_sessions: Option<u64>,
 }
 
-/// An entry of `expected_drift:`: objects whose drift is accepted.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedDrift {
-    /// A pattern (`*`, `?`) on the object as `check` names it, e.g.
-    /// `table app.audit_*` or `* platform.*`.
-    pub object: String,
-    /// Why it is accepted; `check` prints it.
-    pub reason: String,
-}
-
-impl ExpectedDrift {
-    /// The entry that accepts the drift of `object`, if any.
-    pub fn find<'a>(entries: &'a [ExpectedDrift], object: &str) -> Option<&'a ExpectedDrift> {
-        entries
-            .iter()
-            .find(|e| crate::filter::glob(&e.object, object))
-    }
-}
+pub use crate::expected::ExpectedDrift;
 
 /// Whether a part of the schema is managed or left alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]

@@ -80,7 +80,7 @@ pub fn markdown(plan: &Plan, title: &str) -> String {
 
 /// `+3 tables, ~2 columns, -1 index`: the steps by what they do (created,
 /// changed, dropped) and the kind of object, in that order.
-fn counts(plan: &Plan) -> String {
+pub(super) fn counts(plan: &Plan) -> String {
     let mut by: BTreeMap<(u8, &str), usize> = BTreeMap::new();
     for step in &plan.steps {
         let op = match step.kind {

@@ -1,6 +1,8 @@
 //! Renders a plan for people and programs: migration SQL for stdout, a short
 //! summary for stderr, and JSON. Render never decides order.
 
+pub mod graph;
+pub mod html;
 mod markdown;
 
 pub use markdown::markdown;
@@ -133,6 +135,39 @@ fn hazard_counts(plan: &Plan) -> BTreeMap<HazardCode, usize> {
 /// created later: such scripts turn `check_function_bodies` off.
 pub fn writes_bodies<'a>(mut changes: impl Iterator<Item = &'a Change>) -> bool {
     changes.any(|c| matches!(c, Change::Function(f) if f.writes_body()))
+}
+
+/// Which document a run writes besides its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// None.
+    None,
+    /// An HTML page ([`html::page`]).
+    Html,
+    /// The dependency graph as DOT ([`graph::dot`]).
+    Dot,
+}
+
+static DOCUMENT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Says which document commands that have one make (`--format html` or
+/// `dot`); set once, by the command line, before the command runs.
+pub fn want(document: Document) {
+    DOCUMENT.store(document as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The document the command line asked for, made from `page`; None when
+/// it asked for none (it costs a read of both sides' definitions).
+pub fn document(page: &html::Page) -> anyhow::Result<Option<String>> {
+    Ok(match DOCUMENT.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Some(html::page(page)?),
+        2 => Some(graph::dot(&graph::of_plan(
+            page.plan,
+            page.current,
+            page.desired,
+        ))),
+        _ => None,
+    })
 }
 
 /// A line per object or part a plan leaves as it is, with the reason

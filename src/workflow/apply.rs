@@ -217,6 +217,14 @@ pub async fn plan(
         },
     );
     report.markdown = Some(render::markdown(plan, &title));
+    report.document = render::document(&render::html::Page {
+        title: title.replace('`', ""),
+        plan,
+        current,
+        desired: planned.target.as_ref().unwrap_or(desired),
+        current_name: conninfo::redact(url),
+        desired_name: project.show(&project.schema),
+    })?;
     Ok(report)
 }
 

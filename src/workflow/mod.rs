@@ -67,6 +67,9 @@ pub struct Report {
     /// For `--format markdown` (a pull request comment), when the command
     /// has such a form; else the text.
     pub markdown: Option<String>,
+    /// For `--format html` or `--format dot`, when the command has such a
+    /// form: the page or the graph ([`render::document`]).
+    pub document: Option<String>,
 }
 
 impl Report {
@@ -78,6 +81,7 @@ impl Report {
             exit,
             annotations: Vec::new(),
             markdown: None,
+            document: None,
         }
     }
 }
