@@ -114,11 +114,12 @@ impl Progress {
     pub fn new(len: u64, message: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+            // The detail of the current unit last, cut to the terminal.
+            ProgressStyle::with_template("{prefix} [{bar:20}] {pos}/{len} ({elapsed}) {wide_msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_message(message.to_string());
+        bar.set_prefix(message.to_string());
         Progress {
             bar,
             started: Instant::now(),
@@ -132,7 +133,7 @@ impl Progress {
         let progress = Progress::new(estimate, message);
         progress.bar.set_style(
             ProgressStyle::with_template(
-                "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta} left)",
+                "{prefix} [{bar:30}] {human_pos}/{human_len} rows ({per_sec}, {eta} left)",
             )
             .expect("valid template")
             .progress_chars("=> "),
@@ -156,6 +157,23 @@ impl Progress {
     /// One unit done.
     pub fn inc(&self) {
         self.inc_by(1);
+    }
+
+    /// What the current unit is doing (`step 4 of 9 (...), 5.2 s: index
+    /// build: ...`), after the work's name; None when it is done. Ticks
+    /// while there is a detail, so that a long step's time goes on.
+    pub fn detail(&self, detail: Option<&str>) {
+        match detail {
+            Some(detail) => {
+                self.bar.set_message(detail.to_string());
+                self.bar.enable_steady_tick(Duration::from_millis(500));
+            }
+            None => {
+                self.bar.disable_steady_tick();
+                self.bar.set_message("");
+            }
+        }
+        self.inc_by(0);
     }
 
     /// `n` units done.

@@ -17,6 +17,7 @@ pub mod file;
 mod measure;
 pub mod statement;
 mod timeouts;
+mod watch;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -252,6 +253,17 @@ pub async fn run(
     let started = Instant::now();
     client.batch_execute(script.setup).await?;
     let progress = Progress::new(script.steps.len() as u64, "applying");
+    let pid = client
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .await
+        .ok()
+        .map(|row| row.get::<_, i32>(0));
+    let watch = watch::Watch {
+        url,
+        pid,
+        progress: &progress,
+        started,
+    };
     // The timeouts are set when a batch's kind differs from the one before,
     // so that a file's own `SET lock_timeout` holds over its batches.
     let mut long: Option<bool> = None;
@@ -302,7 +314,7 @@ pub async fn run(
                 progress.inc();
                 break None;
             }
-            let Err(failed) = run_batch(client, url, script, batch, done.as_ref(), &progress).await
+            let Err(failed) = run_batch(client, url, script, batch, done.as_ref(), &watch).await
             else {
                 break None;
             };
@@ -635,7 +647,7 @@ async fn run_batch(
     script: &Script,
     batch: &Batch,
     done: Option<&Done<'_>>,
-    progress: &Progress,
+    watch: &watch::Watch<'_>,
 ) -> Result<(), Failed> {
     let in_tx = batch.in_transaction;
     let last = batch.steps.end - 1;
@@ -658,7 +670,14 @@ async fn run_batch(
         };
         let at = Instant::now();
         let run = crate::interrupt::cancellable(client, url, client.batch_execute(sql));
-        let result = run.await;
+        let label = format!(
+            "{} {} of {} ({})",
+            script.noun(),
+            i + 1,
+            script.steps.len(),
+            step.object
+        );
+        let result = watch.run(&label, run).await;
         if result.is_ok() {
             measure(client, script, i, at).await;
         }
@@ -702,7 +721,7 @@ async fn run_batch(
             .await
             .map_err(|e| fail(last, e))?;
     }
-    progress.inc_by(batch.steps.len() as u64);
+    watch.progress.inc_by(batch.steps.len() as u64);
     Ok(())
 }
 
