@@ -26,6 +26,7 @@ pub mod load;
 pub mod migrations;
 pub mod parse;
 pub mod plan;
+pub mod policy;
 pub mod precheck;
 pub mod proof;
 pub mod rehearse;

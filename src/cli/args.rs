@@ -67,8 +67,9 @@ pub(super) struct Global {
     /// Configuration file [default: stratum.yaml here or in a parent].
     #[arg(long, global = true, value_name = "FILE")]
     pub(super) config: Option<PathBuf>,
-    /// Desired schema directory or file [default: schema/].
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Desired schema directory or file [default: schema/]. `lint
+    /// --schema [DIR]` checks the policy rules on it.
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = "\0")]
     pub(super) schema: Option<PathBuf>,
     /// Migrations directory [default: migrations/].
     #[arg(long, global = true, value_name = "DIR")]
@@ -258,6 +259,10 @@ that would fix it. Exit codes: 0 no drift, 1 drift, 2 error.")]
         /// than one is a fleet: one table, exit 1 if any drifted.
         #[command(flatten)]
         targets: Targets,
+        /// The environment whose policy rule severities apply
+        /// (stratum.yaml's lint.environments).
+        #[arg(long, env = "STRATUM_ENV", value_name = "NAME")]
+        env: Option<String>,
     },
     /// Print the SQL that would make the database match schema/.
     #[command(after_help = "\
@@ -350,6 +355,17 @@ would break. Exit 1 when there is any; nothing is written to the database.")]
         /// migrations].
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// With --schema (no database needed): check the policy rules on
+        /// schema/ instead.
+        #[arg(skip)]
+        schema_rules: bool,
+        /// List the policy rules, their defaults and what each asks.
+        #[arg(long)]
+        rules: bool,
+        /// The environment whose rule severities apply (stratum.yaml's
+        /// lint.environments).
+        #[arg(long, env = "STRATUM_ENV", value_name = "NAME")]
+        env: Option<String>,
     },
     /// Write the canonical DDL of a database as files that load in order.
     #[command(after_help = "\

@@ -22,7 +22,7 @@ use args::{Args, Command, Db};
 pub use diff::{run_diff, DiffSettings};
 use fleet::Where;
 
-async fn run(command: Command, project: Project) -> Result<Report> {
+async fn run(command: Command, mut project: Project) -> Result<Report> {
     let url = |db: Db| project.database_url(db.db.as_deref());
     match command {
         Command::Generate {
@@ -113,7 +113,8 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             };
             workflow::resolve(&project, &url, &what).await
         }
-        Command::Check { targets } => {
+        Command::Check { targets, env } => {
+            project.policy_env = env;
             if targets.none_given() {
                 return workflow::check(&project, None).await;
             }
@@ -152,7 +153,22 @@ async fn run(command: Command, project: Project) -> Result<Report> {
             let job = workflow::FleetJob::Apply(&options);
             fleet::run_job(&project, &targets, &rollout, job).await
         }
-        Command::Lint { db, files } => {
+        Command::Lint {
+            db: _,
+            files: _,
+            schema_rules: _,
+            rules: true,
+            env: _,
+        } => Ok(workflow::lint_rules()),
+        Command::Lint {
+            schema_rules: true,
+            env,
+            ..
+        } => {
+            project.policy_env = env;
+            workflow::lint_schema(&project).await
+        }
+        Command::Lint { db, files, .. } => {
             let options = workflow::LintOptions { files };
             workflow::lint(&project, &url(db)?, &options).await
         }
@@ -247,6 +263,20 @@ pub fn main() -> ExitCode {
         Format::Dot => render::Document::Dot,
         _ => render::Document::None,
     });
+    // `--schema` alone names no directory: `lint --schema` checks the
+    // policy rules on schema/, elsewhere it is a mistake.
+    if args.global.schema.as_deref() == Some(std::path::Path::new("\0")) {
+        args.global.schema = None;
+        match &mut args.command {
+            Command::Lint { schema_rules, .. } => *schema_rules = true,
+            _ => {
+                eprintln!("error: --schema needs a directory or file (--schema DIR)");
+                return ExitCode::from(workflow::ERROR);
+            }
+        }
+    } else if let Command::Lint { schema_rules, .. } = &mut args.command {
+        *schema_rules = args.global.schema.is_some();
+    }
     // `plan --format html --out FILE` writes the page there, not a saved
     // plan.
     let document_out = match (&mut args.command, format) {

@@ -54,6 +54,9 @@ pub struct ConfigFile {
     pub owners: Option<crate::filter::Owners>,
     /// Drift `check` reports but does not fail on.
     pub expected_drift: Option<Vec<ExpectedDrift>>,
+    /// Policy rules on the desired schema: severities, per environment,
+    /// naming patterns.
+    pub lint: Option<crate::policy::Config>,
     /// Online plans (the default): indexes of existing tables built and
     /// dropped CONCURRENTLY.
     pub online: Option<bool>,
@@ -331,6 +334,10 @@ pub struct Project {
     pub fleet: crate::fleet::FleetConfig,
     /// Schema per tenant (`tenants:`).
     pub tenants: Option<crate::tenants::Tenants>,
+    /// Policy rules (`lint:`); `check` runs them only when it is there.
+    pub policy: Option<crate::policy::Config>,
+    /// The environment whose rule severities apply (`--env`).
+    pub policy_env: Option<String>,
     /// The part of `schema/` and the migrations this run works on, in a
     /// project with tenants: set per target by the fleet commands.
     pub tenant: Option<crate::tenants::TenantRun>,
@@ -596,6 +603,8 @@ impl Project {
                 None => None,
             },
             tenant: None,
+            policy: file.lint,
+            policy_env: None,
             pre_checks: match overrides.no_pre_checks {
                 true => None,
                 false => pre_checks(file.pre_checks)?,

@@ -68,12 +68,15 @@ fn unified(drift: &ObjectDrift, current_name: &str, desired_name: &str) -> Strin
 }
 
 #[derive(Serialize)]
-struct CheckJson {
+struct CheckJson<'a> {
     drift: bool,
     current: String,
     desired: String,
     objects: Vec<ObjectDrift>,
     steps: Vec<plan::Step>,
+    /// The policy rules' findings on the schema.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    policy: &'a [crate::policy::Finding],
 }
 
 /// When the database at `url` has applied the expand phase of a
@@ -152,6 +155,18 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let mut desired = catalogs.pop().expect("two sides");
     let mut current = catalogs.pop().expect("two sides");
     project.filter.keep_history_schema(&current, &mut desired);
+    // The policy rules, when stratum.yaml configures them.
+    let policy = match &project.policy {
+        Some(_) => super::policy::findings(project, &desired)?,
+        None => Vec::new(),
+    };
+    let refused = policy
+        .iter()
+        .any(|f| f.severity == crate::policy::Severity::Error);
+    let policy_text = super::policy::lines(&policy)
+        + &super::policy::summary(&policy)
+            .map(|s| s + "\n")
+            .unwrap_or_default();
     let warnings = render::not_managed(
         &crate::coverage::unmanaged(&current, &desired),
         " (not compared)",
@@ -164,6 +179,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     }
     if changes.is_empty() {
         let stderr = warnings
+            + &policy_text
             + &match url {
                 Some(_) => format!("No drift: the database matches {schema_name}.\n"),
                 None => format!("No drift: {current_name} builds {schema_name}.\n"),
@@ -172,7 +188,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
             "<!-- stratum -->\n### stratum check: `{current_name}` vs `{schema_name}`\n\nNo drift.\n"
         );
         let mut report = Report::new(
-            OK,
+            if refused { ATTENTION } else { OK },
             String::new(),
             stderr,
             CheckJson {
@@ -181,8 +197,10 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
                 desired: schema_name,
                 objects: Vec::new(),
                 steps: Vec::new(),
+                policy: &policy,
             },
         );
+        report.annotations = super::policy::annotations(&policy);
         report.markdown = Some(markdown);
         return Ok(report);
     }
@@ -230,6 +248,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
         .collect();
     let unexpected = objects.iter().filter(|o| o.expected.is_none()).count();
     let stderr = warnings
+        + &policy_text
         + &unused
         + &invalid
         + &if accepted {
@@ -255,7 +274,7 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
     let annotations = annotations(project, &objects, &current_name, &schema_name);
     let markdown = markdown(&objects, &plan, &current_name, &schema_name);
     let mut report = Report::new(
-        if accepted { OK } else { ATTENTION },
+        if accepted && !refused { OK } else { ATTENTION },
         stdout,
         stderr,
         CheckJson {
@@ -264,9 +283,13 @@ pub async fn check(project: &Project, url: Option<&str>) -> Result<Report> {
             desired: schema_name,
             objects,
             steps: plan.steps,
+            policy: &policy,
         },
     );
     report.annotations = annotations;
+    report
+        .annotations
+        .extend(super::policy::annotations(&policy));
     report.markdown = Some(markdown);
     Ok(report)
 }

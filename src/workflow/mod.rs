@@ -15,6 +15,7 @@ mod fleet;
 mod generate;
 mod lint;
 mod migrate;
+mod policy;
 mod pre_checks;
 mod rehearse;
 mod resolve;
@@ -35,6 +36,7 @@ pub use fleet::{
 pub use generate::{generate, GenerateOptions};
 pub use lint::{lint, LintOptions};
 pub use migrate::{down, migrate, DownOptions, MigrateOptions};
+pub use policy::{lint_schema, rules as lint_rules};
 pub use rehearse::{rehearse, RehearseOptions};
 pub use resolve::{resolve, Resolve};
 pub use status::status;

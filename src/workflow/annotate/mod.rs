@@ -22,36 +22,45 @@ pub enum Level {
 }
 
 /// What a finding is about, SARIF's rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// The database or the migrations differ from `schema/`.
-    #[serde(rename = "stratum/drift")]
     Drift,
     /// A statement of a migration is hazardous or fails on the rows.
-    #[serde(rename = "stratum/lint")]
     Lint,
     /// An error stopped the command (a syntax error, a failed load).
-    #[serde(rename = "stratum/error")]
     Error,
+    /// A policy rule on the desired schema: its id and what it asks.
+    Policy(&'static str, &'static str),
 }
 
 impl Rule {
     /// Its SARIF id.
-    fn id(self) -> &'static str {
+    fn id(self) -> String {
         match self {
-            Rule::Drift => "stratum/drift",
-            Rule::Lint => "stratum/lint",
-            Rule::Error => "stratum/error",
+            Rule::Drift => "stratum/drift".into(),
+            Rule::Lint => "stratum/lint".into(),
+            Rule::Error => "stratum/error".into(),
+            Rule::Policy(id, _) => format!("stratum/policy/{id}"),
         }
     }
 
     /// Its SARIF description.
-    fn description(self) -> &'static str {
+    fn description(self) -> String {
         match self {
-            Rule::Drift => "The database or migrations differ from schema/",
-            Rule::Lint => "A migration statement is hazardous or fails on the database's rows",
-            Rule::Error => "An error in a SQL file stopped stratum",
+            Rule::Drift => "The database or migrations differ from schema/".into(),
+            Rule::Lint => {
+                "A migration statement is hazardous or fails on the database's rows".into()
+            }
+            Rule::Error => "An error in a SQL file stopped stratum".into(),
+            Rule::Policy(_, about) => about.to_string(),
         }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.id())
     }
 }
 
