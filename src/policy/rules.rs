@@ -76,7 +76,11 @@ fn index_keys(definition: &str) -> Option<Vec<Option<String>>> {
                 .split_once('"')
                 .map(|(name, _)| name.replace("\"\"", "\""))
         } else {
-            key.split_whitespace().next().map(str::to_string)
+            // `lower(b)`: a function call is an expression too.
+            key.split_whitespace()
+                .next()
+                .filter(|token| !token.contains('('))
+                .map(str::to_string)
         });
     }
     Some(keys)
