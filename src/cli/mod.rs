@@ -208,6 +208,7 @@ async fn run(command: Command, mut project: Project) -> Result<Report> {
             })
             .await
         }
+        Command::InstallServer { major } => workflow::install_server(major).await,
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Args::command(), "stratum", &mut out);
@@ -258,6 +259,9 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let format = args.global.format;
+    if args.global.offline {
+        crate::scratch::fetch::set_offline();
+    }
     render::want(match format {
         Format::Html => render::Document::Html,
         Format::Dot => render::Document::Dot,

