@@ -499,3 +499,225 @@ pub enum Format {
     /// The plan's dependency graph as Graphviz DOT (`plan`, `diff`).
     Dot,
 }
+
+/// The options of [`Global`] each command reads, by the command's name;
+/// the others still parse (scripts may pass them everywhere) but are left
+/// out of its `--help`.
+const USES: &[(&str, &[&str])] = &[
+    (
+        "generate",
+        &[
+            "schema",
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+            "no_online",
+            "no_proof",
+        ],
+    ),
+    (
+        "migrate",
+        &[
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "no_pre_checks",
+            "lock_timeout",
+            "retries",
+        ],
+    ),
+    ("status", &["migrations", "layout"]),
+    (
+        "down",
+        &[
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "no_pre_checks",
+            "lock_timeout",
+            "retries",
+        ],
+    ),
+    ("resolve", &["migrations", "layout"]),
+    (
+        "check",
+        &[
+            "schema",
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+        ],
+    ),
+    (
+        "plan",
+        &[
+            "schema",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+            "no_online",
+            "no_pre_checks",
+        ],
+    ),
+    (
+        "apply",
+        &[
+            "schema",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+            "no_online",
+            "no_proof",
+            "no_pre_checks",
+            "lock_timeout",
+            "retries",
+        ],
+    ),
+    (
+        "rehearse",
+        &[
+            "schema",
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+            "no_online",
+        ],
+    ),
+    (
+        "lint",
+        &[
+            "schema",
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "no_pre_checks",
+        ],
+    ),
+    ("dump", &["schema", "strict", "privileges", "owners"]),
+    (
+        "diff",
+        &[
+            "schema",
+            "migrations",
+            "layout",
+            "dev_url",
+            "allow_major_mismatch",
+            "offline",
+            "strict",
+            "privileges",
+            "owners",
+            "no_online",
+        ],
+    ),
+    ("install-server", &[]),
+    ("completions", &[]),
+];
+
+/// Options every command's help shows.
+const ALWAYS: &[&str] = &["config", "format", "help"];
+
+/// `command` with each subcommand's help showing only the global options
+/// that subcommand reads ([`USES`]): the others are given to it hidden
+/// (clap then does not add the visible global copy).
+pub(super) fn focused_help(mut command: clap::Command) -> clap::Command {
+    let globals: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    for (name, uses) in USES {
+        command = command.mut_subcommand(*name, |mut sub| {
+            for arg in &globals {
+                let id = arg.get_id().as_str();
+                if !uses.contains(&id) && !ALWAYS.contains(&id) {
+                    sub = sub.arg(arg.clone().hide(true));
+                }
+            }
+            sub
+        });
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    fn parse(argv: &[&str]) -> Args {
+        let matches = focused_help(Args::command()).get_matches_from(argv);
+        Args::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn help_shows_the_options_a_command_reads_and_the_rest_still_parse() {
+        // What `stratum NAME --help` prints.
+        let help = |name: &str| {
+            let err = focused_help(Args::command())
+                .try_get_matches_from(["stratum", name, "--help"])
+                .unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+            err.to_string()
+        };
+        let status = help("status");
+        assert!(
+            status.contains("--migrations") && status.contains("--format"),
+            "{status}"
+        );
+        for unused in [
+            "--dev-url",
+            "--no-proof",
+            "--lock-timeout",
+            "--strict",
+            "--schema",
+        ] {
+            assert!(!status.contains(unused), "{unused} in {status}");
+        }
+        let apply = help("apply");
+        for used in ["--dev-url", "--no-proof", "--lock-timeout", "--schema"] {
+            assert!(apply.contains(used), "{used} not in {apply}");
+        }
+        assert!(!apply.contains("--migrations"), "{apply}");
+        // Hidden, not gone: a script passing them everywhere still works.
+        let args = parse(&["stratum", "status", "--no-proof", "--lock-timeout", "5s"]);
+        assert!(args.global.no_proof);
+        assert_eq!(args.global.lock_timeout.as_deref(), Some("5s"));
+        let args = parse(&["stratum", "--strict", "status"]);
+        assert!(args.global.strict);
+        // Every command has its entry.
+        for sub in Args::command().get_subcommands() {
+            assert!(
+                USES.iter().any(|(n, _)| *n == sub.get_name()),
+                "{}",
+                sub.get_name()
+            );
+        }
+    }
+}

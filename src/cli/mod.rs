@@ -242,7 +242,7 @@ async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let mut command = Args::command();
+    let mut command = args::focused_help(Args::command());
     if std::env::args()
         .skip(1)
         .any(|a| a == "--version" || a == "-V")
