@@ -225,3 +225,38 @@ async fn a_large_plan_is_drawn_schema_by_schema() {
         "objects folded"
     );
 }
+
+/// `generate --summary` says what the next migration would do and writes
+/// nothing: as a pull request comment with `--format markdown`, as the
+/// page with `--format html` (which loads in the browser like a plan's).
+#[tokio::test(flavor = "current_thread")]
+async fn generate_summary_writes_nothing() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let dir = project_dir(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n\
+         CREATE INDEX users_email ON users (email);\n",
+        &[],
+    );
+    let p = dir.path();
+    let out = stratum_in(p, &["generate", "--summary", "--format", "markdown"], &env);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let markdown = text(&out.stdout);
+    assert!(
+        markdown.starts_with(
+            "<!-- stratum -->\n### stratum generate --summary: `migrations/` → `schema/`\n\n**+1 index, +1 table**"
+        ),
+        "{markdown}"
+    );
+    assert!(stderr.contains("Nothing written"), "{stderr}");
+    let out = stratum_in(p, &["generate", "--summary", "--format", "html"], &env);
+    assert_eq!(out.status.code(), Some(0));
+    let page = p.join("summary.html");
+    std::fs::write(&page, &out.stdout).unwrap();
+    let (dom, console) = open(&page, None);
+    assert_eq!(console, Vec::<String>::new());
+    assert_eq!(dom.matches("class=\"node ").count(), 1, "{dom}");
+    assert_eq!(std::fs::read_dir(p.join("migrations")).unwrap().count(), 0);
+}

@@ -170,6 +170,11 @@ already builds schema/.")]
         /// generated ones.
         #[arg(long, value_name = "URL")]
         prove_with_sample: Option<String>,
+        /// Say what the next migration would do, writing nothing: the
+        /// summary and its SQL; with --format markdown a pull request
+        /// comment, with --format html a page.
+        #[arg(long)]
+        summary: bool,
     },
     /// Apply pending migrations, in order, each in its own transaction.
     #[command(after_help = "\

@@ -32,6 +32,7 @@ async fn run(command: Command, mut project: Project) -> Result<Report> {
             zero_downtime,
             db,
             prove_with_sample,
+            summary,
         } => {
             let options = workflow::GenerateOptions {
                 name,
@@ -43,6 +44,7 @@ async fn run(command: Command, mut project: Project) -> Result<Report> {
                 },
                 db,
                 prove_with_sample,
+                summary,
             };
             workflow::generate(&project, &options).await
         }

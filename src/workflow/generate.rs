@@ -41,6 +41,8 @@ pub struct GenerateOptions {
     /// Prove on rows sampled from this database (as `rehearse` samples
     /// them) instead of generated ones.
     pub prove_with_sample: Option<String>,
+    /// Say what the next migration would do (`--summary`), writing nothing.
+    pub summary: bool,
 }
 
 #[derive(Serialize)]
@@ -124,6 +126,12 @@ async fn from_catalogs(
     let mut changes = diff::diff(&built, &desired);
     crate::coverage::check(&built, &desired, &changes, project.strict)?;
     let mut renames = renames;
+    if options.summary {
+        changes.extend(renames.changes.iter().cloned().map(Change::from));
+        let mut report = summary(project, &built, &desired, changes)?;
+        report.stderr.push_str(&warnings);
+        return Ok(report);
+    }
     let notes = backfill_notes(project, reached.as_ref().unwrap_or(&desired))?;
     let mut warnings = warnings;
     if options.zero_downtime == When::Never {
@@ -537,6 +545,49 @@ fn written(
     );
     report.markdown = Some(render::markdown(up, &title));
     report
+}
+
+/// `generate --summary`: what the next migration would do, written
+/// nowhere: the summary, the SQL, and for `--format markdown` / `html` /
+/// `dot` the pull request comment, the page or the graph.
+fn summary(
+    project: &Project,
+    built: &Catalog,
+    desired: &Catalog,
+    changes: Vec<Change>,
+) -> Result<Report> {
+    let plan = plan::plan(built, desired, changes)?;
+    let (from, to) = (
+        project.show(&project.migrations),
+        project.show(&project.schema),
+    );
+    let title = format!("stratum generate --summary: `{from}` → `{to}`");
+    let mut stderr = render::summary(&plan, &[]);
+    stderr.push_str(&format!(
+        "Nothing written: `stratum generate` writes this as the next migration of {from}.\n"
+    ));
+    let mut report = Report::new(
+        OK,
+        render::sql(&plan),
+        stderr,
+        Generated {
+            version: None,
+            name: None,
+            files: Vec::new(),
+            steps: plan.steps.clone(),
+            down_steps: 0,
+        },
+    );
+    report.markdown = Some(render::markdown(&plan, &title));
+    report.document = render::document(&render::html::Page {
+        title: title.replace('`', ""),
+        plan: &plan,
+        current: built,
+        desired,
+        current_name: from,
+        desired_name: to,
+    })?;
+    Ok(report)
 }
 
 /// A default name from the changes: `add_users_phone`,

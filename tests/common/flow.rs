@@ -45,6 +45,7 @@ pub async fn generate(project: &Project, name: &str) -> workflow::Report {
             zero_downtime: stratum::zero_downtime::When::Never,
             db: None,
             prove_with_sample: None,
+            summary: false,
         },
     )
     .await
