@@ -148,6 +148,11 @@ CREATE TABLE users (
 CREATE INDEX users_email ON users (email);
 
 GRANT SELECT ON users TO drift_reader;
+
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY users_own ON users USING (id > 0);
 ";
 
 /// Each kind of part that differs (a column's type, a changed unnamed
@@ -166,7 +171,10 @@ async fn each_part_that_differs_is_named_at_its_line() {
          CREATE TABLE orgs (id bigint PRIMARY KEY);\n\
          CREATE TABLE users (id bigint PRIMARY KEY, email varchar(50) NOT NULL, \
              age int CHECK (age > 1), org bigint);\n\
-         CREATE INDEX hotfix_1 ON users (age);",
+         CREATE INDEX hotfix_1 ON users (age);\n\
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
+         ALTER TABLE users ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY users_own ON users USING (id > 1);",
     )
     .await
     .unwrap();
@@ -196,6 +204,8 @@ async fn each_part_that_differs_is_named_at_its_line() {
         "line=13,col=1",
         "privileges of drift_reader on table public.users",
     );
+    at("line=16,col=1", "trigger users_touch on public.users");
+    at("line=18,col=1", "policy users_own on public.users");
     assert!(
         stdout.contains(&format!(
             "column public.users.email differs: `email character varying(50) NOT NULL` in {url}, \
@@ -234,7 +244,16 @@ async fn each_part_that_differs_is_named_at_its_line() {
     sorted.sort();
     assert_eq!(
         sorted,
-        [(3, 1), (5, 5), (6, 13), (8, 5), (11, 1), (13, 1)],
+        [
+            (3, 1),
+            (5, 5),
+            (6, 13),
+            (8, 5),
+            (11, 1),
+            (13, 1),
+            (16, 1),
+            (18, 1)
+        ],
         "{log:#}"
     );
 
@@ -278,13 +297,22 @@ async fn each_part_that_differs_is_named_at_its_line() {
         ("constraint users_org_fk on public.users", "missing"),
         ("index public.hotfix_1", "extra"),
         ("index public.users_email", "missing"),
+        ("policy users_own on public.users", "changed"),
+        ("trigger users_touch on public.users", "missing"),
     ];
     let want: Vec<(String, String)> = want
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
+    let mut parts = parts;
+    parts.sort();
     assert_eq!(parts, want);
-    let email = &users["differences"][0];
+    let email = users["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["part"] == "column public.users.email")
+        .unwrap();
     assert_eq!(email["was"], "email character varying(50) NOT NULL");
     assert_eq!(email["wants"], "email text NOT NULL");
     assert_eq!(email["changes"][0], "alter_column_type");

@@ -82,7 +82,7 @@ pub struct Graph {
 /// The schema of an object label: the qualifier of its last word that has
 /// one (`table app.users`, `function app.f(integer)`, `privileges of r on
 /// table app.t`), or what a `schema` label names.
-fn schema_of(label: &str) -> String {
+pub fn schema_of(label: &str) -> String {
     if let Some(name) = label.strip_prefix("schema ") {
         return name.to_string();
     }

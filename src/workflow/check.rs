@@ -395,8 +395,11 @@ fn annotations(
     schema_name: &str,
 ) -> Vec<Annotation> {
     let source = crate::parse::read_source(&project.schema).unwrap_or_default();
+    let schema = |o: &ObjectDrift| format!("schema {}", crate::render::graph::schema_of(&o.object));
     let names = objects.iter().flat_map(|o| {
-        std::iter::once(o.object.clone()).chain(o.differences.iter().map(|d| d.part.clone()))
+        [o.object.clone(), schema(o)]
+            .into_iter()
+            .chain(o.differences.iter().map(|d| d.part.clone()))
     });
     let names: Vec<String> = names.collect();
     let locator = annotate::Locator::new(&source, names.iter().map(String::as_str));
@@ -409,17 +412,27 @@ fn annotations(
     for o in objects {
         let whole = o.desired.is_none() || o.current.is_none() || o.differences.is_empty();
         if whole {
-            // An object that is one part (a grant) is where that part is.
-            let place = o.desired.as_ref().and_then(|_| {
-                o.differences
+            // An object that is one part (a grant) is where that part is;
+            // one the schema lacks, where its schema is declared (the file
+            // that should hold it).
+            let place = match &o.desired {
+                Some(_) => o
+                    .differences
                     .first()
                     .and_then(|d| locator.locate_part(&o.object, &d.id, &d.part, &show))
-                    .or_else(|| locator.locate(&o.object, &show))
-            });
+                    .or_else(|| locator.locate(&o.object, &show)),
+                None => locator.locate(&schema(o), &show),
+            };
             let mut message = match (&o.current, &o.desired) {
                 (None, _) => format!(
                     "{} is declared here but missing from {current_name}",
                     o.object
+                ),
+                (_, None) if place.is_some() => format!(
+                    "{} exists in {current_name} but not in the schema (its schema, {}, is \
+                     declared here)",
+                    o.object,
+                    crate::render::graph::schema_of(&o.object)
                 ),
                 (_, None) => format!(
                     "{} exists in {current_name} but not in the schema",

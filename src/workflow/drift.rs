@@ -190,6 +190,14 @@ fn part_line(ddl: &str, id: &ObjectId) -> Option<String> {
             let named = format!("CONSTRAINT {} ", ident(name));
             found(&|l| l.contains(&named))
         }
+        ObjectId::Policy { name, .. } => {
+            let named = format!("CREATE POLICY {} ON ", ident(name));
+            found(&|l| l.starts_with(&named))
+        }
+        ObjectId::Trigger { name, .. } => {
+            let named = format!(" TRIGGER {} ", ident(name));
+            found(&|l| l.starts_with("CREATE ") && l.contains(&named))
+        }
         ObjectId::Index { name } => {
             let named = format!(" INDEX {} ON ", ident(&name.name));
             found(&|l| l.starts_with("CREATE ") && l.contains(&named))
@@ -222,12 +230,19 @@ fn differences(current: &Catalog, desired: &Catalog) -> BTreeMap<String, Vec<Dif
         let effects: Vec<_> = changes.iter().map(|c| c.action().effects()).collect();
         let removes = effects.iter().any(|e| e.removes.contains(&id));
         let provides = effects.iter().any(|e| e.provides.contains(&id));
+        let mut verbs: Vec<&'static str> = changes.iter().map(|c| c.action().verb()).collect();
+        // Made or dropped outright; an ALTER (which some kinds say provides
+        // the object) is a change of one both sides have.
+        let all = |prefixes: &[&str]| {
+            verbs
+                .iter()
+                .all(|v| prefixes.iter().any(|p| v.starts_with(p)))
+        };
         let how = match (removes, provides) {
-            (false, true) => How::Missing,
-            (true, false) => How::Extra,
+            (false, true) if all(&["create", "add", "validate"]) => How::Missing,
+            (true, false) if all(&["drop"]) => How::Extra,
             _ => How::Changed,
         };
-        let mut verbs: Vec<&'static str> = changes.iter().map(|c| c.action().verb()).collect();
         verbs.dedup();
         out.entry(owner).or_default().push(Difference {
             part: id.label(),
