@@ -15,6 +15,7 @@ mod fleet;
 mod generate;
 mod lint;
 mod migrate;
+mod migration_file;
 mod policy;
 mod pre_checks;
 mod rehearse;
