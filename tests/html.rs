@@ -150,6 +150,17 @@ async fn the_html_plan_opens_in_a_browser_with_its_graph() {
         );
     }
     assert!(dom.contains("class=\"edge forced\""), "{dom}");
+    // Coloured by what the plan does to the object itself: a table whose
+    // columns are dropped is altered, not dropped.
+    for (class, object) in [
+        ("alter hazard", "table app.users"),
+        ("alter", "view app.emails"),
+        ("create", "table billing.payments"),
+        ("alter hazard", "table billing.invoices"),
+    ] {
+        let node = format!("class=\"node {class}\" data-object=\"{object}\"");
+        assert!(dom.contains(&node), "{node}\n{dom}");
+    }
     // Hazards, before and after, the order.
     assert!(
         dom.contains("<span class=\"hazard\">data-loss</span>"),

@@ -102,6 +102,8 @@ pub fn of_plan(plan: &Plan, current: &Catalog, desired: &Catalog) -> Graph {
     let mut nodes: Vec<Node> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     let mut node_of_step: Vec<usize> = Vec::new();
+    // What the steps on each object itself (not on its parts) do.
+    let mut own: Vec<BTreeSet<Op>> = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let effects = step.change.action().effects();
         let id = step.change.action().id();
@@ -121,13 +123,21 @@ pub fn of_plan(plan: &Plan, current: &Catalog, desired: &Catalog) -> Graph {
                 hazards: BTreeSet::new(),
                 notes: Vec::new(),
             });
+            own.push(BTreeSet::new());
             nodes.len() - 1
         });
+        if step.change.action().owner() == id {
+            own[n].insert(op);
+        }
         let node = &mut nodes[n];
         node.steps.push(i + 1);
-        if node.op != op {
-            node.op = Op::Alter;
-        }
+        // Made (then perhaps altered), dropped, or else altered: a table
+        // whose columns are dropped is altered; dropped and made again too.
+        node.op = match (own[n].contains(&Op::Create), own[n].contains(&Op::Drop)) {
+            (true, false) => Op::Create,
+            (false, true) => Op::Drop,
+            _ => Op::Alter,
+        };
         node.hazards.extend(step.hazards.iter().map(|h| h.code));
         node_of_step.push(n);
     }
@@ -278,22 +288,28 @@ pub fn svg(graph: &Graph, members: &[usize], prefix: &str) -> Option<String> {
     use layout::backends::svg::SVGWriter;
     use layout::core::base::Orientation;
     use layout::core::color::Color;
+    use layout::core::geometry::Point;
     use layout::core::style::{LineStyleKind, StyleAttr};
-    use layout::std_shapes::render::get_shape_size;
     use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
     use layout::topo::layout::VisualGraph;
 
     if members.is_empty() || members.len() > MOST_DRAWN {
         return None;
     }
-    let orientation = Orientation::TopToBottom;
+    // Ranks left to right: the many small components of a plan (a table
+    // and its sequence) then stack down the page instead of across it.
+    let orientation = Orientation::LeftToRight;
     let mut vg = VisualGraph::new(orientation);
     // Its check after each edge costs more than the layout.
     vg.dag.set_validate(false);
     let mut handles = BTreeMap::new();
     for &i in members {
         let n = &graph.nodes[i];
-        let shape = ShapeKind::new_box(&format!("{} {}", n.op.sign(), n.object));
+        let label = format!("{} {}", n.op.sign(), n.object);
+        // layout-rs sizes a box at a font size's width per character,
+        // twice what a sans-serif letter takes: sized here.
+        let size = Point::new(label.chars().count() as f64 * 7.0 + 24.0, 26.0);
+        let shape = ShapeKind::new_box(&label);
         let (line, width) = match n.hazards.is_empty() {
             true => ("#555555", 1),
             false => ("#c0392b", 3),
@@ -303,9 +319,8 @@ pub fn svg(graph: &Graph, members: &[usize], prefix: &str) -> Option<String> {
             width,
             Some(Color::fast(fill(n.op))),
             6,
-            13,
+            12,
         );
-        let size = get_shape_size(orientation, &shape, look.font_size, false);
         let mut tip = vec![format!(
             "{} {} (steps {})",
             n.op.word(),
@@ -333,7 +348,20 @@ pub fn svg(graph: &Graph, members: &[usize], prefix: &str) -> Option<String> {
         let element = Element::create_with_properties(shape, look, orientation, size, properties);
         handles.insert(i, vg.add_node(element));
     }
-    for e in reduced(graph, members) {
+    let edges = reduced(graph, members);
+    // Objects no arrow touches would stand in one long row: stacked in
+    // columns by invisible arrows instead.
+    let linked: BTreeSet<usize> = edges.iter().flat_map(|e| [e.from, e.to]).collect();
+    let alone: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|i| !linked.contains(i))
+        .collect();
+    let column = (alone.len() as f64).sqrt().ceil().max(1.0) as usize;
+    for pair in alone.chunks(column).flat_map(|c| c.windows(2)) {
+        vg.add_edge(Arrow::invisible(), handles[&pair[0]], handles[&pair[1]]);
+    }
+    for e in edges {
         let (Some(&from), Some(&to)) = (handles.get(&e.from), handles.get(&e.to)) else {
             continue;
         };
