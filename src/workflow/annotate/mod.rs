@@ -233,9 +233,9 @@ impl<'a> Locator<'a> {
     ) -> Option<Place> {
         let sql = |i: usize| self.source.statements[i].sql.as_str();
         match id {
-            ObjectId::Column { column, .. } | ObjectId::Default { column, .. } => {
+            ObjectId::Column { table, column } | ObjectId::Default { table, column } => {
                 let i = self.statement(owner)?;
-                let at = tree::column_at(sql(i), column)?;
+                let at = tree::column_at(sql(i), &table.name, column)?;
                 Some(self.place(i, Some(at), show))
             }
             ObjectId::Constraint { table, name } => {

@@ -5,26 +5,31 @@
 use pg_query::protobuf::{AlterTableType, ConstrType, Node};
 use pg_query::NodeEnum;
 
-/// The column definitions and constraints a statement writes, with the
-/// column each constraint is written on (for the names PostgreSQL makes
-/// for unnamed ones).
-fn parts(sql: &str) -> Option<(String, Vec<Part>)> {
-    let parsed = pg_query::parse(sql, 0).ok()?;
-    let node = parsed
-        .protobuf
-        .stmts
-        .first()?
-        .stmt
-        .as_ref()?
-        .node
-        .as_ref()?;
+/// The column definitions and constraints of the table `table` that a
+/// statement writes (a CREATE TABLE, an ALTER TABLE, or either inside a
+/// CREATE SCHEMA), with the column each constraint is written on (for the
+/// names PostgreSQL makes for unnamed ones).
+fn parts(sql: &str, table: &str) -> Vec<Part> {
+    let Ok(parsed) = pg_query::parse(sql, 0) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let table = match node {
-        NodeEnum::CreateStmt(s) => {
-            s.table_elts.iter().for_each(|e| part(e, &mut out));
-            s.relation.as_ref()?.relname.clone()
+    for raw in &parsed.protobuf.stmts {
+        if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+            statement_parts(node, table, &mut out);
         }
-        NodeEnum::AlterTableStmt(s) => {
+    }
+    out
+}
+
+fn statement_parts(node: &NodeEnum, table: &str, out: &mut Vec<Part>) {
+    let named =
+        |r: &Option<pg_query::protobuf::RangeVar>| r.as_ref().is_some_and(|r| r.relname == table);
+    match node {
+        NodeEnum::CreateStmt(s) if named(&s.relation) => {
+            s.table_elts.iter().for_each(|e| part(e, out));
+        }
+        NodeEnum::AlterTableStmt(s) if named(&s.relation) => {
             for cmd in &s.cmds {
                 let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
                     continue;
@@ -33,14 +38,17 @@ fn parts(sql: &str) -> Option<(String, Vec<Part>)> {
                     .map(|t| t as i32)
                     .contains(&cmd.subtype);
                 if let Some(def) = cmd.def.as_deref().filter(|_| adds) {
-                    part(def, &mut out);
+                    part(def, out);
                 }
             }
-            s.relation.as_ref()?.relname.clone()
         }
-        _ => return None,
-    };
-    Some((table, out))
+        NodeEnum::CreateSchemaStmt(s) => {
+            for element in s.schema_elts.iter().filter_map(|e| e.node.as_ref()) {
+                statement_parts(element, table, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A column definition or a constraint of a statement.
@@ -163,22 +171,20 @@ fn chosen_name(table: &str, kind: ConstrType, columns: &[String]) -> Option<Stri
     Some(format!("{table}_{}_{label}", columns.join("_")))
 }
 
-/// The offset of column `column`'s definition in `sql` (a CREATE TABLE, or
-/// an ALTER TABLE that adds it).
-pub fn column_at(sql: &str, column: &str) -> Option<usize> {
-    let (_, parts) = parts(sql)?;
-    parts.into_iter().find_map(|p| match p {
+/// The offset of column `column` of table `table` in `sql` (a CREATE
+/// TABLE, or an ALTER TABLE that adds it).
+pub fn column_at(sql: &str, table: &str, column: &str) -> Option<usize> {
+    parts(sql, table).into_iter().find_map(|p| match p {
         Part::Column { name, at } if name == column => Some(at),
         _ => None,
     })
 }
 
-/// The offset of constraint `name` in `sql` (a CREATE TABLE or ALTER TABLE
-/// of table `table`): by its written name, or for an unnamed one by the
-/// name PostgreSQL chooses for it.
+/// The offset of constraint `name` of table `table` in `sql`: by its
+/// written name, or for an unnamed one by the name PostgreSQL chooses for
+/// it.
 pub fn constraint_at(sql: &str, table: &str, name: &str) -> Option<usize> {
-    let (relname, parts) = parts(sql)?;
-    parts.into_iter().find_map(|p| match p {
+    parts(sql, table).into_iter().find_map(|p| match p {
         Part::Constraint {
             name: written,
             kind,
@@ -186,7 +192,7 @@ pub fn constraint_at(sql: &str, table: &str, name: &str) -> Option<usize> {
             at,
         } => {
             let matches = if written.is_empty() {
-                relname == table && chosen_name(table, kind, &columns).as_deref() == Some(name)
+                chosen_name(table, kind, &columns).as_deref() == Some(name)
             } else {
                 written == name
             };
@@ -210,9 +216,10 @@ mod tests {
 
     #[test]
     fn columns_and_constraints_are_found_on_their_lines() {
-        assert_eq!(line(TABLE, column_at(TABLE, "email")), Some(3));
-        assert_eq!(line(TABLE, column_at(TABLE, "org")), Some(5));
-        assert_eq!(column_at(TABLE, "nope"), None);
+        assert_eq!(line(TABLE, column_at(TABLE, "users", "email")), Some(3));
+        assert_eq!(line(TABLE, column_at(TABLE, "users", "org")), Some(5));
+        assert_eq!(column_at(TABLE, "users", "nope"), None);
+        assert_eq!(column_at(TABLE, "orders", "email"), None);
         let at = |name| line(TABLE, constraint_at(TABLE, "users", name));
         assert_eq!(at("users_pkey"), Some(2));
         assert_eq!(at("users_email_key"), Some(3));
@@ -224,7 +231,13 @@ mod tests {
         assert_eq!(at("other"), None);
         let alter =
             "ALTER TABLE app.users\n  ADD COLUMN x int,\n  ADD CONSTRAINT x_positive CHECK (x > 0)";
-        assert_eq!(line(alter, column_at(alter, "x")), Some(2));
+        assert_eq!(line(alter, column_at(alter, "users", "x")), Some(2));
+        let schema = "CREATE SCHEMA app\n  CREATE TABLE a (id int)\n  CREATE TABLE users (\n    x int,\n    CHECK (x > 0))";
+        assert_eq!(line(schema, column_at(schema, "users", "x")), Some(4));
+        assert_eq!(
+            line(schema, constraint_at(schema, "users", "users_x_check")),
+            Some(5)
+        );
         assert_eq!(
             line(alter, constraint_at(alter, "users", "x_positive")),
             Some(3)
