@@ -112,9 +112,24 @@ async fn a_long_index_build_says_how_far_it_is() {
 /// needs: once stratum names that session (pid and application) as the
 /// holder, the session commits, and the run finishes. Returns its stderr.
 async fn waits_for(server: &TestServer, p: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let hold = "SELECT count(*) FROM t";
+    let want = |pid: i32| format!("waiting for a lock held by pid {pid} ('blocker', ");
+    held_up(server, p, args, env, hold, &want).await
+}
+
+/// [`waits_for`] with the statement the other session holds its lock with
+/// (`hold`, in a transaction left open) and the line that names it.
+async fn held_up(
+    server: &TestServer,
+    p: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    hold: &str,
+    want: &dyn Fn(i32) -> String,
+) -> String {
     let blocker = server.connect("locked").await;
     blocker
-        .batch_execute("SET application_name = 'blocker'; BEGIN; SELECT count(*) FROM t;")
+        .batch_execute(&format!("SET application_name = 'blocker'; BEGIN; {hold};"))
         .await
         .unwrap();
     let pid: i32 = blocker
@@ -124,7 +139,7 @@ async fn waits_for(server: &TestServer, p: &Path, args: &[&str], env: &[(&str, &
         .get(0);
     let mut child = spawn_in(p, args, env);
     let stderr = child.stderr.take().unwrap();
-    let want = format!("waiting for a lock held by pid {pid} ('blocker', ");
+    let want = want(pid);
     let reader = std::thread::spawn(move || {
         let mut seen = String::new();
         let mut lines = BufReader::new(stderr).lines();
@@ -204,4 +219,38 @@ async fn a_step_waiting_for_a_lock_names_the_session_that_holds_it() {
     )
     .await;
     assert_eq!(columns, ["id", "note", "more"]);
+}
+
+/// Reading the database's schema behind another session's ACCESS
+/// EXCLUSIVE lock (printing an expression index opens its table under
+/// ACCESS SHARE) says which table and which session, under `plan`; once
+/// that session commits, the plan is made.
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_waiting_for_a_lock_names_the_table_and_the_session() {
+    let server = TestServer::start().await;
+    let dev = server.url("postgres");
+    let env = [("STRATUM_DEV_URL", dev.as_str())];
+    let db = server.database("locked").await;
+    db.batch_execute("CREATE TABLE t (id int PRIMARY KEY); CREATE INDEX t_next ON t ((id + 1));")
+        .await
+        .unwrap();
+    let url = server.url("locked");
+    let dir = project_dir(
+        "CREATE TABLE t (id int PRIMARY KEY, note text);\nCREATE INDEX t_next ON t ((id + 1));\n",
+        &[],
+    );
+    let want = |pid: i32| {
+        format!("reading the database's schema, 2 s: waiting for a lock on public.t held by pid {pid} ('blocker', ")
+    };
+    let seen = held_up(
+        &server,
+        dir.path(),
+        &["plan", "--db", &url],
+        &env,
+        "LOCK TABLE t",
+        &want,
+    )
+    .await;
+    assert!(seen.contains("idle in transaction"), "{seen}");
+    assert!(seen.contains("1 step; hazards: none"), "{seen}");
 }

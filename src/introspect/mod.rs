@@ -16,6 +16,7 @@
 mod depends;
 mod fingerprint;
 mod unmanaged;
+mod waits;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -73,7 +74,14 @@ pub async fn introspect_target(
             .into_iter()
             .filter_map(Result::ok)
             .collect();
-    read(&main, &helpers, live, cache.filter(|_| live)).await
+    let work = read(&main, &helpers, live, cache.filter(|_| live));
+    if !live {
+        return work.await;
+    }
+    // A live database's read may wait behind another session's lock.
+    let sessions: Vec<&Client> = std::iter::once(&main).chain(&helpers).collect();
+    let pids = waits::pids(&sessions).await;
+    waits::said(target, pids, work).await
 }
 
 /// Reads everything stratum manages over the one connection `client`.
