@@ -270,4 +270,14 @@ async fn generate_summary_writes_nothing() {
     assert_eq!(console, Vec::<String>::new());
     assert_eq!(dom.matches("class=\"node ").count(), 1, "{dom}");
     assert_eq!(std::fs::read_dir(p.join("migrations")).unwrap().count(), 0);
+    // Without --summary it writes the migration, and the page is of it.
+    let out = stratum_in(p, &["generate", "--format", "html"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let html = text(&out.stdout);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("stratum generate: migrations/ → schema/"),
+        "{html}"
+    );
+    assert_eq!(std::fs::read_dir(p.join("migrations")).unwrap().count(), 2);
 }

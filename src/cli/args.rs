@@ -497,11 +497,11 @@ pub enum Format {
     /// Markdown for a pull request comment (`plan`, `diff`, `generate`,
     /// `check`, `rehearse`, `lint`); the text elsewhere.
     Markdown,
-    /// One self-contained HTML page of a plan (`plan`, `diff`): its
+    /// One self-contained HTML page of a plan (`plan`, `diff`, `generate`): its
     /// hazards, the dependency graph as SVG, each object before and after;
     /// `plan --out FILE` writes it to FILE. The text elsewhere.
     Html,
-    /// The plan's dependency graph as Graphviz DOT (`plan`, `diff`).
+    /// The plan's dependency graph as Graphviz DOT (`plan`, `diff`, `generate`).
     Dot,
 }
 

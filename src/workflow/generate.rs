@@ -208,11 +208,15 @@ async fn from_catalogs(
         report.stderr.push_str(&warnings);
         return Ok(report);
     }
-    let (up, down, allowed) =
-        match plans(project, options, built, &desired, changes, undo, &|_| false)? {
-            Ok(plans) => plans,
-            Err(refusal) => return Ok(refusal),
-        };
+    let Plans {
+        up,
+        down,
+        allowed,
+        document,
+    } = match plans(project, options, built, &desired, changes, undo, &|_| false)? {
+        Ok(plans) => plans,
+        Err(refusal) => return Ok(refusal),
+    };
     // Proved before it is written: the migrations replayed, rows seeded, the
     // new migration run.
     let target = reached.as_ref().unwrap_or(&desired);
@@ -242,6 +246,7 @@ async fn from_catalogs(
         },
     )?;
     let mut report = written(project, version, name, files, &up, down.steps.len());
+    report.document = document;
     report.stderr.push_str(&warnings);
     if let Some(p) = proved {
         let copy = format!("what {} builds", project.show(&project.migrations));
@@ -312,8 +317,22 @@ fn plans(
     changes: Vec<Change>,
     undo: Option<crate::kinds::rename::RenameChange>,
     skip: &dyn Fn(&Change) -> bool,
-) -> Result<Result<(Plan, Plan, crate::hazard::Approvals), Report>> {
+) -> Result<Result<Plans, Report>> {
     let up = plan::plan(&built, desired, changes)?;
+    // The page or graph `--format html` / `dot` asks for, while `built`
+    // is at hand.
+    let from = project.show(&project.migrations);
+    let document = render::document(&render::html::Page {
+        title: format!(
+            "stratum generate: {from} → {}",
+            project.show(&project.schema)
+        ),
+        plan: &up,
+        current: &built,
+        desired,
+        current_name: from,
+        desired_name: project.show(&project.schema),
+    })?;
     let allowed = project.allowed(&options.allow);
     if let Some(refusal) = refused(&up, &allowed) {
         return Ok(Err(refusal));
@@ -329,7 +348,21 @@ fn plans(
     // The proof reads a third catalog: the one no longer needed goes first
     // (at 10 000 tables, 70 MB).
     drop(before);
-    Ok(Ok((up, down, allowed)))
+    Ok(Ok(Plans {
+        up,
+        down,
+        allowed,
+        document,
+    }))
+}
+
+/// A migration's plans: up, down, the hazards approved, and the page or
+/// graph of the up plan when the command line asked for one.
+struct Plans {
+    up: Plan,
+    down: Plan,
+    allowed: crate::hazard::Approvals,
+    document: Option<String>,
 }
 
 /// Proves `steps` (unless the project says not to) on a copy of what
@@ -403,11 +436,12 @@ async fn in_phases(
     // Back to what the migrations built, but for the patterns' columns
     // (their expand undoes itself) and the views they move.
     let theirs = |c: &Change| patterns.iter().any(|p| p.touches(c)) || views.about(c);
-    let (up, down, allowed) =
-        match plans(project, options, built, &desired, changes, undo, &theirs)? {
-            Ok(plans) => plans,
-            Err(refusal) => return Ok(refusal),
-        };
+    let Plans {
+        up, down, allowed, ..
+    } = match plans(project, options, built, &desired, changes, undo, &theirs)? {
+        Ok(plans) => plans,
+        Err(refusal) => return Ok(refusal),
+    };
     let phases = zero_downtime::phases(patterns, views, up, down);
     let target = reached.as_ref().unwrap_or(&desired);
     let all: Vec<super::RunStep> = [&phases.expand, &phases.backfill, &phases.contract]
