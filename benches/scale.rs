@@ -406,6 +406,30 @@ async fn one_size(bins: &Binaries, exe: &Path, tables: usize) -> (Vec<String>, S
         Some(pg_dump),
         Some(unchanged.peak),
     );
+    // The review page of the same changes (`--format html`): what writing
+    // it adds to the cached diff above.
+    let page = measure_best(
+        runs,
+        &mut stratum(
+            &[
+                "diff", "--from", &current, "--to", &desired, "--format", "html",
+            ],
+            cores,
+        ),
+    );
+    assert!(
+        page.stdout.starts_with(b"<!DOCTYPE html>"),
+        "the HTML page of the diff"
+    );
+    report.row(
+        &format!(
+            "  the same as an HTML page ({:.1} MB, from the cache)",
+            page.stdout.len() as f64 / 1e6
+        ),
+        page.wall,
+        Some(pg_dump),
+        Some(page.peak),
+    );
     let dumped = measure_best(
         runs,
         stratum(&["dump", "--db", &current, "--out", "-"], cores).env("STRATUM_CACHE", "off"),
