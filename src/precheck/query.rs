@@ -61,6 +61,7 @@ pub(super) async fn run(
     lock_timeout: Option<Duration>,
 ) -> Result<(Check, Option<Outcome>)> {
     client.batch_execute("BEGIN READ ONLY").await?;
+    let started = std::time::Instant::now();
     let set = format!(
         "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
         millis(settings.timeout),
@@ -73,19 +74,29 @@ pub(super) async fn run(
     client.batch_execute("ROLLBACK").await?;
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(e) => Some(failed(&check, e, settings)?),
+        Err(e) => Some(failed(&check, e, settings, started.elapsed())?),
     };
     Ok((check, outcome))
 }
 
-/// A check's query that failed, as its outcome; a lost connection is an
-/// error.
-fn failed(check: &Check, e: tokio_postgres::Error, settings: &Settings) -> Result<Outcome> {
+/// A check's query that failed after `elapsed`, as its outcome; a lost
+/// connection is an error.
+fn failed(
+    check: &Check,
+    e: tokio_postgres::Error,
+    settings: &Settings,
+    elapsed: Duration,
+) -> Result<Outcome> {
     let Some(db) = e.as_db_error() else {
         return Err(e.into());
     };
     let code = db.code();
-    Ok(if *code == SqlState::QUERY_CANCELED {
+    // The statement timeout can fire between the messages of one query
+    // (after its prepare): the query then meets a transaction already
+    // aborted. Past the timeout, nothing else aborted it.
+    let timed_out = *code == SqlState::IN_FAILED_SQL_TRANSACTION
+        && settings.timeout.is_some_and(|t| elapsed >= t);
+    Ok(if *code == SqlState::QUERY_CANCELED || timed_out {
         Outcome::NotRun {
             why: format!(
                 "its query ran longer than {} (pre_checks.timeout)",
