@@ -446,15 +446,14 @@ fn annotations(
             if let Some(reason) = &o.expected {
                 message.push_str(&format!(" (expected: {reason})"));
             }
-            out.push(Annotation {
-                rule: Rule::Drift,
-                level: level(&o.expected),
-                file: place.as_ref().map(|p| p.file.clone()),
-                line: place.as_ref().map(|p| p.line),
-                column: place.map(|p| p.column),
-                title: format!("drift: {}", o.object),
+            let title = format!("drift: {}", o.object);
+            out.push(Annotation::at(
+                Rule::Drift,
+                level(&o.expected),
+                place,
+                title,
                 message,
-            });
+            ));
             continue;
         }
         for d in &o.differences {
@@ -464,15 +463,17 @@ fn annotations(
                 _ => locator.locate_part(&o.object, &d.id, &d.part, &show),
             }
             .or_else(|| locator.locate(&o.object, &show));
-            out.push(Annotation {
-                rule: Rule::Drift,
-                level: level(&d.expected),
-                file: place.as_ref().map(|p| p.file.clone()),
-                line: place.as_ref().map(|p| p.line),
-                column: place.map(|p| p.column),
-                title: format!("drift: {}", d.part),
-                message: d.message(current_name, schema_name),
-            });
+            let (title, message) = (
+                format!("drift: {}", d.part),
+                d.message(current_name, schema_name),
+            );
+            out.push(Annotation::at(
+                Rule::Drift,
+                level(&d.expected),
+                place,
+                title,
+                message,
+            ));
         }
     }
     out

@@ -84,6 +84,27 @@ pub struct Annotation {
     pub message: String,
 }
 
+impl Annotation {
+    /// A finding at `place` (none: the schema does not say where).
+    pub fn at(
+        rule: Rule,
+        level: Level,
+        place: Option<Place>,
+        title: String,
+        message: String,
+    ) -> Annotation {
+        Annotation {
+            rule,
+            level,
+            file: place.as_ref().map(|p| p.file.clone()),
+            line: place.as_ref().map(|p| p.line),
+            column: place.map(|p| p.column),
+            title,
+            message,
+        }
+    }
+}
+
 /// Finds the statement of a schema that declares an object. Each statement
 /// is read once, up front: an index from the names it mentions to the
 /// first statement (and the first CREATE) that does, kept for the names of
